@@ -1,0 +1,1 @@
+"""ForgeML api layer (see ARCHITECTURE.md)."""

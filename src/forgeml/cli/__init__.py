@@ -1,0 +1,1 @@
+"""ForgeML cli layer (see ARCHITECTURE.md)."""

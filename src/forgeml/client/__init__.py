@@ -1,0 +1,1 @@
+"""ForgeML client layer (see ARCHITECTURE.md)."""

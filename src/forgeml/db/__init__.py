@@ -1,0 +1,1 @@
+"""ForgeML db layer (see ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""ForgeML domain layer (see ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""ForgeML executors layer (see ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""ForgeML queue layer (see ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""ForgeML services layer (see ARCHITECTURE.md)."""

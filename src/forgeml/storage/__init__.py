@@ -1,0 +1,1 @@
+"""ForgeML storage layer (see ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""ForgeML training layer (see ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""ForgeML web layer (see ARCHITECTURE.md)."""

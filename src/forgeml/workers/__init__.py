@@ -1,0 +1,1 @@
+"""ForgeML workers layer (see ARCHITECTURE.md)."""
