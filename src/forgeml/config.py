@@ -1,0 +1,112 @@
+"""Settings: one pydantic-settings object built once in `main` and passed down.
+
+Sources, strongest first: init arguments, `FORGEML_*` environment variables (`__` nests),
+an optional TOML file (`FORGEML_CONFIG_FILE` or `<home>/forgeml.toml`), then defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("FORGEML_HOME", "~/.forgeml")).expanduser()
+
+
+class S3Settings(BaseModel):
+    """Connection options for an `s3://bucket/prefix` storage URL."""
+
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+    path_style: bool = True
+    presign_expiry_s: int = Field(default=300, ge=1, le=7 * 24 * 3600)
+
+
+class AuthSettings(BaseModel):
+    """Credential lifetimes and login throttling."""
+
+    session_ttl_s: int = Field(default=12 * 3600, ge=60)
+    token_default_ttl_days: int | None = Field(default=90, ge=1)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_window_s: int = Field(default=900, ge=1)
+    cookie_secure: bool = False
+
+
+class Settings(BaseSettings):
+    """The effective configuration of one ForgeML process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FORGEML_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    home: Path = Field(default_factory=default_home)
+    database_url: str = ""  # default: sqlite:///<home>/forgeml.db
+    storage_url: str = ""  # default: file://<home>/objects
+    executor: Literal["local", "ray"] = "local"
+    sandbox: Literal["required", "auto", "off"] = "auto"
+    listen: str = "127.0.0.1:8080"
+    admin_listen: str | None = None  # when set, platform admins are refused on `listen`
+    public_url: str | None = None
+    log_level: str = "INFO"
+    log_format: Literal["json", "console"] = "console"
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    page_size_max: int = Field(default=200, ge=1)
+    s3: S3Settings = Field(default_factory=S3Settings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        self.home = self.home.expanduser()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.home / 'forgeml.db'}"
+        if not self.storage_url:
+            self.storage_url = f"file://{self.home / 'objects'}"
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = os.environ.get("FORGEML_CONFIG_FILE") or str(default_home() / "forgeml.toml")
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=toml_file)
+        return (init_settings, env_settings, toml)
+
+    def masked(self) -> dict[str, Any]:
+        """The effective config as plain data with secrets and URL passwords masked."""
+        data: dict[str, Any] = self.model_dump(mode="json")
+        data["database_url"] = mask_url(self.database_url)
+        for key in ("access_key_id", "secret_access_key"):
+            if data["s3"].get(key):
+                data["s3"][key] = "********"
+        return data
+
+
+def mask_url(url: str) -> str:
+    """Hide the password part of `scheme://user:password@host/...`."""
+    if "://" not in url or "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    if ":" in creds:
+        creds = creds.split(":", 1)[0] + ":********"
+    return f"{scheme}://{creds}@{host}"
