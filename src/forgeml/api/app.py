@@ -1,0 +1,108 @@
+"""Builds the FastAPI application (JSON API under /api/v1, ops endpoints, portal) for one plane.
+
+`plane` is "public" or "admin": with `admin_listen` configured, two apps run and the public
+one refuses platform-admin principals (see `api/deps.py`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+import forgeml
+from forgeml.api import errors
+from forgeml.api.metrics import Metrics
+from forgeml.api.middleware import RequestContextMiddleware
+from forgeml.api.routes import audit, auth, ops, tenants, tokens, users
+from forgeml.services.audit import Actor
+from forgeml.services.container import Services
+
+API_PREFIX = "/api/v1"
+_CSP = "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+
+
+def api_router() -> APIRouter:
+    router = APIRouter(prefix=API_PREFIX)
+    for module in (auth, tenants, users, tokens, audit):
+        router.include_router(module.router)
+    return router
+
+
+class SecurityHeaders:
+    """Adds security headers to every response (CSP without inline script, no framing)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                extra = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+                         (b"referrer-policy", b"same-origin")]
+                if not scope["path"].startswith(f"{API_PREFIX}/docs"):
+                    extra.append((b"content-security-policy", _CSP.encode()))
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
+
+
+def _audit_fallback(services: Services) -> Any:
+    """Records mutating calls that no service audited itself: refusals, validation errors."""
+
+    def fallback(scope: dict[str, Any], status: int) -> None:
+        state = scope.get("state", {})
+        actor: Actor | None = state.get("actor")
+        if actor is not None and actor.audited:
+            return
+        if actor is None:
+            client = scope.get("client")
+            actor = Actor(principal=None, source_ip=client[0] if client else None,
+                          request_id=state.get("request_id"))
+        route = scope.get("route")
+        action = getattr(route, "name", None) or "unmatched"
+        outcome = "success" if status < 400 else ("denied" if status in (401, 403, 404) else "failure")
+        params = scope.get("path_params") or {}
+        target = next(iter(params.values()), None)
+        services.audit.record_standalone(actor, action, target_id=str(target) if target else None,
+                                         outcome=outcome, details={"status": status, "method": scope["method"],
+                                                                   "path": scope["path"]})
+
+    return fallback
+
+
+def create_app(services: Services, *, plane: str = "public", extra_routers: list[APIRouter] | None = None,
+               unlimited_body: list[str] | None = None) -> FastAPI:
+    app = FastAPI(
+        title="ForgeML",
+        version=forgeml.__version__,
+        description="Multi-tenant ML training platform (SageMaker-compatible training jobs).",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.services = services
+    app.state.plane = plane
+    metrics = Metrics()
+    app.state.metrics = metrics
+    errors.install(app)
+    app.include_router(ops.router)
+    app.include_router(api_router())
+    for router in extra_routers or []:
+        app.include_router(router)
+    app.add_middleware(
+        RequestContextMiddleware,  # type: ignore[arg-type]
+        max_body=services.settings.max_body_bytes,
+        unlimited=[re.compile(p) for p in (unlimited_body or [])],
+        metrics=metrics,
+        audit_fallback=_audit_fallback(services),
+    )
+    app.add_middleware(SecurityHeaders)  # type: ignore[arg-type]
+    return app

@@ -1,0 +1,92 @@
+"""FastAPI dependencies: the calling actor (token or session + CSRF), services, pagination."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request
+
+from forgeml.domain.errors import Forbidden, Unauthenticated
+from forgeml.services.audit import Actor
+from forgeml.services.container import Services
+
+SESSION_COOKIE = "forgeml_session"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def _source_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def base_actor(request: Request) -> Actor:
+    """An actor with no principal yet (login, public endpoints)."""
+    state = request.scope.setdefault("state", {})
+    actor = state.get("actor")
+    if actor is None:
+        actor = Actor(principal=None, source_ip=_source_ip(request), request_id=state.get("request_id"))
+        state["actor"] = actor
+    return actor
+
+
+def authenticate(request: Request, services: Services) -> Actor:
+    actor = base_actor(request)
+    if actor.principal is not None:
+        return actor
+    auth = request.headers.get("authorization", "")
+    if auth:
+        scheme, _, raw = auth.partition(" ")
+        if scheme.lower() != "bearer" or not raw.strip():
+            raise Unauthenticated()
+        actor.principal = services.auth.principal_from_token(raw.strip())
+    elif cookie := request.cookies.get(SESSION_COOKIE):
+        principal, csrf = services.auth.principal_from_session(cookie)
+        if request.method not in SAFE_METHODS and not _csrf_ok(request, csrf):
+            raise Forbidden("missing or wrong CSRF token", code="csrf_failed")
+        actor.principal = principal
+        request.scope["state"]["csrf_token"] = csrf
+    else:
+        raise Unauthenticated()
+    plane = request.app.state.plane
+    if plane == "public" and services.settings.admin_listen and actor.principal.is_platform_admin:
+        raise Forbidden("platform admins must use the admin listener", code="admin_plane_only")
+    return actor
+
+
+def _csrf_ok(request: Request, expected: str) -> bool:
+    import hmac
+
+    given = request.headers.get(CSRF_HEADER) or request.scope.get("state", {}).get("form_csrf")
+    return bool(given) and hmac.compare_digest(str(given), expected)
+
+
+def current_actor(request: Request, services: Annotated[Services, Depends(get_services)]) -> Actor:
+    return authenticate(request, services)
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor)]
+AnyActor = Annotated[Actor, Depends(base_actor)]
+Svc = Annotated[Services, Depends(get_services)]
+
+
+class PageParams:
+    def __init__(
+        self,
+        cursor: Annotated[str | None, Query(max_length=200, description="opaque cursor from next_cursor")] = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    ) -> None:
+        self.cursor = cursor
+        self.limit = limit
+
+
+Paging = Annotated[PageParams, Depends()]
+
+
+def resources(**params: str) -> dict[str, Any]:
+    """Declare which resource type each path parameter names (the cross-tenant test reads this)."""
+    return {"x-forgeml-resources": params}

@@ -1,0 +1,102 @@
+"""Pure ASGI middleware: request ids, body-size limit, access log, HTTP metrics, audit safety net.
+
+Pure ASGI (not BaseHTTPMiddleware) so streamed uploads and server-sent events pass untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from forgeml.api.metrics import Metrics
+
+log = structlog.get_logger("forgeml.http")
+_RID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+class TooLarge(Exception):
+    pass
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body: int, unlimited: list[re.Pattern[str]],
+                 metrics: Metrics, audit_fallback: Callable[[dict[str, Any], int], None]) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.unlimited = unlimited
+        self.metrics = metrics
+        self.audit_fallback = audit_fallback
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        rid = headers.get("x-request-id", "")
+        rid = rid if _RID_RE.match(rid) else uuid.uuid4().hex
+        state = scope.setdefault("state", {})
+        state["request_id"] = rid
+        limited = not any(p.match(scope["path"]) for p in self.unlimited)
+        start = time.perf_counter()
+        status_holder = [500]
+
+        if limited and int(headers.get("content-length", "0") or 0) > self.max_body:
+            await self._too_large(send, rid)
+            status_holder[0] = 413
+            self._finish(scope, rid, 413, start)
+            return
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            msg = await receive()
+            if limited and msg["type"] == "http.request":
+                received += len(msg.get("body", b""))
+                if received > self.max_body:
+                    raise TooLarge()
+            return msg
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder[0] = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=rid):
+            try:
+                await self.app(scope, limited_receive, send_wrapper)
+            except TooLarge:
+                status_holder[0] = 413
+                await self._too_large(send, rid)
+            self._finish(scope, rid, status_holder[0], start)
+
+    async def _too_large(self, send: Send, rid: str) -> None:
+        body = json.dumps({"error": {"code": "payload_too_large",
+                                     "message": f"request body over {self.max_body} bytes",
+                                     "details": {"limit": self.max_body}}}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"x-request-id", rid.encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    def _finish(self, scope: Scope, rid: str, status: int, start: float) -> None:
+        elapsed = time.perf_counter() - start
+        route = scope.get("route")
+        template = getattr(route, "path", None) or "unmatched"
+        self.metrics.observe_request(scope["method"], template, status, elapsed)
+        if scope["method"] in MUTATING and template.startswith("/api/"):
+            try:
+                self.audit_fallback(scope, status)
+            except Exception:  # auditing must never turn a response into a crash
+                log.exception("audit fallback failed")
+        log.info("request", method=scope["method"], path=scope["path"], status=status,
+                 duration_ms=round(elapsed * 1000, 1))

@@ -1,0 +1,41 @@
+"""The audit log: platform admins read everything, tenant admins their own tenant."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from forgeml.api.deps import CurrentActor, Paging, Svc
+from forgeml.api.errors import responses
+from forgeml.api.schemas import AuditOut, PageOut
+from forgeml.db.audit import AuditFilter
+
+router = APIRouter(prefix="/audit", tags=["audit"])
+
+
+@router.get("", name="audit.list", response_model=PageOut[AuditOut], responses=responses(401, 403, 422))
+def list_audit(
+    actor: CurrentActor,
+    svc: Svc,
+    page: Paging,
+    action: Annotated[str | None, Query(max_length=100, description="exact, or a family like user.*")] = None,
+    actor_id: Annotated[str | None, Query(max_length=64)] = None,
+    target_id: Annotated[str | None, Query(max_length=64)] = None,
+    outcome: Annotated[str | None, Query(pattern="^(success|failure|denied)$")] = None,
+    tenant_id: Annotated[str | None, Query(max_length=32)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> PageOut[AuditOut]:
+    flt = AuditFilter(action=action, actor_id=actor_id, target_id=target_id, outcome=outcome,
+                      tenant_id=tenant_id, since=_utc(since), until=_utc(until))
+    res = svc.audit.list(actor, flt, cursor=page.cursor, limit=page.limit)
+    return PageOut(items=[AuditOut.model_validate(e) for e in res.items], next_cursor=res.next_cursor)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """Times without an offset are read as UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)

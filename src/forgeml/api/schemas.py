@@ -1,0 +1,142 @@
+"""Request and response bodies of the identity, audit and ops API (pydantic v2, strict inputs)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from forgeml.domain.identity import Role, TenantStatus, TokenScope
+
+T = TypeVar("T")
+
+
+class Input(BaseModel):
+    """Base for request bodies: unknown fields are an error, never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Output(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class PageOut(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+class TenantOut(Output):
+    id: str
+    name: str
+    display_name: str
+    status: TenantStatus
+    storage_quota_bytes: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class TenantCreate(Input):
+    name: str = Field(min_length=1, max_length=63, examples=["acme"])
+    display_name: str | None = Field(default=None, max_length=200)
+    storage_quota_bytes: int | None = Field(default=None, ge=0)
+
+
+class TenantUpdate(Input):
+    name: str | None = Field(default=None, min_length=1, max_length=63)
+    display_name: str | None = Field(default=None, min_length=1, max_length=200)
+    storage_quota_bytes: int | None = Field(default=None, ge=0)
+    status: TenantStatus | None = None
+
+
+class UserOut(Output):
+    id: str
+    tenant_id: str | None
+    email: str
+    name: str
+    role: Role
+    disabled: bool
+    created_at: datetime
+    updated_at: datetime
+    last_login_at: datetime | None
+
+
+class UserCreate(Input):
+    email: str = Field(min_length=3, max_length=320)
+    name: str | None = Field(default=None, max_length=200)
+    role: Role = Role.MEMBER
+    password: str | None = Field(default=None, max_length=1024)
+    tenant_id: str | None = Field(default=None, max_length=32, description="platform admins only")
+
+
+class UserUpdate(Input):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    role: Role | None = None
+    disabled: bool | None = None
+    password: str | None = Field(default=None, max_length=1024)
+
+
+class TokenOut(Output):
+    id: str
+    user_id: str
+    tenant_id: str | None
+    name: str
+    prefix: str
+    scopes: list[TokenScope]
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class TokenCreate(Input):
+    name: str = Field(min_length=1, max_length=200)
+    scopes: list[TokenScope] | None = Field(default=None, min_length=1)
+    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+    user_id: str | None = Field(default=None, max_length=32, description="admins: for another user")
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="the secret; shown only in this response")
+
+
+class LoginIn(Input):
+    email: str = Field(min_length=1, max_length=320)
+    password: str = Field(min_length=1, max_length=1024)
+    mode: Literal["session", "token"] = "session"
+    token_name: str = Field(default="cli", min_length=1, max_length=200)
+
+
+class LoginOut(BaseModel):
+    user: UserOut
+    csrf_token: str | None = None
+    token: str | None = Field(default=None, description="mode=token: the secret, shown once")
+
+
+class MeOut(BaseModel):
+    user: UserOut
+    tenant: TenantOut | None
+    via: str
+    scopes: list[TokenScope]
+    csrf_token: str | None = None
+
+
+class AuditOut(Output):
+    id: str
+    at: datetime
+    tenant_id: str | None
+    actor_id: str | None
+    actor_email: str | None
+    action: str
+    target_type: str | None
+    target_id: str | None
+    outcome: str
+    source_ip: str | None
+    request_id: str | None
+    details: dict[str, Any]
+
+
+class HealthOut(BaseModel):
+    status: str
+    checks: dict[str, str] = Field(default_factory=dict)

@@ -1,0 +1,216 @@
+"""API-side identity verbs, all through the SDK: login/whoami, tenants, users, tokens, audit."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from forgeml.cli.output import JsonOpt, console, emit, handle_errors
+from forgeml.client import Client
+from forgeml.client import profiles as prof
+
+tenant_app = typer.Typer(help="Tenants (platform admins).", no_args_is_help=True)
+user_app = typer.Typer(help="Users of a tenant.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+
+TENANT_COLS = ["id", "name", "display_name", "status", "storage_quota_bytes", "created_at"]
+USER_COLS = ["id", "email", "name", "role", "tenant_id", "disabled", "last_login_at"]
+TOKEN_COLS = ["id", "name", "prefix", "user_id", "scopes", "expires_at", "revoked_at", "last_used_at"]
+AUDIT_COLS = ["at", "action", "outcome", "actor_email", "target_type", "target_id", "tenant_id", "source_ip"]
+
+
+def client() -> Client:
+    return Client.from_env()
+
+
+@handle_errors
+def login(
+    url: Annotated[str, typer.Option(help="Server URL.", envvar="FORGEML_URL")] = "http://127.0.0.1:8080",
+    email: Annotated[str, typer.Option(prompt=True)] = "",
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, envvar="FORGEML_PASSWORD")] = "",
+    profile: Annotated[str, typer.Option(help="Profile name to save.")] = "default",
+    json_out: JsonOpt = False,
+) -> None:
+    """Log in with e-mail and password; saves a new API token in a profile (0600 file)."""
+    with Client(url) as c:
+        data = c.login(email, password, token_name=f"cli:{profile}")
+    path = prof.save(prof.Profile(name=profile, url=url, token=data["token"]))
+    emit({"user": data["user"]["email"], "role": data["user"]["role"], "profile": profile,
+          "saved_to": str(path)}, json_out)
+
+
+@handle_errors
+def logout(profile: Annotated[str | None, typer.Option()] = None, json_out: JsonOpt = False) -> None:
+    """Revoke the saved token on the server and forget the profile."""
+    saved = prof.get(profile)
+    if saved is not None:
+        with Client(saved.url, saved.token) as c:
+            me = c.me()
+            token_id = next((t["id"] for t in c.tokens.list() if saved.token.startswith(t["prefix"] + "_")
+                             and t["user_id"] == me["user"]["id"] and not t["revoked_at"]), None)
+            if token_id:
+                c.tokens.revoke(token_id)
+        prof.remove(saved.name)
+    emit({"logged_out": saved is not None}, json_out)
+
+
+@handle_errors
+def whoami(json_out: JsonOpt = False) -> None:
+    """Show who the configured credentials belong to."""
+    with client() as c:
+        me = c.me()
+    out = {"email": me["user"]["email"], "role": me["user"]["role"], "user_id": me["user"]["id"],
+           "tenant": me["tenant"]["name"] if me["tenant"] else None, "via": me["via"], "scopes": me["scopes"]}
+    emit(out if not json_out else me, json_out)
+
+
+# --- tenants --------------------------------------------------------------------------------
+
+
+@tenant_app.command("create")
+@handle_errors
+def tenant_create(name: str, display_name: Annotated[str | None, typer.Option()] = None,
+                  quota_bytes: Annotated[int | None, typer.Option(help="storage quota")] = None,
+                  json_out: JsonOpt = False) -> None:
+    with client() as c:
+        emit(c.tenants.create(name, display_name, quota_bytes), json_out, TENANT_COLS)
+
+
+@tenant_app.command("ls")
+@handle_errors
+def tenant_ls(status: Annotated[str | None, typer.Option()] = None, json_out: JsonOpt = False) -> None:
+    with client() as c:
+        emit(c.tenants.list(status=status), json_out, TENANT_COLS)
+
+
+@tenant_app.command("show")
+@handle_errors
+def tenant_show(tenant_id: str, json_out: JsonOpt = False) -> None:
+    with client() as c:
+        emit(c.tenants.get(tenant_id), json_out, TENANT_COLS)
+
+
+@tenant_app.command("rename")
+@handle_errors
+def tenant_rename(tenant_id: str, new_name: str, json_out: JsonOpt = False) -> None:
+    with client() as c:
+        emit(c.tenants.update(tenant_id, name=new_name), json_out, TENANT_COLS)
+
+
+@tenant_app.command("set-quota")
+@handle_errors
+def tenant_quota(tenant_id: str, quota_bytes: int, json_out: JsonOpt = False) -> None:
+    with client() as c:
+        emit(c.tenants.update(tenant_id, storage_quota_bytes=quota_bytes), json_out, TENANT_COLS)
+
+
+@tenant_app.command("suspend")
+@handle_errors
+def tenant_suspend(tenant_id: str, json_out: JsonOpt = False) -> None:
+    """Suspend a tenant: its users' credentials stop working at once."""
+    with client() as c:
+        emit(c.tenants.suspend(tenant_id), json_out, TENANT_COLS)
+
+
+@tenant_app.command("resume")
+@handle_errors
+def tenant_resume(tenant_id: str, json_out: JsonOpt = False) -> None:
+    with client() as c:
+        emit(c.tenants.resume(tenant_id), json_out, TENANT_COLS)
+
+
+# --- users ----------------------------------------------------------------------------------
+
+
+@user_app.command("create")
+@handle_errors
+def user_create(
+    email: str,
+    role: Annotated[str, typer.Option(help="tenant-admin | member | viewer | platform-admin")] = "member",
+    name: Annotated[str | None, typer.Option()] = None,
+    tenant: Annotated[str | None, typer.Option("--tenant", help="tenant id (platform admins)")] = None,
+    password: Annotated[str | None, typer.Option(envvar="FORGEML_NEW_PASSWORD")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    with client() as c:
+        emit(c.users.create(email, role=role, name=name, password=password, tenant_id=tenant), json_out, USER_COLS)
+
+
+@user_app.command("ls")
+@handle_errors
+def user_ls(tenant: Annotated[str | None, typer.Option("--tenant")] = None,
+            role: Annotated[str | None, typer.Option()] = None, json_out: JsonOpt = False) -> None:
+    with client() as c:
+        emit(c.users.list(tenant_id=tenant, role=role), json_out, USER_COLS)
+
+
+@user_app.command("show")
+@handle_errors
+def user_show(user_id: str, json_out: JsonOpt = False) -> None:
+    with client() as c:
+        emit(c.users.get(user_id), json_out, USER_COLS)
+
+
+@user_app.command("update")
+@handle_errors
+def user_update(user_id: str, role: Annotated[str | None, typer.Option()] = None,
+                name: Annotated[str | None, typer.Option()] = None,
+                disabled: Annotated[bool | None, typer.Option("--disabled/--enabled")] = None,
+                json_out: JsonOpt = False) -> None:
+    changes = {k: v for k, v in {"role": role, "name": name, "disabled": disabled}.items() if v is not None}
+    with client() as c:
+        emit(c.users.update(user_id, **changes), json_out, USER_COLS)
+
+
+@user_app.command("rm")
+@handle_errors
+def user_rm(user_id: str, json_out: JsonOpt = False) -> None:
+    with client() as c:
+        c.users.delete(user_id)
+    emit({"deleted": user_id}, json_out)
+
+
+# --- tokens and audit -----------------------------------------------------------------------
+
+
+@token_app.command("create")
+@handle_errors
+def token_create(name: str, scope: Annotated[list[str] | None, typer.Option("--scope", help="read | write")] = None,
+                 expires_in_days: Annotated[int | None, typer.Option()] = None,
+                 user: Annotated[str | None, typer.Option("--user", help="user id (admins)")] = None,
+                 json_out: JsonOpt = False) -> None:
+    """Create a token; its secret is printed once."""
+    with client() as c:
+        data = c.tokens.create(name, scopes=scope, expires_in_days=expires_in_days, user_id=user)
+    emit(data, json_out, [*TOKEN_COLS, "token"])
+    if not json_out:
+        console.print("[yellow]Store the token now: it is not shown again.[/yellow]")
+
+
+@token_app.command("ls")
+@handle_errors
+def token_ls(user: Annotated[str | None, typer.Option("--user")] = None, json_out: JsonOpt = False) -> None:
+    with client() as c:
+        emit(c.tokens.list(user_id=user), json_out, TOKEN_COLS)
+
+
+@token_app.command("revoke")
+@handle_errors
+def token_revoke(token_id: str, json_out: JsonOpt = False) -> None:
+    with client() as c:
+        emit(c.tokens.revoke(token_id), json_out, TOKEN_COLS)
+
+
+@audit_app.command("ls")
+@handle_errors
+def audit_ls(action: Annotated[str | None, typer.Option()] = None,
+             outcome: Annotated[str | None, typer.Option()] = None,
+             tenant: Annotated[str | None, typer.Option("--tenant")] = None,
+             limit: Annotated[int, typer.Option(help="newest N events")] = 50,
+             json_out: JsonOpt = False) -> None:
+    with client() as c:
+        page = c.json("GET", "/api/v1/audit", params={k: v for k, v in
+                      {"action": action, "outcome": outcome, "tenant_id": tenant, "limit": limit}.items() if v})
+    emit(page["items"], json_out, AUDIT_COLS)

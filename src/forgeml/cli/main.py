@@ -1,0 +1,31 @@
+"""The `forgeml` command: server roles, administration and tenant verbs in one Typer app."""
+
+from __future__ import annotations
+
+import typer
+
+from forgeml.cli import identity, server
+
+app = typer.Typer(
+    name="forgeml",
+    help="ForgeML: multi-tenant ML training platform. Run `forgeml up` to start everything locally.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+app.command()(server.up)
+app.command()(server.server)
+app.command()(server.worker)
+app.command()(server.migrate)
+app.add_typer(server.config_app, name="config")
+app.add_typer(server.admin_app, name="admin")
+app.command()(identity.login)
+app.command()(identity.logout)
+app.command()(identity.whoami)
+app.add_typer(identity.tenant_app, name="tenant")
+app.add_typer(identity.user_app, name="user")
+app.add_typer(identity.token_app, name="token")
+app.add_typer(identity.audit_app, name="audit")
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,80 @@
+"""CLI output: Rich tables for people, `--json` for machines, one error path with exit code 1."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from forgeml.client.errors import ApiError, NotConfigured
+from forgeml.domain.errors import ForgeError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+console = Console()
+err_console = Console(stderr=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def emit(data: Any, as_json: bool, columns: Sequence[str] | None = None, title: str | None = None) -> None:
+    """Print `data` (a dict or a list of dicts) as JSON or as a table / key-value list."""
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+        return
+    if isinstance(data, list):
+        cols = list(columns or (data[0].keys() if data else []))
+        table = Table(title=title)
+        for c in cols:
+            table.add_column(c)
+        for row in data:
+            table.add_row(*[_cell(row.get(c)) for c in cols])
+        console.print(table)
+        return
+    if isinstance(data, dict):
+        for key in columns or data.keys():
+            console.print(f"[bold]{key}[/bold]: {_cell(data.get(key))}")
+        return
+    console.print(data)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    return str(value)
+
+
+def fail(message: str, as_json: bool, code: str = "error", details: dict[str, Any] | None = None) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps({"error": {"code": code, "message": message, "details": details or {}}}) + "\n")
+    else:
+        err_console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(1)
+
+
+def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn SDK and domain errors into a message (or JSON envelope) and exit code 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        as_json = bool(kwargs.get("json_out", False))
+        try:
+            return fn(*args, **kwargs)
+        except ApiError as exc:
+            fail(exc.message, as_json, exc.code, exc.details)
+        except NotConfigured as exc:
+            fail(str(exc), as_json, "not_configured")
+        except ForgeError as exc:
+            fail(exc.message, as_json, exc.code, exc.details)
+        raise AssertionError("unreachable")
+
+    return wrapper

@@ -1,0 +1,130 @@
+"""Server-side commands: `up`, `server`, `worker`, `migrate`, `config show`, `admin bootstrap`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from forgeml.cli.output import JsonOpt, console, emit, handle_errors
+from forgeml.config import Settings
+
+config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
+admin_app = typer.Typer(help="Server-side administration (needs direct database access).", no_args_is_help=True)
+
+
+def load_settings(home: Path | None = None, **overrides: object) -> Settings:
+    from forgeml import logs
+
+    kw = {k: v for k, v in overrides.items() if v is not None}
+    if home is not None:
+        kw["home"] = home
+    settings = Settings(**kw)  # type: ignore[arg-type]
+    logs.configure(settings.log_level, settings.log_format)
+    return settings
+
+
+HomeOpt = Annotated[Path | None, typer.Option("--home", help="FORGEML_HOME (default ~/.forgeml).")]
+
+
+@handle_errors
+def up(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    home: HomeOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Run everything in one process (API, portal, workers) on the embedded defaults."""
+    from forgeml import main
+
+    settings = load_settings(home, listen=f"{host}:{port}")
+    main.prepare(settings)
+    runtime = main.make_runtime(settings, serve_api=True, workers=True)
+    created = main.bootstrap_admin(runtime.services)
+    url = f"http://{host}:{port}"
+    info = {"url": url, "home": str(settings.home), "admin_created": created is not None,
+            "credentials_file": str(settings.home / main.CREDENTIALS_FILE)}
+    if created is not None:
+        info.update(email=created.user.email, password=created.password, token=created.token)
+    if json_out:
+        emit(info, True)
+    else:
+        console.print(f"[bold green]ForgeML is up[/bold green] at {url}  (home: {settings.home})")
+        if created is not None:
+            console.print("Platform admin created — these credentials are shown once:")
+            console.print(f"  e-mail:   {created.user.email}\n  password: {created.password}\n  token:    {created.token}")
+        console.print(f"Admin credentials file: {info['credentials_file']}")
+        console.print(f"Try: curl {url}/healthz   ·   API docs: {url}/api/v1/docs   ·   Ctrl-C stops")
+    main.run(runtime)
+
+
+@handle_errors
+def server(home: HomeOpt = None, listen: Annotated[str | None, typer.Option(help="host:port")] = None,
+           json_out: JsonOpt = False) -> None:
+    """Run a stateless API/portal replica (production shape; run `forgeml migrate` first)."""
+    from forgeml import main
+
+    settings = load_settings(home, listen=listen)
+    main.ensure_home(settings)
+    main.run(main.make_runtime(settings, serve_api=True, workers=False))
+
+
+@handle_errors
+def worker(home: HomeOpt = None, json_out: JsonOpt = False) -> None:
+    """Run the background loops (scheduler, runner, dispatcher) without the API."""
+    from forgeml import main
+
+    settings = load_settings(home)
+    main.ensure_home(settings)
+    main.run(main.make_runtime(settings, serve_api=False, workers=True))
+
+
+@handle_errors
+def migrate(home: HomeOpt = None, json_out: JsonOpt = False) -> None:
+    """Upgrade the metadata database schema to the newest revision."""
+    from forgeml.db import migrate as m
+    from forgeml.db.engine import Database
+
+    settings = load_settings(home)
+    if settings.database_url.startswith("sqlite"):
+        settings.home.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.database_url)
+    try:
+        before = m.current_revision(db)
+        m.upgrade(db)
+        emit({"from": before, "to": m.current_revision(db)}, json_out)
+    finally:
+        db.dispose()
+
+
+@config_app.command("show")
+@handle_errors
+def config_show(home: HomeOpt = None, json_out: JsonOpt = False) -> None:
+    """Print the effective configuration, secrets masked."""
+    emit(load_settings(home).masked(), json_out)
+
+
+@admin_app.command("bootstrap")
+@handle_errors
+def admin_bootstrap(
+    email: Annotated[str, typer.Option(help="E-mail of the first platform admin.")] = "admin@forgeml.local",
+    home: HomeOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create the first platform admin if none exists and print its token (shown once)."""
+    from forgeml import main
+
+    settings = load_settings(home)
+    main.prepare(settings)
+    services = main.build_services(settings)
+    try:
+        result = main.bootstrap_admin(services, email)
+    finally:
+        services.close()
+    if result is None:
+        from forgeml.cli.output import fail
+
+        fail("a platform admin already exists; nothing created", json_out, "already_exists")
+        return
+    emit({"email": result.user.email, "password": result.password, "token": result.token}, json_out)

@@ -1,0 +1,20 @@
+"""Errors raised by the SDK: the server's envelope, unpacked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ApiError(Exception):
+    """A non-2xx answer from the server, carrying the envelope's code, message and details."""
+
+    def __init__(self, status: int, code: str, message: str, details: dict[str, Any] | None = None):
+        super().__init__(f"{message} ({code}, HTTP {status})")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details or {}
+
+
+class NotConfigured(Exception):
+    """No server URL or credentials: set FORGEML_URL/FORGEML_TOKEN or run `forgeml login`."""

@@ -1,0 +1,182 @@
+"""The Python SDK: a thin, typed httpx client of the REST API.
+
+`Client.from_env()` reads FORGEML_URL + FORGEML_TOKEN, else the saved profile. Pass an httpx
+transport (e.g. `httpx.ASGITransport(app)` or `httpx.MockTransport`) to test without a socket.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from forgeml.client import profiles
+from forgeml.client.errors import ApiError, NotConfigured
+
+API = "/api/v1"
+Json = dict[str, Any]
+
+
+class Client:
+    def __init__(self, url: str, token: str | None = None, *, timeout: float = 30.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        headers = {"User-Agent": "forgeml-sdk"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self.url = url.rstrip("/")
+        self.http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, transport=transport)
+        self.tenants = _Tenants(self)
+        self.users = _Users(self)
+        self.tokens = _Tokens(self)
+        self.audit = _Audit(self)
+
+    @classmethod
+    def from_env(cls, profile: str | None = None, **kw: Any) -> Client:
+        url, token = os.environ.get("FORGEML_URL"), os.environ.get("FORGEML_TOKEN")
+        if not (url and token):
+            saved = profiles.get(profile)
+            if saved is None and not url:
+                raise NotConfigured("no server configured: set FORGEML_URL and FORGEML_TOKEN or run `forgeml login`")
+            if saved is not None:
+                url, token = url or saved.url, token or saved.token
+        assert url is not None
+        return cls(url, token, **kw)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        try:
+            resp = self.http.request(method, path, **kw)
+        except httpx.TransportError as exc:
+            raise ApiError(0, "connection_failed", f"cannot reach {self.url}: {exc}") from exc
+        if resp.status_code >= 400:
+            raise _error(resp)
+        return resp
+
+    def json(self, method: str, path: str, **kw: Any) -> Any:
+        resp = self.request(method, path, **kw)
+        return None if resp.status_code == 204 or not resp.content else resp.json()
+
+    def pages(self, path: str, params: dict[str, Any] | None = None) -> Iterator[Json]:
+        """Iterate over every item of a cursor-paginated list."""
+        params = {k: v for k, v in (params or {}).items() if v is not None}
+        while True:
+            page = self.json("GET", path, params=params)
+            yield from page["items"]
+            if not page.get("next_cursor"):
+                return
+            params["cursor"] = page["next_cursor"]
+
+    # -- identity ---------------------------------------------------------------------------
+
+    def login(self, email: str, password: str, token_name: str = "cli") -> Json:
+        """Log in with a password and return `{"user", "token"}` (a new API token)."""
+        body = {"email": email, "password": password, "mode": "token", "token_name": token_name}
+        data: Json = self.json("POST", f"{API}/auth/login", json=body)
+        self.http.headers["Authorization"] = f"Bearer {data['token']}"
+        return data
+
+    def me(self) -> Json:
+        data: Json = self.json("GET", f"{API}/me")
+        return data
+
+    def health(self) -> Json:
+        data: Json = self.json("GET", "/healthz")
+        return data
+
+    def ready(self) -> Json:
+        resp = self.http.get("/readyz")
+        data: Json = resp.json()
+        return data
+
+
+def _error(resp: httpx.Response) -> ApiError:
+    try:
+        err = resp.json()["error"]
+        return ApiError(resp.status_code, err["code"], err["message"], err.get("details"))
+    except (ValueError, KeyError, TypeError):
+        return ApiError(resp.status_code, "http_error", resp.text[:200] or resp.reason_phrase)
+
+
+class _Resource:
+    path = ""
+
+    def __init__(self, client: Client) -> None:
+        self.c = client
+
+    def _url(self, *parts: str) -> str:
+        return "/".join([f"{API}{self.path}", *parts])
+
+    def get(self, obj_id: str) -> Json:
+        data: Json = self.c.json("GET", self._url(obj_id))
+        return data
+
+    def list(self, **filters: Any) -> list[Json]:
+        return list(self.c.pages(self._url(), filters))
+
+
+class _Tenants(_Resource):
+    path = "/tenants"
+
+    def create(self, name: str, display_name: str | None = None, storage_quota_bytes: int | None = None) -> Json:
+        body = {"name": name, "display_name": display_name, "storage_quota_bytes": storage_quota_bytes}
+        data: Json = self.c.json("POST", self._url(), json={k: v for k, v in body.items() if v is not None})
+        return data
+
+    def update(self, tenant_id: str, **changes: Any) -> Json:
+        data: Json = self.c.json("PATCH", self._url(tenant_id), json=changes)
+        return data
+
+    def suspend(self, tenant_id: str) -> Json:
+        data: Json = self.c.json("POST", self._url(tenant_id, "suspend"))
+        return data
+
+    def resume(self, tenant_id: str) -> Json:
+        data: Json = self.c.json("POST", self._url(tenant_id, "resume"))
+        return data
+
+
+class _Users(_Resource):
+    path = "/users"
+
+    def create(self, email: str, *, role: str = "member", name: str | None = None,
+               password: str | None = None, tenant_id: str | None = None) -> Json:
+        body = {"email": email, "role": role, "name": name, "password": password, "tenant_id": tenant_id}
+        data: Json = self.c.json("POST", self._url(), json={k: v for k, v in body.items() if v is not None})
+        return data
+
+    def update(self, user_id: str, **changes: Any) -> Json:
+        data: Json = self.c.json("PATCH", self._url(user_id), json=changes)
+        return data
+
+    def delete(self, user_id: str) -> None:
+        self.c.json("DELETE", self._url(user_id))
+
+
+class _Tokens(_Resource):
+    path = "/tokens"
+
+    def create(self, name: str, *, scopes: list[str] | None = None, expires_in_days: int | None = None,
+               user_id: str | None = None) -> Json:
+        body = {"name": name, "scopes": scopes, "expires_in_days": expires_in_days, "user_id": user_id}
+        data: Json = self.c.json("POST", self._url(), json={k: v for k, v in body.items() if v is not None})
+        return data
+
+    def revoke(self, token_id: str) -> Json:
+        data: Json = self.c.json("DELETE", self._url(token_id))
+        return data
+
+
+class _Audit(_Resource):
+    path = "/audit"

@@ -1,0 +1,71 @@
+"""Audit events: append-only inserts and filtered, scoped, paginated reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, RowMapping
+
+from forgeml.db.pagination import Page, paginate
+from forgeml.db.scope import Scope, scoped
+from forgeml.db.tables import audit_events
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    id: str
+    at: datetime
+    tenant_id: str | None
+    actor_id: str | None
+    actor_email: str | None
+    action: str
+    target_type: str | None
+    target_id: str | None
+    outcome: str
+    source_ip: str | None
+    request_id: str | None
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    action: str | None = None
+    actor_id: str | None = None
+    target_id: str | None = None
+    outcome: str | None = None
+    tenant_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _event(r: RowMapping) -> AuditEvent:
+    return AuditEvent(**{k: r[k] for k in AuditEvent.__dataclass_fields__})
+
+
+def insert_event(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(audit_events.insert().values(**values))
+
+
+def list_events(
+    conn: Connection, scope: Scope, flt: AuditFilter, *, cursor: str | None, limit: int
+) -> Page[AuditEvent]:
+    t = audit_events
+    stmt = scoped(sa.select(t), t, scope)
+    if flt.action:
+        # a trailing ".*" selects a family of actions, e.g. "user.*"
+        if flt.action.endswith(".*"):
+            stmt = stmt.where(t.c.action.startswith(flt.action[:-1], autoescape=True))
+        else:
+            stmt = stmt.where(t.c.action == flt.action)
+    for col in ("actor_id", "target_id", "outcome", "tenant_id"):
+        value = getattr(flt, col)
+        if value:
+            stmt = stmt.where(t.c[col] == value)
+    if flt.since:
+        stmt = stmt.where(t.c.at >= flt.since)
+    if flt.until:
+        stmt = stmt.where(t.c.at < flt.until)
+    return paginate(conn, stmt, t.c.id, _event, cursor=cursor, limit=limit)

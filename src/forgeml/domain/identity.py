@@ -1,0 +1,124 @@
+"""Tenants, users, credentials and the authenticated principal (pure data, no I/O)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from forgeml.domain.errors import InvalidInput
+
+TENANT_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+EMAIL_RE = re.compile(r"^[^@\s\x00-\x1f]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
+
+
+class Role(StrEnum):
+    PLATFORM_ADMIN = "platform-admin"
+    TENANT_ADMIN = "tenant-admin"
+    MEMBER = "member"
+    VIEWER = "viewer"
+
+
+TENANT_ROLES = (Role.TENANT_ADMIN, Role.MEMBER, Role.VIEWER)
+
+
+class TenantStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+class TokenScope(StrEnum):
+    """What a token may do; a token without `write` is read-only."""
+
+    READ = "read"
+    WRITE = "write"
+
+
+@dataclass(frozen=True)
+class Tenant:
+    id: str
+    name: str
+    display_name: str
+    status: TenantStatus
+    storage_quota_bytes: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    tenant_id: str | None
+    email: str
+    name: str
+    role: Role
+    disabled: bool
+    created_at: datetime
+    updated_at: datetime
+    last_login_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    id: str
+    user_id: str
+    tenant_id: str | None
+    name: str
+    prefix: str
+    scopes: tuple[TokenScope, ...]
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: resolved once per request from a token or a session."""
+
+    user_id: str
+    email: str
+    role: Role
+    tenant_id: str | None
+    via: str  # "token" | "session" | "system"
+    token_id: str | None = None
+    scopes: frozenset[TokenScope] = field(
+        default_factory=lambda: frozenset({TokenScope.READ, TokenScope.WRITE})
+    )
+    session_id: str | None = None
+
+    @property
+    def is_platform_admin(self) -> bool:
+        return self.role is Role.PLATFORM_ADMIN
+
+    @property
+    def can_write(self) -> bool:
+        return TokenScope.WRITE in self.scopes
+
+
+SYSTEM = Principal(
+    user_id="system", email="system", role=Role.PLATFORM_ADMIN, tenant_id=None, via="system"
+)
+
+
+def normalize_email(email: str) -> str:
+    email = email.strip()
+    if not EMAIL_RE.match(email):
+        raise InvalidInput.fields([{"loc": "email", "msg": "not a valid e-mail address"}])
+    local, domain = email.rsplit("@", 1)
+    return f"{local}@{domain.lower()}"
+
+
+def check_tenant_name(name: str) -> str:
+    if not TENANT_NAME_RE.match(name):
+        raise InvalidInput.fields(
+            [{"loc": "name", "msg": "use 1-63 lower-case letters, digits and inner hyphens"}]
+        )
+    return name
+
+
+def check_password(password: str) -> str:
+    if len(password) < 10 or len(password) > 1024:
+        raise InvalidInput.fields([{"loc": "password", "msg": "use 10 to 1024 characters"}])
+    return password

@@ -1,0 +1,129 @@
+"""Composition root: builds services, apps and workers from Settings and runs them.
+
+`forgeml up` = `run(settings, serve_api=True, workers=True, bootstrap=True)` on the embedded
+defaults; `forgeml server` and `forgeml worker` run one role each against shared backends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+import uvicorn
+from fastapi import FastAPI
+
+from forgeml.api.app import create_app
+from forgeml.config import Settings
+from forgeml.db import migrate
+from forgeml.db.engine import Database
+from forgeml.services.audit import Actor
+from forgeml.services.auth import BootstrapResult
+from forgeml.services.container import Services
+from forgeml.web.routes import portal_router
+from forgeml.workers.base import IdleRunner, Loop, Supervisor
+
+log = structlog.get_logger("forgeml")
+CREDENTIALS_FILE = "admin-credentials.txt"
+
+
+def ensure_home(settings: Settings) -> None:
+    settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+def build_services(settings: Settings) -> Services:
+    from forgeml.storage.registry import open_store
+
+    db = Database(settings.database_url)
+    store = open_store(settings.storage_url, settings.s3)
+    return Services.build(settings, db, store)
+
+
+def build_app(services: Services, plane: str = "public") -> FastAPI:
+    return create_app(services, plane=plane, extra_routers=[portal_router()])
+
+
+def build_loops(services: Services) -> list[Loop]:
+    return [IdleRunner()]
+
+
+def bootstrap_admin(services: Services, email: str = "admin@forgeml.local") -> BootstrapResult | None:
+    """Create the first platform admin; write its credentials to a 0600 file in the home."""
+    result = services.auth.bootstrap(Actor(principal=None, source_ip="local"), email)
+    if result is not None:
+        path = services.settings.home / CREDENTIALS_FILE
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(f"email: {result.user.email}\npassword: {result.password}\ntoken: {result.token}\n")
+    return result
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+@dataclass
+class Runtime:
+    services: Services
+    servers: list[uvicorn.Server]
+    supervisor: Supervisor | None
+
+
+def make_runtime(settings: Settings, *, serve_api: bool, workers: bool) -> Runtime:
+    services = build_services(settings)
+    servers = []
+    if serve_api:
+        planes = [("public", settings.listen)]
+        if settings.admin_listen:
+            planes.append(("admin", settings.admin_listen))
+        for plane, listen in planes:
+            host, port = split_listen(listen)
+            cfg = uvicorn.Config(build_app(services, plane), host=host, port=port, log_config=None,
+                                 access_log=False, timeout_graceful_shutdown=5, proxy_headers=False)
+            servers.append(uvicorn.Server(cfg))
+    supervisor = Supervisor(build_loops(services)) if workers else None
+    return Runtime(services=services, servers=servers, supervisor=supervisor)
+
+
+def run(runtime: Runtime) -> None:
+    """Run servers and worker loops until SIGINT/SIGTERM, then stop cleanly."""
+    if runtime.supervisor:
+        runtime.supervisor.start()
+    try:
+        if runtime.servers:
+            asyncio.run(_serve_all(runtime.servers))
+        else:
+            _wait_for_signal()
+    finally:
+        if runtime.supervisor:
+            runtime.supervisor.stop()
+        runtime.services.close()
+        log.info("stopped")
+
+
+async def _serve_all(servers: list[uvicorn.Server]) -> None:
+    await asyncio.gather(*(s.serve() for s in servers))
+
+
+def _wait_for_signal() -> None:
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+
+
+def prepare(settings: Settings) -> None:
+    """Create the home folder and bring the schema up to date."""
+    ensure_home(settings)
+    if settings.storage_url.startswith("file://"):
+        Path(settings.storage_url.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+    db = Database(settings.database_url)
+    try:
+        migrate.upgrade(db)
+    finally:
+        db.dispose()
