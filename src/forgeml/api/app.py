@@ -87,6 +87,7 @@ def create_app(services: Services, *, plane: str = "public", extra_routers: list
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
+        generate_unique_id_function=lambda route: route.name,  # operationIds like "user.get"
     )
     app.state.services = services
     app.state.plane = plane

@@ -90,13 +90,22 @@ class RequestContextMiddleware:
 
     def _finish(self, scope: Scope, rid: str, status: int, start: float) -> None:
         elapsed = time.perf_counter() - start
-        route = scope.get("route")
-        template = getattr(route, "path", None) or "unmatched"
+        template = route_template(scope)
         self.metrics.observe_request(scope["method"], template, status, elapsed)
-        if scope["method"] in MUTATING and template.startswith("/api/"):
+        if scope["method"] in MUTATING and scope["path"].startswith("/api/"):
             try:
                 self.audit_fallback(scope, status)
             except Exception:  # auditing must never turn a response into a crash
                 log.exception("audit fallback failed")
         log.info("request", method=scope["method"], path=scope["path"], status=status,
                  duration_ms=round(elapsed * 1000, 1))
+
+
+def route_template(scope: Scope) -> str:
+    """The matched path with parameter values put back as `{name}` (bounded metric labels)."""
+    if scope.get("route") is None:
+        return "unmatched"
+    path: str = scope["path"]
+    for name, value in (scope.get("path_params") or {}).items():
+        path = path.replace(f"/{value}", f"/{{{name}}}", 1)
+    return path

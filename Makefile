@@ -1,0 +1,58 @@
+# ForgeML developer entry points. `make up` and `make test` work on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+PYTEST_ARGS ?=
+HOST ?= 127.0.0.1
+PORT ?= 8080
+
+.DEFAULT_GOAL := help
+.PHONY: help up test check lint format typecheck bench sysdeps clean
+
+help: ## Show this help
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.stamp-run: pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet -e '.[s3]'
+	touch $@
+
+$(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet -e '.[dev,s3]' 'torch==2.13.0' 'scikit-learn>=1.3'
+	touch $@ $(VENV)/.stamp-run
+
+sysdeps: ## Install system packages the sandbox needs (bubblewrap), where apt and root allow
+	@if command -v bwrap >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \
+	else echo "warning: bubblewrap missing and cannot be installed here; jobs run unsandboxed (sandbox=auto)"; fi
+
+up: $(VENV)/.stamp-run sysdeps ## Create the venv, install, run `forgeml up` (API + portal + workers)
+	$(BIN)/forgeml up --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.stamp-dev sysdeps ## Create the dev venv and run every test
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.stamp-dev ## ruff lint + format check
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
+
+format: $(VENV)/.stamp-dev ## Apply ruff fixes and formatting
+	$(BIN)/ruff check --fix src tests bench examples
+	$(BIN)/ruff format src tests bench examples
+
+typecheck: $(VENV)/.stamp-dev ## mypy --strict on src/
+	$(BIN)/mypy
+
+check: lint typecheck test ## Everything CI runs
+
+bench: $(VENV)/.stamp-dev ## Run the benchmarks (JSON + table)
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean: ## Remove the venv and caches
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Demo material: example data for the bundled example algorithms (needs scikit-learn)."""
