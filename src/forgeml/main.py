@@ -94,6 +94,10 @@ def run(runtime: Runtime) -> None:
     """Run servers and worker loops until SIGINT/SIGTERM, then stop cleanly."""
     if runtime.supervisor:
         runtime.supervisor.start()
+    # uvicorn re-raises the signal it caught once it has shut down; a no-op handler underneath
+    # turns that into a clean exit (status 0) after our own cleanup below.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, _frame: log.info("signal received", signal=signum))
     try:
         if runtime.servers:
             asyncio.run(_serve_all(runtime.servers))

@@ -28,6 +28,7 @@ def emit(data: Any, as_json: bool, columns: Sequence[str] | None = None, title: 
     """Print `data` (a dict or a list of dicts) as JSON or as a table / key-value list."""
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+        sys.stdout.flush()
         return
     if isinstance(data, list):
         cols = list(columns or (data[0].keys() if data else []))

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from forgeml.cli.output import JsonOpt, console, emit, handle_errors
+from forgeml.cli.output import JsonOpt, emit, handle_errors
 from forgeml.config import Settings
 
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
@@ -50,12 +50,13 @@ def up(
     if json_out:
         emit(info, True)
     else:
-        console.print(f"[bold green]ForgeML is up[/bold green] at {url}  (home: {settings.home})")
+        # plain echo, not Rich: credentials must never be wrapped or styled
+        typer.echo(f"ForgeML is up at {url}  (home: {settings.home})")
         if created is not None:
-            console.print("Platform admin created — these credentials are shown once:")
-            console.print(f"  e-mail:   {created.user.email}\n  password: {created.password}\n  token:    {created.token}")
-        console.print(f"Admin credentials file: {info['credentials_file']}")
-        console.print(f"Try: curl {url}/healthz   ·   API docs: {url}/api/v1/docs   ·   Ctrl-C stops")
+            typer.echo("Platform admin created; these credentials are shown once:")
+            typer.echo(f"  e-mail:   {created.user.email}\n  password: {created.password}\n  token:    {created.token}")
+        typer.echo(f"Admin credentials file (0600): {info['credentials_file']}")
+        typer.echo(f"Try: curl {url}/healthz   |   API docs: {url}/api/v1/docs   |   Ctrl-C stops", err=False)
     main.run(runtime)
 
 

@@ -1,0 +1,96 @@
+"""Files in and out of a host run: checkpoint restore/sync and packing model/ and output/data/.
+
+The program wrote these folders, so nothing here follows a symlink it may have planted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tarfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+CheckpointSync = Callable[[Path], None]
+
+
+def restore_checkpoints(src_dir: Path, checkpoints_dir: Path) -> int:
+    """Copy a previous run's checkpoints into the new tree before start; the number of files."""
+    if not src_dir.is_dir():
+        return 0
+    count = 0
+    for path in sorted(src_dir.rglob("*")):
+        if path.is_symlink() or not path.is_file():
+            continue
+        target = checkpoints_dir / path.relative_to(src_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+        count += 1
+    return count
+
+
+def pack(folder: Path, archive: Path) -> Path:
+    """Pack the content of `folder` (names relative to it) into a gzip tar, links kept as links."""
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    tmp = archive.with_name(archive.name + ".partial")
+    with tarfile.open(tmp, "w:gz") as tar:
+        if folder.is_dir() and not folder.is_symlink():
+            for path in sorted(folder.rglob("*")):
+                # recursive=False: rglob already walks; never descend into a linked folder.
+                tar.add(path, arcname=str(path.relative_to(folder)), recursive=False)
+    os.replace(tmp, archive)
+    return archive
+
+
+class PeriodicSync:
+    """Calls `sync(checkpoints_dir)` every `interval_s` in a thread, and once more at `finish()`.
+
+    Errors from the hook are reported through `on_error` and never end the run.
+    """
+
+    def __init__(
+        self,
+        sync: CheckpointSync | None,
+        checkpoints_dir: Path,
+        interval_s: float,
+        on_error: Callable[[str], None],
+    ) -> None:
+        self._sync = sync
+        self._dir = checkpoints_dir
+        self._interval = interval_s
+        self._on_error = on_error
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._loop, name="checkpoint-sync", daemon=True)
+
+    def start(self) -> None:
+        if self._sync is not None:
+            self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._done.wait(self._interval):
+            self._call()
+
+    def _call(self) -> None:
+        if self._sync is None:
+            return
+        # One call at a time: the final sync must not overlap a periodic one still uploading.
+        with self._lock:
+            try:
+                self._sync(self._dir)
+            except Exception as exc:  # a failed upload must not kill the job
+                self._on_error(f"checkpoint sync failed: {exc!r}")
+
+    def finish(self) -> None:
+        self._done.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self._call()
+
+
+def remove_tree(path: Path) -> None:
+    """Delete a host tree after the runner has uploaded what it needs."""
+    with contextlib.suppress(FileNotFoundError):
+        shutil.rmtree(path)

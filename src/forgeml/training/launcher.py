@@ -1,0 +1,325 @@
+"""Run one host of a training job under the SageMaker contract: start, stream, limit, stop, pack.
+
+`run_host` is the library entry the job runner calls once per host; it holds no DB/store handles.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import select
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+
+from forgeml.training import sandbox as sb
+from forgeml.training.artifacts import CheckpointSync, PeriodicSync, pack, restore_checkpoints
+from forgeml.training.contract import (
+    JAIL_TMP,
+    SANDBOX_ROOT,
+    HostLayout,
+    build_env,
+    build_tree,
+    program_argv,
+    validate_spec,
+)
+from forgeml.training.limits import Rlimits, create_cgroup, preexec
+from forgeml.training.metrics import MetricScraper
+from forgeml.training.procs import ProcessTree, pid_namespace
+from forgeml.training.spec import HostResult, HostSpec, LogLine, LogStream, Outcome
+
+FAILURE_CHARS = 1024
+_MAX_LINE = 64 * 1024
+_TICK_S = 0.05
+_Item = tuple[LogStream, datetime, str | None]
+
+
+@dataclass
+class _Launch:
+    """Everything Popen needs, plus the fds the launcher must close afterwards."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+    pass_fds: tuple[int, ...] = ()
+    info_read: int | None = None
+    close_after: list[int] = field(default_factory=list)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _plain_launch(spec: HostSpec, layout: HostLayout) -> _Launch:
+    home = layout.private_dir / "home"
+    home.mkdir(exist_ok=True)
+    root = str(layout.root)
+    env = build_env(spec, root, home=str(home), python_bin=str(spec.python.parent))
+    return _Launch(program_argv(spec, root), env, layout.code_dir)
+
+
+def _jailed_launch(spec: HostSpec, layout: HostLayout, network: sb.JobNetwork | None) -> _Launch:
+    env = build_env(spec, SANDBOX_ROOT, home=JAIL_TMP, python_bin=str(spec.python.parent))
+    shared = network is not None and not spec.network_allowed
+    options = sb.bwrap_options(spec, layout, env, shared_net=shared)
+    args_fd = sb.options_fd(options)
+    info_read, info_write = os.pipe()
+    prefix = network.command_prefix() if shared and network is not None else []
+    argv = [*prefix, str(sb.BWRAP), "--args", str(args_fd), "--info-fd", str(info_write)]
+    argv += program_argv(spec, SANDBOX_ROOT)
+    # bwrap's own environment is irrelevant (--clearenv); keep the launcher's out of it anyway.
+    return _Launch(
+        argv,
+        {"PATH": "/usr/bin:/bin"},
+        layout.root,
+        pass_fds=(args_fd, info_write),
+        info_read=info_read,
+        close_after=[args_fd, info_write],
+    )
+
+
+def _read_info(fd: int, timeout_s: float = 10.0) -> dict[str, int]:
+    """bwrap's --info-fd JSON (child-pid = the jail's init, as seen from here)."""
+    data = b""
+    deadline = time.monotonic() + timeout_s
+    decoder = json.JSONDecoder()
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            chunk = os.read(fd, 4096)
+            data += chunk
+            with contextlib.suppress(ValueError):
+                info, _ = decoder.raw_decode(data.decode())
+                return dict(info)
+            if not chunk:
+                break
+    return {}
+
+
+def _reader(stream: IO[bytes], name: LogStream, out: queue.Queue[_Item]) -> None:
+    for raw in iter(lambda: stream.readline(_MAX_LINE), b""):
+        out.put((name, _now(), raw.decode("utf-8", "replace").rstrip("\r\n")))
+    out.put((name, _now(), None))
+
+
+class _Run:
+    """State of one supervised run; methods are the steps of `run_host`."""
+
+    def __init__(self, spec: HostSpec, on_log: Callable[[LogLine], None]) -> None:
+        self.spec = spec
+        self.on_log = on_log
+        self.metrics = MetricScraper(spec.metric_definitions)
+        self.lines: queue.Queue[_Item] = queue.Queue()
+        self.open_streams = 2
+
+    def emit(self, stream: LogStream, text: str, at: datetime | None = None) -> None:
+        at = at or _now()
+        if stream != "system":
+            self.metrics.feed(text, at)
+        self.on_log(LogLine(at, self.spec.host, stream, text))
+
+    def drain(self, timeout_s: float) -> None:
+        with contextlib.suppress(queue.Empty):
+            item = self.lines.get(timeout=timeout_s)
+            while True:
+                name, at, text = item
+                if text is None:
+                    self.open_streams -= 1
+                else:
+                    self.emit(name, text, at)
+                item = self.lines.get_nowait()
+
+    def supervise(
+        self, proc: subprocess.Popen[bytes], tree: ProcessTree, stop: threading.Event
+    ) -> Outcome | None:
+        """Stream lines until the program exits; SIGTERM then SIGKILL on stop or max runtime."""
+        deadline = time.monotonic() + self.spec.max_runtime_s
+        reason: Outcome | None = None
+        kill_at = float("inf")
+        while proc.poll() is None:
+            self.drain(_TICK_S)
+            now = time.monotonic()
+            if reason is None and (stop.is_set() or now >= deadline):
+                reason = Outcome.STOPPED if stop.is_set() else Outcome.MAX_RUNTIME_EXCEEDED
+                self.emit("system", f"{reason.value}: sending SIGTERM to all processes")
+                tree.terminate()
+                kill_at = now + self.spec.stop_grace_s
+            elif now >= kill_at:
+                self.emit("system", "grace period over: sending SIGKILL to all processes")
+                tree.kill()
+                kill_at = float("inf")
+        return reason
+
+    def finish_streams(self, timeout_s: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.open_streams > 0 and time.monotonic() < deadline:
+            self.drain(_TICK_S)
+        self.drain(0)
+
+
+def _start(launch: _Launch, pre: Callable[[], None]) -> subprocess.Popen[bytes]:
+    try:
+        return subprocess.Popen(
+            launch.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=launch.env,
+            cwd=launch.cwd,
+            start_new_session=True,
+            preexec_fn=pre,  # rlimits and cgroup must be set before exec
+            pass_fds=launch.pass_fds,
+        )
+    finally:
+        for fd in launch.close_after:
+            os.close(fd)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def describe_exit(code: int, *, sandboxed: bool) -> str:
+    """A failure reason for a program that left no output/failure file."""
+    if code < 0:
+        return f"AlgorithmError: the program was killed by {_signal_name(-code)}"
+    if sandboxed and code > 128:
+        # bwrap reports a signal death of the program as 128 + the signal number.
+        return f"AlgorithmError: the program exited with code {code} ({_signal_name(code - 128)}?)"
+    return f"AlgorithmError: the program exited with code {code}"
+
+
+def read_failure(layout: HostLayout) -> str | None:
+    """First 1024 characters of output/failure, when the program wrote a regular file there."""
+    path = layout.failure_file
+    if path.is_symlink() or not path.is_file():
+        return None
+    with path.open("rb") as handle:
+        text = handle.read(FAILURE_CHARS * 4).decode("utf-8", "replace")
+    return text[:FAILURE_CHARS].strip() or None
+
+
+def _failure_reason(
+    outcome: Outcome, code: int, layout: HostLayout, spec: HostSpec, *, jailed: bool
+) -> str | None:
+    if outcome == Outcome.COMPLETED:
+        return None
+    written = read_failure(layout)
+    if written:
+        return written
+    if outcome == Outcome.MAX_RUNTIME_EXCEEDED:
+        return f"MaxRuntimeExceeded: the job ran longer than {spec.max_runtime_s:g} seconds"
+    if outcome == Outcome.STOPPED:
+        return "Stopped: the job was stopped on request"
+    return describe_exit(code, sandboxed=jailed)
+
+
+def _limits_line(jailed: bool, rlimits: Rlimits, tree: ProcessTree, pid: int) -> str:
+    mode = "sandbox=bwrap" if jailed else "sandbox=off (no isolation)"
+    cgroup = tree.cgroup
+    in_force = cgroup.describe() if cgroup is not None and cgroup.holds(pid) else "no cgroup"
+    return f"{mode}; {rlimits.describe()}; {in_force}"
+
+
+def run_host(
+    spec: HostSpec,
+    *,
+    on_log: Callable[[LogLine], None],
+    stop: threading.Event,
+    sandbox: sb.SandboxMode = "auto",
+    network: sb.JobNetwork | None = None,
+    checkpoints_from: Path | None = None,
+    checkpoint_sync: CheckpointSync | None = None,
+    checkpoint_interval_s: float = 300.0,
+) -> HostResult:
+    """Run one host to the end; no process of it is left when this returns.
+
+    `network`: the job's shared loopback namespace, for multi-host jobs without network access.
+    """
+    validate_spec(spec)
+    choice = sb.choose(sandbox)
+    layout = build_tree(spec)
+    run = _Run(spec, on_log)
+    if checkpoints_from is not None:
+        restored = restore_checkpoints(checkpoints_from, layout.checkpoints_dir)
+        run.emit("system", f"restored {restored} checkpoint files")
+    launch = (
+        _jailed_launch(spec, layout, network) if choice.use_bwrap else _plain_launch(spec, layout)
+    )
+    rlimits = Rlimits.for_spec(spec)
+    cgroup = create_cgroup(spec)
+    started_at = _now()
+    syncer = PeriodicSync(
+        checkpoint_sync,
+        layout.checkpoints_dir,
+        checkpoint_interval_s,
+        lambda m: run.emit("system", m),
+    )
+    try:
+        proc = _start(launch, preexec(rlimits, cgroup))
+    except BaseException:
+        if launch.info_read is not None:
+            os.close(launch.info_read)
+        if cgroup is not None:
+            cgroup.remove()
+        raise
+    tree = ProcessTree(proc.pid, cgroup)
+    if launch.info_read is not None:
+        init = _read_info(launch.info_read).get("child-pid")
+        os.close(launch.info_read)
+        tree.sandbox_init, tree.namespace = init, pid_namespace(init) if init else None
+    run.emit("system", _limits_line(choice.use_bwrap, rlimits, tree, proc.pid))
+    if choice.warning:
+        run.emit("system", choice.warning)
+    readers = [
+        threading.Thread(target=_reader, args=(s, n, run.lines), daemon=True)
+        for s, n in ((proc.stdout, "stdout"), (proc.stderr, "stderr"))
+    ]
+    for thread in readers:
+        thread.start()
+    syncer.start()
+    try:
+        reason = run.supervise(proc, tree, stop)
+    finally:
+        # The leader is gone (or we are unwinding): nothing of the run may outlive this call.
+        tree.kill()
+        proc.wait()
+        if not tree.wait_gone(10.0):
+            run.emit("system", f"processes still alive after kill: {tree.members()}")
+        run.finish_streams()
+        if cgroup is not None:
+            cgroup.remove()
+    ended_at = _now()
+    code = proc.returncode
+    outcome = reason or (Outcome.COMPLETED if code == 0 else Outcome.FAILED)
+    syncer.finish()
+    model = pack(layout.model_dir, layout.artifacts_dir / "model.tar.gz")
+    output = pack(layout.output_data_dir, layout.artifacts_dir / "output.tar.gz")
+    reason_text = _failure_reason(outcome, code, layout, spec, jailed=choice.use_bwrap)
+    run.emit(
+        "system",
+        f"{outcome.value} (exit code {code})" + (f": {reason_text}" if reason_text else ""),
+    )
+    return HostResult(
+        exit_code=code,
+        outcome=outcome,
+        failure_reason=reason_text,
+        metrics_final=run.metrics.final(),
+        metric_series=run.metrics.series(),
+        started_at=started_at,
+        ended_at=ended_at,
+        model_artifact=model,
+        output_artifact=output,
+        sandboxed=choice.use_bwrap,
+    )
