@@ -17,7 +17,10 @@ from forgeml.storage.memory import MemoryObjectStore
 from tests.support.db import DatabaseFactory
 from tests.support.world import World, build_world
 
-DB_KINDS = [pytest.param("sqlite", id="sqlite"), pytest.param("postgres", id="postgres", marks=pytest.mark.postgres)]
+DB_KINDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+]
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +33,9 @@ def db_factories(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
 
 
 @pytest.fixture(params=DB_KINDS)
-def database(request: pytest.FixtureRequest, db_factories: dict[str, DatabaseFactory]) -> Iterator[Database]:
+def database(
+    request: pytest.FixtureRequest, db_factories: dict[str, DatabaseFactory]
+) -> Iterator[Database]:
     """A migrated, empty metadata database; every test using it runs on SQLite and PostgreSQL."""
     with db_factories[request.param].new() as db:
         yield db
@@ -38,14 +43,19 @@ def database(request: pytest.FixtureRequest, db_factories: dict[str, DatabaseFac
 
 @pytest.fixture
 def settings(tmp_path: Path, database: Database) -> Settings:
-    return Settings(home=tmp_path / "home", database_url=database.url, storage_url="memory://test",
-                    log_format="console")
+    return Settings(
+        home=tmp_path / "home",
+        database_url=database.url,
+        storage_url="memory://test",
+        log_format="console",
+    )
 
 
 @pytest.fixture
 def services(settings: Settings, database: Database) -> Iterator[Services]:
     svc = Services.build(settings, database, MemoryObjectStore("test"))
     yield svc
+    svc.store = MemoryObjectStore("closed")  # the database fixture disposes the engine
 
 
 @pytest.fixture

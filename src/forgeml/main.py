@@ -51,14 +51,18 @@ def build_loops(services: Services) -> list[Loop]:
     return [IdleRunner()]
 
 
-def bootstrap_admin(services: Services, email: str = "admin@forgeml.local") -> BootstrapResult | None:
+def bootstrap_admin(
+    services: Services, email: str = "admin@forgeml.local"
+) -> BootstrapResult | None:
     """Create the first platform admin; write its credentials to a 0600 file in the home."""
     result = services.auth.bootstrap(Actor(principal=None, source_ip="local"), email)
     if result is not None:
         path = services.settings.home / CREDENTIALS_FILE
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
-            f.write(f"email: {result.user.email}\npassword: {result.password}\ntoken: {result.token}\n")
+            f.write(
+                f"email: {result.user.email}\npassword: {result.password}\ntoken: {result.token}\n"
+            )
     return result
 
 
@@ -83,8 +87,15 @@ def make_runtime(settings: Settings, *, serve_api: bool, workers: bool) -> Runti
             planes.append(("admin", settings.admin_listen))
         for plane, listen in planes:
             host, port = split_listen(listen)
-            cfg = uvicorn.Config(build_app(services, plane), host=host, port=port, log_config=None,
-                                 access_log=False, timeout_graceful_shutdown=5, proxy_headers=False)
+            cfg = uvicorn.Config(
+                build_app(services, plane),
+                host=host,
+                port=port,
+                log_config=None,
+                access_log=False,
+                timeout_graceful_shutdown=5,
+                proxy_headers=False,
+            )
             servers.append(uvicorn.Server(cfg))
     supervisor = Supervisor(build_loops(services)) if workers else None
     return Runtime(services=services, servers=servers, supervisor=supervisor)

@@ -38,18 +38,29 @@ def operations(world: World) -> list[Op]:
         if not path.startswith("/api/v1"):
             continue
         for method, op in item.items():
-            ops.append(Op(method.upper(), path, op["operationId"], dict(op.get("x-forgeml-resources", {})),
-                          "requestBody" in op))
+            ops.append(
+                Op(
+                    method.upper(),
+                    path,
+                    op["operationId"],
+                    dict(op.get("x-forgeml-resources", {})),
+                    "requestBody" in op,
+                )
+            )
     return ops
 
 
 def fill(op: Op, world: World) -> str:
     path = op.path
     for param in re.findall(r"{(\w+)}", op.path):
-        assert param in op.resources, f"{op.name} {op.path}: path parameter {param!r} declares no resource type"
+        assert param in op.resources, (
+            f"{op.name} {op.path}: path parameter {param!r} declares no resource type"
+        )
         kind = op.resources[param]
-        assert kind in FACTORIES, f"resource type {kind!r} has no factory in tests/support/resources.py"
-        path = path.replace("{%s}" % param, FACTORIES[kind](world))
+        assert kind in FACTORIES, (
+            f"resource type {kind!r} has no factory in tests/support/resources.py"
+        )
+        path = path.replace(f"{{{param}}}", FACTORIES[kind](world))
     return path
 
 
@@ -67,7 +78,9 @@ def test_every_route_with_ids_of_tenant_b_is_404_for_tenant_a(world: World) -> N
         for role in TENANT_ROLES:
             body = SAMPLE_BODIES.get(op.name, {}) if op.has_body else None
             resp = world.client.request(op.method, path, headers=world.a.h(role), json=body)
-            assert resp.status_code == 404, f"{role} {op.method} {path} ({op.name}) → {resp.status_code} {resp.text}"
+            assert resp.status_code == 404, (
+                f"{role} {op.method} {path} ({op.name}) → {resp.status_code} {resp.text}"
+            )
             assert resp.json()["error"]["code"] == "not_found"
             checked += 1
         # sanity: the platform admin sees the same object, so the 404 above is scoping, not absence
@@ -104,9 +117,15 @@ def test_platform_admin_lists_see_both_tenants(world: World) -> None:
 def test_tenant_a_cannot_target_tenant_b_through_bodies(world: World, role: str) -> None:
     """Ids inside bodies are scoped too: creating a user or token in B from A never succeeds."""
     c = world.client
-    resp = c.post("/api/v1/users", headers=world.a.h(role),
-                  json={"email": f"x-{role}@evil.example.com", "tenant_id": world.b.id})
+    resp = c.post(
+        "/api/v1/users",
+        headers=world.a.h(role),
+        json={"email": f"x-{role}@evil.example.com", "tenant_id": world.b.id},
+    )
     assert resp.status_code in (403, 404)
-    resp = c.post("/api/v1/tokens", headers=world.a.h(role),
-                  json={"name": "steal", "user_id": world.b.users["member"]["id"]})
+    resp = c.post(
+        "/api/v1/tokens",
+        headers=world.a.h(role),
+        json={"name": "steal", "user_id": world.b.users["member"]["id"]},
+    )
     assert resp.status_code == 404

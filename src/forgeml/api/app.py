@@ -7,6 +7,7 @@ one refuses platform-admin principals (see `api/deps.py`).
 from __future__ import annotations
 
 import re
+from collections.abc import MutableMapping
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -21,7 +22,10 @@ from forgeml.services.audit import Actor
 from forgeml.services.container import Services
 
 API_PREFIX = "/api/v1"
-_CSP = "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+_CSP = (
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
 
 
 def api_router() -> APIRouter:
@@ -44,8 +48,11 @@ class SecurityHeaders:
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
-                extra = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
-                         (b"referrer-policy", b"same-origin")]
+                extra = [
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"x-frame-options", b"DENY"),
+                    (b"referrer-policy", b"same-origin"),
+                ]
                 if not scope["path"].startswith(f"{API_PREFIX}/docs"):
                     extra.append((b"content-security-policy", _CSP.encode()))
                 message["headers"] = [*message.get("headers", []), *extra]
@@ -57,29 +64,43 @@ class SecurityHeaders:
 def _audit_fallback(services: Services) -> Any:
     """Records mutating calls that no service audited itself: refusals, validation errors."""
 
-    def fallback(scope: dict[str, Any], status: int) -> None:
+    def fallback(scope: MutableMapping[str, Any], status: int) -> None:
         state = scope.get("state", {})
         actor: Actor | None = state.get("actor")
         if actor is not None and actor.audited:
             return
         if actor is None:
             client = scope.get("client")
-            actor = Actor(principal=None, source_ip=client[0] if client else None,
-                          request_id=state.get("request_id"))
+            actor = Actor(
+                principal=None,
+                source_ip=client[0] if client else None,
+                request_id=state.get("request_id"),
+            )
         route = scope.get("route")
         action = getattr(route, "name", None) or "unmatched"
-        outcome = "success" if status < 400 else ("denied" if status in (401, 403, 404) else "failure")
+        outcome = (
+            "success" if status < 400 else ("denied" if status in (401, 403, 404) else "failure")
+        )
         params = scope.get("path_params") or {}
         target = next(iter(params.values()), None)
-        services.audit.record_standalone(actor, action, target_id=str(target) if target else None,
-                                         outcome=outcome, details={"status": status, "method": scope["method"],
-                                                                   "path": scope["path"]})
+        services.audit.record_standalone(
+            actor,
+            action,
+            target_id=str(target) if target else None,
+            outcome=outcome,
+            details={"status": status, "method": scope["method"], "path": scope["path"]},
+        )
 
     return fallback
 
 
-def create_app(services: Services, *, plane: str = "public", extra_routers: list[APIRouter] | None = None,
-               unlimited_body: list[str] | None = None) -> FastAPI:
+def create_app(
+    services: Services,
+    *,
+    plane: str = "public",
+    extra_routers: list[APIRouter] | None = None,
+    unlimited_body: list[str] | None = None,
+) -> FastAPI:
     app = FastAPI(
         title="ForgeML",
         version=forgeml.__version__,
@@ -99,11 +120,11 @@ def create_app(services: Services, *, plane: str = "public", extra_routers: list
     for router in extra_routers or []:
         app.include_router(router)
     app.add_middleware(
-        RequestContextMiddleware,  # type: ignore[arg-type]
+        RequestContextMiddleware,
         max_body=services.settings.max_body_bytes,
         unlimited=[re.compile(p) for p in (unlimited_body or [])],
         metrics=metrics,
         audit_fallback=_audit_fallback(services),
     )
-    app.add_middleware(SecurityHeaders)  # type: ignore[arg-type]
+    app.add_middleware(SecurityHeaders)
     return app

@@ -27,9 +27,11 @@ def _source_ip(request: Request) -> str | None:
 def base_actor(request: Request) -> Actor:
     """An actor with no principal yet (login, public endpoints)."""
     state = request.scope.setdefault("state", {})
-    actor = state.get("actor")
+    actor: Actor | None = state.get("actor")
     if actor is None:
-        actor = Actor(principal=None, source_ip=_source_ip(request), request_id=state.get("request_id"))
+        actor = Actor(
+            principal=None, source_ip=_source_ip(request), request_id=state.get("request_id")
+        )
         state["actor"] = actor
     return actor
 
@@ -77,7 +79,9 @@ Svc = Annotated[Services, Depends(get_services)]
 class PageParams:
     def __init__(
         self,
-        cursor: Annotated[str | None, Query(max_length=200, description="opaque cursor from next_cursor")] = None,
+        cursor: Annotated[
+            str | None, Query(max_length=200, description="opaque cursor from next_cursor")
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
     ) -> None:
         self.cursor = cursor

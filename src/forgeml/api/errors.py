@@ -24,9 +24,17 @@ STATUS: dict[type[e.ForgeError], int] = {
     e.Unavailable: 503,
 }
 
-_HTTP_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
-               405: "method_not_allowed", 406: "not_acceptable", 413: "payload_too_large",
-               415: "unsupported_media_type", 429: "too_many_requests"}
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+}
 
 
 class ErrorBody(BaseModel):
@@ -39,26 +47,40 @@ class ErrorEnvelope(BaseModel):
     error: ErrorBody
 
 
-_DESCRIPTIONS = {400: "Bad request", 401: "Missing, invalid, expired or revoked credentials",
-                 403: "Not allowed for this role or token scope", 404: "Not found (or not visible)",
-                 409: "Conflict with the current state", 413: "Body too large",
-                 422: "Invalid input", 429: "Throttled", 503: "A dependency is unavailable"}
+_DESCRIPTIONS = {
+    400: "Bad request",
+    401: "Missing, invalid, expired or revoked credentials",
+    403: "Not allowed for this role or token scope",
+    404: "Not found (or not visible)",
+    409: "Conflict with the current state",
+    413: "Body too large",
+    422: "Invalid input",
+    429: "Throttled",
+    503: "A dependency is unavailable",
+}
 
 
 def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` for the error statuses a route can return (all use the envelope)."""
-    return {c: {"model": ErrorEnvelope, "description": _DESCRIPTIONS.get(c, "Error")} for c in codes}
+    return {
+        c: {"model": ErrorEnvelope, "description": _DESCRIPTIONS.get(c, "Error")} for c in codes
+    }
 
 
 def status_for(exc: e.ForgeError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS:
-            return STATUS[cls]  # type: ignore[index]
+            return STATUS[cls]
     return 500
 
 
-def envelope(status: int, code: str, message: str, details: dict[str, Any] | None = None,
-             headers: dict[str, str] | None = None) -> JSONResponse:
+def envelope(
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     body = {"error": {"code": code, "message": message, "details": details or {}}}
     return JSONResponse(body, status_code=status, headers=headers)
 
@@ -77,7 +99,13 @@ def install(app: FastAPI) -> None:
         problems = []
         for err in exc.errors():
             loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
-            problems.append({"loc": loc, "msg": str(err.get("msg", "invalid")), "type": str(err.get("type", ""))})
+            problems.append(
+                {
+                    "loc": loc,
+                    "msg": str(err.get("msg", "invalid")),
+                    "type": str(err.get("type", "")),
+                }
+            )
         message = "; ".join(f"{p['loc']}: {p['msg']}" for p in problems[:5])
         return envelope(422, "invalid_input", message or "invalid input", {"errors": problems})
 
@@ -93,5 +121,6 @@ def install(app: FastAPI) -> None:
 
         structlog.get_logger("forgeml.api").exception("unhandled error", exc_info=exc)
         rid = request.scope.get("state", {}).get("request_id")
-        return envelope(500, "internal_error", "internal error; quote the request id",
-                        {"request_id": rid})
+        return envelope(
+            500, "internal_error", "internal error; quote the request id", {"request_id": rid}
+        )

@@ -10,10 +10,18 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("forgeml_http_requests_total", "HTTP requests",
-                                ["method", "route", "status"], registry=self.registry)
-        self.latency = Histogram("forgeml_http_request_duration_seconds", "HTTP request latency",
-                                 ["method", "route"], registry=self.registry)
+        self.requests = Counter(
+            "forgeml_http_requests_total",
+            "HTTP requests",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "forgeml_http_request_duration_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            registry=self.registry,
+        )
         self.gauges: dict[str, Gauge] = {}
         self._collectors: list[Callable[[Metrics], None]] = []
 
@@ -27,7 +35,7 @@ class Metrics:
         return self.gauges[name]
 
     def add_collector(self, fn: Callable[[Metrics], None]) -> None:
-        """Register a callback that refreshes gauges (queue depth, jobs by status) at scrape time."""
+        """Register a callback refreshing gauges (queue depth, jobs by status) at scrape time."""
         self._collectors.append(fn)
 
     def render(self) -> bytes:

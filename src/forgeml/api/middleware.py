@@ -10,7 +10,6 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,8 +26,15 @@ class TooLarge(Exception):
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body: int, unlimited: list[re.Pattern[str]],
-                 metrics: Metrics, audit_fallback: Callable[[dict[str, Any], int], None]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body: int,
+        unlimited: list[re.Pattern[str]],
+        metrics: Metrics,
+        audit_fallback: Callable[[Scope, int], None],
+    ) -> None:
         self.app = app
         self.max_body = max_body
         self.unlimited = unlimited
@@ -81,11 +87,25 @@ class RequestContextMiddleware:
             self._finish(scope, rid, status_holder[0], start)
 
     async def _too_large(self, send: Send, rid: str) -> None:
-        body = json.dumps({"error": {"code": "payload_too_large",
-                                     "message": f"request body over {self.max_body} bytes",
-                                     "details": {"limit": self.max_body}}}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"x-request-id", rid.encode())]})
+        body = json.dumps(
+            {
+                "error": {
+                    "code": "payload_too_large",
+                    "message": f"request body over {self.max_body} bytes",
+                    "details": {"limit": self.max_body},
+                }
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"x-request-id", rid.encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     def _finish(self, scope: Scope, rid: str, status: int, start: float) -> None:
@@ -97,8 +117,13 @@ class RequestContextMiddleware:
                 self.audit_fallback(scope, status)
             except Exception:  # auditing must never turn a response into a crash
                 log.exception("audit fallback failed")
-        log.info("request", method=scope["method"], path=scope["path"], status=status,
-                 duration_ms=round(elapsed * 1000, 1))
+        log.info(
+            "request",
+            method=scope["method"],
+            path=scope["path"],
+            status=status,
+            duration_ms=round(elapsed * 1000, 1),
+        )
 
 
 def route_template(scope: Scope) -> str:

@@ -17,8 +17,26 @@ audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 
 TENANT_COLS = ["id", "name", "display_name", "status", "storage_quota_bytes", "created_at"]
 USER_COLS = ["id", "email", "name", "role", "tenant_id", "disabled", "last_login_at"]
-TOKEN_COLS = ["id", "name", "prefix", "user_id", "scopes", "expires_at", "revoked_at", "last_used_at"]
-AUDIT_COLS = ["at", "action", "outcome", "actor_email", "target_type", "target_id", "tenant_id", "source_ip"]
+TOKEN_COLS = [
+    "id",
+    "name",
+    "prefix",
+    "user_id",
+    "scopes",
+    "expires_at",
+    "revoked_at",
+    "last_used_at",
+]
+AUDIT_COLS = [
+    "at",
+    "action",
+    "outcome",
+    "actor_email",
+    "target_type",
+    "target_id",
+    "tenant_id",
+    "source_ip",
+]
 
 
 def client() -> Client:
@@ -27,9 +45,13 @@ def client() -> Client:
 
 @handle_errors
 def login(
-    url: Annotated[str, typer.Option(help="Server URL.", envvar="FORGEML_URL")] = "http://127.0.0.1:8080",
+    url: Annotated[
+        str, typer.Option(help="Server URL.", envvar="FORGEML_URL")
+    ] = "http://127.0.0.1:8080",
     email: Annotated[str, typer.Option(prompt=True)] = "",
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True, envvar="FORGEML_PASSWORD")] = "",
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, envvar="FORGEML_PASSWORD")
+    ] = "",
     profile: Annotated[str, typer.Option(help="Profile name to save.")] = "default",
     json_out: JsonOpt = False,
 ) -> None:
@@ -37,19 +59,36 @@ def login(
     with Client(url) as c:
         data = c.login(email, password, token_name=f"cli:{profile}")
     path = prof.save(prof.Profile(name=profile, url=url, token=data["token"]))
-    emit({"user": data["user"]["email"], "role": data["user"]["role"], "profile": profile,
-          "saved_to": str(path)}, json_out)
+    emit(
+        {
+            "user": data["user"]["email"],
+            "role": data["user"]["role"],
+            "profile": profile,
+            "saved_to": str(path),
+        },
+        json_out,
+    )
 
 
 @handle_errors
-def logout(profile: Annotated[str | None, typer.Option()] = None, json_out: JsonOpt = False) -> None:
+def logout(
+    profile: Annotated[str | None, typer.Option()] = None, json_out: JsonOpt = False
+) -> None:
     """Revoke the saved token on the server and forget the profile."""
     saved = prof.get(profile)
     if saved is not None:
         with Client(saved.url, saved.token) as c:
             me = c.me()
-            token_id = next((t["id"] for t in c.tokens.list() if saved.token.startswith(t["prefix"] + "_")
-                             and t["user_id"] == me["user"]["id"] and not t["revoked_at"]), None)
+            token_id = next(
+                (
+                    t["id"]
+                    for t in c.tokens.list()
+                    if saved.token.startswith(t["prefix"] + "_")
+                    and t["user_id"] == me["user"]["id"]
+                    and not t["revoked_at"]
+                ),
+                None,
+            )
             if token_id:
                 c.tokens.revoke(token_id)
         prof.remove(saved.name)
@@ -61,8 +100,14 @@ def whoami(json_out: JsonOpt = False) -> None:
     """Show who the configured credentials belong to."""
     with client() as c:
         me = c.me()
-    out = {"email": me["user"]["email"], "role": me["user"]["role"], "user_id": me["user"]["id"],
-           "tenant": me["tenant"]["name"] if me["tenant"] else None, "via": me["via"], "scopes": me["scopes"]}
+    out = {
+        "email": me["user"]["email"],
+        "role": me["user"]["role"],
+        "user_id": me["user"]["id"],
+        "tenant": me["tenant"]["name"] if me["tenant"] else None,
+        "via": me["via"],
+        "scopes": me["scopes"],
+    }
     emit(out if not json_out else me, json_out)
 
 
@@ -71,16 +116,21 @@ def whoami(json_out: JsonOpt = False) -> None:
 
 @tenant_app.command("create")
 @handle_errors
-def tenant_create(name: str, display_name: Annotated[str | None, typer.Option()] = None,
-                  quota_bytes: Annotated[int | None, typer.Option(help="storage quota")] = None,
-                  json_out: JsonOpt = False) -> None:
+def tenant_create(
+    name: str,
+    display_name: Annotated[str | None, typer.Option()] = None,
+    quota_bytes: Annotated[int | None, typer.Option(help="storage quota")] = None,
+    json_out: JsonOpt = False,
+) -> None:
     with client() as c:
         emit(c.tenants.create(name, display_name, quota_bytes), json_out, TENANT_COLS)
 
 
 @tenant_app.command("ls")
 @handle_errors
-def tenant_ls(status: Annotated[str | None, typer.Option()] = None, json_out: JsonOpt = False) -> None:
+def tenant_ls(
+    status: Annotated[str | None, typer.Option()] = None, json_out: JsonOpt = False
+) -> None:
     with client() as c:
         emit(c.tenants.list(status=status), json_out, TENANT_COLS)
 
@@ -128,20 +178,31 @@ def tenant_resume(tenant_id: str, json_out: JsonOpt = False) -> None:
 @handle_errors
 def user_create(
     email: str,
-    role: Annotated[str, typer.Option(help="tenant-admin | member | viewer | platform-admin")] = "member",
+    role: Annotated[
+        str, typer.Option(help="tenant-admin | member | viewer | platform-admin")
+    ] = "member",
     name: Annotated[str | None, typer.Option()] = None,
-    tenant: Annotated[str | None, typer.Option("--tenant", help="tenant id (platform admins)")] = None,
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", help="tenant id (platform admins)")
+    ] = None,
     password: Annotated[str | None, typer.Option(envvar="FORGEML_NEW_PASSWORD")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     with client() as c:
-        emit(c.users.create(email, role=role, name=name, password=password, tenant_id=tenant), json_out, USER_COLS)
+        emit(
+            c.users.create(email, role=role, name=name, password=password, tenant_id=tenant),
+            json_out,
+            USER_COLS,
+        )
 
 
 @user_app.command("ls")
 @handle_errors
-def user_ls(tenant: Annotated[str | None, typer.Option("--tenant")] = None,
-            role: Annotated[str | None, typer.Option()] = None, json_out: JsonOpt = False) -> None:
+def user_ls(
+    tenant: Annotated[str | None, typer.Option("--tenant")] = None,
+    role: Annotated[str | None, typer.Option()] = None,
+    json_out: JsonOpt = False,
+) -> None:
     with client() as c:
         emit(c.users.list(tenant_id=tenant, role=role), json_out, USER_COLS)
 
@@ -155,11 +216,16 @@ def user_show(user_id: str, json_out: JsonOpt = False) -> None:
 
 @user_app.command("update")
 @handle_errors
-def user_update(user_id: str, role: Annotated[str | None, typer.Option()] = None,
-                name: Annotated[str | None, typer.Option()] = None,
-                disabled: Annotated[bool | None, typer.Option("--disabled/--enabled")] = None,
-                json_out: JsonOpt = False) -> None:
-    changes = {k: v for k, v in {"role": role, "name": name, "disabled": disabled}.items() if v is not None}
+def user_update(
+    user_id: str,
+    role: Annotated[str | None, typer.Option()] = None,
+    name: Annotated[str | None, typer.Option()] = None,
+    disabled: Annotated[bool | None, typer.Option("--disabled/--enabled")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    changes = {
+        k: v for k, v in {"role": role, "name": name, "disabled": disabled}.items() if v is not None
+    }
     with client() as c:
         emit(c.users.update(user_id, **changes), json_out, USER_COLS)
 
@@ -177,10 +243,13 @@ def user_rm(user_id: str, json_out: JsonOpt = False) -> None:
 
 @token_app.command("create")
 @handle_errors
-def token_create(name: str, scope: Annotated[list[str] | None, typer.Option("--scope", help="read | write")] = None,
-                 expires_in_days: Annotated[int | None, typer.Option()] = None,
-                 user: Annotated[str | None, typer.Option("--user", help="user id (admins)")] = None,
-                 json_out: JsonOpt = False) -> None:
+def token_create(
+    name: str,
+    scope: Annotated[list[str] | None, typer.Option("--scope", help="read | write")] = None,
+    expires_in_days: Annotated[int | None, typer.Option()] = None,
+    user: Annotated[str | None, typer.Option("--user", help="user id (admins)")] = None,
+    json_out: JsonOpt = False,
+) -> None:
     """Create a token; its secret is printed once."""
     with client() as c:
         data = c.tokens.create(name, scopes=scope, expires_in_days=expires_in_days, user_id=user)
@@ -191,7 +260,9 @@ def token_create(name: str, scope: Annotated[list[str] | None, typer.Option("--s
 
 @token_app.command("ls")
 @handle_errors
-def token_ls(user: Annotated[str | None, typer.Option("--user")] = None, json_out: JsonOpt = False) -> None:
+def token_ls(
+    user: Annotated[str | None, typer.Option("--user")] = None, json_out: JsonOpt = False
+) -> None:
     with client() as c:
         emit(c.tokens.list(user_id=user), json_out, TOKEN_COLS)
 
@@ -205,12 +276,26 @@ def token_revoke(token_id: str, json_out: JsonOpt = False) -> None:
 
 @audit_app.command("ls")
 @handle_errors
-def audit_ls(action: Annotated[str | None, typer.Option()] = None,
-             outcome: Annotated[str | None, typer.Option()] = None,
-             tenant: Annotated[str | None, typer.Option("--tenant")] = None,
-             limit: Annotated[int, typer.Option(help="newest N events")] = 50,
-             json_out: JsonOpt = False) -> None:
+def audit_ls(
+    action: Annotated[str | None, typer.Option()] = None,
+    outcome: Annotated[str | None, typer.Option()] = None,
+    tenant: Annotated[str | None, typer.Option("--tenant")] = None,
+    limit: Annotated[int, typer.Option(help="newest N events")] = 50,
+    json_out: JsonOpt = False,
+) -> None:
     with client() as c:
-        page = c.json("GET", "/api/v1/audit", params={k: v for k, v in
-                      {"action": action, "outcome": outcome, "tenant_id": tenant, "limit": limit}.items() if v})
+        page = c.json(
+            "GET",
+            "/api/v1/audit",
+            params={
+                k: v
+                for k, v in {
+                    "action": action,
+                    "outcome": outcome,
+                    "tenant_id": tenant,
+                    "limit": limit,
+                }.items()
+                if v
+            },
+        )
     emit(page["items"], json_out, AUDIT_COLS)

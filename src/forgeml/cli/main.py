@@ -8,7 +8,7 @@ from forgeml.cli import identity, server
 
 app = typer.Typer(
     name="forgeml",
-    help="ForgeML: multi-tenant ML training platform. Run `forgeml up` to start everything locally.",
+    help="ForgeML: multi-tenant ML training platform. `forgeml up` starts everything locally.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )

@@ -24,7 +24,9 @@ err_console = Console(stderr=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
-def emit(data: Any, as_json: bool, columns: Sequence[str] | None = None, title: str | None = None) -> None:
+def emit(
+    data: Any, as_json: bool, columns: Sequence[str] | None = None, title: str | None = None
+) -> None:
     """Print `data` (a dict or a list of dicts) as JSON or as a table / key-value list."""
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
@@ -54,9 +56,14 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def fail(message: str, as_json: bool, code: str = "error", details: dict[str, Any] | None = None) -> None:
+def fail(
+    message: str, as_json: bool, code: str = "error", details: dict[str, Any] | None = None
+) -> None:
     if as_json:
-        sys.stdout.write(json.dumps({"error": {"code": code, "message": message, "details": details or {}}}) + "\n")
+        sys.stdout.write(
+            json.dumps({"error": {"code": code, "message": message, "details": details or {}}})
+            + "\n"
+        )
     else:
         err_console.print(f"[red]error:[/red] {message}")
     raise typer.Exit(1)

@@ -11,7 +11,9 @@ from forgeml.cli.output import JsonOpt, emit, handle_errors
 from forgeml.config import Settings
 
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
-admin_app = typer.Typer(help="Server-side administration (needs direct database access).", no_args_is_help=True)
+admin_app = typer.Typer(
+    help="Server-side administration (needs direct database access).", no_args_is_help=True
+)
 
 
 def load_settings(home: Path | None = None, **overrides: object) -> Settings:
@@ -43,8 +45,12 @@ def up(
     runtime = main.make_runtime(settings, serve_api=True, workers=True)
     created = main.bootstrap_admin(runtime.services)
     url = f"http://{host}:{port}"
-    info = {"url": url, "home": str(settings.home), "admin_created": created is not None,
-            "credentials_file": str(settings.home / main.CREDENTIALS_FILE)}
+    info = {
+        "url": url,
+        "home": str(settings.home),
+        "admin_created": created is not None,
+        "credentials_file": str(settings.home / main.CREDENTIALS_FILE),
+    }
     if created is not None:
         info.update(email=created.user.email, password=created.password, token=created.token)
     if json_out:
@@ -54,15 +60,23 @@ def up(
         typer.echo(f"ForgeML is up at {url}  (home: {settings.home})")
         if created is not None:
             typer.echo("Platform admin created; these credentials are shown once:")
-            typer.echo(f"  e-mail:   {created.user.email}\n  password: {created.password}\n  token:    {created.token}")
+            typer.echo(f"  e-mail:   {created.user.email}")
+            typer.echo(f"  password: {created.password}")
+            typer.echo(f"  token:    {created.token}")
         typer.echo(f"Admin credentials file (0600): {info['credentials_file']}")
-        typer.echo(f"Try: curl {url}/healthz   |   API docs: {url}/api/v1/docs   |   Ctrl-C stops", err=False)
+        typer.echo(
+            f"Try: curl {url}/healthz   |   API docs: {url}/api/v1/docs   |   Ctrl-C stops",
+            err=False,
+        )
     main.run(runtime)
 
 
 @handle_errors
-def server(home: HomeOpt = None, listen: Annotated[str | None, typer.Option(help="host:port")] = None,
-           json_out: JsonOpt = False) -> None:
+def server(
+    home: HomeOpt = None,
+    listen: Annotated[str | None, typer.Option(help="host:port")] = None,
+    json_out: JsonOpt = False,
+) -> None:
     """Run a stateless API/portal replica (production shape; run `forgeml migrate` first)."""
     from forgeml import main
 
@@ -109,7 +123,9 @@ def config_show(home: HomeOpt = None, json_out: JsonOpt = False) -> None:
 @admin_app.command("bootstrap")
 @handle_errors
 def admin_bootstrap(
-    email: Annotated[str, typer.Option(help="E-mail of the first platform admin.")] = "admin@forgeml.local",
+    email: Annotated[
+        str, typer.Option(help="E-mail of the first platform admin.")
+    ] = "admin@forgeml.local",
     home: HomeOpt = None,
     json_out: JsonOpt = False,
 ) -> None:

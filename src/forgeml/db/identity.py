@@ -86,9 +86,13 @@ def list_tenants(
 def update_tenant(conn: Connection, scope: Scope, tenant_id: str, values: dict[str, Any]) -> Tenant:
     get_tenant(conn, scope, tenant_id)
     if "name" in values:
-        clash = sa.select(tenants.c.id).where(tenants.c.name == values["name"], tenants.c.id != tenant_id)
+        clash = sa.select(tenants.c.id).where(
+            tenants.c.name == values["name"], tenants.c.id != tenant_id
+        )
         if conn.execute(clash).first():
-            raise Conflict(f"a tenant named {values['name']!r} already exists", code="already_exists")
+            raise Conflict(
+                f"a tenant named {values['name']!r} already exists", code="already_exists"
+            )
     conn.execute(tenants.update().where(tenants.c.id == tenant_id).values(**values))
     return get_tenant(conn, scope, tenant_id)
 
@@ -104,7 +108,11 @@ def insert_user(conn: Connection, values: dict[str, Any]) -> User:
 
 
 def get_user(conn: Connection, scope: Scope, user_id: str) -> User:
-    row = conn.execute(scoped(sa.select(users).where(users.c.id == user_id), users, scope)).mappings().first()
+    row = (
+        conn.execute(scoped(sa.select(users).where(users.c.id == user_id), users, scope))
+        .mappings()
+        .first()
+    )
     if row is None:
         raise NotFound(f"user {user_id!r} not found")
     return _user(row)
@@ -116,7 +124,13 @@ def find_user_for_login(conn: Connection, email: str) -> tuple[User, str | None]
 
 
 def list_users(
-    conn: Connection, scope: Scope, *, tenant_id: str | None, role: str | None, cursor: str | None, limit: int
+    conn: Connection,
+    scope: Scope,
+    *,
+    tenant_id: str | None,
+    role: str | None,
+    cursor: str | None,
+    limit: int,
 ) -> Page[User]:
     stmt = scoped(sa.select(users), users, scope)
     if tenant_id:
@@ -140,7 +154,11 @@ def delete_user(conn: Connection, scope: Scope, user_id: str) -> None:
 
 
 def count_platform_admins(conn: Connection) -> int:
-    stmt = sa.select(sa.func.count()).select_from(users).where(users.c.role == Role.PLATFORM_ADMIN.value)
+    stmt = (
+        sa.select(sa.func.count())
+        .select_from(users)
+        .where(users.c.role == Role.PLATFORM_ADMIN.value)
+    )
     return int(conn.execute(stmt).scalar_one())
 
 
@@ -152,7 +170,9 @@ def insert_token(conn: Connection, values: dict[str, Any]) -> ApiToken:
     return get_token(conn, Scope.everything(), values["id"])
 
 
-def get_token(conn: Connection, scope: Scope, token_id: str, *, user_id: str | None = None) -> ApiToken:
+def get_token(
+    conn: Connection, scope: Scope, token_id: str, *, user_id: str | None = None
+) -> ApiToken:
     stmt = scoped(sa.select(api_tokens).where(api_tokens.c.id == token_id), api_tokens, scope)
     if user_id is not None:
         stmt = stmt.where(api_tokens.c.user_id == user_id)
@@ -172,7 +192,11 @@ def list_tokens(
 
 
 def find_token_by_hash(conn: Connection, token_hash: str) -> ApiToken | None:
-    row = conn.execute(sa.select(api_tokens).where(api_tokens.c.token_hash == token_hash)).mappings().first()
+    row = (
+        conn.execute(sa.select(api_tokens).where(api_tokens.c.token_hash == token_hash))
+        .mappings()
+        .first()
+    )
     return None if row is None else _token(row)
 
 
@@ -180,7 +204,9 @@ def touch_token(conn: Connection, token_id: str, at: datetime) -> None:
     conn.execute(api_tokens.update().where(api_tokens.c.id == token_id).values(last_used_at=at))
 
 
-def revoke_token(conn: Connection, scope: Scope, token_id: str, at: datetime, *, user_id: str | None) -> ApiToken:
+def revoke_token(
+    conn: Connection, scope: Scope, token_id: str, at: datetime, *, user_id: str | None
+) -> ApiToken:
     tok = get_token(conn, scope, token_id, user_id=user_id)
     if tok.revoked_at is None:
         conn.execute(api_tokens.update().where(api_tokens.c.id == token_id).values(revoked_at=at))
@@ -200,12 +226,18 @@ def find_session_by_hash(conn: Connection, token_hash: str) -> RowMapping | None
 
 
 def revoke_session(conn: Connection, session_id: str, at: datetime) -> None:
-    stmt = browser_sessions.update().where(browser_sessions.c.id == session_id).values(revoked_at=at)
+    stmt = (
+        browser_sessions.update().where(browser_sessions.c.id == session_id).values(revoked_at=at)
+    )
     conn.execute(stmt)
 
 
-def record_login_attempt(conn: Connection, email: str, source_ip: str | None, ok: bool, at: datetime) -> None:
-    conn.execute(login_attempts.insert().values(email=email, source_ip=source_ip, succeeded=ok, at=at))
+def record_login_attempt(
+    conn: Connection, email: str, source_ip: str | None, ok: bool, at: datetime
+) -> None:
+    conn.execute(
+        login_attempts.insert().values(email=email, source_ip=source_ip, succeeded=ok, at=at)
+    )
 
 
 def recent_login_failures(conn: Connection, email: str, since: datetime) -> int:
@@ -215,7 +247,13 @@ def recent_login_failures(conn: Connection, email: str, since: datetime) -> int:
     )
     last_ok_at = conn.execute(last_ok).scalar()
     start = max(since, last_ok_at) if last_ok_at else since
-    stmt = sa.select(sa.func.count()).select_from(login_attempts).where(
-        login_attempts.c.email == email, login_attempts.c.succeeded.is_(False), login_attempts.c.at > start
+    stmt = (
+        sa.select(sa.func.count())
+        .select_from(login_attempts)
+        .where(
+            login_attempts.c.email == email,
+            login_attempts.c.succeeded.is_(False),
+            login_attempts.c.at > start,
+        )
     )
     return int(conn.execute(stmt).scalar_one())

@@ -15,12 +15,16 @@ from forgeml.db.audit import AuditFilter
 router = APIRouter(prefix="/audit", tags=["audit"])
 
 
-@router.get("", name="audit.list", response_model=PageOut[AuditOut], responses=responses(401, 403, 422))
+@router.get(
+    "", name="audit.list", response_model=PageOut[AuditOut], responses=responses(401, 403, 422)
+)
 def list_audit(
     actor: CurrentActor,
     svc: Svc,
     page: Paging,
-    action: Annotated[str | None, Query(max_length=100, description="exact, or a family like user.*")] = None,
+    action: Annotated[
+        str | None, Query(max_length=100, description="exact, or a family like user.*")
+    ] = None,
     actor_id: Annotated[str | None, Query(max_length=64)] = None,
     target_id: Annotated[str | None, Query(max_length=64)] = None,
     outcome: Annotated[str | None, Query(pattern="^(success|failure|denied)$")] = None,
@@ -28,10 +32,19 @@ def list_audit(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> PageOut[AuditOut]:
-    flt = AuditFilter(action=action, actor_id=actor_id, target_id=target_id, outcome=outcome,
-                      tenant_id=tenant_id, since=_utc(since), until=_utc(until))
+    flt = AuditFilter(
+        action=action,
+        actor_id=actor_id,
+        target_id=target_id,
+        outcome=outcome,
+        tenant_id=tenant_id,
+        since=_utc(since),
+        until=_utc(until),
+    )
     res = svc.audit.list(actor, flt, cursor=page.cursor, limit=page.limit)
-    return PageOut(items=[AuditOut.model_validate(e) for e in res.items], next_cursor=res.next_cursor)
+    return PageOut(
+        items=[AuditOut.model_validate(e) for e in res.items], next_cursor=res.next_cursor
+    )
 
 
 def _utc(value: datetime | None) -> datetime | None:

@@ -12,18 +12,29 @@ from forgeml.db.scope import Scope
 router = APIRouter(tags=["auth"])
 
 
-@router.post("/auth/login", name="auth.login", response_model=LoginOut,
-             responses=responses(401, 403, 422, 429))
+@router.post(
+    "/auth/login",
+    name="auth.login",
+    response_model=LoginOut,
+    responses=responses(401, 403, 422, 429),
+)
 def login(body: LoginIn, actor: AnyActor, svc: Svc, response: Response) -> LoginOut:
     """Exchange e-mail and password for a browser session (cookie) or a new API token."""
     user = svc.auth.check_password(actor, body.email, body.password)
     if body.mode == "token":
-        new = svc.tokens.create(actor, name=body.token_name, scopes=None, expires_in_days=None, user_id=None)
+        new = svc.tokens.create(
+            actor, name=body.token_name, scopes=None, expires_in_days=None, user_id=None
+        )
         return LoginOut(user=UserOut.model_validate(user), token=new.secret)
     session = svc.auth.create_session(actor, user)
     response.set_cookie(
-        SESSION_COOKIE, session.cookie, httponly=True, samesite="strict", path="/",
-        secure=svc.settings.auth.cookie_secure, max_age=svc.settings.auth.session_ttl_s,
+        SESSION_COOKIE,
+        session.cookie,
+        httponly=True,
+        samesite="strict",
+        path="/",
+        secure=svc.settings.auth.cookie_secure,
+        max_age=svc.settings.auth.session_ttl_s,
     )
     return LoginOut(user=UserOut.model_validate(user), csrf_token=session.csrf_token)
 
@@ -46,5 +57,10 @@ def me(actor: CurrentActor, svc: Svc, request: Request) -> MeOut:
             from forgeml.db.identity import get_tenant
 
             tenant = TenantOut.model_validate(get_tenant(conn, Scope.of(p), p.tenant_id))
-    return MeOut(user=UserOut.model_validate(user), tenant=tenant, via=p.via, scopes=sorted(p.scopes),
-                 csrf_token=request.scope.get("state", {}).get("csrf_token"))
+    return MeOut(
+        user=UserOut.model_validate(user),
+        tenant=tenant,
+        via=p.via,
+        scopes=sorted(p.scopes),
+        csrf_token=request.scope.get("state", {}).get("csrf_token"),
+    )

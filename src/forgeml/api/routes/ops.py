@@ -19,8 +19,12 @@ def healthz() -> HealthOut:
     return HealthOut(status="ok")
 
 
-@router.get("/readyz", name="ops.readyz", response_model=HealthOut,
-            responses={503: {"model": HealthOut, "description": "a dependency is unreachable"}})
+@router.get(
+    "/readyz",
+    name="ops.readyz",
+    response_model=HealthOut,
+    responses={503: {"model": HealthOut, "description": "a dependency is unreachable"}},
+)
 def readyz(svc: Svc) -> Response:
     """Ready to serve: the metadata database and the object store answer."""
     checks: dict[str, str] = {}
@@ -37,7 +41,11 @@ def readyz(svc: Svc) -> Response:
     return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
 
 
-@router.get("/metrics", name="ops.metrics", response_class=Response,
-            responses={200: {"content": {"text/plain": {}}, "description": "Prometheus exposition"}})
+@router.get(
+    "/metrics",
+    name="ops.metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus exposition"}},
+)
 def metrics(request: Request) -> Response:
     return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -13,30 +13,58 @@ from forgeml.api.schemas import PageOut, TokenCreate, TokenCreated, TokenOut
 router = APIRouter(prefix="/tokens", tags=["tokens"])
 
 
-@router.post("", name="token.create", status_code=201, response_model=TokenCreated,
-             responses=responses(401, 403, 404, 422))
+@router.post(
+    "",
+    name="token.create",
+    status_code=201,
+    response_model=TokenCreated,
+    responses=responses(401, 403, 404, 422),
+)
 def create_token(body: TokenCreate, actor: CurrentActor, svc: Svc) -> TokenCreated:
     """Create a token; the secret is in this response only and is stored as a hash."""
-    new = svc.tokens.create(actor, name=body.name, scopes=body.scopes,
-                            expires_in_days=body.expires_in_days, user_id=body.user_id)
+    new = svc.tokens.create(
+        actor,
+        name=body.name,
+        scopes=body.scopes,
+        expires_in_days=body.expires_in_days,
+        user_id=body.user_id,
+    )
     return TokenCreated(**TokenOut.model_validate(new.token).model_dump(), token=new.secret)
 
 
-@router.get("", name="token.list", response_model=PageOut[TokenOut], responses=responses(401, 403, 422))
-def list_tokens(actor: CurrentActor, svc: Svc, page: Paging,
-                user_id: Annotated[str | None, Query(max_length=32)] = None) -> PageOut[TokenOut]:
+@router.get(
+    "", name="token.list", response_model=PageOut[TokenOut], responses=responses(401, 403, 422)
+)
+def list_tokens(
+    actor: CurrentActor,
+    svc: Svc,
+    page: Paging,
+    user_id: Annotated[str | None, Query(max_length=32)] = None,
+) -> PageOut[TokenOut]:
     res = svc.tokens.list(actor, user_id=user_id, cursor=page.cursor, limit=page.limit)
-    return PageOut(items=[TokenOut.model_validate(t) for t in res.items], next_cursor=res.next_cursor)
+    return PageOut(
+        items=[TokenOut.model_validate(t) for t in res.items], next_cursor=res.next_cursor
+    )
 
 
-@router.get("/{token_id}", name="token.get", response_model=TokenOut,
-            responses=responses(401, 403, 404), openapi_extra=resources(token_id="token"))
+@router.get(
+    "/{token_id}",
+    name="token.get",
+    response_model=TokenOut,
+    responses=responses(401, 403, 404),
+    openapi_extra=resources(token_id="token"),
+)
 def get_token(token_id: str, actor: CurrentActor, svc: Svc) -> TokenOut:
     return TokenOut.model_validate(svc.tokens.get(actor, token_id))
 
 
-@router.delete("/{token_id}", name="token.revoke", response_model=TokenOut,
-               responses=responses(401, 403, 404), openapi_extra=resources(token_id="token"))
+@router.delete(
+    "/{token_id}",
+    name="token.revoke",
+    response_model=TokenOut,
+    responses=responses(401, 403, 404),
+    openapi_extra=resources(token_id="token"),
+)
 def revoke_token(token_id: str, actor: CurrentActor, svc: Svc) -> TokenOut:
     """Revoke (idempotent); the token stops working immediately."""
     return TokenOut.model_validate(svc.tokens.revoke(actor, token_id))

@@ -14,37 +14,78 @@ from forgeml.domain.identity import Role
 router = APIRouter(prefix="/users", tags=["users"])
 
 
-@router.post("", name="user.create", status_code=201, response_model=UserOut,
-             responses=responses(401, 403, 404, 409, 422))
+@router.post(
+    "",
+    name="user.create",
+    status_code=201,
+    response_model=UserOut,
+    responses=responses(401, 403, 404, 409, 422),
+)
 def create_user(body: UserCreate, actor: CurrentActor, svc: Svc) -> UserOut:
-    user = svc.users.create(actor, email=body.email, name=body.name, role=body.role,
-                            password=body.password, tenant_id=body.tenant_id)
+    user = svc.users.create(
+        actor,
+        email=body.email,
+        name=body.name,
+        role=body.role,
+        password=body.password,
+        tenant_id=body.tenant_id,
+    )
     return UserOut.model_validate(user)
 
 
-@router.get("", name="user.list", response_model=PageOut[UserOut], responses=responses(401, 403, 422))
-def list_users(actor: CurrentActor, svc: Svc, page: Paging,
-               tenant_id: Annotated[str | None, Query(max_length=32)] = None,
-               role: Annotated[Role | None, Query()] = None) -> PageOut[UserOut]:
-    res = svc.users.list(actor, tenant_id=tenant_id, role=role.value if role else None,
-                         cursor=page.cursor, limit=page.limit)
-    return PageOut(items=[UserOut.model_validate(u) for u in res.items], next_cursor=res.next_cursor)
+@router.get(
+    "", name="user.list", response_model=PageOut[UserOut], responses=responses(401, 403, 422)
+)
+def list_users(
+    actor: CurrentActor,
+    svc: Svc,
+    page: Paging,
+    tenant_id: Annotated[str | None, Query(max_length=32)] = None,
+    role: Annotated[Role | None, Query()] = None,
+) -> PageOut[UserOut]:
+    res = svc.users.list(
+        actor,
+        tenant_id=tenant_id,
+        role=role.value if role else None,
+        cursor=page.cursor,
+        limit=page.limit,
+    )
+    return PageOut(
+        items=[UserOut.model_validate(u) for u in res.items], next_cursor=res.next_cursor
+    )
 
 
-@router.get("/{user_id}", name="user.get", response_model=UserOut,
-            responses=responses(401, 403, 404), openapi_extra=resources(user_id="user"))
+@router.get(
+    "/{user_id}",
+    name="user.get",
+    response_model=UserOut,
+    responses=responses(401, 403, 404),
+    openapi_extra=resources(user_id="user"),
+)
 def get_user(user_id: str, actor: CurrentActor, svc: Svc) -> UserOut:
     return UserOut.model_validate(svc.users.get(actor, user_id))
 
 
-@router.patch("/{user_id}", name="user.update", response_model=UserOut,
-              responses=responses(401, 403, 404, 409, 422), openapi_extra=resources(user_id="user"))
+@router.patch(
+    "/{user_id}",
+    name="user.update",
+    response_model=UserOut,
+    responses=responses(401, 403, 404, 409, 422),
+    openapi_extra=resources(user_id="user"),
+)
 def update_user(user_id: str, body: UserUpdate, actor: CurrentActor, svc: Svc) -> UserOut:
-    return UserOut.model_validate(svc.users.update(actor, user_id, body.model_dump(exclude_unset=True)))
+    return UserOut.model_validate(
+        svc.users.update(actor, user_id, body.model_dump(exclude_unset=True))
+    )
 
 
-@router.delete("/{user_id}", name="user.delete", status_code=204,
-               responses=responses(401, 403, 404, 409), openapi_extra=resources(user_id="user"))
+@router.delete(
+    "/{user_id}",
+    name="user.delete",
+    status_code=204,
+    responses=responses(401, 403, 404, 409),
+    openapi_extra=resources(user_id="user"),
+)
 def delete_user(user_id: str, actor: CurrentActor, svc: Svc) -> Response:
     svc.users.delete(actor, user_id)
     return Response(status_code=204)
