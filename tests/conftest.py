@@ -17,6 +17,8 @@ from forgeml.storage.memory import MemoryObjectStore
 from tests.support.db import DatabaseFactory
 from tests.support.world import World, build_world
 
+pytest_plugins = ["tests.support.fixtures_s3"]
+
 DB_KINDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),

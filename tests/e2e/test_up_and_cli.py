@@ -36,8 +36,13 @@ class Server:
 
 
 def start(home: Path, port: int, env: dict[str, str]) -> Server:
-    proc = subprocess.Popen([FORGEML, "up", "--port", str(port), "--home", str(home), "--json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    proc = subprocess.Popen(
+        [FORGEML, "up", "--port", str(port), "--home", str(home), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
     assert proc.stdout is not None
     lines = []
     for line in proc.stdout:  # the JSON document printed before serving
@@ -78,25 +83,33 @@ def server(tmp_path: Path, env: dict[str, str]) -> Iterator[Server]:
 
 
 def cli(env: dict[str, str], *args: str, ok: bool = True) -> Any:
-    res = subprocess.run([FORGEML, *args, "--json"], capture_output=True, text=True, env=env, timeout=60)
+    res = subprocess.run(
+        [FORGEML, *args, "--json"], capture_output=True, text=True, env=env, timeout=60
+    )
     assert (res.returncode == 0) is ok, f"{args}: rc={res.returncode} {res.stdout} {res.stderr}"
     return json.loads(res.stdout) if res.stdout.strip() else None
 
 
-def test_up_prints_credentials_serves_and_stops_cleanly(server: Server, env: dict[str, str]) -> None:
+def test_up_prints_credentials_serves_and_stops_cleanly(
+    server: Server, env: dict[str, str]
+) -> None:
     info = server.info
     assert info["admin_created"] is True and info["token"].startswith("fml_")
     cred = server.home / "admin-credentials.txt"
     assert stat.S_IMODE(cred.stat().st_mode) == 0o600 and info["token"] in cred.read_text()
     assert httpx.get(f"{server.url}/readyz").json()["status"] == "ok"
-    me = httpx.get(f"{server.url}/api/v1/me", headers={"Authorization": f"Bearer {info['token']}"}).json()
+    me = httpx.get(
+        f"{server.url}/api/v1/me", headers={"Authorization": f"Bearer {info['token']}"}
+    ).json()
     assert me["user"]["role"] == "platform-admin"
     assert stop(server) == 0
     # a second start reuses everything: no new admin, the old token still works
     again = start(server.home, free_port(), env)
     try:
         assert again.info["admin_created"] is False and "token" not in again.info
-        r = httpx.get(f"{again.url}/api/v1/me", headers={"Authorization": f"Bearer {info['token']}"})
+        r = httpx.get(
+            f"{again.url}/api/v1/me", headers={"Authorization": f"Bearer {info['token']}"}
+        )
         assert r.status_code == 200
     finally:
         assert stop(again) == 0
@@ -109,13 +122,27 @@ def test_cli_verbs_through_the_sdk(server: Server, env: dict[str, str], tmp_path
     assert tenant["name"] == "acme"
     err = cli(admin, "tenant", "create", "acme", ok=False)
     assert err["error"]["code"] == "already_exists"
-    user = cli({**admin, "FORGEML_NEW_PASSWORD": "a-good-password"}, "user", "create", "bob@acme.example.com",
-               "--tenant", tenant["id"], "--role", "tenant-admin")
+    user = cli(
+        {**admin, "FORGEML_NEW_PASSWORD": "a-good-password"},
+        "user",
+        "create",
+        "bob@acme.example.com",
+        "--tenant",
+        tenant["id"],
+        "--role",
+        "tenant-admin",
+    )
     assert user["tenant_id"] == tenant["id"]
     assert [t["name"] for t in cli(admin, "tenant", "ls")] == ["acme"]
     # a tenant user logs in; the profile file is private and later commands use it
-    login = cli({**env, "FORGEML_PASSWORD": "a-good-password"}, "login", "--url", server.url,
-                "--email", "bob@acme.example.com")
+    login = cli(
+        {**env, "FORGEML_PASSWORD": "a-good-password"},
+        "login",
+        "--url",
+        server.url,
+        "--email",
+        "bob@acme.example.com",
+    )
     assert stat.S_IMODE(Path(login["saved_to"]).stat().st_mode) == 0o600
     assert cli(env, "whoami")["user"]["email"] == "bob@acme.example.com"
     tok = cli(env, "token", "create", "ci", "--scope", "read")
@@ -126,7 +153,13 @@ def test_cli_verbs_through_the_sdk(server: Server, env: dict[str, str], tmp_path
     assert any(e["action"] == "token.revoke" for e in cli(env, "audit", "ls"))
     cli(env, "logout")
     assert cli(env, "whoami", ok=False)["error"]["code"] == "not_configured"
-    shown = cli({**env, "FORGEML_S3__SECRET_ACCESS_KEY": "hunter2"}, "config", "show", "--home", str(server.home))
+    shown = cli(
+        {**env, "FORGEML_S3__SECRET_ACCESS_KEY": "hunter2"},
+        "config",
+        "show",
+        "--home",
+        str(server.home),
+    )
     assert shown["s3"]["secret_access_key"] == "********"
 
 

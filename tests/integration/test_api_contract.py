@@ -22,7 +22,11 @@ def test_unknown_routes_methods_and_bad_json_use_the_envelope(world: World) -> N
     c = world.client
     envelope(c.get("/api/v1/nope", headers=world.admin), 404, "not_found")
     envelope(c.put("/api/v1/me", headers=world.admin), 405, "method_not_allowed")
-    bad = c.post("/api/v1/tenants", content=b"{not json", headers={**world.admin, "content-type": "application/json"})
+    bad = c.post(
+        "/api/v1/tenants",
+        content=b"{not json",
+        headers={**world.admin, "content-type": "application/json"},
+    )
     envelope(bad, 422, "invalid_input")
 
 
@@ -37,13 +41,19 @@ def test_unknown_routes_methods_and_bad_json_use_the_envelope(world: World) -> N
     ],
 )
 def test_invalid_bodies_are_422_with_field_locations(world: World, body: dict[str, Any]) -> None:
-    err = envelope(world.client.post("/api/v1/tenants", json=body, headers=world.admin), 422, "invalid_input")
+    err = envelope(
+        world.client.post("/api/v1/tenants", json=body, headers=world.admin), 422, "invalid_input"
+    )
     assert err["details"]["errors"][0]["loc"]
 
 
 def test_oversized_body_is_refused_before_processing(world: World) -> None:
     big = {"name": "x", "display_name": "y" * (2 * 1024 * 1024)}
-    err = envelope(world.client.post("/api/v1/tenants", json=big, headers=world.admin), 413, "payload_too_large")
+    err = envelope(
+        world.client.post("/api/v1/tenants", json=big, headers=world.admin),
+        413,
+        "payload_too_large",
+    )
     assert err["details"]["limit"] == world.services.settings.max_body_bytes
 
 
@@ -51,13 +61,18 @@ def test_request_ids_are_returned_and_echoed(world: World) -> None:
     resp = world.client.get("/api/v1/me", headers={**world.admin, "X-Request-ID": "abc-123"})
     assert resp.headers["x-request-id"] == "abc-123"
     assert len(world.client.get("/healthz").headers["x-request-id"]) == 32
-    assert world.client.get("/healthz", headers={"X-Request-ID": "bad id\n"}).headers["x-request-id"] != "bad id\n"
+    assert (
+        world.client.get("/healthz", headers={"X-Request-ID": "bad id\n"}).headers["x-request-id"]
+        != "bad id\n"
+    )
 
 
 @pytest.mark.parametrize("role", ["member", "viewer"])
 def test_roles_without_the_right_get_403_inside_their_tenant(world: World, role: str) -> None:
     c, h = world.client, world.a.h(role)
-    envelope(c.post("/api/v1/users", headers=h, json={"email": "n@a.example.com"}), 403, "forbidden")
+    envelope(
+        c.post("/api/v1/users", headers=h, json={"email": "n@a.example.com"}), 403, "forbidden"
+    )
     envelope(c.get("/api/v1/users", headers=h), 403)
     envelope(c.get("/api/v1/audit", headers=h), 403)
     envelope(c.post("/api/v1/tenants", headers=h, json={"name": "t"}), 403)
@@ -71,12 +86,25 @@ def test_tenant_admin_manages_only_own_tenant_and_cannot_escalate(world: World) 
     made = c.post("/api/v1/users", headers=h, json={"email": "new@a.example.com", "role": "member"})
     assert made.status_code == 201 and made.json()["tenant_id"] == world.a.id
     # mass assignment: platform-admin role and foreign tenant ids are never honoured
-    envelope(c.post("/api/v1/users", headers=h, json={"email": "p@a.example.com", "role": "platform-admin"}), 403)
-    envelope(c.post("/api/v1/users", headers=h, json={"email": "q@a.example.com", "tenant_id": world.b.id}), 404)
+    envelope(
+        c.post(
+            "/api/v1/users", headers=h, json={"email": "p@a.example.com", "role": "platform-admin"}
+        ),
+        403,
+    )
+    envelope(
+        c.post(
+            "/api/v1/users", headers=h, json={"email": "q@a.example.com", "tenant_id": world.b.id}
+        ),
+        404,
+    )
     uid = made.json()["id"]
     envelope(c.patch(f"/api/v1/users/{uid}", headers=h, json={"role": "platform-admin"}), 403)
     envelope(c.patch(f"/api/v1/users/{uid}", headers=h, json={"tenant_id": world.b.id}), 422)
-    assert c.patch(f"/api/v1/users/{uid}", headers=h, json={"role": "viewer"}).json()["role"] == "viewer"
+    assert (
+        c.patch(f"/api/v1/users/{uid}", headers=h, json={"role": "viewer"}).json()["role"]
+        == "viewer"
+    )
     envelope(c.patch(f"/api/v1/users/{world.admin_user_id}", headers=h, json={"name": "x"}), 404)
     assert c.delete(f"/api/v1/users/{uid}", headers=h).status_code == 204
     envelope(c.get(f"/api/v1/users/{uid}", headers=h), 404)
@@ -95,11 +123,26 @@ def test_the_last_platform_admin_cannot_be_removed(world: World) -> None:
 
 def test_tenant_rename_and_duplicate_names(world: World) -> None:
     c = world.client
-    assert c.patch(f"/api/v1/tenants/{world.a.id}", headers=world.admin, json={"name": "acme"}).json()["name"] == "acme"
-    envelope(c.post("/api/v1/tenants", headers=world.admin, json={"name": "acme"}), 409, "already_exists")
-    envelope(c.patch(f"/api/v1/tenants/{world.b.id}", headers=world.admin, json={"name": "acme"}), 409)
-    envelope(c.post("/api/v1/users", headers=world.admin, json={"email": "member@a.example.com",
-                                                                 "tenant_id": world.b.id}), 409)
+    assert (
+        c.patch(f"/api/v1/tenants/{world.a.id}", headers=world.admin, json={"name": "acme"}).json()[
+            "name"
+        ]
+        == "acme"
+    )
+    envelope(
+        c.post("/api/v1/tenants", headers=world.admin, json={"name": "acme"}), 409, "already_exists"
+    )
+    envelope(
+        c.patch(f"/api/v1/tenants/{world.b.id}", headers=world.admin, json={"name": "acme"}), 409
+    )
+    envelope(
+        c.post(
+            "/api/v1/users",
+            headers=world.admin,
+            json={"email": "member@a.example.com", "tenant_id": world.b.id},
+        ),
+        409,
+    )
 
 
 def test_cursor_pagination_walks_every_row_once(world: World) -> None:
@@ -123,7 +166,11 @@ def test_cursor_pagination_walks_every_row_once(world: World) -> None:
 def test_every_mutating_call_is_audited_even_when_refused(world: World) -> None:
     c = world.client
     rid = "audit-probe-1"
-    c.post("/api/v1/users", headers={**world.a.h("viewer"), "X-Request-ID": rid}, json={"email": "z@a.example.com"})
+    c.post(
+        "/api/v1/users",
+        headers={**world.a.h("viewer"), "X-Request-ID": rid},
+        json={"email": "z@a.example.com"},
+    )
     events = c.get("/api/v1/audit?limit=200", headers=world.admin).json()["items"]
     probe = [e for e in events if e["request_id"] == rid]
     assert probe and probe[0]["outcome"] == "denied" and probe[0]["action"] == "user.create"

@@ -50,11 +50,17 @@ def test_bad_credentials_all_look_the_same(world: World) -> None:
     no_user = login(c, "nobody@a.example.com", "wrong-password!")
     for resp in (wrong_pw, no_user):
         assert resp.status_code == 401
-        assert resp.json()["error"] == {"code": "unauthenticated", "message": "invalid or missing credentials",
-                                        "details": {}}
+        assert resp.json()["error"] == {
+            "code": "unauthenticated",
+            "message": "invalid or missing credentials",
+            "details": {},
+        }
     for header in ("Bearer fml_nope_nope", "Basic abc", "Bearer", "bearer  "):
         r = c.get("/api/v1/me", headers={"Authorization": header})
-        assert r.status_code == 401 and r.json()["error"]["message"] == "invalid or missing credentials"
+        assert (
+            r.status_code == 401
+            and r.json()["error"]["message"] == "invalid or missing credentials"
+        )
 
 
 def test_login_is_throttled_after_repeated_failures(world: World) -> None:
@@ -64,14 +70,19 @@ def test_login_is_throttled_after_repeated_failures(world: World) -> None:
     blocked = login(c, "tenant-admin@a.example.com")  # even the right password is refused now
     assert blocked.status_code == 429 and "Retry-After" in blocked.headers
     assert blocked.json()["error"]["code"] == "too_many_requests"
-    audit = c.get("/api/v1/audit?action=auth.login&outcome=failure", headers=world.admin).json()["items"]
+    audit = c.get("/api/v1/audit?action=auth.login&outcome=failure", headers=world.admin).json()[
+        "items"
+    ]
     assert len(audit) >= 5
 
 
 def test_suspended_tenant_credentials_stop_working(world: World) -> None:
     c = world.client
     assert c.get("/api/v1/me", headers=world.a.h("member")).status_code == 200
-    assert c.post(f"/api/v1/tenants/{world.a.id}/suspend", headers=world.admin).json()["status"] == "suspended"
+    assert (
+        c.post(f"/api/v1/tenants/{world.a.id}/suspend", headers=world.admin).json()["status"]
+        == "suspended"
+    )
     for role in ("tenant-admin", "member", "viewer"):
         assert c.get("/api/v1/me", headers=world.a.h(role)).status_code == 401
     assert login(c, "tenant-admin@a.example.com").status_code == 401
@@ -86,12 +97,17 @@ def test_revoked_and_expired_tokens_are_refused(world: World) -> None:
     secret = made["token"]
     assert made["prefix"] and secret.startswith(made["prefix"] + "_")
     assert c.get("/api/v1/me", headers=auth(secret)).status_code == 200
-    assert c.delete(f"/api/v1/tokens/{made['id']}", headers=world.a.h("member")).json()["revoked_at"]
+    assert c.delete(f"/api/v1/tokens/{made['id']}", headers=world.a.h("member")).json()[
+        "revoked_at"
+    ]
     assert c.get("/api/v1/me", headers=auth(secret)).status_code == 401
     other = c.post("/api/v1/tokens", headers=world.a.h("member"), json={"name": "exp"}).json()
     with world.services.db.write() as conn:
-        conn.execute(sa.update(api_tokens).where(api_tokens.c.id == other["id"])
-                     .values(expires_at=utcnow() - timedelta(seconds=1)))
+        conn.execute(
+            sa.update(api_tokens)
+            .where(api_tokens.c.id == other["id"])
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
     assert c.get("/api/v1/me", headers=auth(other["token"])).status_code == 401
 
 
@@ -99,7 +115,11 @@ def test_token_secret_is_stored_only_as_hash_and_last_used_is_tracked(world: Wor
     c = world.client
     made = c.post("/api/v1/tokens", headers=world.a.h("member"), json={"name": "h"}).json()
     with world.services.db.read() as conn:
-        row = conn.execute(sa.select(api_tokens).where(api_tokens.c.id == made["id"])).mappings().one()
+        row = (
+            conn.execute(sa.select(api_tokens).where(api_tokens.c.id == made["id"]))
+            .mappings()
+            .one()
+        )
     assert made["token"] not in str(dict(row)) and len(row["token_hash"]) == 64
     c.get("/api/v1/me", headers=auth(made["token"]))
     assert c.get(f"/api/v1/tokens/{made['id']}", headers=world.a.h("member")).json()["last_used_at"]
@@ -108,9 +128,13 @@ def test_token_secret_is_stored_only_as_hash_and_last_used_is_tracked(world: Wor
 
 def test_read_scoped_token_cannot_write(world: World) -> None:
     c = world.client
-    ro = c.post("/api/v1/tokens", headers=world.a.h(), json={"name": "ro", "scopes": ["read"]}).json()
+    ro = c.post(
+        "/api/v1/tokens", headers=world.a.h(), json={"name": "ro", "scopes": ["read"]}
+    ).json()
     assert c.get("/api/v1/users", headers=auth(ro["token"])).status_code == 200
     resp = c.post("/api/v1/users", headers=auth(ro["token"]), json={"email": "n@a.example.com"})
     assert resp.status_code == 403
     # nor mint itself a stronger token
-    assert c.post("/api/v1/tokens", headers=auth(ro["token"]), json={"name": "rw"}).status_code == 403
+    assert (
+        c.post("/api/v1/tokens", headers=auth(ro["token"]), json={"name": "rw"}).status_code == 403
+    )

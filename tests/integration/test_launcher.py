@@ -12,6 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from forgeml.domain.errors import InvalidInput
+from forgeml.training.launcher import run_host
+from forgeml.training.spec import EntryPoint, HostSpec, MetricDefinition, Outcome
 from tests.integration.training_helpers import (
     Captured,
     make_spec,
@@ -19,10 +23,6 @@ from tests.integration.training_helpers import (
     run,
     stop_when,
 )
-
-from forgeml.domain.errors import InvalidInput
-from forgeml.training.launcher import run_host
-from forgeml.training.spec import EntryPoint, HostSpec, MetricDefinition, Outcome
 
 DUMP_SCRIPT = """
 import json, os, sys

@@ -14,6 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from forgeml.domain.errors import Unavailable
+from forgeml.training import sandbox as sb
+from forgeml.training.launcher import run_host
+from forgeml.training.spec import HostResult, HostSpec, Outcome
 from tests.integration.training_helpers import (
     Captured,
     make_spec,
@@ -22,11 +27,6 @@ from tests.integration.training_helpers import (
     stop_when,
 )
 from tests.support.services import service_missing
-
-from forgeml.domain.errors import Unavailable
-from forgeml.training import sandbox as sb
-from forgeml.training.launcher import run_host
-from forgeml.training.spec import HostResult, HostSpec, Outcome
 
 
 @pytest.fixture(autouse=True)

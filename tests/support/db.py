@@ -19,7 +19,9 @@ from forgeml.db import migrate
 from forgeml.db.engine import Database
 from tests.support.services import service_missing
 
-PG_ADMIN_URL = os.environ.get("FORGEML_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "FORGEML_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def _pg_admin() -> sa.Engine:

@@ -59,7 +59,9 @@ def _ok(resp: Any, status: int = 200) -> Any:
 
 
 def build_world(client: TestClient, services: Services) -> World:
-    boot = services.auth.bootstrap(Actor(principal=None, source_ip="test"), "root@example.com", PASSWORD)
+    boot = services.auth.bootstrap(
+        Actor(principal=None, source_ip="test"), "root@example.com", PASSWORD
+    )
     assert boot is not None
     admin = auth(boot.token)
     tenants: dict[str, TenantWorld] = {}
@@ -67,12 +69,33 @@ def build_world(client: TestClient, services: Services) -> World:
         t = _ok(client.post("/api/v1/tenants", json={"name": f"tenant-{key}"}, headers=admin), 201)
         tw = TenantWorld(tenant=t)
         for role in ("tenant-admin", "member", "viewer"):
-            u = _ok(client.post("/api/v1/users", headers=admin, json={
-                "email": f"{role}@{key}.example.com", "role": role, "tenant_id": t["id"],
-                **({"password": PASSWORD} if role == "tenant-admin" else {}),
-            }), 201)
-            tok = _ok(client.post("/api/v1/tokens", headers=admin, json={"name": f"{role}-tok", "user_id": u["id"]}), 201)
+            u = _ok(
+                client.post(
+                    "/api/v1/users",
+                    headers=admin,
+                    json={
+                        "email": f"{role}@{key}.example.com",
+                        "role": role,
+                        "tenant_id": t["id"],
+                        **({"password": PASSWORD} if role == "tenant-admin" else {}),
+                    },
+                ),
+                201,
+            )
+            tok = _ok(
+                client.post(
+                    "/api/v1/tokens",
+                    headers=admin,
+                    json={"name": f"{role}-tok", "user_id": u["id"]},
+                ),
+                201,
+            )
             tw.users[role], tw.tokens[role], tw.token_ids[role] = u, tok["token"], tok["id"]
         tenants[key] = tw
-    return World(client=client, services=services, admin_token=boot.token, admin_user_id=boot.user.id,
-                 tenants=tenants)
+    return World(
+        client=client,
+        services=services,
+        admin_token=boot.token,
+        admin_user_id=boot.user.id,
+        tenants=tenants,
+    )

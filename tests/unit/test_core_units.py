@@ -32,8 +32,14 @@ def test_cursor_round_trip_and_garbage() -> None:
 
 
 def p(role: Role, scopes: set[TokenScope] | None = None) -> Principal:
-    return Principal(user_id="u", email="e", role=role, tenant_id=None if role is Role.PLATFORM_ADMIN else "t",
-                     via="token", scopes=frozenset(scopes or {TokenScope.READ, TokenScope.WRITE}))
+    return Principal(
+        user_id="u",
+        email="e",
+        role=role,
+        tenant_id=None if role is Role.PLATFORM_ADMIN else "t",
+        via="token",
+        scopes=frozenset(scopes or {TokenScope.READ, TokenScope.WRITE}),
+    )
 
 
 @pytest.mark.parametrize(
@@ -81,7 +87,9 @@ def test_secrets() -> None:
 
 
 def test_settings_env_nesting_toml_and_masking(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    (tmp_path / "forgeml.toml").write_text('executor = "local"\nlisten = "127.0.0.1:9999"\n[s3]\nregion = "eu-1"\n')
+    (tmp_path / "forgeml.toml").write_text(
+        'executor = "local"\nlisten = "127.0.0.1:9999"\n[s3]\nregion = "eu-1"\n'
+    )
     monkeypatch.setenv("FORGEML_CONFIG_FILE", str(tmp_path / "forgeml.toml"))
     monkeypatch.setenv("FORGEML_S3__SECRET_ACCESS_KEY", "hunter2")
     monkeypatch.setenv("FORGEML_DATABASE_URL", "postgresql+psycopg://u:pw@h/db")

@@ -20,13 +20,21 @@ Json = dict[str, Any]
 
 
 class Client:
-    def __init__(self, url: str, token: str | None = None, *, timeout: float = 30.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         headers = {"User-Agent": "forgeml-sdk"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self.url = url.rstrip("/")
-        self.http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, transport=transport)
+        self.http = httpx.Client(
+            base_url=self.url, headers=headers, timeout=timeout, transport=transport
+        )
         self.tenants = _Tenants(self)
         self.users = _Users(self)
         self.tokens = _Tokens(self)
@@ -38,7 +46,9 @@ class Client:
         if not (url and token):
             saved = profiles.get(profile)
             if saved is None and not url:
-                raise NotConfigured("no server configured: set FORGEML_URL and FORGEML_TOKEN or run `forgeml login`")
+                raise NotConfigured(
+                    "no server configured: set FORGEML_URL and FORGEML_TOKEN or run `forgeml login`"
+                )
             if saved is not None:
                 url, token = url or saved.url, token or saved.token
         assert url is not None
@@ -129,9 +139,17 @@ class _Resource:
 class _Tenants(_Resource):
     path = "/tenants"
 
-    def create(self, name: str, display_name: str | None = None, storage_quota_bytes: int | None = None) -> Json:
-        body = {"name": name, "display_name": display_name, "storage_quota_bytes": storage_quota_bytes}
-        data: Json = self.c.json("POST", self._url(), json={k: v for k, v in body.items() if v is not None})
+    def create(
+        self, name: str, display_name: str | None = None, storage_quota_bytes: int | None = None
+    ) -> Json:
+        body = {
+            "name": name,
+            "display_name": display_name,
+            "storage_quota_bytes": storage_quota_bytes,
+        }
+        data: Json = self.c.json(
+            "POST", self._url(), json={k: v for k, v in body.items() if v is not None}
+        )
         return data
 
     def update(self, tenant_id: str, **changes: Any) -> Json:
@@ -150,10 +168,25 @@ class _Tenants(_Resource):
 class _Users(_Resource):
     path = "/users"
 
-    def create(self, email: str, *, role: str = "member", name: str | None = None,
-               password: str | None = None, tenant_id: str | None = None) -> Json:
-        body = {"email": email, "role": role, "name": name, "password": password, "tenant_id": tenant_id}
-        data: Json = self.c.json("POST", self._url(), json={k: v for k, v in body.items() if v is not None})
+    def create(
+        self,
+        email: str,
+        *,
+        role: str = "member",
+        name: str | None = None,
+        password: str | None = None,
+        tenant_id: str | None = None,
+    ) -> Json:
+        body = {
+            "email": email,
+            "role": role,
+            "name": name,
+            "password": password,
+            "tenant_id": tenant_id,
+        }
+        data: Json = self.c.json(
+            "POST", self._url(), json={k: v for k, v in body.items() if v is not None}
+        )
         return data
 
     def update(self, user_id: str, **changes: Any) -> Json:
@@ -167,10 +200,23 @@ class _Users(_Resource):
 class _Tokens(_Resource):
     path = "/tokens"
 
-    def create(self, name: str, *, scopes: list[str] | None = None, expires_in_days: int | None = None,
-               user_id: str | None = None) -> Json:
-        body = {"name": name, "scopes": scopes, "expires_in_days": expires_in_days, "user_id": user_id}
-        data: Json = self.c.json("POST", self._url(), json={k: v for k, v in body.items() if v is not None})
+    def create(
+        self,
+        name: str,
+        *,
+        scopes: list[str] | None = None,
+        expires_in_days: int | None = None,
+        user_id: str | None = None,
+    ) -> Json:
+        body = {
+            "name": name,
+            "scopes": scopes,
+            "expires_in_days": expires_in_days,
+            "user_id": user_id,
+        }
+        data: Json = self.c.json(
+            "POST", self._url(), json={k: v for k, v in body.items() if v is not None}
+        )
         return data
 
     def revoke(self, token_id: str) -> Json:

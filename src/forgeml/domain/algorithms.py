@@ -26,23 +26,23 @@ from pydantic_core import PydanticCustomError
 
 from forgeml.domain.errors import InvalidInput
 from forgeml.domain.hyperparameters import (
-    HyperparameterType,
+    MAX_HYPERPARAMETERS,
+    MAX_KEY_LENGTH,
     declaration_problems,
     format_value,
 )
+from forgeml.domain.hyperparameters import HyperparameterType as HyperparameterType  # re-export
 
 MANIFEST_NAME = "forgeml.yaml"
 MAX_MANIFEST_BYTES = 64 * 1024
-MAX_HYPERPARAMETERS = 100  # SageMaker: at most 100 hyperparameters per job
-MAX_KEY_LENGTH = 256
 MAX_METRICS = 40  # SageMaker: at most 40 metric definitions
 MAX_CHANNELS = 20  # SageMaker: at most 20 input channels
 
 _PROBLEMS = "forgeml_problems"
 _VERSION_RE = re.compile(
-    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$"
+    r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?"
 )
-_MODULE_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$", re.ASCII)
+_MODULE_RE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", re.ASCII)
 _CONFIG = ConfigDict(extra="forbid", frozen=True)
 
 # Keys become `--key` arguments and `SM_HP_<KEY>` variables, so keep them shell- and env-safe.
@@ -87,7 +87,7 @@ def parse_entry_point(raw: str) -> EntryPoint:
     """Parse `train.py`, `-m pkg.mod` or `bin/train`; raise ValueError with a readable message."""
     if raw.startswith("-m "):
         module = raw[3:].strip()
-        if not _MODULE_RE.match(module):
+        if not _MODULE_RE.fullmatch(module):
             raise ValueError(f"{module!r} is not a dotted module name like pkg.train")
         return EntryPoint(EntryKind.MODULE, module)
     if raw.startswith("-"):
@@ -232,7 +232,7 @@ class AlgorithmManifest(BaseModel):
     def _check_version(cls, version: object) -> object:
         if not isinstance(version, str):
             raise ValueError(f"must be text like 1.0.0 (quote it in YAML), got {version!r}")
-        if not _VERSION_RE.match(version):
+        if not _VERSION_RE.fullmatch(version):
             raise ValueError(f"{version!r} is not a version like 1.2.3 or 1.2.3-rc.1")
         return version
 
@@ -374,7 +374,8 @@ def _load_yaml(text: str | bytes) -> dict[str, Any]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise _file_problem(f"invalid YAML{where}: {exc.problem or exc.context}") from None
+        why = ", ".join(part for part in (exc.context, exc.problem) if part)
+        raise _file_problem(f"invalid YAML{where}: {why}") from None
     except yaml.YAMLError as exc:
         raise _file_problem(f"invalid YAML: {exc}") from None
     finally:

@@ -109,20 +109,17 @@ def _numeric_problems(spec: HyperparameterSpec) -> list[tuple[str, str]]:
 
 def _number_problem(value: int | float | str | None, *, integer: bool) -> str | None:
     if isinstance(value, str):
-        # YAML 1.1 (PyYAML) reads 1e-5 as a string; only 1.0e-5 is a float.
-        hint = " (YAML reads 1e-5 as text: write 1.0e-5)" if _is_float_text(value) else ""
-        return f"must be a number, got text {value!r}{hint}"
+        return f"must be a number, got text {value!r}{_text_number_hint(value)}"
     if integer and isinstance(value, float):
         return f"must be an integer, got {format_value(value)}"
     return None
 
 
-def _is_float_text(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+def _text_number_hint(text: str) -> str:
+    # YAML 1.1 (PyYAML) reads 1e-5 as a string; only 1.0e-5 is a float.
+    if re.fullmatch(r"[+-]?[0-9]+[eE][+-]?[0-9]+", text):
+        return " (YAML reads 1e-5 as text: write 1.0e-5)"
+    return " (remove the quotes)" if _FLOAT_TEXT.fullmatch(text) else ""
 
 
 def _categorical_problems(spec: HyperparameterSpec) -> list[tuple[str, str]]:

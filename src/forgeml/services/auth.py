@@ -64,7 +64,11 @@ class AuthService:
         now = utcnow()
         with self.db.read() as conn:
             tok = q.find_token_by_hash(conn, hash_token(raw))
-            if tok is None or tok.revoked_at is not None or (tok.expires_at and tok.expires_at <= now):
+            if (
+                tok is None
+                or tok.revoked_at is not None
+                or (tok.expires_at and tok.expires_at <= now)
+            ):
                 raise Unauthenticated()
             user = q.get_user(conn, Scope.everything(), tok.user_id)
             if not self._usable(conn, user):
@@ -72,8 +76,15 @@ class AuthService:
         if tok.last_used_at is None or now - tok.last_used_at > _TOUCH_EVERY:
             with self.db.write() as conn:
                 q.touch_token(conn, tok.id, now)
-        return Principal(user_id=user.id, email=user.email, role=user.role, tenant_id=user.tenant_id,
-                         via="token", token_id=tok.id, scopes=frozenset(tok.scopes))
+        return Principal(
+            user_id=user.id,
+            email=user.email,
+            role=user.role,
+            tenant_id=user.tenant_id,
+            via="token",
+            token_id=tok.id,
+            scopes=frozenset(tok.scopes),
+        )
 
     def principal_from_session(self, raw: str) -> tuple[Principal, str]:
         """Return the session's principal and its CSRF token."""
@@ -85,8 +96,14 @@ class AuthService:
             user = q.get_user(conn, Scope.everything(), row["user_id"])
             if not self._usable(conn, user):
                 raise Unauthenticated()
-        p = Principal(user_id=user.id, email=user.email, role=user.role, tenant_id=user.tenant_id,
-                      via="session", session_id=row["id"])
+        p = Principal(
+            user_id=user.id,
+            email=user.email,
+            role=user.role,
+            tenant_id=user.tenant_id,
+            via="session",
+            session_id=row["id"],
+        )
         return p, str(row["csrf_token"])
 
     def check_password(self, actor: Actor, email: str, password: str) -> User:
@@ -98,10 +115,14 @@ class AuthService:
         except Exception:
             raise Unauthenticated() from None
         with self.db.read() as conn:
-            failures = q.recent_login_failures(conn, email, now - timedelta(seconds=cfg.login_window_s))
+            failures = q.recent_login_failures(
+                conn, email, now - timedelta(seconds=cfg.login_window_s)
+            )
         if failures >= cfg.login_max_failures:
-            raise TooManyRequests("too many failed logins; try again later",
-                                  details={"retry_after_s": cfg.login_window_s})
+            raise TooManyRequests(
+                "too many failed logins; try again later",
+                details={"retry_after_s": cfg.login_window_s},
+            )
         with self.db.read() as conn:
             found = q.find_user_for_login(conn, email)
             ok = verify_password(found[1] if found else None, password)
@@ -110,13 +131,24 @@ class AuthService:
             q.record_login_attempt(conn, email, actor.source_ip, ok, now)
             if not ok or found is None:
                 # recorded and committed before raising: the failure must count for throttling
-                record(conn, actor, "auth.login", outcome="failure", details={"email": email},
-                       tenant_id=found[0].tenant_id if found else None)
+                record(
+                    conn,
+                    actor,
+                    "auth.login",
+                    outcome="failure",
+                    details={"email": email},
+                    tenant_id=found[0].tenant_id if found else None,
+                )
                 user = None
             else:
                 user = q.update_user(conn, Scope.everything(), found[0].id, {"last_login_at": now})
-                actor.principal = Principal(user_id=user.id, email=user.email, role=user.role,
-                                            tenant_id=user.tenant_id, via="password")
+                actor.principal = Principal(
+                    user_id=user.id,
+                    email=user.email,
+                    role=user.role,
+                    tenant_id=user.tenant_id,
+                    via="password",
+                )
                 record(conn, actor, "auth.login", target_type="user", target_id=user.id)
         if user is None:
             raise Unauthenticated()
@@ -127,13 +159,28 @@ class AuthService:
         now = utcnow()
         sid = new_id("ses")
         with self.db.write() as conn:
-            q.insert_session(conn, {
-                "id": sid, "user_id": user.id, "tenant_id": user.tenant_id, "token_hash": digest,
-                "csrf_token": csrf, "created_at": now, "revoked_at": None, "source_ip": actor.source_ip,
-                "expires_at": now + timedelta(seconds=self.settings.auth.session_ttl_s),
-            })
-        p = Principal(user_id=user.id, email=user.email, role=user.role, tenant_id=user.tenant_id,
-                      via="session", session_id=sid)
+            q.insert_session(
+                conn,
+                {
+                    "id": sid,
+                    "user_id": user.id,
+                    "tenant_id": user.tenant_id,
+                    "token_hash": digest,
+                    "csrf_token": csrf,
+                    "created_at": now,
+                    "revoked_at": None,
+                    "source_ip": actor.source_ip,
+                    "expires_at": now + timedelta(seconds=self.settings.auth.session_ttl_s),
+                },
+            )
+        p = Principal(
+            user_id=user.id,
+            email=user.email,
+            role=user.role,
+            tenant_id=user.tenant_id,
+            via="session",
+            session_id=sid,
+        )
         return NewSession(cookie=cookie, csrf_token=csrf, principal=p)
 
     def logout(self, actor: Actor) -> None:
@@ -143,7 +190,9 @@ class AuthService:
                 q.revoke_session(conn, p.session_id, utcnow())
             record(conn, actor, "auth.logout", target_type="user", target_id=p.user_id)
 
-    def bootstrap(self, actor: Actor, email: str, password: str | None = None) -> BootstrapResult | None:
+    def bootstrap(
+        self, actor: Actor, email: str, password: str | None = None
+    ) -> BootstrapResult | None:
         """Create the first platform admin and a token; None when one already exists."""
         now = utcnow()
         password = password or new_password()
@@ -151,15 +200,36 @@ class AuthService:
         with self.db.write() as conn:
             if q.count_platform_admins(conn) > 0:
                 return None
-            user = q.insert_user(conn, {
-                "id": new_id("usr"), "tenant_id": None, "email": normalize_email(email), "name": "admin",
-                "role": Role.PLATFORM_ADMIN.value, "password_hash": hash_password(password),
-                "disabled": False, "created_at": now, "updated_at": now, "last_login_at": None,
-            })
-            q.insert_token(conn, {
-                "id": new_id("tok"), "user_id": user.id, "tenant_id": None, "name": "bootstrap",
-                "prefix": prefix, "token_hash": digest, "scopes": [s.value for s in TokenScope],
-                "created_at": now, "expires_at": None, "revoked_at": None, "last_used_at": None,
-            })
+            user = q.insert_user(
+                conn,
+                {
+                    "id": new_id("usr"),
+                    "tenant_id": None,
+                    "email": normalize_email(email),
+                    "name": "admin",
+                    "role": Role.PLATFORM_ADMIN.value,
+                    "password_hash": hash_password(password),
+                    "disabled": False,
+                    "created_at": now,
+                    "updated_at": now,
+                    "last_login_at": None,
+                },
+            )
+            q.insert_token(
+                conn,
+                {
+                    "id": new_id("tok"),
+                    "user_id": user.id,
+                    "tenant_id": None,
+                    "name": "bootstrap",
+                    "prefix": prefix,
+                    "token_hash": digest,
+                    "scopes": [s.value for s in TokenScope],
+                    "created_at": now,
+                    "expires_at": None,
+                    "revoked_at": None,
+                    "last_used_at": None,
+                },
+            )
             record(conn, actor, "platform.bootstrap", target_type="user", target_id=user.id)
         return BootstrapResult(user=user, password=password, token=secret)

@@ -40,7 +40,9 @@ class TenantService:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def create(self, actor: Actor, name: str, display_name: str | None, quota: int | None) -> Tenant:
+    def create(
+        self, actor: Actor, name: str, display_name: str | None, quota: int | None
+    ) -> Tenant:
         require(actor.p, Perm.TENANTS_MANAGE)
         now = utcnow()
         values = {
@@ -54,7 +56,14 @@ class TenantService:
         }
         with self.db.write() as conn:
             tenant = q.insert_tenant(conn, values)
-            record(conn, actor, "tenant.create", target_type="tenant", target_id=tenant.id, tenant_id=tenant.id)
+            record(
+                conn,
+                actor,
+                "tenant.create",
+                target_type="tenant",
+                target_id=tenant.id,
+                tenant_id=tenant.id,
+            )
         return tenant
 
     def get(self, actor: Actor, tenant_id: str) -> Tenant:
@@ -62,10 +71,14 @@ class TenantService:
         with self.db.read() as conn:
             return q.get_tenant(conn, Scope.of(actor.p), tenant_id)
 
-    def list(self, actor: Actor, *, status: str | None, cursor: str | None, limit: int) -> Page[Tenant]:
+    def list(
+        self, actor: Actor, *, status: str | None, cursor: str | None, limit: int
+    ) -> Page[Tenant]:
         require(actor.p, Perm.TENANT_READ)
         with self.db.read() as conn:
-            return q.list_tenants(conn, Scope.of(actor.p), status=status, cursor=cursor, limit=limit)
+            return q.list_tenants(
+                conn, Scope.of(actor.p), status=status, cursor=cursor, limit=limit
+            )
 
     def update(self, actor: Actor, tenant_id: str, changes: dict[str, Any]) -> Tenant:
         """Rename, change display name or quota, suspend (`status`) — platform admins only."""
@@ -89,8 +102,15 @@ class TenantService:
             if "status" in changes:
                 action = "tenant.suspend" if values["status"] == "suspended" else "tenant.resume"
             fields = sorted(k for k in values if k != "updated_at")
-            record(conn, actor, action, target_type="tenant", target_id=tenant_id, tenant_id=tenant_id,
-                   details={"fields": fields})
+            record(
+                conn,
+                actor,
+                action,
+                target_type="tenant",
+                target_id=tenant_id,
+                tenant_id=tenant_id,
+                details={"fields": fields},
+            )
         return tenant
 
 
@@ -102,8 +122,16 @@ class UserService:
         if role is Role.PLATFORM_ADMIN and not actor.p.is_platform_admin:
             raise Forbidden("only platform admins can grant the platform-admin role")
 
-    def create(self, actor: Actor, *, email: str, name: str | None, role: Role,
-               password: str | None, tenant_id: str | None) -> User:
+    def create(
+        self,
+        actor: Actor,
+        *,
+        email: str,
+        name: str | None,
+        role: Role,
+        password: str | None,
+        tenant_id: str | None,
+    ) -> User:
         p = actor.p
         require(p, Perm.USERS_MANAGE)
         self._check_role_change(actor, role)
@@ -112,7 +140,9 @@ class UserService:
                 raise NotFound(f"tenant {tenant_id!r} not found")
             tenant_id = p.tenant_id
         if role is Role.PLATFORM_ADMIN and tenant_id is not None:
-            raise InvalidInput.fields([{"loc": "tenant_id", "msg": "platform admins belong to no tenant"}])
+            raise InvalidInput.fields(
+                [{"loc": "tenant_id", "msg": "platform admins belong to no tenant"}]
+            )
         if role is not Role.PLATFORM_ADMIN and tenant_id is None:
             raise InvalidInput.fields([{"loc": "tenant_id", "msg": "required for tenant roles"}])
         email = normalize_email(email)
@@ -133,8 +163,15 @@ class UserService:
             if tenant_id is not None:
                 q.get_tenant(conn, Scope.of(p), tenant_id)
             user = q.insert_user(conn, values)
-            record(conn, actor, "user.create", target_type="user", target_id=user.id, tenant_id=tenant_id,
-                   details={"role": role.value})
+            record(
+                conn,
+                actor,
+                "user.create",
+                target_type="user",
+                target_id=user.id,
+                tenant_id=tenant_id,
+                details={"role": role.value},
+            )
         return user
 
     def get(self, actor: Actor, user_id: str) -> User:
@@ -144,12 +181,20 @@ class UserService:
             require(actor.p, Perm.USERS_READ)
         return user
 
-    def list(self, actor: Actor, *, tenant_id: str | None, role: str | None,
-             cursor: str | None, limit: int) -> Page[User]:
+    def list(
+        self,
+        actor: Actor,
+        *,
+        tenant_id: str | None,
+        role: str | None,
+        cursor: str | None,
+        limit: int,
+    ) -> Page[User]:
         require(actor.p, Perm.USERS_READ)
         with self.db.read() as conn:
-            return q.list_users(conn, Scope.of(actor.p), tenant_id=tenant_id, role=role,
-                                cursor=cursor, limit=limit)
+            return q.list_users(
+                conn, Scope.of(actor.p), tenant_id=tenant_id, role=role, cursor=cursor, limit=limit
+            )
 
     def update(self, actor: Actor, user_id: str, changes: dict[str, Any]) -> User:
         scope = Scope.of(actor.p)
@@ -165,7 +210,9 @@ class UserService:
             if target.role is Role.PLATFORM_ADMIN and not actor.p.is_platform_admin:
                 raise Forbidden("only platform admins can change a platform admin")
             if (role is Role.PLATFORM_ADMIN) != (target.tenant_id is None):
-                raise InvalidInput.fields([{"loc": "role", "msg": "cannot move a user between tenant and platform roles"}])
+                raise InvalidInput.fields(
+                    [{"loc": "role", "msg": "cannot move a user between tenant and platform roles"}]
+                )
             values["role"] = role.value
         if "name" in changes:
             values["name"] = changes["name"]
@@ -176,8 +223,20 @@ class UserService:
         with self.db.write() as conn:
             user = q.update_user(conn, scope, user_id, values)
             self._keep_one_admin(conn, target, values)
-            record(conn, actor, "user.update", target_type="user", target_id=user_id,
-                   tenant_id=target.tenant_id, details={"fields": sorted(k for k in values if k != "updated_at" and k != "password_hash") + (["password"] if "password_hash" in values else [])})
+            record(
+                conn,
+                actor,
+                "user.update",
+                target_type="user",
+                target_id=user_id,
+                tenant_id=target.tenant_id,
+                details={
+                    "fields": sorted(
+                        k for k in values if k != "updated_at" and k != "password_hash"
+                    )
+                    + (["password"] if "password_hash" in values else [])
+                },
+            )
         return user
 
     def _keep_one_admin(self, conn: Any, target: User, values: dict[str, Any]) -> None:
@@ -196,7 +255,14 @@ class UserService:
         with self.db.write() as conn:
             q.delete_user(conn, scope, user_id)
             self._keep_one_admin(conn, target, {})
-            record(conn, actor, "user.delete", target_type="user", target_id=user_id, tenant_id=target.tenant_id)
+            record(
+                conn,
+                actor,
+                "user.delete",
+                target_type="user",
+                target_id=user_id,
+                tenant_id=target.tenant_id,
+            )
 
 
 class TokenService:
@@ -204,8 +270,15 @@ class TokenService:
         self.db = db
         self.settings = settings
 
-    def create(self, actor: Actor, *, name: str, scopes: list[TokenScope] | None,
-               expires_in_days: int | None, user_id: str | None) -> NewToken:
+    def create(
+        self,
+        actor: Actor,
+        *,
+        name: str,
+        scopes: list[TokenScope] | None,
+        expires_in_days: int | None,
+        user_id: str | None,
+    ) -> NewToken:
         p = actor.p
         target_id = user_id or p.user_id
         with self.db.read() as conn:
@@ -213,7 +286,11 @@ class TokenService:
         require(p, Perm.TOKENS_MANAGE_ALL if target.id != p.user_id else Perm.TOKENS_MANAGE_OWN)
         if p.token_id is not None and not set(scopes or list(TokenScope)) <= set(p.scopes):
             raise Forbidden("a token cannot create a token with more scopes than its own")
-        days = expires_in_days if expires_in_days is not None else self.settings.auth.token_default_ttl_days
+        days = (
+            expires_in_days
+            if expires_in_days is not None
+            else self.settings.auth.token_default_ttl_days
+        )
         now = utcnow()
         secret, prefix, digest = new_api_token()
         values = {
@@ -231,8 +308,15 @@ class TokenService:
         }
         with self.db.write() as conn:
             token = q.insert_token(conn, values)
-            record(conn, actor, "token.create", target_type="token", target_id=token.id,
-                   tenant_id=target.tenant_id, details={"user_id": target.id, "scopes": values["scopes"]})
+            record(
+                conn,
+                actor,
+                "token.create",
+                target_type="token",
+                target_id=token.id,
+                tenant_id=target.tenant_id,
+                details={"user_id": target.id, "scopes": values["scopes"]},
+            )
         return NewToken(token=token, secret=secret)
 
     def _own_only(self, actor: Actor) -> str | None:
@@ -242,10 +326,14 @@ class TokenService:
         with self.db.read() as conn:
             return q.get_token(conn, Scope.of(actor.p), token_id, user_id=self._own_only(actor))
 
-    def list(self, actor: Actor, *, user_id: str | None, cursor: str | None, limit: int) -> Page[ApiToken]:
+    def list(
+        self, actor: Actor, *, user_id: str | None, cursor: str | None, limit: int
+    ) -> Page[ApiToken]:
         own = self._own_only(actor)
         with self.db.read() as conn:
-            return q.list_tokens(conn, Scope.of(actor.p), user_id=own or user_id, cursor=cursor, limit=limit)
+            return q.list_tokens(
+                conn, Scope.of(actor.p), user_id=own or user_id, cursor=cursor, limit=limit
+            )
 
     def revoke(self, actor: Actor, token_id: str) -> ApiToken:
         own = self._own_only(actor)
@@ -256,5 +344,12 @@ class TokenService:
             require(actor.p, Perm.TOKENS_MANAGE_OWN)
         with self.db.write() as conn:
             token = q.revoke_token(conn, scope, token_id, utcnow(), user_id=own)
-            record(conn, actor, "token.revoke", target_type="token", target_id=token_id, tenant_id=token.tenant_id)
+            record(
+                conn,
+                actor,
+                "token.revoke",
+                target_type="token",
+                target_id=token_id,
+                tenant_id=token.tenant_id,
+            )
         return token

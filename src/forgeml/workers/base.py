@@ -47,7 +47,9 @@ class Supervisor:
 
     def start(self) -> None:
         for loop in self.loops:
-            t = threading.Thread(target=loop.run, args=(self.stop_event,), name=f"forgeml-{loop.name}", daemon=True)
+            t = threading.Thread(
+                target=loop.run, args=(self.stop_event,), name=f"forgeml-{loop.name}", daemon=True
+            )
             t.start()
             self.threads.append(t)
 
