@@ -18,10 +18,10 @@ def test_upgrade_head_matches_models(kind: str, tmp_path: Path) -> None:
     with empty_database(kind, tmp_path) as db:
         assert migrate.current_revision(db) is None
         migrate.upgrade(db)
-        assert migrate.current_revision(db) == migrate.head_revision(db)
+        assert migrate.current_revisions(db) == migrate.head_revisions(db)
         with db.engine.connect() as conn:
             ctx = MigrationContext.configure(conn, opts={"compare_type": True})
             diff = compare_metadata(ctx, metadata)
         assert diff == [], f"models and migrations differ: {diff}"
         migrate.upgrade(db)  # idempotent: a second start changes nothing
-        assert migrate.current_revision(db) == migrate.head_revision(db)
+        assert migrate.current_revisions(db) == migrate.head_revisions(db)

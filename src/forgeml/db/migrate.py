@@ -21,7 +21,7 @@ def alembic_config(db: Database) -> Config:
     return cfg
 
 
-def upgrade(db: Database, revision: str = "head") -> None:
+def upgrade(db: Database, revision: str = "heads") -> None:
     """Bring the schema to `revision`; safe to run on every start (no-op when current)."""
     cfg = alembic_config(db)
     with db.engine.begin() as conn:
@@ -29,10 +29,17 @@ def upgrade(db: Database, revision: str = "head") -> None:
         command.upgrade(cfg, revision)
 
 
-def current_revision(db: Database) -> str | None:
+def current_revisions(db: Database) -> set[str]:
+    """Applied revisions; several while feature branches are not merged yet."""
     with db.engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        return set(MigrationContext.configure(conn).get_current_heads())
 
 
-def head_revision(db: Database) -> str | None:
-    return ScriptDirectory.from_config(alembic_config(db)).get_current_head()
+def head_revisions(db: Database) -> set[str]:
+    return set(ScriptDirectory.from_config(alembic_config(db)).get_heads())
+
+
+def current_revision(db: Database) -> str | None:
+    """A printable summary of the applied revisions (None on an empty database)."""
+    revs = current_revisions(db)
+    return ",".join(sorted(revs)) if revs else None

@@ -6,7 +6,7 @@ and the migration test see one complete picture.
 
 from __future__ import annotations
 
-from forgeml.db import tables
+from forgeml.db import events, tables
 from forgeml.db.tables import metadata
 
-__all__ = ["metadata", "tables"]
+__all__ = ["events", "metadata", "tables"]

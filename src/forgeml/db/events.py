@@ -1,0 +1,96 @@
+"""The event outbox: facts written in the same transaction as the change that caused them.
+
+Dispatchers (webhooks, e-mail, live streams) read from here; an event is never lost because it
+commits or rolls back together with its cause.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, RowMapping
+
+from forgeml.db.scope import Scope, scoped
+from forgeml.db.tables import metadata
+from forgeml.db.types import UTCDateTime, utcnow
+from forgeml.domain.ids import new_id
+
+_PG_LOCK_KEY = 0x466F726765  # "Forge": the advisory lock that orders event writers
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False, unique=True),
+    sa.Column("type", sa.String(100), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("tenant_id", sa.String(32), nullable=True, index=True),
+    sa.Column("subject_type", sa.String(50), nullable=True),
+    sa.Column("subject_id", sa.String(64), nullable=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class Event:
+    id: str
+    seq: int
+    type: str
+    version: int
+    tenant_id: str | None
+    subject_type: str | None
+    subject_id: str | None
+    at: datetime
+    data: dict[str, Any]
+
+
+def _event(r: RowMapping) -> Event:
+    return Event(**{k: r[k] for k in Event.__dataclass_fields__})
+
+
+def emit(
+    conn: Connection,
+    type_: str,
+    *,
+    tenant_id: str | None,
+    data: dict[str, Any],
+    subject_type: str | None = None,
+    subject_id: str | None = None,
+    version: int = 1,
+) -> Event:
+    """Append an event inside the caller's transaction.
+
+    `seq` is the streams' cursor and must become visible in order: a reader that saw seq N must
+    never later find a committed N-1. So writers of events are serialized until commit (SQLite:
+    BEGIN IMMEDIATE already does; PostgreSQL: a transaction-scoped advisory lock).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+    seq = (
+        int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(events.c.seq), 0))).scalar_one())
+        + 1
+    )
+    values = {
+        "id": new_id("evt"),
+        "seq": seq,
+        "type": type_,
+        "version": version,
+        "tenant_id": tenant_id,
+        "subject_type": subject_type,
+        "subject_id": subject_id,
+        "at": utcnow(),
+        "data": data,
+    }
+    conn.execute(events.insert().values(**values))
+    return Event(**values)  # type: ignore[arg-type]
+
+
+def after(conn: Connection, scope: Scope, seq: int, *, limit: int = 500) -> list[Event]:
+    """Events with `seq` greater than the given one, oldest first, within `scope`."""
+    stmt = scoped(sa.select(events).where(events.c.seq > seq), events, scope)
+    rows = conn.execute(stmt.order_by(events.c.seq).limit(limit)).mappings().all()
+    return [_event(r) for r in rows]
