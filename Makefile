@@ -2,6 +2,7 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
+LINT_PATHS := src tests $(wildcard bench examples)
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 PYTEST_ARGS ?=
@@ -39,12 +40,12 @@ test: $(VENV)/.stamp-dev sysdeps ## Create the dev venv and run every test
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.stamp-dev ## ruff lint + format check
-	$(BIN)/ruff check src tests bench examples
-	$(BIN)/ruff format --check src tests bench examples
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 
 format: $(VENV)/.stamp-dev ## Apply ruff fixes and formatting
-	$(BIN)/ruff check --fix src tests bench examples
-	$(BIN)/ruff format src tests bench examples
+	$(BIN)/ruff check --fix $(LINT_PATHS)
+	$(BIN)/ruff format $(LINT_PATHS)
 
 typecheck: $(VENV)/.stamp-dev ## mypy --strict on src/
 	$(BIN)/mypy
@@ -52,7 +53,7 @@ typecheck: $(VENV)/.stamp-dev ## mypy --strict on src/
 check: lint typecheck test ## Everything CI runs
 
 bench: $(VENV)/.stamp-dev ## Run the benchmarks (JSON + table)
-	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in $(wildcard bench/*.py); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean: ## Remove the venv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
