@@ -190,7 +190,11 @@ def test_limits() -> None:
     }
 
 
-@pytest.mark.parametrize("data", [b"", b"not a gzip file", gzip.compress(b"not a tar" * 100)])
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"not a gzip file", gzip.compress(b"not a tar" * 100, mtime=0)],
+    ids=["empty", "not-gzip", "gzip-not-tar"],
+)
 def test_not_an_archive(data: bytes) -> None:
     assert problems(data)["bundle"].startswith("not a readable tar.gz archive")
 
