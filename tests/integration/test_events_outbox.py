@@ -14,9 +14,14 @@ from forgeml.db.scope import Scope
 def test_events_roll_back_with_their_transaction(database: Database) -> None:
     with database.write() as conn:
         ev.emit(conn, "x.kept", tenant_id="tnt_a", data={"n": 1})
-    with pytest.raises(RuntimeError), database.write() as conn:
-        ev.emit(conn, "x.lost", tenant_id="tnt_a", data={})
-        raise RuntimeError("the change failed")
+
+    def failing_change() -> None:
+        with database.write() as conn:
+            ev.emit(conn, "x.lost", tenant_id="tnt_a", data={})
+            raise RuntimeError("the change failed")
+
+    with pytest.raises(RuntimeError):
+        failing_change()
     with database.read() as conn:
         assert [e.type for e in ev.after(conn, Scope.everything(), 0)] == ["x.kept"]
 
