@@ -5,12 +5,12 @@ VENV ?= .venv
 LINT_PATHS := src tests $(wildcard bench examples)
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n 2 --durations=15
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
 .DEFAULT_GOAL := help
-.PHONY: help up test check lint format typecheck bench sysdeps clean
+.PHONY: help up test check lint format typecheck bench sysdeps browserdeps assets clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -20,7 +20,7 @@ $(BIN)/python:
 	$(PIP) install --quiet --upgrade pip
 
 $(VENV)/.stamp-run: pyproject.toml | $(BIN)/python
-	$(PIP) install --quiet -e '.[s3]'
+	$(PIP) install --quiet -e '.[s3,demo]'
 	touch $@
 
 $(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
@@ -33,10 +33,26 @@ sysdeps: ## Install system packages the sandbox needs (bubblewrap), where apt an
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \
 	else echo "warning: bubblewrap missing and cannot be installed here; jobs run unsandboxed (sandbox=auto)"; fi
 
-up: $(VENV)/.stamp-run sysdeps ## Create the venv, install, run `forgeml up` (API + portal + workers)
+browserdeps: ## Install Chromium for the browser tests (tests/browser), where apt and root allow
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	else echo "warning: chromium missing and cannot be installed here; browser tests are skipped"; fi
+
+# Portal browser libraries (charts) come from npm, pinned by package-lock.json, copied to an ignored folder.
+VENDOR := src/forgeml/web/static/vendor
+$(VENDOR)/.stamp-assets: package.json package-lock.json
+	@if command -v npm >/dev/null; then \
+	  npm ci --no-audit --no-fund --loglevel=error && mkdir -p $(VENDOR) && \
+	  cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css $(VENDOR)/ && touch $@; \
+	else echo "warning: npm missing; portal charts fall back to tables"; fi
+
+assets: $(VENDOR)/.stamp-assets ## Install the portal's browser libraries (npm ci) into static/vendor
+
+up: $(VENV)/.stamp-run sysdeps assets ## Create the venv, install, run `forgeml up` (API + portal + workers)
 	$(BIN)/forgeml up --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.stamp-dev sysdeps ## Create the dev venv and run every test
+test: $(VENV)/.stamp-dev sysdeps browserdeps assets ## Create the dev venv and run every test
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.stamp-dev ## ruff lint + format check

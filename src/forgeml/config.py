@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -44,6 +44,73 @@ class AuthSettings(BaseModel):
     cookie_secure: bool = False
 
 
+class WebhookSettings(BaseModel):
+    """Outbound webhooks: retries, SSRF allowlist, dispatcher leases (see docs/webhooks.md)."""
+
+    retry_window_s: float = Field(default=3 * 24 * 3600, gt=0)
+    backoff_base_s: float = Field(default=10.0, gt=0)
+    backoff_max_s: float = Field(default=3600.0, gt=0)
+    timeout_s: float = Field(default=10.0, gt=0)
+    lease_s: float = Field(
+        default=60.0, gt=0
+    )  # must exceed timeout_s: an attempt never outlives it
+    disable_after_failures: int = Field(default=100, ge=1)  # consecutive failed attempts
+    allow_hosts: list[str] = Field(default_factory=list)  # host names, IPs or CIDRs
+    response_log_bytes: int = Field(default=2048, ge=0)
+    poll_interval_s: float = Field(default=1.0, gt=0)
+    batch: int = Field(default=100, ge=1)
+    concurrency: int = Field(default=2, ge=1, le=32)  # dispatcher loops per worker process
+
+    @model_validator(mode="after")
+    def _lease_covers_timeout(self) -> WebhookSettings:
+        if self.lease_s <= self.timeout_s:
+            raise ValueError("webhooks.lease_s must be greater than webhooks.timeout_s")
+        return self
+
+
+class SmtpSettings(BaseModel):
+    """E-mail notifications; nothing is sent while `host` is unset."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    host: str | None = None
+    port: int = Field(default=587, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    starttls: bool = True
+    from_: str = Field(default="ForgeML <forgeml@localhost>", alias="from")
+    timeout_s: float = Field(default=20.0, gt=0)
+    retry_window_s: float = Field(default=24 * 3600, gt=0)
+    backoff_base_s: float = Field(default=30.0, gt=0)
+
+
+class EventStreamSettings(BaseModel):
+    """Server-sent events: outbox polling period, keep-alive comments, credential re-checks."""
+
+    poll_s: float = Field(default=1.0, gt=0)
+    keepalive_s: float = Field(default=15.0, gt=0)
+    recheck_s: float = Field(default=60.0, gt=0)
+
+
+class JobSettings(BaseModel):
+    """Training jobs: limits checked at submission, and this process's runner (capacity, leases)."""
+
+    max_runtime_limit_s: int = Field(default=7 * 24 * 3600, ge=1)
+    default_max_runtime_s: int = Field(default=24 * 3600, ge=1)
+    allow_network: bool = False  # may algorithms that declare `network: true` have it
+    lease_s: float = Field(default=30.0, gt=0)
+    heartbeat_s: float = Field(default=3.0, gt=0)
+    reconcile_s: float = Field(default=10.0, gt=0)
+    stop_grace_s: float = Field(default=30.0, ge=0)
+    checkpoint_interval_s: float = Field(default=60.0, gt=0)
+    log_flush_s: float = Field(default=0.25, gt=0)
+    runner_name: str | None = None  # default: the host name
+    runner_cpus: int | None = Field(default=None, ge=1)  # default: max(4, CPUs of this host)
+    runner_memory_bytes: int | None = Field(default=None, ge=1)  # default: 4 x physical memory
+    runner_gpus: list[int] = Field(default_factory=list)  # GPU indices this runner may assign
+    work_dir: Path | None = None  # default: <home>/work
+
+
 class Settings(BaseSettings):
     """The effective configuration of one ForgeML process."""
 
@@ -66,8 +133,14 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "console"
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     page_size_max: int = Field(default=200, ge=1)
+    algorithm_max_bundle_bytes: int = Field(default=1024**3, ge=1024)  # registered bundles
+    algorithm_envs_dir: Path | None = None  # default: <home>/envs (venvs + code per digest)
     s3: S3Settings = Field(default_factory=S3Settings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    events: EventStreamSettings = Field(default_factory=EventStreamSettings)
+    jobs: JobSettings = Field(default_factory=JobSettings)
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
@@ -98,6 +171,8 @@ class Settings(BaseSettings):
         for key in ("access_key_id", "secret_access_key"):
             if data["s3"].get(key):
                 data["s3"][key] = "********"
+        if data["smtp"].get("password"):
+            data["smtp"]["password"] = "********"
         return data
 
 

@@ -12,6 +12,7 @@ import signal
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import structlog
 import uvicorn
@@ -25,10 +26,18 @@ from forgeml.services.audit import Actor
 from forgeml.services.auth import BootstrapResult
 from forgeml.services.container import Services
 from forgeml.web.routes import portal_router
-from forgeml.workers.base import IdleRunner, Loop, Supervisor
+from forgeml.workers.algorithm_builder import AlgorithmBuilder
+from forgeml.workers.base import Loop, Supervisor
+from forgeml.workers.dataset_gc import DatasetGcLoop
+from forgeml.workers.dispatcher import dispatcher_loops
+from forgeml.workers.runner import RunnerLoop
 
 log = structlog.get_logger("forgeml")
 CREDENTIALS_FILE = "admin-credentials.txt"
+# Bundles stream in with their own limit (settings.algorithm_max_bundle_bytes → 413).
+ALGORITHM_UPLOAD = r"^/api/v1/admin/algorithms/?$"
+# Dataset files and archives stream into the object store (quota-checked, never buffered).
+DATASET_UPLOAD = r"^/api/v1/datasets/[^/]+/uploads/[^/]+/(files/|archive$)"
 
 
 def ensure_home(settings: Settings) -> None:
@@ -44,11 +53,21 @@ def build_services(settings: Settings) -> Services:
 
 
 def build_app(services: Services, plane: str = "public") -> FastAPI:
-    return create_app(services, plane=plane, extra_routers=[portal_router()])
+    return create_app(
+        services,
+        plane=plane,
+        extra_routers=[portal_router()],
+        unlimited_body=[ALGORITHM_UPLOAD, DATASET_UPLOAD],
+    )
 
 
 def build_loops(services: Services) -> list[Loop]:
-    return [IdleRunner()]
+    return [
+        RunnerLoop(services.job_runs),
+        AlgorithmBuilder(services.algorithm_envs),
+        *dispatcher_loops(services),
+        DatasetGcLoop(services),
+    ]
 
 
 def bootstrap_admin(
@@ -111,7 +130,7 @@ def run(runtime: Runtime) -> None:
         signal.signal(sig, lambda signum, _frame: log.info("signal received", signal=signum))
     try:
         if runtime.servers:
-            asyncio.run(_serve_all(runtime.servers))
+            _event_loop_runner()(_serve_all(runtime.servers))
         else:
             _wait_for_signal()
     finally:
@@ -119,6 +138,16 @@ def run(runtime: Runtime) -> None:
             runtime.supervisor.stop()
         runtime.services.close()
         log.info("stopped")
+
+
+def _event_loop_runner() -> Any:
+    """uvloop when installed (uvicorn[standard] brings it): less overhead per request chunk."""
+    try:
+        import uvloop
+
+        return uvloop.run
+    except ImportError:  # pragma: no cover - the base install has it
+        return asyncio.run
 
 
 async def _serve_all(servers: list[uvicorn.Server]) -> None:

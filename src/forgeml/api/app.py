@@ -17,7 +17,23 @@ import forgeml
 from forgeml.api import errors
 from forgeml.api.metrics import Metrics
 from forgeml.api.middleware import RequestContextMiddleware
-from forgeml.api.routes import audit, auth, ops, tenants, tokens, users
+from forgeml.api.routes import (
+    algorithms,
+    audit,
+    auth,
+    dataset_uploads,
+    datasets,
+    events,
+    jobs,
+    notifications,
+    ops,
+    platform_datasets,
+    scheduling,
+    tenants,
+    tokens,
+    users,
+    webhooks,
+)
 from forgeml.services.audit import Actor
 from forgeml.services.container import Services
 
@@ -30,7 +46,13 @@ _CSP = (
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for module in (auth, tenants, users, tokens, audit):
+    for module in (auth, tenants, users, tokens, audit, algorithms):
+        router.include_router(module.router)
+    for module in (datasets, dataset_uploads, platform_datasets):
+        router.include_router(module.router)
+    for module in (webhooks, events, notifications):
+        router.include_router(module.router)
+    for module in (jobs, scheduling):
         router.include_router(module.router)
     return router
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from forgeml.cli import identity, server
+from forgeml.cli import algorithms, datasets, demo, identity, server
+from forgeml.cli import jobs as jobs_cli
+from forgeml.cli import webhooks as webhooks_cli
 
 app = typer.Typer(
     name="forgeml",
@@ -26,6 +28,15 @@ app.add_typer(identity.tenant_app, name="tenant")
 app.add_typer(identity.user_app, name="user")
 app.add_typer(identity.token_app, name="token")
 app.add_typer(identity.audit_app, name="audit")
+app.add_typer(datasets.dataset_app, name="dataset")
+app.add_typer(datasets.platform_app, name="platform-dataset")
+app.add_typer(datasets.grant_app, name="grant")
+app.add_typer(algorithms.algorithm_app, name="algorithm")
+app.add_typer(webhooks_cli.webhook_app, name="webhook")
+app.add_typer(webhooks_cli.events_app, name="events")
+app.add_typer(jobs_cli.job_app, name="job")
+app.add_typer(jobs_cli.model_app, name="model")
+app.command()(demo.demo)
 
 if __name__ == "__main__":
     app()

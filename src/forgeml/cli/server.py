@@ -35,6 +35,7 @@ def up(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
     home: HomeOpt = None,
+    demo: Annotated[bool, typer.Option("--demo", help="Also seed the demo data.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Run everything in one process (API, portal, workers) on the embedded defaults."""
@@ -68,6 +69,11 @@ def up(
             f"Try: curl {url}/healthz   |   API docs: {url}/api/v1/docs   |   Ctrl-C stops",
             err=False,
         )
+    if demo:
+        from forgeml.cli.demo import admin_client, seed_when_up
+
+        with admin_client(url, settings.home) as admin:
+            seed_when_up(url, str(admin.http.headers["Authorization"]).split(" ", 1)[1], json_out)
     main.run(runtime)
 
 

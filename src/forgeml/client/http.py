@@ -13,7 +13,11 @@ from typing import Any
 import httpx
 
 from forgeml.client import profiles
+from forgeml.client.algorithms import Algorithms
+from forgeml.client.datasets import Datasets, Grants, PlatformDatasets
 from forgeml.client.errors import ApiError, NotConfigured
+from forgeml.client.jobs import Jobs
+from forgeml.client.webhooks import Events, NotificationPrefs, Webhooks
 
 API = "/api/v1"
 Json = dict[str, Any]
@@ -39,6 +43,14 @@ class Client:
         self.users = _Users(self)
         self.tokens = _Tokens(self)
         self.audit = _Audit(self)
+        self.datasets = Datasets(self)
+        self.platform_datasets = PlatformDatasets(self)
+        self.grants = Grants(self)
+        self.webhooks = Webhooks(self)
+        self.events = Events(self)
+        self.notification_prefs = NotificationPrefs(self)
+        self.algorithms = Algorithms(self)
+        self.jobs = Jobs(self)
 
     @classmethod
     def from_env(cls, profile: str | None = None, **kw: Any) -> Client:

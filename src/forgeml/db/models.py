@@ -6,7 +6,11 @@ and the migration test see one complete picture.
 
 from __future__ import annotations
 
-from forgeml.db import events, tables
+from forgeml.db import algorithms as algorithms
+from forgeml.db import datasets, events, tables
+from forgeml.db import dispatch as dispatch
+from forgeml.db import jobs as jobs  # training jobs, resource classes, runners
+from forgeml.db import webhooks as webhooks
 from forgeml.db.tables import metadata
 
-__all__ = ["events", "metadata", "tables"]
+__all__ = ["datasets", "events", "metadata", "tables"]

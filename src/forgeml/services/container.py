@@ -7,9 +7,18 @@ from typing import Any
 
 from forgeml.config import Settings
 from forgeml.db.engine import Database
+from forgeml.services.algorithm_envs import AlgorithmEnvironments
+from forgeml.services.algorithms import AlgorithmService
 from forgeml.services.audit import AuditService
 from forgeml.services.auth import AuthService
+from forgeml.services.datasets import DatasetService
+from forgeml.services.events import EventService
 from forgeml.services.identity import TenantService, TokenService, UserService
+from forgeml.services.job_runner import JobRunService
+from forgeml.services.jobs import JobService, build_job_services
+from forgeml.services.notify import NotificationService
+from forgeml.services.scheduling import SchedulingService
+from forgeml.services.webhooks import WebhookService
 from forgeml.storage.base import ObjectStore
 
 
@@ -23,10 +32,22 @@ class Services:
     users: UserService
     tokens: TokenService
     audit: AuditService
+    datasets: DatasetService
+    algorithm_envs: AlgorithmEnvironments
+    algorithms: AlgorithmService
+    webhooks: WebhookService
+    events: EventService
+    notifications: NotificationService
+    jobs: JobService
+    scheduling: SchedulingService
+    job_runs: JobRunService
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def build(cls, settings: Settings, db: Database, store: ObjectStore) -> Services:
+        datasets = DatasetService(db, store, settings)
+        envs = AlgorithmEnvironments(db, store, settings)
+        algorithms = AlgorithmService(db, store, settings, envs)
         return cls(
             settings=settings,
             db=db,
@@ -36,7 +57,26 @@ class Services:
             users=UserService(db),
             tokens=TokenService(db, settings),
             audit=AuditService(db),
+            datasets=datasets,
+            algorithm_envs=envs,
+            algorithms=algorithms,
+            webhooks=WebhookService(db, settings),
+            events=EventService(db),
+            notifications=NotificationService(db),
+            **_jobs(settings, db, store, datasets, algorithms, envs),
         )
 
     def close(self) -> None:
         self.db.dispose()
+
+
+def _jobs(
+    settings: Settings,
+    db: Database,
+    store: ObjectStore,
+    datasets: DatasetService,
+    algorithms: AlgorithmService,
+    envs: AlgorithmEnvironments,
+) -> dict[str, Any]:
+    jobs, scheduling, runs = build_job_services(settings, db, store, datasets, algorithms, envs)
+    return {"jobs": jobs, "scheduling": scheduling, "job_runs": runs}

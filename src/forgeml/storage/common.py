@@ -8,6 +8,7 @@ import hashlib
 import re
 import secrets
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from urllib.parse import quote
 
@@ -93,6 +94,41 @@ def range_header(start: int | None, end: int | None) -> str | None:
 def md5_hasher() -> hashlib._Hash:
     # md5 is the S3 etag algorithm, an integrity fingerprint rather than a security control.
     return hashlib.md5(usedforsecurity=False)
+
+
+#: Hashing threads shared by every store in the process (hashlib drops the GIL on big buffers).
+_HASH_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="forgeml-hash")
+#: Chunks below this are hashed inline: a thread hand-off would cost more than the hashing.
+_INLINE_HASH_BELOW = 256 * 1024
+
+
+class PipelinedHash:
+    """A hash fed in order, each big chunk hashed on a pool thread while the caller goes on.
+
+    md5 runs at a few hundred MB/s, slower than a disk write: hashing inline would make it the
+    bottleneck of every streamed write. One chunk is in flight at a time, which keeps the order
+    and holds at most one chunk beyond the caller's. Chunks must not be mutated after `update`.
+    """
+
+    def __init__(self, hasher: hashlib._Hash) -> None:
+        self._hasher = hasher
+        self._pending: Future[None] | None = None
+
+    def _settle(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+    def update(self, chunk: bytes) -> None:
+        self._settle()
+        if len(chunk) < _INLINE_HASH_BELOW:
+            self._hasher.update(chunk)
+        else:
+            self._pending = _HASH_POOL.submit(self._hasher.update, chunk)
+
+    def hexdigest(self) -> str:
+        self._settle()
+        return self._hasher.hexdigest()
 
 
 def multipart_etag(part_etags: list[str]) -> str:

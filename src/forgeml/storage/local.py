@@ -18,6 +18,7 @@ from typing import BinaryIO
 from forgeml.domain.errors import Conflict, InvalidInput, NotFound, Unavailable
 from forgeml.storage.base import CHUNK_SIZE, Data, ObjectInfo, PartInfo, UploadInfo
 from forgeml.storage.common import (
+    PipelinedHash,
     check_expiry,
     check_part_number,
     checked_chunks,
@@ -127,7 +128,7 @@ class FileObjectStore:
     ) -> ObjectInfo:
         self._path(key)
         ctype = content_type_or_default(content_type)
-        digest = md5_hasher()
+        digest = PipelinedHash(md5_hasher())  # the etag: hashed alongside the disk write
 
         def chunks() -> Iterator[bytes]:
             for chunk in checked_chunks(data, size):

@@ -19,6 +19,7 @@ from pathlib import Path
 from forgeml.domain.errors import NotFound
 from forgeml.storage.base import CHUNK_SIZE, Data, ObjectInfo, PartInfo, UploadInfo
 from forgeml.storage.common import (
+    PipelinedHash,
     checked_chunks,
     md5_hasher,
     multipart_etag,
@@ -79,7 +80,7 @@ class LocalMultipart:
 
     def upload_part(self, key: str, upload_id: str, number: int, data: Data) -> PartInfo:
         folder, _ = self._folder(key, upload_id)
-        digest = md5_hasher()
+        digest = PipelinedHash(md5_hasher())
         size = 0
 
         def chunks() -> Iterator[bytes]:

@@ -51,7 +51,7 @@ class S3ObjectStore:
         prefix: str = "",
         settings: S3Settings | None = None,
         *,
-        multipart_chunksize: int = 64 * MIB,
+        multipart_chunksize: int = 16 * MIB,  # x concurrency = buffered bytes per stream
         max_concurrency: int = 4,
         page_size: int = 1000,
     ) -> None:
@@ -93,6 +93,9 @@ class S3ObjectStore:
             multipart_chunksize=multipart_chunksize,
             max_concurrency=max_concurrency,
         )
+        # A stream (not a file) is read ahead into memory up to this many chunks (s3transfer's
+        # default, 10, buffered ~10 x 16 MiB plus copies per upload); keep it to what uploads.
+        self._transfer.max_in_memory_upload_chunks = max_concurrency
 
     def _full(self, key: str) -> str:
         full = self._prefix + check_key(key)

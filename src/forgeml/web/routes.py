@@ -1,23 +1,49 @@
-"""Portal pages (server-rendered); for now the landing page that points at the API and docs."""
+"""The portal router: pages per area (each in its own module), static files, the HTML 404 page."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from fastapi import APIRouter
+from fastapi.staticfiles import StaticFiles
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
+from forgeml.web import (
+    admin_algorithms,
+    admin_datasets,
+    admin_ops,
+    admin_pages,
+    algorithm_pages,
+    auth_pages,
+    dataset_pages,
+    home_pages,
+    identity_pages,
+    job_pages,
+    webhook_pages,
+)
+from forgeml.web.core import WEB_DIR, HtmlFallbackRoute, html_fallback
 
-import forgeml
-
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+AREA_ROUTERS = [
+    auth_pages.router,
+    home_pages.router,
+    identity_pages.router,
+    admin_pages.router,
+    algorithm_pages.router,
+    admin_algorithms.router,
+    dataset_pages.router,
+    admin_datasets.router,
+    job_pages.router,
+    admin_ops.router,
+    webhook_pages.router,
+]
 
 
 def portal_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
-
-    @router.get("/", name="portal.home", response_class=HTMLResponse)
-    def home(request: Request) -> HTMLResponse:
-        return TEMPLATES.TemplateResponse(request, "home.html", {"version": forgeml.__version__})
-
+    for area in AREA_ROUTERS:
+        router.include_router(area, include_in_schema=False)
+    router.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+    # last: browsers asking for a page that does not exist get the portal's 404 page
+    router.routes.append(
+        HtmlFallbackRoute(
+            "/{path:path}", html_fallback, methods=["GET", "HEAD"], include_in_schema=False
+        )
+    )
     return router

@@ -1,0 +1,166 @@
+"""Request and response bodies of the data lake: datasets, uploads, platform datasets, grants."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from forgeml.api.schemas import Input, Output
+from forgeml.domain.datasets import DatasetKind, FileState, VersionStatus
+
+SHA256 = r"^[0-9a-f]{64}$"
+
+
+class PathInput(Input):
+    """File paths are taken verbatim: stripping spaces would silently rename a file."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class DatasetCreate(Input):
+    name: str = Field(min_length=1, max_length=100, examples=["churn-2026"])
+    kind: DatasetKind = DatasetKind.TENANT
+    description: str = Field(default="", max_length=4000)
+    schema_notes: str = Field(default="", max_length=20000)
+
+
+class DatasetUpdate(Input):
+    description: str | None = Field(default=None, max_length=4000)
+    schema_notes: str | None = Field(default=None, max_length=20000)
+
+
+class VersionOut(Output):
+    id: str
+    dataset_id: str
+    number: int
+    status: VersionStatus
+    file_count: int
+    size_bytes: int
+    digest: str | None
+    created_at: datetime
+    committed_at: datetime | None
+    expires_at: datetime | None
+    created_by: str | None
+
+
+class DatasetOut(Output):
+    id: str
+    tenant_id: str | None
+    kind: DatasetKind
+    name: str
+    description: str
+    schema_notes: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class DatasetDetail(DatasetOut):
+    latest_version: VersionOut | None = None
+
+
+class FileDeclIn(PathInput):
+    path: str = Field(max_length=4096)
+    size: int = Field(ge=0)
+    sha256: str | None = Field(default=None, pattern=SHA256)
+    content_type: str | None = Field(default=None, max_length=255)
+
+
+class UploadCreate(Input):
+    files: list[FileDeclIn] = Field(default_factory=list, max_length=100_000)
+    expires_in_s: int | None = Field(default=None, ge=60, le=7 * 24 * 3600)
+
+
+class PartOut(BaseModel):
+    part_number: int
+    size: int
+
+
+class FileOut(Output):
+    id: str
+    path: str
+    size: int | None
+    sha256: str | None
+    content_type: str
+    state: FileState
+    multipart: bool = False
+    parts: list[PartOut] = Field(default_factory=list)
+
+
+class UploadOut(BaseModel):
+    version: VersionOut
+    files: list[FileOut]
+
+
+class PartsIn(PathInput):
+    path: str = Field(max_length=4096)
+    size: int | None = Field(default=None, ge=0, description="declare the file if not yet")
+    sha256: str | None = Field(default=None, pattern=SHA256)
+    content_type: str | None = Field(default=None, max_length=255)
+    part_size: int | None = Field(default=None, ge=5 * 1024 * 1024, le=5 * 1024**3)
+
+
+class PartUrl(BaseModel):
+    part_number: int
+    url: str
+
+
+class PartsOut(BaseModel):
+    file: FileOut
+    part_size: int
+    part_count: int
+    parts: list[PartUrl] = Field(description="presigned PUT URLs of the parts still missing")
+    expires_at: datetime
+
+
+class PathIn(PathInput):
+    path: str = Field(max_length=4096)
+
+
+class PresignOut(BaseModel):
+    url: str
+    expires_at: datetime
+
+
+class UsageOut(BaseModel):
+    tenant_id: str
+    quota_bytes: int | None
+    used_bytes: int
+    committed_bytes: int
+    uploading_bytes: int
+
+
+class GrantCreate(Input):
+    dataset_id: str = Field(max_length=32)
+    tenant_id: str = Field(max_length=32)
+    algorithms: list[str] | None = Field(default=None, max_length=100)
+    expires_at: datetime | None = None
+
+
+class GrantOut(Output):
+    id: str
+    dataset_id: str
+    tenant_id: str
+    algorithms: list[str] | None
+    expires_at: datetime | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class PlatformVersionOut(BaseModel):
+    number: int
+    size_bytes: int
+    file_count: int
+    committed_at: datetime | None
+
+
+class PlatformDatasetOut(BaseModel):
+    """What a tenant may know of a granted platform dataset: never files, keys or URLs."""
+
+    id: str
+    name: str
+    description: str
+    schema_notes: str
+    size_bytes: int
+    versions: list[PlatformVersionOut]
+    grants: list[GrantOut]

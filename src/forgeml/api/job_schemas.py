@@ -1,0 +1,204 @@
+"""Request and response bodies of the training-jobs and scheduling API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from forgeml.api.schemas import Input, Output
+from forgeml.domain.jobs import ChannelRef, JobSpec
+
+
+class ChannelIn(Input):
+    dataset_id: str = Field(max_length=32)
+    version: int | None = Field(default=None, ge=1, description="default: the latest committed")
+
+
+class ResourcesIn(Input):
+    resource_class: str = Field(default="cpu.small", max_length=63)
+    instance_count: int = Field(default=1, ge=1, le=64)
+    volume_gb: int = Field(default=10, ge=1, le=16384)
+
+
+class StoppingIn(Input):
+    max_runtime_s: int | None = Field(default=None, description="> 0 and at most the limit")
+    max_wait_s: int | None = Field(default=None, ge=1)
+
+
+class RetryIn(Input):
+    max_attempts: int = Field(default=3, description="platform failures are retried; 1..10")
+
+
+class JobCreate(Input):
+    name: str = Field(min_length=1, max_length=200, examples=["churn-2026-11-24"])
+    algorithm: str = Field(min_length=1, max_length=200, description="version id, or name:version")
+    hyperparameters: dict[str, Any] = Field(default_factory=dict, max_length=1000)
+    input_data: dict[str, ChannelIn] = Field(default_factory=dict, max_length=64)
+    resources: ResourcesIn = Field(default_factory=ResourcesIn)
+    stopping_condition: StoppingIn = Field(default_factory=StoppingIn)
+    retry: RetryIn = Field(default_factory=RetryIn)
+    checkpointing: bool = True
+    preemptible: bool = False
+    environment: dict[str, str] = Field(default_factory=dict, max_length=200)
+    tags: dict[str, str] = Field(default_factory=dict, max_length=200)
+
+    def to_spec(self, default_runtime_s: int) -> JobSpec:
+        stop = self.stopping_condition
+        return JobSpec(
+            name=self.name,
+            algorithm=self.algorithm,
+            hyperparameters=self.hyperparameters,
+            channels={k: ChannelRef(v.dataset_id, v.version) for k, v in self.input_data.items()},
+            resource_class=self.resources.resource_class,
+            instance_count=self.resources.instance_count,
+            volume_gb=self.resources.volume_gb,
+            max_runtime_s=stop.max_runtime_s
+            if stop.max_runtime_s is not None
+            else default_runtime_s,
+            max_wait_s=stop.max_wait_s,
+            max_attempts=self.retry.max_attempts,
+            checkpointing=self.checkpointing,
+            preemptible=self.preemptible,
+            environment=self.environment,
+            tags=self.tags,
+        )
+
+
+class TransitionOut(Output):
+    status: str
+    secondary_status: str
+    start_time: datetime
+    end_time: datetime | None
+    message: str
+    attempt: int
+
+
+class JobOut(Output):
+    id: str
+    tenant_id: str
+    name: str
+    status: str
+    secondary_status: str
+    status_message: str | None
+    pending_reason: str | None
+    failure_reason: str | None
+    algorithm_version_id: str
+    algorithm_name: str
+    algorithm_version: str
+    algorithm_digest: str
+    hyperparameters: dict[str, str]
+    inputs: dict[str, Any] = Field(description="resolved inputs with dataset digests (lineage)")
+    resource_class: str
+    instance_count: int
+    volume_gb: int
+    max_runtime_s: int
+    max_wait_s: int | None
+    max_attempts: int
+    attempt: int
+    checkpointing: bool
+    preemptible: bool
+    environment: dict[str, str]
+    tags: dict[str, str]
+    gpu_indices: list[int]
+    final_metrics: dict[str, float]
+    artifacts: dict[str, Any]
+    training_seconds: int | None
+    billable_seconds: int | None
+    created_at: datetime
+    started_at: datetime | None
+    training_started_at: datetime | None
+    ended_at: datetime | None
+
+
+class JobDetailOut(JobOut):
+    transitions: list[TransitionOut]
+
+
+def _lineage(info: dict[str, Any]) -> dict[str, Any]:
+    files = [{k: f[k] for k in ("path", "size", "sha256")} for f in info.get("files", [])]
+    return {**{k: v for k, v in info.items() if k != "files"}, "files": files}
+
+
+def job_out(job: Any) -> JobOut:
+    out = JobOut.model_validate(job)
+    # Lineage without object keys: tenants see datasets, versions, digests and file names.
+    out.inputs = {ch: _lineage(info) for ch, info in job.inputs.items()}
+    out.artifacts = {k: {"size": v.get("size")} for k, v in job.artifacts.items()}
+    return out
+
+
+class LogLineOut(Output):
+    id: int
+    at: datetime
+    host: str
+    stream: str
+    text: str
+    attempt: int
+
+
+class LogsOut(BaseModel):
+    items: list[LogLineOut]
+    next_after: int
+    finished: bool
+
+
+class MetricOut(BaseModel):
+    id: int
+    name: str
+    at: datetime
+    value: float
+    host: str
+    attempt: int
+
+
+class MetricsOut(BaseModel):
+    items: list[MetricOut]
+    next_after: int
+
+
+class JobEventOut(Output):
+    id: str
+    seq: int
+    type: str
+    at: datetime
+    data: dict[str, Any]
+
+
+class ResourceClassIn(Input):
+    name: str = Field(min_length=1, max_length=63)
+    description: str = Field(default="", max_length=500)
+    cpus: int = Field(ge=1, le=1024)
+    memory_bytes: int = Field(ge=64 * 1024 * 1024)
+    gpus: int = Field(default=0, ge=0, le=64)
+    max_volume_gb: int = Field(default=100, ge=1)
+    price_per_hour: float = Field(default=0.0, ge=0)
+    enabled: bool = True
+
+
+class ResourceClassOut(Output):
+    name: str
+    description: str
+    cpus: int
+    memory_bytes: int
+    gpus: int
+    max_volume_gb: int
+    price_per_hour: float
+    enabled: bool
+
+
+class RunnerOut(Output):
+    id: str
+    name: str
+    executor: str
+    cpus: int
+    memory_bytes: int
+    gpu_indices: list[int]
+    started_at: datetime
+    heartbeat_at: datetime
+
+
+class QueueOut(BaseModel):
+    depth: dict[str, int]
+    runners: list[RunnerOut]

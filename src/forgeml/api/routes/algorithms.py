@@ -1,0 +1,298 @@
+"""Algorithm registry routes: `/admin/algorithms/...` for platform admins, `/algorithms/...` cards.
+
+The whole admin prefix answers 404 to tenant principals (a router dependency, audited as
+denied), so bundles, build logs and manifests have no route a tenant can reach.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import PlainTextResponse, StreamingResponse
+
+from forgeml.api.algorithm_schemas import (
+    AlgorithmAdminOut,
+    AlgorithmCardOut,
+    HyperparametersIn,
+    HyperparametersOut,
+    VersionAdminDetail,
+    VersionAdminOut,
+    VersionCardOut,
+)
+from forgeml.api.deps import CurrentActor, Paging, Svc, resources
+from forgeml.api.errors import responses
+from forgeml.api.schemas import PageOut
+from forgeml.domain.errors import InvalidInput, NotFound, PayloadTooLarge
+
+
+def platform_admin_only(request: Request, actor: CurrentActor, svc: Svc) -> None:
+    """Tenant principals: the admin surface does not exist (404), and the attempt is audited."""
+    if actor.p.is_platform_admin:
+        return
+    route = request.scope.get("route")
+    params = request.path_params
+    svc.audit.record_standalone(
+        actor,
+        getattr(route, "name", None) or "unmatched",
+        target_type="algorithm_version" if "version_id" in params else "algorithm",
+        target_id=params.get("version_id") or params.get("algorithm_id"),
+        outcome="denied",
+        details={"status": 404, "method": request.method, "path": request.url.path},
+    )
+    raise NotFound("not found")
+
+
+admin = APIRouter(
+    prefix="/admin/algorithms",
+    tags=["algorithms (admin)"],
+    dependencies=[Depends(platform_admin_only)],
+)
+cards = APIRouter(prefix="/algorithms", tags=["algorithms"])
+router = APIRouter()
+F = TypeVar("F", bound=Callable[..., Any])
+
+VERSION = "/{algorithm_id}/versions/{version_id}"
+BOTH = resources(algorithm_id="algorithm", version_id="algorithm_version")
+IncludeDeprecated = Annotated[
+    bool, Query(description="also show deprecated versions (hidden by default)")
+]
+_BUNDLE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "the bundle: a tar.gz with forgeml.yaml at its root (`forgeml algorithm "
+        "register` packs a folder)",
+        "content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+_CHUNK = 1 << 20
+
+
+async def _spool(request: Request, limit: int) -> Any:
+    """Copy the streamed body to a temp file, refusing (413) as soon as it passes `limit`."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"bundle over {limit} bytes", details={"limit": limit})
+    spool = tempfile.TemporaryFile(prefix="forgeml-upload-")  # noqa: SIM115 - returned open
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"bundle over {limit} bytes", details={"limit": limit})
+            await run_in_threadpool(spool.write, chunk)
+        if size == 0:
+            raise InvalidInput.fields([{"loc": "body", "msg": "send the bundle (tar.gz) as body"}])
+        spool.seek(0)
+        return spool
+    except BaseException:
+        spool.close()
+        raise
+
+
+@admin.post(
+    "",
+    name="algorithm.register",
+    status_code=201,
+    response_model=VersionAdminOut,
+    responses=responses(401, 403, 404, 409, 413, 422),
+    openapi_extra=_BUNDLE_BODY,
+)
+async def register_algorithm(
+    request: Request,
+    actor: CurrentActor,
+    svc: Svc,
+    build: Annotated[bool, Query(description="queue the environment build now")] = False,
+) -> VersionAdminOut:
+    spool = await _spool(request, svc.settings.algorithm_max_bundle_bytes)
+    try:
+        version = await run_in_threadpool(svc.algorithms.register, actor, spool, build=build)
+    finally:
+        spool.close()
+    return VersionAdminOut.model_validate(version)
+
+
+@admin.get(
+    "",
+    name="algorithm.list",
+    response_model=PageOut[AlgorithmAdminOut],
+    responses=responses(401, 403, 404, 422),
+)
+def list_algorithms(
+    actor: CurrentActor,
+    svc: Svc,
+    page: Paging,
+    name: Annotated[str | None, Query(max_length=63)] = None,
+) -> PageOut[AlgorithmAdminOut]:
+    res = svc.algorithms.list_admin(actor, name=name, cursor=page.cursor, limit=page.limit)
+    return PageOut(items=[AlgorithmAdminOut.of(a) for a in res.items], next_cursor=res.next_cursor)
+
+
+@admin.get(
+    "/{algorithm_id}",
+    name="algorithm.get",
+    response_model=AlgorithmAdminOut,
+    responses=responses(401, 403, 404),
+    openapi_extra=resources(algorithm_id="algorithm"),
+)
+def get_algorithm(algorithm_id: str, actor: CurrentActor, svc: Svc) -> AlgorithmAdminOut:
+    return AlgorithmAdminOut.of(svc.algorithms.get_admin(actor, algorithm_id))
+
+
+@admin.get(
+    VERSION,
+    name="algorithm_version.get",
+    response_model=VersionAdminDetail,
+    responses=responses(401, 403, 404),
+    openapi_extra=BOTH,
+)
+def get_version(
+    algorithm_id: str, version_id: str, actor: CurrentActor, svc: Svc
+) -> VersionAdminDetail:
+    return VersionAdminDetail.model_validate(
+        svc.algorithms.version_admin(actor, algorithm_id, version_id)
+    )
+
+
+@admin.get(
+    f"{VERSION}/build-log",
+    name="algorithm_version.build_log",
+    response_class=PlainTextResponse,
+    responses={**responses(401, 403, 404), 200: {"content": {"text/plain": {}}}},
+    openapi_extra=BOTH,
+)
+def build_log(algorithm_id: str, version_id: str, actor: CurrentActor, svc: Svc) -> Any:
+    return PlainTextResponse(svc.algorithms.build_log(actor, algorithm_id, version_id))
+
+
+@admin.get(
+    f"{VERSION}/bundle",
+    name="algorithm_version.download",
+    response_class=StreamingResponse,
+    responses={**responses(401, 403, 404), 200: {"content": {"application/gzip": {}}}},
+    openapi_extra=BOTH,
+)
+def download_bundle(algorithm_id: str, version_id: str, actor: CurrentActor, svc: Svc) -> Any:
+    version, opened = svc.algorithms.open_bundle(actor, algorithm_id, version_id)
+
+    def chunks() -> Iterator[bytes]:
+        with opened as it:
+            yield from it
+
+    filename = f"{version.name}-{version.version}.tar.gz"
+    return StreamingResponse(
+        chunks(),
+        media_type="application/gzip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Content-Length": str(version.size_bytes),
+            "X-Forgeml-Digest": version.digest,
+        },
+    )
+
+
+def _admin_change(name: str, path: str) -> Callable[[F], F]:
+    return admin.post(
+        f"{VERSION}/{path}",
+        name=name,
+        response_model=VersionAdminOut,
+        responses=responses(401, 403, 404, 409),
+        openapi_extra=BOTH,
+    )
+
+
+@_admin_change("algorithm_version.deprecate", "deprecate")
+def deprecate(algorithm_id: str, version_id: str, actor: CurrentActor, svc: Svc) -> VersionAdminOut:
+    """Hide from tenants and refuse new jobs; running jobs and existing results are unaffected."""
+    v = svc.algorithms.set_deprecated(actor, algorithm_id, version_id, True)
+    return VersionAdminOut.model_validate(v)
+
+
+@_admin_change("algorithm_version.undeprecate", "undeprecate")
+def undeprecate(
+    algorithm_id: str, version_id: str, actor: CurrentActor, svc: Svc
+) -> VersionAdminOut:
+    v = svc.algorithms.set_deprecated(actor, algorithm_id, version_id, False)
+    return VersionAdminOut.model_validate(v)
+
+
+@_admin_change("algorithm_version.rebuild", "rebuild")
+def rebuild(algorithm_id: str, version_id: str, actor: CurrentActor, svc: Svc) -> VersionAdminOut:
+    """Queue a new build of a failed (or never built) environment."""
+    return VersionAdminOut.model_validate(svc.algorithms.rebuild(actor, algorithm_id, version_id))
+
+
+# --- tenant view: cards ----------------------------------------------------------------------
+
+
+@cards.get(
+    "",
+    name="algorithm.cards",
+    response_model=PageOut[AlgorithmCardOut],
+    responses=responses(401, 403, 422),
+)
+def list_cards(
+    actor: CurrentActor, svc: Svc, page: Paging, include_deprecated: IncludeDeprecated = False
+) -> PageOut[AlgorithmCardOut]:
+    res = svc.algorithms.cards(
+        actor, include_deprecated=include_deprecated, cursor=page.cursor, limit=page.limit
+    )
+    return PageOut(items=[AlgorithmCardOut.of(a) for a in res.items], next_cursor=res.next_cursor)
+
+
+@cards.get(
+    "/{algorithm_id}",
+    name="algorithm.card",
+    response_model=AlgorithmCardOut,
+    responses=responses(401, 403, 404, 422),
+    openapi_extra=resources(algorithm_id="algorithm"),
+)
+def get_card(
+    algorithm_id: str, actor: CurrentActor, svc: Svc, include_deprecated: IncludeDeprecated = False
+) -> AlgorithmCardOut:
+    item = svc.algorithms.card(actor, algorithm_id, include_deprecated=include_deprecated)
+    return AlgorithmCardOut.of(item)
+
+
+@cards.get(
+    VERSION,
+    name="algorithm_version.card",
+    response_model=VersionCardOut,
+    responses=responses(401, 403, 404, 422),
+    openapi_extra=BOTH,
+)
+def get_version_card(
+    algorithm_id: str,
+    version_id: str,
+    actor: CurrentActor,
+    svc: Svc,
+    include_deprecated: IncludeDeprecated = False,
+) -> VersionCardOut:
+    v = svc.algorithms.version_card(
+        actor, algorithm_id, version_id, include_deprecated=include_deprecated
+    )
+    return VersionCardOut.of(v)
+
+
+@cards.post(
+    f"{VERSION}/validate-hyperparameters",
+    name="algorithm_version.validate_hyperparameters",
+    response_model=HyperparametersOut,
+    responses=responses(401, 403, 404, 422),
+    openapi_extra=BOTH,
+)
+def validate_hyperparameters(
+    algorithm_id: str, version_id: str, body: HyperparametersIn, actor: CurrentActor, svc: Svc
+) -> HyperparametersOut:
+    """What a job would get: defaults applied, every problem listed at once (422)."""
+    values = svc.algorithms.validate_hyperparameters(
+        actor, version_id, body.hyperparameters, algorithm_id=algorithm_id
+    )
+    return HyperparametersOut(hyperparameters=values)
+
+
+router.include_router(admin)
+router.include_router(cards)

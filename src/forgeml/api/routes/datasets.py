@@ -1,0 +1,252 @@
+"""Datasets and their committed versions: catalog, file lists, downloads (Range, tar), presign."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Header, Query, Response
+from fastapi.responses import StreamingResponse
+
+from forgeml.api.dataset_schemas import (
+    DatasetCreate,
+    DatasetDetail,
+    DatasetOut,
+    DatasetUpdate,
+    FileOut,
+    PathIn,
+    PresignOut,
+    UsageOut,
+    VersionOut,
+)
+from forgeml.api.deps import CurrentActor, Paging, Svc, resources
+from forgeml.api.errors import envelope, responses
+from forgeml.api.schemas import PageOut
+from forgeml.domain.datasets import DatasetKind
+from forgeml.services.dataset_downloads import RangeNotSatisfiable
+
+router = APIRouter(prefix="/datasets", tags=["datasets"])
+DS = resources(dataset_id="dataset")
+DSV = resources(dataset_id="dataset", number="dataset_version")
+DSF = resources(dataset_id="dataset", number="dataset_version", file_path="dataset_file")
+
+
+@router.post(
+    "",
+    name="dataset.create",
+    status_code=201,
+    response_model=DatasetOut,
+    responses=responses(401, 403, 409, 422),
+)
+def create_dataset(body: DatasetCreate, actor: CurrentActor, svc: Svc) -> DatasetOut:
+    ds = svc.datasets.create(
+        actor,
+        name=body.name,
+        kind=body.kind,
+        description=body.description,
+        schema_notes=body.schema_notes,
+    )
+    return DatasetOut.model_validate(ds)
+
+
+@router.get(
+    "", name="dataset.list", response_model=PageOut[DatasetOut], responses=responses(401, 403, 422)
+)
+def list_datasets(
+    actor: CurrentActor, svc: Svc, page: Paging, kind: Annotated[DatasetKind | None, Query()] = None
+) -> PageOut[DatasetOut]:
+    res = svc.datasets.list(actor, kind=kind, cursor=page.cursor, limit=page.limit)
+    return PageOut(
+        items=[DatasetOut.model_validate(d) for d in res.items], next_cursor=res.next_cursor
+    )
+
+
+@router.get(
+    "/usage", name="dataset.usage", response_model=UsageOut, responses=responses(401, 403, 404, 422)
+)
+def usage(
+    actor: CurrentActor, svc: Svc, tenant_id: Annotated[str | None, Query(max_length=32)] = None
+) -> UsageOut:
+    u = svc.datasets.usage(actor, tenant_id)
+    return UsageOut(
+        tenant_id=u.tenant_id,
+        quota_bytes=u.quota_bytes,
+        used_bytes=u.used_bytes,
+        committed_bytes=u.committed_bytes,
+        uploading_bytes=u.uploading_bytes,
+    )
+
+
+@router.get(
+    "/{dataset_id}",
+    name="dataset.get",
+    response_model=DatasetDetail,
+    responses=responses(401, 403, 404),
+    openapi_extra=DS,
+)
+def get_dataset(dataset_id: str, actor: CurrentActor, svc: Svc) -> DatasetDetail:
+    ds, latest = svc.datasets.get(actor, dataset_id)
+    out = DatasetDetail.model_validate(ds)
+    out.latest_version = VersionOut.model_validate(latest) if latest else None
+    return out
+
+
+@router.patch(
+    "/{dataset_id}",
+    name="dataset.update",
+    response_model=DatasetOut,
+    responses=responses(401, 403, 404, 422),
+    openapi_extra=DS,
+)
+def update_dataset(
+    dataset_id: str, body: DatasetUpdate, actor: CurrentActor, svc: Svc
+) -> DatasetOut:
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    return DatasetOut.model_validate(svc.datasets.update(actor, dataset_id, changes))
+
+
+@router.delete(
+    "/{dataset_id}",
+    name="dataset.delete",
+    status_code=204,
+    responses=responses(401, 403, 404, 409),
+    openapi_extra=DS,
+)
+def delete_dataset(dataset_id: str, actor: CurrentActor, svc: Svc) -> Response:
+    svc.datasets.delete(actor, dataset_id)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{dataset_id}/versions",
+    name="dataset_version.list",
+    response_model=PageOut[VersionOut],
+    responses=responses(401, 403, 404, 422),
+    openapi_extra=DS,
+)
+def list_versions(
+    dataset_id: str, actor: CurrentActor, svc: Svc, page: Paging
+) -> PageOut[VersionOut]:
+    res = svc.datasets.versions(actor, dataset_id, cursor=page.cursor, limit=page.limit)
+    return PageOut(
+        items=[VersionOut.model_validate(v) for v in res.items], next_cursor=res.next_cursor
+    )
+
+
+@router.get(
+    "/{dataset_id}/versions/{number}",
+    name="dataset_version.get",
+    response_model=VersionOut,
+    responses=responses(401, 403, 404, 422),
+    openapi_extra=DSV,
+)
+def get_version(dataset_id: str, number: int, actor: CurrentActor, svc: Svc) -> VersionOut:
+    return VersionOut.model_validate(svc.datasets.version(actor, dataset_id, number))
+
+
+@router.get(
+    "/{dataset_id}/versions/{number}/manifest",
+    name="dataset_version.manifest",
+    responses={200: {"content": {"application/json": {}}}, **responses(401, 403, 404, 422)},
+    openapi_extra=DSV,
+)
+def get_manifest(dataset_id: str, number: int, actor: CurrentActor, svc: Svc) -> Response:
+    v, body = svc.datasets.downloads.manifest(actor, dataset_id, number)
+    return Response(
+        body, media_type="application/json", headers={"x-forgeml-digest": v.digest or ""}
+    )
+
+
+@router.get(
+    "/{dataset_id}/versions/{number}/files",
+    name="dataset_version.files",
+    response_model=PageOut[FileOut],
+    responses=responses(401, 403, 404, 422),
+    openapi_extra=DSV,
+)
+def list_files(
+    dataset_id: str, number: int, actor: CurrentActor, svc: Svc, page: Paging
+) -> PageOut[FileOut]:
+    res = svc.datasets.downloads.files(
+        actor, dataset_id, number, cursor=page.cursor, limit=page.limit
+    )
+    return PageOut(
+        items=[FileOut.model_validate(f) for f in res.items], next_cursor=res.next_cursor
+    )
+
+
+@router.get(
+    "/{dataset_id}/versions/{number}/files/{file_path:path}",
+    name="dataset.download",
+    responses={
+        200: {"content": {"application/octet-stream": {}}},
+        206: {"description": "Partial content (Range)"},
+        **responses(401, 403, 404, 416, 422),
+    },
+    openapi_extra=DSF,
+)
+def download_file(
+    dataset_id: str,
+    number: int,
+    file_path: str,
+    actor: CurrentActor,
+    svc: Svc,
+    range_: Annotated[str | None, Header(alias="range")] = None,
+) -> Response:
+    dl = svc.datasets.downloads
+    try:
+        read = dl.read_file(actor, dataset_id, number, file_path, range_)
+    except RangeNotSatisfiable as exc:
+        size = exc.details.get("size", 0)
+        return envelope(
+            416, exc.code, exc.message, exc.details, {"Content-Range": f"bytes */{size}"}
+        )
+    f = read.file
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Content-Length": str(max(read.end - read.start + 1, 0)),
+        "ETag": f'"{f.sha256}"',
+        "x-checksum-sha256": f.sha256 or "",
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(f.path.rsplit('/', 1)[-1])}",
+    }
+    if read.partial:
+        headers["Content-Range"] = f"bytes {read.start}-{read.end}/{f.size}"
+    return StreamingResponse(
+        dl.stream(read),
+        status_code=206 if read.partial else 200,
+        media_type=f.content_type,
+        headers=headers,
+    )
+
+
+@router.get(
+    "/{dataset_id}/versions/{number}/archive",
+    name="dataset.download_archive",
+    responses={200: {"content": {"application/x-tar": {}}}, **responses(401, 403, 404, 422)},
+    openapi_extra=DSV,
+)
+def download_archive(dataset_id: str, number: int, actor: CurrentActor, svc: Svc) -> Response:
+    ds, v, chunks = svc.datasets.downloads.archive(actor, dataset_id, number)
+    name = quote(f"{ds.name}-v{v.number}.tar")
+    return StreamingResponse(
+        chunks,
+        media_type="application/x-tar",
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{name}",
+            "x-forgeml-digest": v.digest or "",
+        },
+    )
+
+
+@router.post(
+    "/{dataset_id}/versions/{number}/presign",
+    name="dataset.presign",
+    response_model=PresignOut,
+    responses=responses(401, 403, 404, 409, 422),
+    openapi_extra=DSV,
+)
+def presign(
+    dataset_id: str, number: int, body: PathIn, actor: CurrentActor, svc: Svc
+) -> PresignOut:
+    url, expires = svc.datasets.downloads.presign(actor, dataset_id, number, body.path)
+    return PresignOut(url=url, expires_at=expires)

@@ -1,0 +1,287 @@
+"""Training jobs: create, describe, list, stop, logs (paged and live SSE), metrics, events,
+artifacts. Routes parse, call one service method and render.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import RedirectResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from forgeml.api.deps import CurrentActor, Paging, Svc, resources
+from forgeml.api.errors import responses
+from forgeml.api.job_schemas import (
+    JobCreate,
+    JobDetailOut,
+    JobEventOut,
+    JobOut,
+    LogLineOut,
+    LogsOut,
+    MetricOut,
+    MetricsOut,
+    TransitionOut,
+    job_out,
+)
+from forgeml.api.schemas import PageOut
+from forgeml.db.job_queries import JobFilter
+from forgeml.domain.errors import InvalidInput
+
+router = APIRouter(prefix="/training-jobs", tags=["training jobs"])
+JOB = resources(job_id="training_job")
+_SSE: dict[int | str, dict[str, Any]] = {
+    200: {"description": "text/event-stream", "content": {"text/event-stream": {}}}
+}
+_POLL_S = 0.3
+
+
+@router.post(
+    "",
+    name="training_job.create",
+    status_code=201,
+    response_model=JobOut,
+    responses=responses(401, 403, 409, 413, 422),
+)
+def create_job(
+    body: JobCreate,
+    actor: CurrentActor,
+    svc: Svc,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> JobOut:
+    """Validate and queue a job; `Idempotency-Key` makes a retried create return the same job."""
+    spec = body.to_spec(svc.settings.jobs.default_max_runtime_s)
+    return job_out(svc.jobs.create(actor, spec, idempotency_key=idempotency_key))
+
+
+@router.get(
+    "", name="training_job.list", response_model=PageOut[JobOut], responses=responses(401, 403, 422)
+)
+def list_jobs(
+    actor: CurrentActor,
+    svc: Svc,
+    page: Paging,
+    status: Annotated[str | None, Query(max_length=32)] = None,
+    name_contains: Annotated[str | None, Query(max_length=63)] = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    tag: Annotated[list[str] | None, Query(description="key=value, repeatable")] = None,
+) -> PageOut[JobOut]:
+    tags = {}
+    for item in tag or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InvalidInput.fields([{"loc": "tag", "msg": "use key=value"}])
+        tags[key] = value
+    flt = JobFilter(status, name_contains, created_after, created_before, tags or None)
+    res = svc.jobs.list(actor, flt, cursor=page.cursor, limit=page.limit)
+    return PageOut(items=[job_out(j) for j in res.items], next_cursor=res.next_cursor)
+
+
+@router.get(
+    "/{job_id}",
+    name="training_job.get",
+    response_model=JobDetailOut,
+    responses=responses(401, 403, 404),
+    openapi_extra=JOB,
+)
+def describe_job(job_id: str, actor: CurrentActor, svc: Svc) -> JobDetailOut:
+    d = svc.jobs.describe(actor, job_id)
+    return JobDetailOut(
+        **job_out(d.job).model_dump(),
+        transitions=[TransitionOut.model_validate(t) for t in d.transitions],
+    )
+
+
+@router.post(
+    "/{job_id}/stop",
+    name="training_job.stop",
+    response_model=JobOut,
+    responses=responses(401, 403, 404, 409),
+    openapi_extra=JOB,
+)
+def stop_job(job_id: str, actor: CurrentActor, svc: Svc) -> JobOut:
+    return job_out(svc.jobs.stop(actor, job_id))
+
+
+@router.get(
+    "/{job_id}/logs",
+    name="training_job.logs",
+    response_model=LogsOut,
+    responses=responses(401, 403, 404, 422),
+    openapi_extra=JOB,
+)
+def job_logs(
+    job_id: str,
+    actor: CurrentActor,
+    svc: Svc,
+    after: Annotated[int, Query(ge=0, description="the next_after of the previous page")] = 0,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+) -> LogsOut:
+    finished = svc.jobs.is_finished(actor, job_id)  # before reading: no line can be missed
+    items = svc.jobs.logs(actor, job_id, after=after, limit=limit)
+    nxt = items[-1].id if items else after
+    return LogsOut(
+        items=[LogLineOut.model_validate(x) for x in items], next_after=nxt, finished=finished
+    )
+
+
+@router.get(
+    "/{job_id}/metrics",
+    name="training_job.metrics",
+    response_model=MetricsOut,
+    responses=responses(401, 403, 404, 422),
+    openapi_extra=JOB,
+)
+def job_metrics(
+    job_id: str,
+    actor: CurrentActor,
+    svc: Svc,
+    name: Annotated[str | None, Query(max_length=255)] = None,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=10000)] = 5000,
+) -> MetricsOut:
+    rows = svc.jobs.metrics(actor, job_id, name=name, after=after, limit=limit)
+    items = [
+        MetricOut(id=i, name=m.name, at=m.at, value=m.value, host=m.host, attempt=m.attempt)
+        for i, m in rows
+    ]
+    return MetricsOut(items=items, next_after=rows[-1][0] if rows else after)
+
+
+@router.get(
+    "/{job_id}/events",
+    name="training_job.events",
+    response_model=list[JobEventOut],
+    responses=responses(401, 403, 404, 422),
+    openapi_extra=JOB,
+)
+def job_events(
+    job_id: str,
+    actor: CurrentActor,
+    svc: Svc,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> list[JobEventOut]:
+    return [
+        JobEventOut.model_validate(e)
+        for e in svc.jobs.events(actor, job_id, after=after, limit=limit)
+    ]
+
+
+def _artifact(name: str) -> Callable[..., Response]:
+    def download(job_id: str, actor: CurrentActor, svc: Svc) -> Response:
+        art = svc.jobs.artifact(actor, job_id, name)
+        if art.url:
+            return RedirectResponse(art.url, status_code=307)
+
+        def chunks() -> Any:
+            with art.open() as it:
+                yield from it
+
+        headers = {
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Content-Length": str(art.size),
+        }
+        return StreamingResponse(chunks(), media_type="application/gzip", headers=headers)
+
+    return download
+
+
+for _name, _op in (("model.tar.gz", "model"), ("output.tar.gz", "output")):
+    router.add_api_route(
+        f"/{{job_id}}/artifacts/{_name}",
+        _artifact(_name),
+        methods=["GET"],
+        name=f"training_job.{_op}_download",
+        response_class=StreamingResponse,
+        responses={
+            200: {"content": {"application/gzip": {}}},
+            307: {"description": "redirect to a presigned URL"},
+            **responses(401, 403, 404),
+        },
+        openapi_extra=JOB,
+    )
+
+
+# --- live streams (SSE) ----------------------------------------------------------------------
+
+
+@router.get(
+    "/{job_id}/logs/stream",
+    name="training_job.logs_stream",
+    response_class=StreamingResponse,
+    responses={**_SSE, **responses(401, 403, 404, 422)},
+    openapi_extra=JOB,
+)
+def stream_logs(
+    job_id: str,
+    request: Request,
+    actor: CurrentActor,
+    svc: Svc,
+    after: Annotated[int, Query(ge=0)] = 0,
+) -> StreamingResponse:
+    """Log lines as server-sent events (`id:` = line id, `event: log`) until the job ends."""
+    svc.jobs.get(actor, job_id)  # 404/403 before the stream starts
+
+    def read(cursor: int) -> tuple[list[tuple[int, str, dict[str, Any]]], bool]:
+        finished = svc.jobs.is_finished(actor, job_id)
+        lines = svc.jobs.logs(actor, job_id, after=cursor, limit=1000)
+        done = finished and not lines
+        out = [(x.id, "log", LogLineOut.model_validate(x).model_dump(mode="json")) for x in lines]
+        return out, done
+
+    return _sse(request, read, after)
+
+
+@router.get(
+    "/{job_id}/events/stream",
+    name="training_job.events_stream",
+    response_class=StreamingResponse,
+    responses={**_SSE, **responses(401, 403, 404, 422)},
+    openapi_extra=JOB,
+)
+def stream_events(
+    job_id: str,
+    request: Request,
+    actor: CurrentActor,
+    svc: Svc,
+    after: Annotated[int, Query(ge=0)] = 0,
+) -> StreamingResponse:
+    """The job's events (state changes, completion) as server-sent events until it ends."""
+    svc.jobs.get(actor, job_id)
+
+    def read(cursor: int) -> tuple[list[tuple[int, str, dict[str, Any]]], bool]:
+        finished = svc.jobs.is_finished(actor, job_id)
+        evs = svc.jobs.events(actor, job_id, after=cursor, limit=500)
+        out = [(e.seq, e.type, JobEventOut.model_validate(e).model_dump(mode="json")) for e in evs]
+        return out, finished and not evs
+
+    return _sse(request, read, after)
+
+
+def _sse(
+    request: Request,
+    read: Callable[[int], tuple[list[tuple[int, str, dict[str, Any]]], bool]],
+    cursor: int,
+) -> StreamingResponse:
+    async def gen() -> AsyncIterator[str]:
+        pos = cursor
+        yield "retry: 3000\n\n"
+        while not await request.is_disconnected():
+            items, done = await run_in_threadpool(read, pos)
+            for ident, kind, data in items:
+                pos = ident
+                yield f"id: {ident}\nevent: {kind}\ndata: {json.dumps(data)}\n\n"
+            if done:
+                yield "event: end\ndata: {}\n\n"
+                return
+            if not items:
+                await asyncio.sleep(_POLL_S)
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(gen(), media_type="text/event-stream", headers=headers)

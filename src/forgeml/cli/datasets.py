@@ -1,0 +1,332 @@
+"""`forgeml dataset …`, `forgeml platform-dataset …` and `forgeml grant …`, through the SDK.
+
+Uploads and downloads show a Rich progress bar (on stderr, hidden with --json), resume what an
+interrupted run left, and verify sha256.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from forgeml.cli.output import JsonOpt, emit, err_console, handle_errors
+from forgeml.client import Client
+
+dataset_app = typer.Typer(
+    help="Your datasets: create, upload, list, download.", no_args_is_help=True
+)
+platform_app = typer.Typer(help="Platform datasets (platform admins).", no_args_is_help=True)
+grant_app = typer.Typer(help="Grants of platform datasets to tenants.", no_args_is_help=True)
+
+DS_COLS = ["id", "name", "kind", "tenant_id", "description", "created_at"]
+VERSION_COLS = ["number", "status", "file_count", "size_bytes", "digest", "committed_at"]
+GRANT_COLS = ["id", "dataset_id", "tenant_id", "algorithms", "expires_at", "revoked_at"]
+PLATFORM_COLS = ["id", "name", "size_bytes", "description", "versions"]
+
+Paths = Annotated[list[Path], typer.Argument(help="Files and folders (a folder: its contents).")]
+VersionOpt = Annotated[int | None, typer.Option("--version", "-v", help="Default: latest.")]
+
+
+def client() -> Client:
+    return Client.from_env()
+
+
+@contextmanager
+def bar(
+    label: str, quiet: bool
+) -> Iterator[tuple[Callable[[int], None], Callable[[int, int], None]]]:
+    """(advance, plan) callbacks driving one Rich byte-progress bar."""
+    progress = Progress(
+        TextColumn(label),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        disable=quiet,
+        transient=False,
+    )
+    task = progress.add_task(label, total=None)
+
+    def plan(total: int, done: int) -> None:
+        progress.update(task, total=total, completed=done)
+
+    with progress:
+        yield (lambda n: progress.advance(task, n)), plan
+
+
+def _upload(
+    c: Client,
+    ref: str,
+    kind: str,
+    paths: list[Path],
+    *,
+    prefix: str,
+    archive: bool,
+    direct: bool,
+    session: str | None,
+    commit: bool,
+    quiet: bool,
+) -> dict[str, Any]:
+    ds = c.datasets.find(ref, kind)
+    if archive:
+        up = c.datasets.session(ds["id"], session) if session else c.datasets.open_upload(ds["id"])
+        uid = up["version"]["id"]
+        for p in paths:
+            c.datasets.put_archive(ds["id"], uid, p, prefix)
+        return c.datasets.commit(ds["id"], uid) if commit else c.datasets.session(ds["id"], uid)
+    with bar("upload", quiet) as (advance, plan):
+        return c.datasets.upload(
+            ds["id"],
+            list(paths),
+            prefix=prefix,
+            upload_id=session,
+            direct=direct,
+            commit=commit,
+            progress=advance,
+            on_plan=plan,
+        )
+
+
+def _show(c: Client, ref: str, kind: str | None) -> dict[str, Any]:
+    ds = c.datasets.find(ref, kind)
+    return {**c.datasets.get(ds["id"]), "versions": c.datasets.versions(ds["id"])}
+
+
+# --- tenant datasets -------------------------------------------------------------------------
+
+
+@dataset_app.command("create")
+@handle_errors
+def dataset_create(
+    name: str,
+    description: Annotated[str, typer.Option()] = "",
+    schema_notes: Annotated[str, typer.Option()] = "",
+    json_out: JsonOpt = False,
+) -> None:
+    with client() as c:
+        emit(
+            c.datasets.create(name, description=description, schema_notes=schema_notes),
+            json_out,
+            DS_COLS,
+        )
+
+
+@dataset_app.command("upload")
+@handle_errors
+def dataset_upload(
+    dataset: Annotated[str, typer.Argument(help="Dataset id or name.")],
+    paths: Paths,
+    prefix: Annotated[str, typer.Option(help="Folder inside the version.")] = "",
+    archive: Annotated[
+        bool, typer.Option(help="PATHs are zip/tar(.gz) to unpack server-side.")
+    ] = False,
+    direct: Annotated[bool, typer.Option(help="Presigned parts straight to S3.")] = False,
+    session: Annotated[str | None, typer.Option(help="Resume this upload session id.")] = None,
+    commit: Annotated[bool, typer.Option(help="Commit when all files arrived.")] = True,
+    json_out: JsonOpt = False,
+) -> None:
+    """Upload files/folders as a new version (re-run to resume an interrupted upload)."""
+    with client() as c:
+        out = _upload(
+            c,
+            dataset,
+            "tenant",
+            paths,
+            prefix=prefix,
+            archive=archive,
+            direct=direct,
+            session=session,
+            commit=commit,
+            quiet=json_out,
+        )
+    emit(out, json_out, VERSION_COLS if "number" in out else None)
+
+
+@dataset_app.command("ls")
+@handle_errors
+def dataset_ls(json_out: JsonOpt = False) -> None:
+    with client() as c:
+        emit(c.datasets.list("tenant"), json_out, DS_COLS)
+
+
+@dataset_app.command("show")
+@handle_errors
+def dataset_show(
+    dataset: str,
+    version: VersionOpt = None,
+    files: Annotated[bool, typer.Option()] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """A dataset and its versions; `--files` lists the files of one version."""
+    with client() as c:
+        out = _show(c, dataset, None)
+        if files or version is not None:
+            number = version or (out.get("latest_version") or {}).get("number")
+            out["files"] = c.datasets.files(out["id"], int(number)) if number else []
+    emit(out, json_out)
+
+
+@dataset_app.command("download")
+@handle_errors
+def dataset_download(
+    dataset: str,
+    dest: Annotated[Path, typer.Argument(help="Folder to write into.")],
+    version: VersionOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Download a version's files into DEST, verifying sha256 (re-run to resume)."""
+    with client() as c:
+        ds = c.datasets.find(dataset)
+        with bar("download", json_out) as (advance, plan):
+            paths = c.datasets.download(ds["id"], version, dest, progress=advance, on_plan=plan)
+    emit({"dataset_id": ds["id"], "files": [str(p) for p in paths], "verified": True}, json_out)
+
+
+@dataset_app.command("rm")
+@handle_errors
+def dataset_rm(dataset: str, json_out: JsonOpt = False) -> None:
+    with client() as c:
+        ds = c.datasets.find(dataset)
+        c.datasets.delete(ds["id"])
+    emit({"deleted": ds["id"]}, json_out)
+
+
+@dataset_app.command("abort")
+@handle_errors
+def dataset_abort(dataset: str, session: str, json_out: JsonOpt = False) -> None:
+    """Abort an open upload session (its bytes are deleted)."""
+    with client() as c:
+        ds = c.datasets.find(dataset)
+        emit(c.datasets.abort(ds["id"], session), json_out, VERSION_COLS)
+
+
+@dataset_app.command("usage")
+@handle_errors
+def dataset_usage(
+    tenant: Annotated[str | None, typer.Option(help="Tenant id (platform admins).")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    with client() as c:
+        emit(c.datasets.usage(tenant), json_out)
+
+
+# --- platform datasets -----------------------------------------------------------------------
+
+
+@platform_app.command("create")
+@handle_errors
+def platform_create(
+    name: str,
+    description: Annotated[str, typer.Option()] = "",
+    schema_notes: Annotated[str, typer.Option()] = "",
+    json_out: JsonOpt = False,
+) -> None:
+    with client() as c:
+        ds = c.datasets.create(
+            name, kind="platform", description=description, schema_notes=schema_notes
+        )
+    emit(ds, json_out, DS_COLS)
+
+
+@platform_app.command("upload")
+@handle_errors
+def platform_upload(
+    dataset: str,
+    paths: Paths,
+    prefix: Annotated[str, typer.Option()] = "",
+    archive: Annotated[bool, typer.Option()] = False,
+    direct: Annotated[bool, typer.Option()] = False,
+    session: Annotated[str | None, typer.Option()] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    with client() as c:
+        out = _upload(
+            c,
+            dataset,
+            "platform",
+            paths,
+            prefix=prefix,
+            archive=archive,
+            direct=direct,
+            session=session,
+            commit=True,
+            quiet=json_out,
+        )
+    emit(out, json_out, VERSION_COLS)
+
+
+@platform_app.command("ls")
+@handle_errors
+def platform_ls(json_out: JsonOpt = False) -> None:
+    """Platform admins: every platform dataset; tenants: the ones granted to them."""
+    with client() as c:
+        rows = c.platform_datasets.list()
+    emit(rows, json_out, PLATFORM_COLS)
+
+
+@platform_app.command("show")
+@handle_errors
+def platform_show(dataset: str, json_out: JsonOpt = False) -> None:
+    with client() as c:
+        emit(c.platform_datasets.get(dataset), json_out)
+
+
+@platform_app.command("rm")
+@handle_errors
+def platform_rm(dataset: str, json_out: JsonOpt = False) -> None:
+    with client() as c:
+        ds = c.datasets.find(dataset, "platform")
+        c.datasets.delete(ds["id"])
+    emit({"deleted": ds["id"]}, json_out)
+
+
+# --- grants ----------------------------------------------------------------------------------
+
+
+@grant_app.command("create")
+@handle_errors
+def grant_create(
+    dataset: Annotated[str, typer.Argument(help="Platform dataset id or name.")],
+    tenant: Annotated[str, typer.Argument(help="Tenant id.")],
+    algorithm: Annotated[list[str] | None, typer.Option(help="Limit to these algorithms.")] = None,
+    expires_at: Annotated[str | None, typer.Option(help="ISO 8601 date-time.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    with client() as c:
+        ds = c.datasets.find(dataset, "platform")
+        emit(
+            c.grants.create(ds["id"], tenant, algorithms=algorithm or None, expires_at=expires_at),
+            json_out,
+            GRANT_COLS,
+        )
+
+
+@grant_app.command("ls")
+@handle_errors
+def grant_ls(
+    dataset: Annotated[str | None, typer.Option()] = None,
+    tenant: Annotated[str | None, typer.Option()] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    with client() as c:
+        emit(c.grants.list(dataset, tenant), json_out, GRANT_COLS)
+
+
+@grant_app.command("revoke")
+@handle_errors
+def grant_revoke(grant_id: str, json_out: JsonOpt = False) -> None:
+    with client() as c:
+        emit(c.grants.revoke(grant_id), json_out, GRANT_COLS)

@@ -1,0 +1,168 @@
+"""Training-job verbs through the SDK: `job submit/ls/describe/logs/stop/wait`, `model download`.
+
+`job submit --wait` and `job wait` exit 0 only when the job Completed (1 on Failed, 2 on Stopped).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from forgeml.cli.output import JsonOpt, console, emit, handle_errors
+from forgeml.client import Client
+
+job_app = typer.Typer(help="Training jobs.", no_args_is_help=True)
+model_app = typer.Typer(help="Trained models.", no_args_is_help=True)
+COLS = [
+    "id",
+    "name",
+    "status",
+    "secondary_status",
+    "algorithm_name",
+    "resource_class",
+    "created_at",
+]
+DETAIL = [
+    "id", "name", "status", "secondary_status", "status_message", "pending_reason",
+    "failure_reason", "algorithm_name", "algorithm_version", "attempt", "max_attempts",
+    "resource_class", "instance_count", "final_metrics", "training_seconds", "billable_seconds",
+    "created_at", "started_at", "ended_at",
+]  # fmt: skip
+EXIT = {"Completed": 0, "Failed": 1, "Stopped": 2}
+
+
+def _kv(items: list[str], what: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"{what} must be KEY=VALUE, got {item!r}")
+        out[key] = value
+    return out
+
+
+def _finish(job: dict[str, Any], json_out: bool) -> None:
+    emit(job, json_out, DETAIL)
+    raise typer.Exit(EXIT.get(job["status"], 1))
+
+
+@job_app.command("submit")
+@handle_errors
+def submit(
+    name: Annotated[str, typer.Argument(help="Unique job name in your tenant.")],
+    algorithm: Annotated[str, typer.Option("--algorithm", "-a", help="name:version or id")],
+    channel: Annotated[
+        list[str], typer.Option("--input", "-i", help="CHANNEL=DATASET_ID[:VERSION]")
+    ],
+    hp: Annotated[list[str] | None, typer.Option("--hp", help="KEY=VALUE hyperparameter")] = None,
+    resource_class: Annotated[str, typer.Option("--class")] = "cpu.small",
+    instance_count: Annotated[int, typer.Option("--instances")] = 1,
+    max_runtime_s: Annotated[int | None, typer.Option("--max-runtime")] = None,
+    env: Annotated[list[str] | None, typer.Option("--env", help="KEY=VALUE")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="KEY=VALUE")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait; exit code = outcome.")] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Print logs while waiting.")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Submit a training job."""
+    inputs: dict[str, Any] = {}
+    for ch, ref in _kv(channel, "--input").items():
+        ds, _, ver = ref.partition(":")
+        inputs[ch] = {"dataset_id": ds, **({"version": int(ver)} if ver else {})}
+    body: dict[str, Any] = {
+        "name": name,
+        "algorithm": algorithm,
+        "input_data": inputs,
+        "hyperparameters": _kv(hp or [], "--hp"),
+        "resources": {"resource_class": resource_class, "instance_count": instance_count},
+        "environment": _kv(env or [], "--env"),
+        "tags": _kv(tag or [], "--tag"),
+    }
+    if max_runtime_s is not None:
+        body["stopping_condition"] = {"max_runtime_s": max_runtime_s}
+    with Client.from_env() as c:
+        job = c.jobs.submit(body)
+        if not (wait or follow):
+            emit(job, json_out, DETAIL)
+            return
+        if follow:
+            for line in c.jobs.logs(job["id"], follow=True):
+                console.print(f"[{line['host']}] {line['text']}", markup=False, highlight=False)
+        _finish(c.jobs.wait(job["id"]), json_out)
+
+
+@job_app.command("ls")
+@handle_errors
+def ls(
+    status: Annotated[str | None, typer.Option()] = None,
+    name_contains: Annotated[str | None, typer.Option("--name")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List your jobs, newest first."""
+    with Client.from_env() as c:
+        emit(c.jobs.list(status=status, name_contains=name_contains), json_out, COLS)
+
+
+@job_app.command("describe")
+@handle_errors
+def describe(job_id: str, json_out: JsonOpt = False) -> None:
+    """Status, transitions, failure reason, metrics, billing, lineage."""
+    with Client.from_env() as c:
+        job = c.jobs.get(job_id)
+    emit(job, json_out, None if json_out else [*DETAIL, "transitions", "inputs"])
+
+
+@job_app.command("logs")
+@handle_errors
+def logs(
+    job_id: str,
+    follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Print the job's log (with -f: until the job ends)."""
+    with Client.from_env() as c:
+        for line in c.jobs.logs(job_id, follow=follow):
+            if json_out:
+                typer.echo(json.dumps(line))
+            else:
+                typer.echo(f"{line['at']} [{line['host']}] {line['text']}")
+
+
+@job_app.command("stop")
+@handle_errors
+def stop(job_id: str, json_out: JsonOpt = False) -> None:
+    """Stop a job (queued: at once; running: SIGTERM, grace period, SIGKILL)."""
+    with Client.from_env() as c:
+        emit(c.jobs.stop(job_id), json_out, DETAIL)
+
+
+@job_app.command("wait")
+@handle_errors
+def wait_cmd(
+    job_id: str,
+    timeout_s: Annotated[float | None, typer.Option("--timeout")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Wait for the job to end; exit 0 Completed, 1 Failed, 2 Stopped."""
+    with Client.from_env() as c:
+        job = c.jobs.wait(job_id, timeout_s=timeout_s)
+    _finish(job, json_out)
+
+
+@model_app.command("download")
+@handle_errors
+def download(
+    job_id: str,
+    dest: Annotated[Path, typer.Option("--to", help="File or folder.")] = Path("."),
+    output: Annotated[bool, typer.Option("--output", help="output.tar.gz instead")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Download the job's model.tar.gz (or output.tar.gz)."""
+    with Client.from_env() as c:
+        path = c.jobs.download(job_id, dest, "output.tar.gz" if output else "model.tar.gz")
+    emit({"saved_to": str(path), "bytes": path.stat().st_size}, json_out)

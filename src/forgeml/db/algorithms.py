@@ -1,0 +1,243 @@
+"""Tables and queries of the algorithm registry: algorithms and their immutable versions.
+
+Algorithms are platform-owned (no `tenant_id`): tenant visibility is a rule on the version
+(`visible_only`), applied here in one place like `db/scope.py` does for tenant-owned tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, RowMapping
+
+from forgeml.db.pagination import Page, paginate
+from forgeml.db.tables import ID, metadata
+from forgeml.db.types import UTCDateTime
+from forgeml.domain.errors import Conflict, NotFound
+from forgeml.domain.registry import Algorithm, AlgorithmVersion, VersionStatus
+
+algorithms = sa.Table(
+    "algorithms",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", sa.String(63), nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+algorithm_versions = sa.Table(
+    "algorithm_versions",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("algorithm_id", ID, sa.ForeignKey("algorithms.id"), nullable=False),
+    sa.Column("name", sa.String(63), nullable=False),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("digest", sa.String(71), nullable=False),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("manifest", sa.JSON, nullable=False),
+    sa.Column("card", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("failure_reason", sa.Text, nullable=True),
+    sa.Column("deprecated", sa.Boolean, nullable=False, default=False),
+    sa.Column("bundle_key", sa.String(255), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.String(64), nullable=True),
+    sa.Column("env_built_at", UTCDateTime, nullable=True),
+    sa.Column("build_claimed_by", sa.String(64), nullable=True),
+    sa.Column("build_claimed_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("algorithm_id", "version"),
+    sa.UniqueConstraint("algorithm_id", "digest"),
+    sa.Index("ix_algorithm_versions_status", "status"),
+)
+
+_V = algorithm_versions
+
+
+def _algorithm(r: RowMapping) -> Algorithm:
+    return Algorithm(
+        id=r["id"], name=r["name"], description=r["description"], created_at=r["created_at"]
+    )
+
+
+def _version(r: RowMapping) -> AlgorithmVersion:
+    fields = AlgorithmVersion.__dataclass_fields__
+    values: dict[str, Any] = {k: r[k] for k in fields}
+    values["status"] = VersionStatus(r["status"])
+    values["deprecated"] = bool(r["deprecated"])
+    return AlgorithmVersion(**values)
+
+
+def _visible(stmt: sa.Select[Any], *, include_deprecated: bool) -> sa.Select[Any]:
+    """The tenant view of versions: never failed builds; deprecated ones only on request."""
+    stmt = stmt.where(_V.c.status != VersionStatus.FAILED.value)
+    return stmt if include_deprecated else stmt.where(_V.c.deprecated.is_(False))
+
+
+# --- algorithms ----------------------------------------------------------------------------
+
+
+def get_or_create_algorithm(conn: Connection, values: dict[str, Any]) -> Algorithm:
+    """The algorithm named `values["name"]`, created from `values` if new; description updated."""
+    row = (
+        conn.execute(sa.select(algorithms).where(algorithms.c.name == values["name"]))
+        .mappings()
+        .first()
+    )
+    if row is None:
+        conn.execute(algorithms.insert().values(**values))
+        return get_algorithm(conn, values["id"])
+    conn.execute(
+        algorithms.update()
+        .where(algorithms.c.id == row["id"])
+        .values(description=values["description"])
+    )
+    return get_algorithm(conn, row["id"])
+
+
+def get_algorithm(
+    conn: Connection,
+    algorithm_id: str,
+    *,
+    tenant_view: bool = False,
+    include_deprecated: bool = False,
+) -> Algorithm:
+    stmt = sa.select(algorithms).where(algorithms.c.id == algorithm_id)
+    if tenant_view:
+        stmt = stmt.where(_has_visible_version(include_deprecated))
+    row = conn.execute(stmt).mappings().first()
+    if row is None:
+        raise NotFound(f"algorithm {algorithm_id!r} not found")
+    return _algorithm(row)
+
+
+def _has_visible_version(include_deprecated: bool) -> sa.ColumnElement[bool]:
+    sub = sa.select(_V.c.id).where(_V.c.algorithm_id == algorithms.c.id)
+    return sa.exists(_visible(sub, include_deprecated=include_deprecated))
+
+
+def list_algorithms(
+    conn: Connection,
+    *,
+    tenant_view: bool,
+    include_deprecated: bool,
+    name: str | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[Algorithm]:
+    stmt = sa.select(algorithms)
+    if tenant_view:
+        stmt = stmt.where(_has_visible_version(include_deprecated))
+    if name:
+        stmt = stmt.where(algorithms.c.name == name)
+    return paginate(conn, stmt, algorithms.c.id, _algorithm, cursor=cursor, limit=limit)
+
+
+# --- versions ------------------------------------------------------------------------------
+
+
+def ensure_new_version(
+    conn: Connection, algorithm_id: str, name: str, version: str, digest: str
+) -> None:
+    """Refuse a name+version (or the same bundle) that is already registered: never overwritten."""
+    clash = sa.select(_V.c.id).where(
+        _V.c.algorithm_id == algorithm_id, sa.or_(_V.c.version == version, _V.c.digest == digest)
+    )
+    if conn.execute(clash).first():
+        raise Conflict(
+            f"{name} {version} (or this very bundle) is already registered; versions are "
+            "immutable, bump the version in forgeml.yaml",
+            code="already_exists",
+        )
+
+
+def insert_version(conn: Connection, values: dict[str, Any]) -> AlgorithmVersion:
+    conn.execute(_V.insert().values(**values))
+    return get_version(conn, values["id"])
+
+
+def get_version(
+    conn: Connection,
+    version_id: str,
+    *,
+    algorithm_id: str | None = None,
+    tenant_view: bool = False,
+    include_deprecated: bool = False,
+) -> AlgorithmVersion:
+    stmt = sa.select(_V).where(_V.c.id == version_id)
+    if algorithm_id is not None:
+        stmt = stmt.where(_V.c.algorithm_id == algorithm_id)
+    if tenant_view:
+        stmt = _visible(stmt, include_deprecated=include_deprecated)
+    row = conn.execute(stmt).mappings().first()
+    if row is None:
+        raise NotFound(f"algorithm version {version_id!r} not found")
+    return _version(row)
+
+
+def find_version(conn: Connection, name: str, version: str) -> AlgorithmVersion:
+    row = conn.execute(sa.select(_V).where(_V.c.name == name, _V.c.version == version)).mappings()
+    found = row.first()
+    if found is None:
+        raise NotFound(f"algorithm {name} {version} not found")
+    return _version(found)
+
+
+def versions_of(
+    conn: Connection,
+    algorithm_ids: Sequence[str],
+    *,
+    tenant_view: bool,
+    include_deprecated: bool,
+) -> dict[str, list[AlgorithmVersion]]:
+    """Versions of the given algorithms, newest first, grouped by algorithm id."""
+    stmt = sa.select(_V).where(_V.c.algorithm_id.in_(list(algorithm_ids)))
+    if tenant_view:
+        stmt = _visible(stmt, include_deprecated=include_deprecated)
+    out: dict[str, list[AlgorithmVersion]] = {a: [] for a in algorithm_ids}
+    for r in conn.execute(stmt.order_by(_V.c.id.desc())).mappings():
+        out[r["algorithm_id"]].append(_version(r))
+    return out
+
+
+def update_version(conn: Connection, version_id: str, values: dict[str, Any]) -> AlgorithmVersion:
+    conn.execute(_V.update().where(_V.c.id == version_id).values(**values))
+    return get_version(conn, version_id)
+
+
+def set_status(
+    conn: Connection, version_id: str, expected: Sequence[VersionStatus], values: dict[str, Any]
+) -> bool:
+    """Change a version only if its status is one of `expected` (atomic check-and-set)."""
+    stmt = (
+        _V.update()
+        .where(_V.c.id == version_id, _V.c.status.in_([s.value for s in expected]))
+        .values(**values)
+    )
+    return conn.execute(stmt).rowcount == 1
+
+
+def claim_build(conn: Connection, worker: str, now: datetime, stale_before: datetime) -> str | None:
+    """Claim one `building` version nobody holds (or whose holder went silent): one statement,
+    so concurrent workers on SQLite and PostgreSQL never get the same row."""
+    free = sa.or_(_V.c.build_claimed_by.is_(None), _V.c.build_claimed_at < stale_before)
+    pick = (
+        sa.select(_V.c.id)
+        .where(_V.c.status == VersionStatus.BUILDING.value, free)
+        .order_by(_V.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    stmt = (
+        _V.update()
+        .where(_V.c.id == pick, _V.c.status == VersionStatus.BUILDING.value, free)
+        .values(build_claimed_by=worker, build_claimed_at=now)
+        .returning(_V.c.id)
+    )
+    return conn.execute(stmt).scalar()
+
+
+def bundle_key_in_use(conn: Connection, key: str) -> bool:
+    return conn.execute(sa.select(_V.c.id).where(_V.c.bundle_key == key)).first() is not None

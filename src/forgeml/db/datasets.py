@@ -1,0 +1,394 @@
+"""Tables and queries of the data lake: datasets, their versions and files, platform grants.
+
+Platform datasets have `tenant_id` NULL, so `scoped(...)` hides them from every tenant by
+construction; tenants see them only through `grants` (see `services/datasets.py`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, RowMapping
+
+from forgeml.db.pagination import Page, paginate
+from forgeml.db.scope import Scope, scoped
+from forgeml.db.tables import ID, metadata
+from forgeml.db.types import UTCDateTime
+from forgeml.domain.datasets import (
+    Dataset,
+    DatasetFile,
+    DatasetKind,
+    DatasetVersion,
+    FileState,
+    Grant,
+    VersionStatus,
+)
+from forgeml.domain.errors import Conflict, NotFound
+
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("tenant_id", ID, sa.ForeignKey("tenants.id"), nullable=True, index=True),
+    # tenant id or "platform": a real unique key for names (NULLs never collide in SQL).
+    sa.Column("owner", sa.String(32), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("schema_notes", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("owner", "name"),
+)
+
+dataset_versions = sa.Table(
+    "dataset_versions",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("dataset_id", ID, sa.ForeignKey("datasets.id"), nullable=False),
+    sa.Column("tenant_id", ID, nullable=True, index=True),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("file_count", sa.Integer, nullable=False),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("digest", sa.String(64), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("committed_at", UTCDateTime, nullable=True),
+    sa.Column("expires_at", UTCDateTime, nullable=True),
+    sa.Column("created_by", sa.String(64), nullable=True),
+    sa.UniqueConstraint("dataset_id", "number"),
+    sa.Index("ix_dataset_versions_status_expires_at", "status", "expires_at"),
+)
+
+dataset_files = sa.Table(
+    "dataset_files",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("version_id", ID, sa.ForeignKey("dataset_versions.id"), nullable=False),
+    sa.Column("tenant_id", ID, nullable=True, index=True),
+    sa.Column("path", sa.String(1024), nullable=False),
+    sa.Column("path_key", sa.String(1024), nullable=False),  # domain.datasets.fold(path)
+    sa.Column("size", sa.BigInteger, nullable=True),
+    sa.Column("sha256", sa.String(64), nullable=True),
+    sa.Column("content_type", sa.String(255), nullable=False),
+    sa.Column("object_key", sa.String(1024), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("upload_id", sa.String(1024), nullable=True),
+    sa.Column("part_size", sa.BigInteger, nullable=True),
+    sa.UniqueConstraint("version_id", "path_key"),
+)
+
+dataset_grants = sa.Table(
+    "dataset_grants",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("dataset_id", ID, sa.ForeignKey("datasets.id"), nullable=False, index=True),
+    sa.Column("tenant_id", ID, sa.ForeignKey("tenants.id"), nullable=False, index=True),
+    sa.Column("algorithms", sa.JSON, nullable=True),
+    sa.Column("expires_at", UTCDateTime, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+
+def _dataset(r: RowMapping) -> Dataset:
+    return Dataset(
+        id=r["id"],
+        tenant_id=r["tenant_id"],
+        kind=DatasetKind(r["kind"]),
+        name=r["name"],
+        description=r["description"],
+        schema_notes=r["schema_notes"],
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+    )
+
+
+def _version(r: RowMapping) -> DatasetVersion:
+    fields = {k: r[k] for k in DatasetVersion.__dataclass_fields__}
+    return DatasetVersion(**{**fields, "status": VersionStatus(r["status"])})
+
+
+def _file(r: RowMapping) -> DatasetFile:
+    fields = {k: r[k] for k in DatasetFile.__dataclass_fields__}
+    return DatasetFile(**{**fields, "state": FileState(r["state"])})
+
+
+def _grant(r: RowMapping) -> Grant:
+    algos = r["algorithms"]
+    fields = {k: r[k] for k in Grant.__dataclass_fields__}
+    return Grant(**{**fields, "algorithms": tuple(algos) if algos is not None else None})
+
+
+# --- datasets -------------------------------------------------------------------------------
+
+
+def insert_dataset(conn: Connection, values: dict[str, Any]) -> Dataset:
+    owner = values["tenant_id"] or "platform"
+    clash = sa.select(datasets.c.id).where(
+        datasets.c.owner == owner, datasets.c.name == values["name"]
+    )
+    if conn.execute(clash).first():
+        raise Conflict(f"a dataset named {values['name']!r} already exists", code="already_exists")
+    conn.execute(datasets.insert().values(owner=owner, **values))
+    return get_dataset(conn, Scope.everything(), values["id"])
+
+
+def get_dataset(conn: Connection, scope: Scope, dataset_id: str) -> Dataset:
+    stmt = scoped(sa.select(datasets).where(datasets.c.id == dataset_id), datasets, scope)
+    row = conn.execute(stmt).mappings().first()
+    if row is None:
+        raise NotFound(f"dataset {dataset_id!r} not found")
+    return _dataset(row)
+
+
+def find_platform_dataset(conn: Connection, dataset_id: str) -> Dataset | None:
+    stmt = sa.select(datasets).where(
+        datasets.c.id == dataset_id, datasets.c.kind == DatasetKind.PLATFORM.value
+    )
+    row = conn.execute(stmt).mappings().first()
+    return None if row is None else _dataset(row)
+
+
+def list_datasets(
+    conn: Connection,
+    scope: Scope,
+    *,
+    kind: str | None,
+    ids: list[str] | None = None,
+    cursor: str | None,
+    limit: int,
+) -> Page[Dataset]:
+    stmt = sa.select(datasets)
+    # `ids`: granted platform datasets, whose visibility the grants already decided.
+    stmt = scoped(stmt, datasets, scope) if ids is None else stmt.where(datasets.c.id.in_(ids))
+    if kind:
+        stmt = stmt.where(datasets.c.kind == kind)
+    return paginate(conn, stmt, datasets.c.id, _dataset, cursor=cursor, limit=limit)
+
+
+def update_dataset(conn: Connection, dataset_id: str, values: dict[str, Any]) -> None:
+    conn.execute(datasets.update().where(datasets.c.id == dataset_id).values(**values))
+
+
+def delete_dataset(conn: Connection, dataset_id: str) -> None:
+    version_ids = sa.select(dataset_versions.c.id).where(
+        dataset_versions.c.dataset_id == dataset_id
+    )
+    conn.execute(dataset_files.delete().where(dataset_files.c.version_id.in_(version_ids)))
+    conn.execute(dataset_versions.delete().where(dataset_versions.c.dataset_id == dataset_id))
+    conn.execute(dataset_grants.delete().where(dataset_grants.c.dataset_id == dataset_id))
+    conn.execute(datasets.delete().where(datasets.c.id == dataset_id))
+
+
+# --- versions -------------------------------------------------------------------------------
+
+
+def next_version_number(conn: Connection, dataset_id: str) -> int:
+    stmt = sa.select(sa.func.coalesce(sa.func.max(dataset_versions.c.number), 0)).where(
+        dataset_versions.c.dataset_id == dataset_id
+    )
+    return int(conn.execute(stmt).scalar_one()) + 1
+
+
+def insert_version(conn: Connection, values: dict[str, Any]) -> DatasetVersion:
+    conn.execute(dataset_versions.insert().values(**values))
+    return get_version_by_id(conn, values["id"])
+
+
+def get_version_by_id(conn: Connection, version_id: str) -> DatasetVersion:
+    row = (
+        conn.execute(sa.select(dataset_versions).where(dataset_versions.c.id == version_id))
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"version {version_id!r} not found")
+    return _version(row)
+
+
+def get_session(conn: Connection, dataset_id: str, version_id: str) -> DatasetVersion:
+    """An upload session (any status) of an already-visible dataset."""
+    version = get_version_by_id(conn, version_id)
+    if version.dataset_id != dataset_id:
+        raise NotFound(f"upload {version_id!r} not found")
+    return version
+
+
+def get_committed(conn: Connection, dataset_id: str, number: int | None) -> DatasetVersion:
+    """Version `number` (None: the latest) if committed; uncommitted ones do not exist here."""
+    stmt = sa.select(dataset_versions).where(
+        dataset_versions.c.dataset_id == dataset_id,
+        dataset_versions.c.status == VersionStatus.COMMITTED.value,
+    )
+    if number is not None:
+        stmt = stmt.where(dataset_versions.c.number == number)
+    row = conn.execute(stmt.order_by(dataset_versions.c.number.desc()).limit(1)).mappings().first()
+    if row is None:
+        raise NotFound(f"version {number if number is not None else 'latest'} not found")
+    return _version(row)
+
+
+def list_versions(
+    conn: Connection, dataset_id: str, status: VersionStatus, *, cursor: str | None, limit: int
+) -> Page[DatasetVersion]:
+    stmt = sa.select(dataset_versions).where(
+        dataset_versions.c.dataset_id == dataset_id, dataset_versions.c.status == status.value
+    )
+    return paginate(conn, stmt, dataset_versions.c.id, _version, cursor=cursor, limit=limit)
+
+
+def committed_versions(conn: Connection, dataset_ids: list[str]) -> list[DatasetVersion]:
+    stmt = sa.select(dataset_versions).where(
+        dataset_versions.c.dataset_id.in_(dataset_ids),
+        dataset_versions.c.status == VersionStatus.COMMITTED.value,
+    )
+    rows = conn.execute(stmt.order_by(dataset_versions.c.number)).mappings().all()
+    return [_version(r) for r in rows]
+
+
+def version_ids(conn: Connection, dataset_id: str) -> list[str]:
+    stmt = sa.select(dataset_versions.c.id).where(dataset_versions.c.dataset_id == dataset_id)
+    return [str(v) for v in conn.execute(stmt).scalars()]
+
+
+def transition(
+    conn: Connection, version_id: str, src: VersionStatus, values: dict[str, Any]
+) -> bool:
+    """Atomic status change: True only for the one caller that saw status `src`."""
+    stmt = (
+        dataset_versions.update()
+        .where(dataset_versions.c.id == version_id, dataset_versions.c.status == src.value)
+        .values(**values)
+    )
+    return conn.execute(stmt).rowcount == 1
+
+
+def expired_sessions(conn: Connection, now: datetime, limit: int) -> list[DatasetVersion]:
+    stmt = sa.select(dataset_versions).where(
+        dataset_versions.c.status == VersionStatus.UPLOADING.value,
+        dataset_versions.c.expires_at < now,
+    )
+    return [_version(r) for r in conn.execute(stmt.limit(limit)).mappings().all()]
+
+
+def dead_versions_with_files(conn: Connection, limit: int) -> list[DatasetVersion]:
+    """Aborted/expired versions whose objects may still exist (their file rows are the to-do)."""
+    has_files = sa.exists().where(dataset_files.c.version_id == dataset_versions.c.id)
+    stmt = sa.select(dataset_versions).where(
+        dataset_versions.c.status.in_([VersionStatus.ABORTED.value, VersionStatus.EXPIRED.value]),
+        has_files,
+    )
+    return [_version(r) for r in conn.execute(stmt.limit(limit)).mappings().all()]
+
+
+def usage_bytes(conn: Connection, tenant_id: str) -> dict[str, int]:
+    """Bytes of committed versions and of open sessions (declared or arrived) of a tenant."""
+    stmt = (
+        sa.select(dataset_versions.c.status, sa.func.coalesce(sa.func.sum(dataset_files.c.size), 0))
+        .select_from(dataset_files.join(dataset_versions))
+        .where(
+            dataset_versions.c.tenant_id == tenant_id,
+            dataset_versions.c.status.in_(
+                [VersionStatus.COMMITTED.value, VersionStatus.UPLOADING.value]
+            ),
+        )
+        .group_by(dataset_versions.c.status)
+    )
+    out = {"committed": 0, "uploading": 0}
+    for status, total in conn.execute(stmt):
+        out[str(status)] = int(total)
+    return out
+
+
+# --- files ----------------------------------------------------------------------------------
+
+
+def insert_files(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(dataset_files.insert(), rows)
+
+
+def session_files(conn: Connection, version_id: str) -> list[DatasetFile]:
+    stmt = sa.select(dataset_files).where(dataset_files.c.version_id == version_id)
+    rows = conn.execute(stmt.order_by(dataset_files.c.path)).mappings().all()
+    return [_file(r) for r in rows]
+
+
+def find_file(conn: Connection, version_id: str, path_key: str) -> DatasetFile | None:
+    stmt = sa.select(dataset_files).where(
+        dataset_files.c.version_id == version_id, dataset_files.c.path_key == path_key
+    )
+    row = conn.execute(stmt).mappings().first()
+    return None if row is None else _file(row)
+
+
+def list_files(
+    conn: Connection, version_id: str, *, cursor: str | None, limit: int
+) -> Page[DatasetFile]:
+    stmt = sa.select(dataset_files).where(dataset_files.c.version_id == version_id)
+    return paginate(conn, stmt, dataset_files.c.id, _file, cursor=cursor, limit=limit)
+
+
+def update_file(conn: Connection, file_id: str, values: dict[str, Any]) -> None:
+    conn.execute(dataset_files.update().where(dataset_files.c.id == file_id).values(**values))
+
+
+def delete_files(conn: Connection, version_id: str) -> None:
+    conn.execute(dataset_files.delete().where(dataset_files.c.version_id == version_id))
+
+
+# --- grants ---------------------------------------------------------------------------------
+
+
+def insert_grant(conn: Connection, values: dict[str, Any]) -> Grant:
+    conn.execute(dataset_grants.insert().values(**values))
+    return get_grant(conn, Scope.everything(), values["id"])
+
+
+def get_grant(conn: Connection, scope: Scope, grant_id: str) -> Grant:
+    stmt = scoped(
+        sa.select(dataset_grants).where(dataset_grants.c.id == grant_id), dataset_grants, scope
+    )
+    row = conn.execute(stmt).mappings().first()
+    if row is None:
+        raise NotFound(f"grant {grant_id!r} not found")
+    return _grant(row)
+
+
+def list_grants(
+    conn: Connection,
+    scope: Scope,
+    *,
+    dataset_id: str | None,
+    tenant_id: str | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[Grant]:
+    stmt = scoped(sa.select(dataset_grants), dataset_grants, scope)
+    if dataset_id:
+        stmt = stmt.where(dataset_grants.c.dataset_id == dataset_id)
+    if tenant_id:
+        stmt = stmt.where(dataset_grants.c.tenant_id == tenant_id)
+    return paginate(conn, stmt, dataset_grants.c.id, _grant, cursor=cursor, limit=limit)
+
+
+def tenant_grants(conn: Connection, tenant_id: str, dataset_id: str | None = None) -> list[Grant]:
+    """Every unrevoked grant of a tenant (expiry is checked by the caller against one `now`)."""
+    stmt = sa.select(dataset_grants).where(
+        dataset_grants.c.tenant_id == tenant_id, dataset_grants.c.revoked_at.is_(None)
+    )
+    if dataset_id:
+        stmt = stmt.where(dataset_grants.c.dataset_id == dataset_id)
+    return [_grant(r) for r in conn.execute(stmt).mappings().all()]
+
+
+def revoke_grant(conn: Connection, grant_id: str, at: datetime) -> None:
+    stmt = (
+        dataset_grants.update()
+        .where(dataset_grants.c.id == grant_id, dataset_grants.c.revoked_at.is_(None))
+        .values(revoked_at=at)
+    )
+    conn.execute(stmt)

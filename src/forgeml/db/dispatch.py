@@ -1,0 +1,202 @@
+"""Dispatcher state: the fan-out cursor, the e-mail outbox, notification preferences, and the
+atomic lease-based claim shared by webhook deliveries and e-mails.
+
+Claims are one statement (SQLite) or `FOR UPDATE SKIP LOCKED` (PostgreSQL), so several
+dispatchers never take the same row, and a row whose lease expired (dispatcher killed) is retaken.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, RowMapping
+
+from forgeml.db.events import Event, events
+from forgeml.db.scope import Scope, scoped
+from forgeml.db.tables import ID, metadata, users
+from forgeml.db.types import UTCDateTime
+from forgeml.domain.identity import Role
+from forgeml.domain.webhooks import DeliveryState, NotificationPrefs
+
+dispatch_cursors = sa.Table(
+    "dispatch_cursors",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+email_outbox = sa.Table(
+    "email_outbox",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("tenant_id", ID, nullable=True, index=True),
+    sa.Column("event_id", ID, nullable=False),
+    sa.Column("user_id", ID, nullable=False),
+    sa.Column("to_address", sa.String(320), nullable=False),
+    sa.Column("subject", sa.String(300), nullable=False),
+    sa.Column("text_body", sa.Text, nullable=False),
+    sa.Column("html_body", sa.Text, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("window_start", UTCDateTime, nullable=False),
+    sa.Column("lease_until", UTCDateTime, nullable=True),
+    sa.Column("lease_token", sa.String(32), nullable=True),
+    sa.Column("last_error", sa.String(1000), nullable=True),
+    sa.Column("sent_at", UTCDateTime, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("event_id", "user_id"),
+    sa.Index("ix_email_outbox_state_next_attempt_at", "state", "next_attempt_at"),
+)
+
+notification_prefs = sa.Table(
+    "notification_prefs",
+    metadata,
+    sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("email_on_job_completed", sa.Boolean, nullable=False),
+    sa.Column("email_on_job_failed", sa.Boolean, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+
+def insert_ignoring_duplicates(
+    conn: Connection, table: sa.Table, rows: list[dict[str, Any]], keys: list[str]
+) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING on the unique `keys` (idempotent fan-out)."""
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table).on_conflict_do_nothing(index_elements=keys)
+    conn.execute(stmt, rows)
+
+
+# --- the fan-out cursor ---------------------------------------------------------------------
+
+
+def lock_cursor(conn: Connection, name: str, at: datetime) -> int:
+    """The cursor's seq, locked until commit so two dispatchers never fan out the same batch."""
+    insert_ignoring_duplicates(
+        conn, dispatch_cursors, [{"name": name, "seq": 0, "updated_at": at}], ["name"]
+    )
+    stmt = sa.select(dispatch_cursors.c.seq).where(dispatch_cursors.c.name == name)
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()  # SQLite: BEGIN IMMEDIATE already serializes writers
+    return int(conn.execute(stmt).scalar_one())
+
+
+def advance_cursor(conn: Connection, name: str, seq: int, at: datetime) -> None:
+    stmt = dispatch_cursors.update().where(dispatch_cursors.c.name == name)
+    conn.execute(stmt.values(seq=seq, updated_at=at))
+
+
+def event_by_id(conn: Connection, event_id: str) -> Event | None:
+    row = conn.execute(sa.select(events).where(events.c.id == event_id)).mappings().first()
+    return None if row is None else Event(**{k: row[k] for k in Event.__dataclass_fields__})
+
+
+def latest_seq(conn: Connection, scope: Scope) -> int:
+    stmt = scoped(sa.select(sa.func.max(events.c.seq)), events, scope)
+    value = conn.execute(stmt).scalar()
+    return int(value) if isinstance(value, int) else 0
+
+
+# --- claims with leases ---------------------------------------------------------------------
+
+
+def claim(
+    conn: Connection,
+    table: sa.Table,
+    *,
+    now: datetime,
+    lease_until: datetime,
+    token: str,
+    where: list[sa.ColumnElement[bool]] | None = None,
+) -> RowMapping | None:
+    """Take one due row (pending and due, or delivering with an expired lease) under a lease."""
+    c = table.c
+    due = sa.or_(
+        sa.and_(c.state == DeliveryState.PENDING.value, c.next_attempt_at <= now),
+        sa.and_(c.state == DeliveryState.DELIVERING.value, c.lease_until < now),
+    )
+    pick = sa.select(c.id).where(due, *(where or [])).order_by(c.next_attempt_at).limit(1)
+    if conn.dialect.name == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    stmt = (
+        table.update()
+        .where(c.id == pick.scalar_subquery(), due)
+        .values(
+            state=DeliveryState.DELIVERING.value,
+            lease_until=lease_until,
+            lease_token=token,
+            attempts=c.attempts + 1,
+        )
+        .returning(*c)
+    )
+    return conn.execute(stmt).mappings().first()
+
+
+def finish(
+    conn: Connection, table: sa.Table, row_id: str, token: str, values: dict[str, Any]
+) -> bool:
+    """Record an attempt's outcome if we still hold the lease (else another dispatcher does)."""
+    stmt = table.update().where(
+        table.c.id == row_id,
+        table.c.lease_token == token,
+        table.c.state == DeliveryState.DELIVERING.value,
+    )
+    values = {"lease_until": None, "lease_token": None, **values}
+    return conn.execute(stmt.values(**values)).rowcount == 1
+
+
+# --- e-mail recipients and preferences ------------------------------------------------------
+
+
+def insert_emails(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    insert_ignoring_duplicates(conn, email_outbox, rows, ["event_id", "user_id"])
+
+
+def get_prefs(conn: Connection, user_id: str) -> NotificationPrefs:
+    stmt = sa.select(notification_prefs).where(notification_prefs.c.user_id == user_id)
+    row = conn.execute(stmt).mappings().first()
+    if row is None:
+        return NotificationPrefs(user_id=user_id)
+    return NotificationPrefs(
+        user_id=user_id,
+        email_on_job_completed=bool(row["email_on_job_completed"]),
+        email_on_job_failed=bool(row["email_on_job_failed"]),
+    )
+
+
+def put_prefs(conn: Connection, prefs: NotificationPrefs, at: datetime) -> None:
+    values = {
+        "email_on_job_completed": prefs.email_on_job_completed,
+        "email_on_job_failed": prefs.email_on_job_failed,
+        "updated_at": at,
+    }
+    stmt = notification_prefs.update().where(notification_prefs.c.user_id == prefs.user_id)
+    if conn.execute(stmt.values(**values)).rowcount == 0:
+        conn.execute(notification_prefs.insert().values(user_id=prefs.user_id, **values))
+
+
+def opted_in_users(conn: Connection, tenant_id: str, pref: str) -> list[RowMapping]:
+    """Active users of the tenant whose preference column `pref` is on."""
+    stmt = (
+        sa.select(users.c.id, users.c.email, users.c.name)
+        .join(notification_prefs, notification_prefs.c.user_id == users.c.id)
+        .where(users.c.tenant_id == tenant_id, users.c.disabled.is_(False))
+        .where(notification_prefs.c[pref].is_(True))
+    )
+    return list(conn.execute(stmt.order_by(users.c.id)).mappings())
+
+
+def tenant_admins(conn: Connection, tenant_id: str) -> list[RowMapping]:
+    stmt = sa.select(users.c.id, users.c.email, users.c.name).where(
+        users.c.tenant_id == tenant_id,
+        users.c.role == Role.TENANT_ADMIN.value,
+        users.c.disabled.is_(False),
+    )
+    return list(conn.execute(stmt.order_by(users.c.id)).mappings())

@@ -1,0 +1,257 @@
+"""Queries on training jobs, their transitions, logs and metrics, resource classes and runners.
+
+Every statement on a tenant-owned table goes through `scoped`; writes that a runner makes go
+through the fenced functions of `queue/leases.py` instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, RowMapping
+
+from forgeml.db.jobs import (
+    job_attempts,
+    job_logs,
+    job_metrics,
+    job_transitions,
+    resource_classes,
+    runners,
+    training_jobs,
+)
+from forgeml.db.pagination import Page, paginate
+from forgeml.db.scope import Scope, scoped
+from forgeml.domain.errors import Conflict, NotFound
+from forgeml.domain.job_model import (
+    LogEntry,
+    MetricSample,
+    ResourceClass,
+    Runner,
+    TrainingJob,
+    Transition,
+)
+from forgeml.domain.jobs import AttemptTimes
+
+_JOB_FIELDS = tuple(TrainingJob.__dataclass_fields__)
+
+
+def _job(r: RowMapping) -> TrainingJob:
+    return TrainingJob(**{k: r[k] for k in _JOB_FIELDS})
+
+
+def insert_job(conn: Connection, values: dict[str, Any]) -> TrainingJob:
+    clash = sa.select(training_jobs.c.id).where(
+        training_jobs.c.tenant_id == values["tenant_id"], training_jobs.c.name == values["name"]
+    )
+    if conn.execute(clash).first():
+        raise Conflict(
+            f"a training job named {values['name']!r} already exists", code="already_exists"
+        )
+    conn.execute(training_jobs.insert().values(**values))
+    return get_job(conn, Scope.everything(), values["id"])
+
+
+def get_job(conn: Connection, scope: Scope, job_id: str) -> TrainingJob:
+    stmt = scoped(
+        sa.select(training_jobs).where(training_jobs.c.id == job_id), training_jobs, scope
+    )
+    row = conn.execute(stmt).mappings().first()
+    if row is None:
+        raise NotFound(f"training job {job_id!r} not found")
+    return _job(row)
+
+
+def find_by_idempotency_key(conn: Connection, tenant_id: str, key: str) -> tuple[TrainingJob, str]:
+    row = (
+        conn.execute(
+            sa.select(training_jobs).where(
+                training_jobs.c.tenant_id == tenant_id, training_jobs.c.idempotency_key == key
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound("no job for this idempotency key")
+    return _job(row), str(row["request_hash"])
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    status: str | None = None
+    name_contains: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    tags: dict[str, str] | None = None
+
+
+def list_jobs(
+    conn: Connection, scope: Scope, flt: JobFilter, *, cursor: str | None, limit: int
+) -> Page[TrainingJob]:
+    t = training_jobs
+    stmt = scoped(sa.select(t), t, scope)
+    if flt.status:
+        stmt = stmt.where(sa.or_(t.c.status == flt.status, t.c.secondary_status == flt.status))
+    if flt.name_contains:
+        pattern = "%" + flt.name_contains.replace("\\", "\\\\").replace("%", "\\%").replace(
+            "_", "\\_"
+        )
+        stmt = stmt.where(t.c.name.like(pattern + "%", escape="\\"))
+    if flt.created_after:
+        stmt = stmt.where(t.c.created_at >= flt.created_after)
+    if flt.created_before:
+        stmt = stmt.where(t.c.created_at < flt.created_before)
+    if not flt.tags:
+        return paginate(conn, stmt, t.c.id, _job, cursor=cursor, limit=limit)
+    # Tags are JSON; filter in Python over a bounded window so both dialects behave the same.
+    want = flt.tags
+    found: list[TrainingJob] = []
+    page_cursor = cursor
+    while len(found) < limit:
+        page = paginate(conn, stmt, t.c.id, _job, cursor=page_cursor, limit=200)
+        found += [j for j in page.items if all(j.tags.get(k) == v for k, v in want.items())]
+        if page.next_cursor is None:
+            break
+        page_cursor = page.next_cursor
+    return _trim(found, limit)
+
+
+def _trim(items: list[TrainingJob], limit: int) -> Page[TrainingJob]:
+    from forgeml.db.pagination import encode_cursor
+
+    nxt = encode_cursor(items[limit - 1].id) if len(items) > limit else None
+    return Page(items=items[:limit], next_cursor=nxt)
+
+
+def transitions(conn: Connection, scope: Scope, job_id: str) -> list[Transition]:
+    t = job_transitions
+    stmt = scoped(sa.select(t).where(t.c.job_id == job_id), t, scope).order_by(t.c.id)
+    return [
+        Transition(
+            status=r["status"],
+            secondary_status=r["secondary_status"],
+            start_time=r["start_time"],
+            end_time=r["end_time"],
+            message=r["message"],
+            attempt=r["attempt"],
+        )
+        for r in conn.execute(stmt).mappings()
+    ]
+
+
+def logs(conn: Connection, scope: Scope, job_id: str, *, after: int, limit: int) -> list[LogEntry]:
+    t = job_logs
+    stmt = scoped(sa.select(t).where(t.c.job_id == job_id, t.c.id > after), t, scope)
+    rows = conn.execute(stmt.order_by(t.c.id).limit(limit)).mappings()
+    return [
+        LogEntry(
+            id=r["id"],
+            at=r["at"],
+            host=r["host"],
+            stream=r["stream"],
+            text=r["text"],
+            attempt=r["attempt"],
+        )
+        for r in rows
+    ]
+
+
+def metrics(
+    conn: Connection, scope: Scope, job_id: str, *, name: str | None, after: int, limit: int
+) -> list[tuple[int, MetricSample]]:
+    t = job_metrics
+    stmt = scoped(sa.select(t).where(t.c.job_id == job_id, t.c.id > after), t, scope)
+    if name:
+        stmt = stmt.where(t.c.name == name)
+    rows = conn.execute(stmt.order_by(t.c.id).limit(limit)).mappings()
+    return [
+        (r["id"], MetricSample(r["name"], r["at"], r["value"], r["host"], r["attempt"]))
+        for r in rows
+    ]
+
+
+def attempt_times(conn: Connection, job_id: str) -> list[AttemptTimes]:
+    t = job_attempts
+    rows = conn.execute(sa.select(t).where(t.c.job_id == job_id).order_by(t.c.number)).mappings()
+    return [
+        AttemptTimes(r["starting_at"], r["training_started_at"], r["ended_at"], r["billable"])
+        for r in rows
+    ]
+
+
+def count_active_with_versions(conn: Connection, version_ids: list[str]) -> int:
+    """Queued or running jobs reading one of these dataset versions (they may not be deleted)."""
+    from forgeml.domain.jobs import QUEUED_OR_RUNNING
+
+    wanted = set(version_ids)
+    stmt = sa.select(training_jobs.c.inputs).where(
+        training_jobs.c.secondary_status.in_([s.value for s in QUEUED_OR_RUNNING])
+    )
+    return sum(
+        1
+        for (inputs,) in conn.execute(stmt)
+        if any(ch.get("version_id") in wanted for ch in (inputs or {}).values())
+    )
+
+
+# --- resource classes and runners (platform-owned, not tenant rows) --------------------------
+
+
+def _rc(r: RowMapping) -> ResourceClass:
+    return ResourceClass(**{k: r[k] for k in ResourceClass.__dataclass_fields__})
+
+
+def list_resource_classes(conn: Connection, *, enabled_only: bool = False) -> list[ResourceClass]:
+    stmt = sa.select(resource_classes).order_by(resource_classes.c.name)
+    if enabled_only:
+        stmt = stmt.where(resource_classes.c.enabled.is_(True))
+    return [_rc(r) for r in conn.execute(stmt).mappings()]
+
+
+def get_resource_class(conn: Connection, name: str) -> ResourceClass | None:
+    row = (
+        conn.execute(sa.select(resource_classes).where(resource_classes.c.name == name))
+        .mappings()
+        .first()
+    )
+    return None if row is None else _rc(row)
+
+
+def upsert_resource_class(conn: Connection, values: dict[str, Any]) -> ResourceClass:
+    exists = get_resource_class(conn, values["name"]) is not None
+    if exists:
+        values = {k: v for k, v in values.items() if k != "created_at"}
+        conn.execute(
+            resource_classes.update()
+            .where(resource_classes.c.name == values["name"])
+            .values(**values)
+        )
+    else:
+        conn.execute(resource_classes.insert().values(**values))
+    rc = get_resource_class(conn, values["name"])
+    assert rc is not None
+    return rc
+
+
+def _runner(r: RowMapping) -> Runner:
+    return Runner(**{k: r[k] for k in Runner.__dataclass_fields__})
+
+
+def list_runners(conn: Connection) -> list[Runner]:
+    return [
+        _runner(r) for r in conn.execute(sa.select(runners).order_by(runners.c.name)).mappings()
+    ]
+
+
+def queue_depth(conn: Connection) -> dict[str, int]:
+    """Claimable jobs per resource class."""
+    t = training_jobs
+    stmt = (
+        sa.select(t.c.resource_class, sa.func.count())
+        .where(t.c.secondary_status.in_(["Pending", "Interrupted"]))
+        .group_by(t.c.resource_class)
+    )
+    return {str(name): int(n) for name, n in conn.execute(stmt)}

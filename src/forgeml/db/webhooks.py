@@ -1,0 +1,215 @@
+"""Webhook subscriptions and their deliveries (one row per event and subscription).
+
+The unique (event_id, webhook_id) constraint makes fan-out idempotent: re-running it after a
+crash inserts nothing twice. Claiming and leases are in `db/dispatch.py`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, RowMapping
+
+from forgeml.db.dispatch import insert_ignoring_duplicates
+from forgeml.db.pagination import Page, paginate
+from forgeml.db.scope import Scope, scoped
+from forgeml.db.tables import ID, metadata
+from forgeml.db.types import UTCDateTime
+from forgeml.domain.errors import NotFound
+from forgeml.domain.webhooks import Delivery, DeliveryState, Webhook
+
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("tenant_id", ID, sa.ForeignKey("tenants.id"), nullable=False, index=True),
+    sa.Column("url", sa.String(2000), nullable=False),
+    sa.Column("events", sa.JSON, nullable=False),
+    sa.Column("description", sa.String(500), nullable=False),
+    sa.Column("secret", sa.String(100), nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("failure_streak", sa.Integer, nullable=False),
+    sa.Column("disabled_reason", sa.String(500), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("tenant_id", ID, nullable=False, index=True),
+    sa.Column("webhook_id", ID, sa.ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("event_id", ID, nullable=False),
+    sa.Column("event_type", sa.String(100), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("window_start", UTCDateTime, nullable=False),
+    sa.Column("lease_until", UTCDateTime, nullable=True),
+    sa.Column("lease_token", sa.String(32), nullable=True),
+    sa.Column("last_attempt_at", UTCDateTime, nullable=True),
+    sa.Column("last_status_code", sa.Integer, nullable=True),
+    sa.Column("last_duration_ms", sa.Integer, nullable=True),
+    sa.Column("last_error", sa.String(1000), nullable=True),
+    sa.Column("last_response", sa.Text, nullable=True),
+    sa.Column("delivered_at", UTCDateTime, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("event_id", "webhook_id"),
+    sa.Index("ix_deliveries_webhook_id", "webhook_id"),
+    sa.Index("ix_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
+)
+
+
+def _webhook(r: RowMapping) -> Webhook:
+    return Webhook(
+        id=r["id"],
+        tenant_id=r["tenant_id"],
+        url=r["url"],
+        events=tuple(r["events"]),
+        description=r["description"],
+        enabled=bool(r["enabled"]),
+        failure_streak=r["failure_streak"],
+        disabled_reason=r["disabled_reason"],
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+    )
+
+
+def _delivery(r: RowMapping) -> Delivery:
+    fields = {k: r[k] for k in Delivery.__dataclass_fields__}
+    fields["state"] = DeliveryState(r["state"])
+    return Delivery(**fields)
+
+
+# --- subscriptions --------------------------------------------------------------------------
+
+
+def insert_webhook(conn: Connection, values: dict[str, Any]) -> Webhook:
+    conn.execute(webhooks.insert().values(**values))
+    return get_webhook(conn, Scope.everything(), values["id"])
+
+
+def get_webhook(conn: Connection, scope: Scope, webhook_id: str) -> Webhook:
+    return _webhook(_webhook_row(conn, scope, webhook_id))
+
+
+def _webhook_row(conn: Connection, scope: Scope, webhook_id: str) -> RowMapping:
+    stmt = scoped(sa.select(webhooks).where(webhooks.c.id == webhook_id), webhooks, scope)
+    row = conn.execute(stmt).mappings().first()
+    if row is None:
+        raise NotFound(f"webhook {webhook_id!r} not found")
+    return row
+
+
+def url_and_secret(conn: Connection, webhook_id: str) -> tuple[str, str] | None:
+    """For the dispatcher only (the secret never leaves the server otherwise)."""
+    stmt = sa.select(webhooks.c.url, webhooks.c.secret).where(webhooks.c.id == webhook_id)
+    row = conn.execute(stmt).first()
+    return None if row is None else (str(row[0]), str(row[1]))
+
+
+def list_webhooks(
+    conn: Connection, scope: Scope, *, cursor: str | None, limit: int
+) -> Page[Webhook]:
+    stmt = scoped(sa.select(webhooks), webhooks, scope)
+    return paginate(conn, stmt, webhooks.c.id, _webhook, cursor=cursor, limit=limit)
+
+
+def update_webhook(
+    conn: Connection, scope: Scope, webhook_id: str, values: dict[str, Any]
+) -> Webhook:
+    get_webhook(conn, scope, webhook_id)
+    stmt = scoped(webhooks.update().where(webhooks.c.id == webhook_id), webhooks, scope)
+    conn.execute(stmt.values(**values))
+    return get_webhook(conn, scope, webhook_id)
+
+
+def delete_webhook(conn: Connection, scope: Scope, webhook_id: str) -> None:
+    get_webhook(conn, scope, webhook_id)
+    # explicit rather than relying on ON DELETE CASCADE (SQLite only honours it with the pragma)
+    conn.execute(deliveries.delete().where(deliveries.c.webhook_id == webhook_id))
+    conn.execute(webhooks.delete().where(webhooks.c.id == webhook_id))
+
+
+def enabled_webhooks(conn: Connection, tenant_id: str) -> list[Webhook]:
+    stmt = sa.select(webhooks).where(webhooks.c.tenant_id == tenant_id, webhooks.c.enabled)
+    return [_webhook(r) for r in conn.execute(stmt.order_by(webhooks.c.id)).mappings()]
+
+
+def record_outcome(conn: Connection, webhook_id: str, ok: bool) -> int:
+    """Reset or extend the failure streak; returns the new streak length."""
+    streak = 0 if ok else webhooks.c.failure_streak + 1
+    stmt = webhooks.update().where(webhooks.c.id == webhook_id).values(failure_streak=streak)
+    conn.execute(stmt)
+    row = conn.execute(sa.select(webhooks.c.failure_streak).where(webhooks.c.id == webhook_id))
+    return int(row.scalar_one_or_none() or 0)
+
+
+def disable(conn: Connection, webhook_id: str, reason: str, at: datetime) -> bool:
+    """Disable if still enabled (True when this call did it: only one notice is sent)."""
+    stmt = (
+        webhooks.update()
+        .where(webhooks.c.id == webhook_id, webhooks.c.enabled)
+        .values(enabled=False, disabled_reason=reason, updated_at=at)
+    )
+    return conn.execute(stmt).rowcount == 1
+
+
+# --- deliveries -----------------------------------------------------------------------------
+
+
+def insert_deliveries(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    insert_ignoring_duplicates(conn, deliveries, rows, ["event_id", "webhook_id"])
+
+
+def get_delivery(conn: Connection, scope: Scope, webhook_id: str, delivery_id: str) -> Delivery:
+    stmt = scoped(
+        sa.select(deliveries).where(
+            deliveries.c.id == delivery_id, deliveries.c.webhook_id == webhook_id
+        ),
+        deliveries,
+        scope,
+    )
+    row = conn.execute(stmt).mappings().first()
+    if row is None:
+        raise NotFound(f"delivery {delivery_id!r} not found")
+    return _delivery(row)
+
+
+def list_deliveries(
+    conn: Connection,
+    scope: Scope,
+    webhook_id: str,
+    *,
+    state: str | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[Delivery]:
+    stmt = scoped(
+        sa.select(deliveries).where(deliveries.c.webhook_id == webhook_id), deliveries, scope
+    )
+    if state:
+        stmt = stmt.where(deliveries.c.state == state)
+    return paginate(conn, stmt, deliveries.c.id, _delivery, cursor=cursor, limit=limit)
+
+
+def delivery_from_row(row: RowMapping) -> Delivery:
+    return _delivery(row)
+
+
+def reset_delivery(conn: Connection, scope: Scope, delivery_id: str, at: datetime) -> bool:
+    """Make a delivery due now with a fresh retry window; False while one is in flight."""
+    stmt = scoped(deliveries.update(), deliveries, scope).where(
+        deliveries.c.id == delivery_id, deliveries.c.state != DeliveryState.DELIVERING.value
+    )
+    values = {
+        "state": DeliveryState.PENDING.value,
+        "next_attempt_at": at,
+        "window_start": at,
+        "lease_until": None,
+        "lease_token": None,
+    }
+    return conn.execute(stmt.values(**values)).rowcount == 1

@@ -1,0 +1,115 @@
+"""Frozen records of training jobs as the database returns them (no I/O here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    id: str
+    tenant_id: str
+    name: str
+    status: str
+    secondary_status: str
+    status_message: str | None
+    algorithm_id: str | None
+    algorithm_version_id: str
+    algorithm_name: str
+    algorithm_version: str
+    algorithm_digest: str
+    hyperparameters: dict[str, str]
+    inputs: dict[str, Any]
+    resource_class: str
+    instance_count: int
+    volume_gb: int
+    max_runtime_s: int
+    max_wait_s: int | None
+    max_attempts: int
+    checkpointing: bool
+    preemptible: bool
+    network: bool
+    environment: dict[str, str]
+    tags: dict[str, str]
+    attempt: int
+    runner_id: str | None
+    lease_expires_at: datetime | None
+    gpu_indices: list[int]
+    pending_reason: str | None
+    failure_reason: str | None
+    final_metrics: dict[str, float]
+    artifacts: dict[str, Any]
+    billable_seconds: int | None
+    training_seconds: int | None
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    training_started_at: datetime | None
+    ended_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Transition:
+    status: str
+    secondary_status: str
+    start_time: datetime
+    end_time: datetime | None
+    message: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    id: int
+    at: datetime
+    host: str
+    stream: str
+    text: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class MetricSample:
+    name: str
+    at: datetime
+    value: float
+    host: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class ResourceClass:
+    name: str
+    description: str
+    cpus: int
+    memory_bytes: int
+    gpus: int
+    max_volume_gb: int
+    price_per_hour: float
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class Runner:
+    id: str
+    name: str
+    executor: str
+    cpus: int
+    memory_bytes: int
+    gpu_indices: list[int]
+    started_at: datetime
+    heartbeat_at: datetime
+
+
+@dataclass(frozen=True)
+class Lease:
+    """What a runner holds for one attempt: every write it makes carries these."""
+
+    job_id: str
+    tenant_id: str
+    attempt: int
+    token: str
+    runner_id: str

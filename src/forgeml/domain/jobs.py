@@ -1,0 +1,220 @@
+"""Training jobs: the status machine (one table), job spec validation, and the billing rule.
+
+Statuses use SageMaker's names: a primary `status` and a finer `secondary` one; the table below
+is keyed by the secondary status because that is what every write changes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from forgeml.domain.errors import InvalidInput
+
+NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+TAG_KEY_RE = re.compile(r"^[\w.:/=+@-]{1,128}$")
+MAX_TAGS = 50
+MAX_INSTANCES = 16
+MAX_ATTEMPTS = 10
+MAX_ENV = 48
+
+
+class Status(StrEnum):
+    IN_PROGRESS = "InProgress"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+
+
+class Secondary(StrEnum):
+    PENDING = "Pending"
+    STARTING = "Starting"
+    DOWNLOADING = "Downloading"
+    TRAINING = "Training"
+    UPLOADING = "Uploading"
+    INTERRUPTED = "Interrupted"
+    STOPPING = "Stopping"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    STOPPED = "Stopped"
+    MAX_RUNTIME_EXCEEDED = "MaxRuntimeExceeded"
+    MAX_WAIT_TIME_EXCEEDED = "MaxWaitTimeExceeded"
+
+
+S = Secondary
+_IP = Status.IN_PROGRESS
+_QUEUED_NEXT = {S.STARTING, S.STOPPED, S.FAILED, S.MAX_WAIT_TIME_EXCEEDED}
+_LEAVE_RUN = {S.STOPPING, S.INTERRUPTED, S.FAILED}
+# No Stopping after Uploading: the program has ended and its outcome is fixed (the stop rule:
+# whichever of "stop requested" and "program ended" commits first decides; see services/jobs.stop).
+_UPLOAD_NEXT = {S.COMPLETED, S.FAILED, S.MAX_RUNTIME_EXCEEDED, S.INTERRUPTED}
+# THE transition table: secondary status -> (primary status, allowed next secondary statuses).
+TRANSITIONS: dict[Secondary, tuple[Status, frozenset[Secondary]]] = {
+    S.PENDING:                (_IP, frozenset(_QUEUED_NEXT)),
+    S.STARTING:               (_IP, frozenset({S.DOWNLOADING, *_LEAVE_RUN})),
+    S.DOWNLOADING:            (_IP, frozenset({S.TRAINING, *_LEAVE_RUN})),
+    S.TRAINING:               (_IP, frozenset({S.UPLOADING, *_LEAVE_RUN})),
+    S.UPLOADING:              (_IP, frozenset(_UPLOAD_NEXT)),
+    S.INTERRUPTED:            (_IP, frozenset(_QUEUED_NEXT)),
+    S.STOPPING:               (Status.STOPPING, frozenset({S.STOPPED})),
+    S.COMPLETED:              (Status.COMPLETED, frozenset()),
+    S.FAILED:                 (Status.FAILED, frozenset()),
+    S.STOPPED:                (Status.STOPPED, frozenset()),
+    S.MAX_RUNTIME_EXCEEDED:   (Status.STOPPED, frozenset()),
+    S.MAX_WAIT_TIME_EXCEEDED: (Status.STOPPED, frozenset()),
+}  # fmt: skip
+
+CLAIMABLE = frozenset({S.PENDING, S.INTERRUPTED})
+RUNNING = frozenset({S.STARTING, S.DOWNLOADING, S.TRAINING, S.UPLOADING, S.STOPPING})
+QUEUED_OR_RUNNING = CLAIMABLE | RUNNING
+# Stop on these ends at once (nothing runs); on RUNNING ones the runner is asked to stop.
+STOP_DIRECTLY = CLAIMABLE
+
+
+def primary(secondary: Secondary) -> Status:
+    return TRANSITIONS[secondary][0]
+
+
+def allowed_from(target: Secondary) -> frozenset[Secondary]:
+    """Every secondary status that may move to `target` (the WHERE of an atomic update)."""
+    return frozenset(s for s, (_, nxt) in TRANSITIONS.items() if target in nxt)
+
+
+def can_move(current: Secondary, target: Secondary) -> bool:
+    return target in TRANSITIONS[current][1]
+
+
+def is_terminal(secondary: Secondary | str) -> bool:
+    return not TRANSITIONS[Secondary(secondary)][1]
+
+
+def event_types(target: Secondary) -> list[str]:
+    """Events a transition to `target` emits (all emit state_changed)."""
+    extra = {
+        Status.COMPLETED: "training_job.completed",
+        Status.FAILED: "training_job.failed",
+        Status.STOPPED: "training_job.stopped",
+    }.get(primary(target))
+    return ["training_job.state_changed", *([extra] if extra else [])]
+
+
+# --- job spec -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChannelRef:
+    """What the tenant names as a channel's input: a dataset and optionally a version number."""
+
+    dataset_id: str
+    version: int | None = None
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A create request after syntactic checks; algorithm- and data-level checks follow."""
+
+    name: str
+    algorithm: str
+    hyperparameters: Mapping[str, Any] = field(default_factory=dict)
+    channels: Mapping[str, ChannelRef] = field(default_factory=dict)
+    resource_class: str = "cpu.small"
+    instance_count: int = 1
+    volume_gb: int = 10
+    max_runtime_s: int = 86400
+    max_wait_s: int | None = None
+    max_attempts: int = 3
+    checkpointing: bool = True
+    preemptible: bool = False
+    environment: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+Problems = list[dict[str, str]]
+
+
+def spec_problems(spec: JobSpec, *, max_runtime_limit_s: int, env_problem: Any = None) -> Problems:
+    """Every problem of the spec on its own (no database): name, resources, limits, env, tags."""
+    p: Problems = []
+
+    def bad(loc: str, msg: str) -> None:
+        p.append({"loc": loc, "msg": msg})
+
+    if not NAME_RE.fullmatch(spec.name):
+        bad("name", "must match [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+    if not 1 <= spec.instance_count <= MAX_INSTANCES:
+        bad("resources.instance_count", f"must be between 1 and {MAX_INSTANCES}")
+    if spec.volume_gb < 1:
+        bad("resources.volume_gb", "must be at least 1")
+    if spec.max_runtime_s <= 0:
+        bad("stopping_condition.max_runtime_s", "must be greater than 0")
+    elif spec.max_runtime_s > max_runtime_limit_s:
+        bad("stopping_condition.max_runtime_s", f"must be at most {max_runtime_limit_s}")
+    if spec.max_wait_s is not None and spec.max_wait_s < spec.max_runtime_s:
+        bad("stopping_condition.max_wait_s", "must be at least max_runtime_s")
+    if not 1 <= spec.max_attempts <= MAX_ATTEMPTS:
+        bad("retry.max_attempts", f"must be between 1 and {MAX_ATTEMPTS}")
+    if len(spec.environment) > MAX_ENV:
+        bad("environment", f"at most {MAX_ENV} variables")
+    for name, value in spec.environment.items():
+        why = env_problem(name) if env_problem else None
+        if why:
+            bad(f"environment.{name[:64]}", why)
+        if "\0" in value or len(value) > 4096:
+            bad(f"environment.{name[:64]}", "value has a NUL byte or is longer than 4096")
+    p += _tag_problems(spec.tags)
+    if not spec.channels:
+        bad("input_data", "at least one channel is required")
+    return p
+
+
+def _tag_problems(tags: Mapping[str, str]) -> Problems:
+    p: Problems = []
+    if len(tags) > MAX_TAGS:
+        p.append({"loc": "tags", "msg": f"at most {MAX_TAGS} tags"})
+    for key, value in tags.items():
+        if not TAG_KEY_RE.fullmatch(key) or key.lower().startswith("forgeml:"):
+            p.append({"loc": f"tags.{key[:64]}", "msg": "invalid or reserved tag key"})
+        if len(value) > 256:
+            p.append({"loc": f"tags.{key[:64]}", "msg": "value longer than 256"})
+    return p
+
+
+def raise_if(problems: Problems) -> None:
+    if problems:
+        raise InvalidInput.fields(problems)
+
+
+# --- billing --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AttemptTimes:
+    """One attempt as billing sees it."""
+
+    starting_at: datetime | None
+    training_started_at: datetime | None
+    ended_at: datetime | None
+    billable: bool  # False for platform failures and preemption
+
+
+def billable_seconds(attempts: list[AttemptTimes], instance_count: int) -> int:
+    """(training end - start of Starting) x instance count, summed over billable attempts."""
+    total = 0.0
+    for a in attempts:
+        if a.billable and a.starting_at and a.ended_at:
+            total += max(0.0, (a.ended_at - a.starting_at).total_seconds())
+    return round(total * instance_count)
+
+
+def training_seconds(attempts: list[AttemptTimes]) -> int:
+    """Wall time the program ran, over billable attempts (SageMaker's TrainingTimeInSeconds)."""
+    total = 0.0
+    for a in attempts:
+        if a.billable and a.training_started_at and a.ended_at:
+            total += max(0.0, (a.ended_at - a.training_started_at).total_seconds())
+    return round(total)

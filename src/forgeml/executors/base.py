@@ -1,0 +1,58 @@
+"""The Executor protocol: run every host of one job attempt and return each host's result.
+
+The job runner (services) stages inputs and builds the `HostSpec`s; an executor only runs them.
+Backends register by name (`local`; `ray` later) and are chosen by `settings.executor`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from forgeml.domain.errors import InvalidInput
+from forgeml.training.artifacts import CheckpointSync
+from forgeml.training.sandbox import SandboxMode
+from forgeml.training.spec import HostResult, HostSpec, LogLine
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One attempt of a job: its hosts and how to treat them."""
+
+    hosts: tuple[HostSpec, ...]
+    sandbox: SandboxMode
+    on_log: Callable[[LogLine], None]
+    stop: threading.Event
+    checkpoints_from: Mapping[str, Path] = field(default_factory=dict)
+    checkpoint_sync: Mapping[str, CheckpointSync] = field(default_factory=dict)
+    checkpoint_interval_s: float = 300.0
+
+
+class HostCrashed(Exception):
+    """The platform failed to run a host (not the program): the attempt may be retried."""
+
+
+class Executor(Protocol):
+    name: str
+
+    def run(self, request: RunRequest) -> dict[str, HostResult]:
+        """Run all hosts to the end; one failing stops the others. No process outlives this."""
+        ...
+
+
+_REGISTRY: dict[str, Callable[[], Executor]] = {}
+
+
+def register_executor(name: str, factory: Callable[[], Executor]) -> None:
+    _REGISTRY[name] = factory
+
+
+def open_executor(name: str) -> Executor:
+    if name == "local" and "local" not in _REGISTRY:
+        from forgeml.executors import local  # noqa: F401  (registers itself)
+    if name not in _REGISTRY:
+        raise InvalidInput(f"unknown executor {name!r} (known: {', '.join(sorted(_REGISTRY))})")
+    return _REGISTRY[name]()

@@ -1,0 +1,77 @@
+"""Why a queued job is not running yet: recomputed for every claimable job by the scheduler pass.
+
+Three reasons, most specific first: no live runner could ever hold the job ("no runner advertises
+class X"), jobs ahead of it would be claimed first ("queued behind N jobs"), or every runner
+that could hold it is full right now ("waiting for capacity in class X").
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from forgeml.db import job_queries as q
+from forgeml.db.jobs import training_jobs
+from forgeml.domain.job_model import ResourceClass, Runner
+from forgeml.domain.jobs import CLAIMABLE
+from forgeml.queue.claims import Capacity, free_capacity
+
+_CLAIMABLE = [s.value for s in CLAIMABLE]
+
+
+def _fits(rc: ResourceClass, count: int, cpus: int, mem: int, gpus: int) -> bool:
+    return rc.cpus * count <= cpus and rc.memory_bytes * count <= mem and rc.gpus * count <= gpus
+
+
+def reason_for(
+    rc: ResourceClass | None,
+    count: int,
+    ahead: int,
+    runners: list[tuple[Runner, Capacity]],
+) -> str:
+    """The reason for one queued job, given the live runners and the jobs queued before it."""
+    name = rc.name if rc is not None else "?"
+    size = f"{count} x {name}" if count > 1 else name
+    if rc is None or not any(
+        _fits(rc, count, r.cpus, r.memory_bytes, len(r.gpu_indices)) for r, _ in runners
+    ):
+        return f"no runner advertises class {size}"
+    if ahead:
+        return f"queued behind {ahead} job{'s' if ahead != 1 else ''}"
+    if any(_fits(rc, count, c.cpus, c.memory_bytes, len(c.gpu_indices)) for _, c in runners):
+        return f"waiting for a runner to claim it (class {size})"
+    return f"waiting for capacity in class {size}"
+
+
+def refresh(conn: Connection, now: datetime, runner_ttl_s: float) -> int:
+    """Recompute `pending_reason` of every claimable job; the number of rows changed.
+
+    A runner is live when it heartbeated within `runner_ttl_s`. "Ahead" counts the claimable
+    jobs created before this one that some live runner could hold (claims go oldest first
+    within the fairness rule, so this is what stands between the job and a runner).
+    """
+    since = now - timedelta(seconds=runner_ttl_s)
+    live = [r for r in q.list_runners(conn) if r.heartbeat_at >= since]
+    runners = [(r, free_capacity(conn, r)) for r in live]
+    classes = {rc.name: rc for rc in q.list_resource_classes(conn)}
+    t = training_jobs
+    rows = conn.execute(
+        sa.select(t.c.id, t.c.resource_class, t.c.instance_count, t.c.pending_reason)
+        .where(t.c.secondary_status.in_(_CLAIMABLE))
+        .order_by(t.c.id)
+    ).all()
+    changed = ahead = 0
+    for job_id, cls, count, old in rows:
+        reason = reason_for(classes.get(cls), count, ahead, runners)
+        if not reason.startswith("no runner"):
+            ahead += 1
+        if reason != old:
+            conn.execute(
+                t.update()
+                .where(t.c.id == job_id, t.c.secondary_status.in_(_CLAIMABLE))
+                .values(pending_reason=reason)
+            )
+            changed += 1
+    return changed

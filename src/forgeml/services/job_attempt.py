@@ -1,0 +1,368 @@
+"""One attempt of a training job on this node, from claim to terminal state.
+
+Every write carries the attempt's lease (fenced): once the reconciler has given the attempt up,
+nothing more of it reaches the job (status, logs, metrics, artifacts). Algorithm errors fail the
+job; platform errors give the attempt up for a retry.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy.engine import Connection
+
+from forgeml.config import Settings
+from forgeml.db import job_queries as q
+from forgeml.db.engine import Database
+from forgeml.db.jobs import job_attempts, job_logs, job_metrics
+from forgeml.db.scope import Scope
+from forgeml.db.types import utcnow
+from forgeml.domain.errors import InvalidInput
+from forgeml.domain.job_model import Lease, TrainingJob
+from forgeml.domain.jobs import Secondary
+from forgeml.executors.base import Executor, RunRequest
+from forgeml.queue import claims
+from forgeml.queue.transitions import LeaseLost, current_secondary, fence, move_or_raise
+from forgeml.services import job_staging as staging
+from forgeml.services.algorithm_envs import ResolvedAlgorithm
+from forgeml.services.jobs import job_prefix
+from forgeml.storage.base import ObjectStore
+from forgeml.training.artifacts import remove_tree
+from forgeml.training.environments import EnvironmentBuildFailed
+from forgeml.training.spec import HostResult, HostSpec, LogLine, Outcome
+
+log = structlog.get_logger("forgeml.runner")
+_BURST = 4  # log transactions per log_flush_s window before lines are batched
+AlgorithmLoader = Callable[[str], ResolvedAlgorithm]
+
+
+class AlgorithmError(Exception):
+    """The job's own code or configuration failed: no retry."""
+
+
+class LogSink:
+    """Collects log lines from every host and writes them in fenced batches with live metrics."""
+
+    def __init__(self, db: Database, lease: Lease, metrics: list[tuple[str, str]]) -> None:
+        self.db = db
+        self.lease = lease
+        self.patterns = [(n, re.compile(r)) for n, r in metrics]
+        self.pending: list[LogLine] = []
+        self.lock = threading.Lock()
+        self.lost = False
+        self.arrived = threading.Event()  # a line is waiting to be flushed
+
+    def __call__(self, line: LogLine) -> None:
+        with self.lock:
+            self.pending.append(line)
+        self.arrived.set()
+
+    def flush(self) -> None:
+        with self.lock:
+            batch, self.pending = self.pending, []
+        if not batch or self.lost:
+            return
+        lease = self.lease
+        logs, points = [], []
+        for line in batch:
+            logs.append(
+                {
+                    "job_id": lease.job_id,
+                    "tenant_id": lease.tenant_id,
+                    "attempt": lease.attempt,
+                    "at": line.time,
+                    "host": line.host,
+                    "stream": line.stream,
+                    "text": line.text[:65536],
+                }
+            )
+            if line.stream != "system":
+                points += self._metrics(line)
+        try:
+            with self.db.write() as conn:
+                fence(conn, lease)
+                conn.execute(job_logs.insert(), logs)
+                if points:
+                    conn.execute(job_metrics.insert(), points)
+        except LeaseLost:
+            self.lost = True
+
+    def _metrics(self, line: LogLine) -> list[dict[str, object]]:
+        out: list[dict[str, object]] = []
+        for name, pattern in self.patterns:
+            m = pattern.search(line.text)
+            try:
+                value = float(m.group(1)) if m and m.group(1) is not None else None
+            except ValueError:
+                value = None
+            if value is not None and value == value and abs(value) != float("inf"):
+                out.append(
+                    {
+                        "job_id": self.lease.job_id,
+                        "tenant_id": self.lease.tenant_id,
+                        "attempt": self.lease.attempt,
+                        "host": line.host,
+                        "name": name,
+                        "at": line.time,
+                        "value": value,
+                    }
+                )
+        return out
+
+
+class Attempt:
+    """Runs one claimed attempt; `run()` returns once the job left this runner's hands."""
+
+    def __init__(
+        self,
+        lease: Lease,
+        *,
+        db: Database,
+        store: ObjectStore,
+        settings: Settings,
+        executor: Executor,
+        load_algorithm: AlgorithmLoader,
+    ) -> None:
+        self.lease = lease
+        self.db = db
+        self.store = store
+        self.settings = settings
+        self.executor = executor
+        self.load_algorithm = load_algorithm
+        self.stop = threading.Event()  # the user's stop, a lost lease, or shutdown
+        self.shutdown = threading.Event()
+        self.lost = threading.Event()
+        self.done = threading.Event()
+        root = settings.jobs.work_dir or settings.home / "work"
+        self.work = root / lease.job_id / f"attempt-{lease.attempt}"
+
+    # --- heartbeat -------------------------------------------------------------------------
+
+    def _heartbeat_loop(self) -> None:
+        cfg = self.settings.jobs
+        while not self.done.wait(cfg.heartbeat_s):
+            try:
+                with self.db.write() as conn:
+                    status = claims.heartbeat(conn, self.lease, cfg.lease_s)
+            except Exception:
+                log.exception("heartbeat failed", job=self.lease.job_id)
+                continue
+            if status is None:
+                log.warning("lease lost; stopping the attempt", job=self.lease.job_id)
+                self.lost.set()
+                self.stop.set()
+            elif status == Secondary.STOPPING:
+                self.stop.set()
+
+    def _flush_loop(self, sink: LogSink) -> None:
+        # Lines are written as soon as they arrive, at most _BURST transactions per log_flush_s
+        # window; beyond that they batch until the window ends. A quiet program's lines show up
+        # at once (dispatch latency), a chatty one costs a bounded number of transactions.
+        interval = self.settings.jobs.log_flush_s
+        window, used = time.monotonic(), 0
+        while not self.done.is_set():
+            if not sink.arrived.wait(1.0):
+                continue
+            now = time.monotonic()
+            if now - window >= interval:
+                window, used = now, 0
+            elif used >= _BURST:
+                self.done.wait(window + interval - now)
+                window, used = time.monotonic(), 0
+            sink.arrived.clear()
+            sink.flush()
+            used += 1
+
+    # --- the attempt -----------------------------------------------------------------------
+
+    def run(self) -> None:
+        with self.db.read() as conn:
+            job = q.get_job(conn, Scope.everything(), self.lease.job_id)
+        # Heartbeats first: building the algorithm's environment may take longer than a lease.
+        threading.Thread(target=self._heartbeat_loop, daemon=True).start()
+        sink: LogSink | None = None
+        try:
+            algo = self._algorithm(job)
+            sink = LogSink(self.db, self.lease, [(d.name, d.regex) for d in algo.manifest.metrics])
+            threading.Thread(target=self._flush_loop, args=(sink,), daemon=True).start()
+            self._execute(job, algo, sink)
+        except LeaseLost as exc:
+            log.warning("attempt fenced out", job=job.id, reason=exc.message)
+        except AlgorithmError as exc:
+            self._fail(job, str(exc))
+        except Exception as exc:
+            log.exception("platform error in attempt", job=job.id)
+            self._give_up(f"platform error: {type(exc).__name__}: {str(exc)[:300]}")
+        finally:
+            self.done.set()
+            if sink is not None:
+                sink.flush()
+            remove_tree(self.work)
+
+    def _algorithm(self, job: TrainingJob) -> ResolvedAlgorithm:
+        try:
+            return self.load_algorithm(job.algorithm_version_id)
+        except EnvironmentBuildFailed as exc:
+            msg = f"AlgorithmError: the environment did not build: {exc.message}"
+            raise AlgorithmError(msg) from exc
+
+    def _move(self, target: Secondary, message: str, **kw: Any) -> TrainingJob:
+        with self.db.write() as conn:
+            return move_or_raise(conn, self.lease.job_id, target, message, lease=self.lease, **kw)
+
+    def _execute(self, job: TrainingJob, algo: ResolvedAlgorithm, sink: LogSink) -> None:
+        prefix = job_prefix(job.tenant_id, job.id)
+        self._move(Secondary.DOWNLOADING, "staging input data")
+        channels = staging.stage_channels(self.store, job, self.work / "channels")
+        with self.db.read() as conn:
+            rc = q.get_resource_class(conn, job.resource_class)
+        if rc is None:
+            raise RuntimeError(f"resource class {job.resource_class} vanished")
+        specs = staging.host_specs(
+            job, algo, rc, channels, self.work, stop_grace_s=self.settings.jobs.stop_grace_s
+        )
+        restore = self._restore(job, [s.host for s in specs], prefix)
+        now = utcnow()
+        with self.db.write() as conn:
+            fence(conn, self.lease)
+            a = job_attempts
+            conn.execute(
+                a.update()
+                .where(a.c.job_id == job.id, a.c.number == self.lease.attempt)
+                .values(training_started_at=now)
+            )
+        self._move(Secondary.TRAINING, "training", values={"training_started_at": now})
+        request = RunRequest(
+            hosts=specs,
+            sandbox=self.settings.sandbox,
+            on_log=sink,
+            stop=self.stop,
+            checkpoints_from=restore,
+            checkpoint_sync=self._syncs(job, specs, prefix),
+            checkpoint_interval_s=self.settings.jobs.checkpoint_interval_s,
+        )
+        try:
+            results = self.executor.run(request)
+        except InvalidInput as exc:
+            raise AlgorithmError(f"AlgorithmError: {exc.message}") from exc
+        sink.flush()
+        self._finish(job, results, prefix)
+
+    def _restore(self, job: TrainingJob, hosts: list[str], prefix: str) -> dict[str, Path]:
+        if not job.checkpointing or self.lease.attempt <= 1:
+            return {}
+        out = {}
+        for host in hosts:
+            dest = self.work / "restore" / host
+            found = staging.restore_from_store(self.store, f"{prefix}checkpoints/{host}/", dest)
+            if found is not None:
+                out[host] = found
+        return out
+
+    def _syncs(
+        self, job: TrainingJob, specs: tuple[HostSpec, ...], prefix: str
+    ) -> dict[str, Callable[[Path], None]]:
+        if not job.checkpointing:
+            return {}
+
+        def guard() -> None:
+            with self.db.write() as conn:
+                fence(conn, self.lease)
+
+        return {
+            s.host: staging.checkpoint_sync(self.store, f"{prefix}checkpoints/{s.host}/", guard)
+            for s in specs
+        }
+
+    def _finish(self, job: TrainingJob, results: dict[str, HostResult], prefix: str) -> None:
+        if self.lost.is_set():
+            raise LeaseLost("lease lost during the run")
+        if self.shutdown.is_set():
+            raise RuntimeError("the runner is shutting down")
+        master = results["algo-1"]
+        outcome, reason = overall(results)
+        target = _TARGETS[outcome]
+        # The stop rule: the program's end is recorded by Training → Uploading; a stop that
+        # committed first (Stopping) wins and the job ends Stopped, one that comes later is
+        # refused (Uploading cannot go to Stopping), so a finished program keeps its outcome.
+        if self._recorded_end() == Secondary.STOPPING:
+            target = Secondary.STOPPED
+            reason = reason or "Stopped: the job was stopped on request"
+        # Attempt-scoped keys: a runner fenced out after its last lease check can only write
+        # under its own attempt's keys, never over what the job exposes; the job's pointer to
+        # them switches in the same fenced UPDATE as the terminal status.
+        artifacts = staging.upload_artifacts(
+            self.store, f"{prefix}attempts/{self.lease.attempt}/", master
+        )
+        metrics: dict[str, float] = {}
+        for host in sorted(results):  # the master's values win
+            metrics = {**dict(results[host].metrics_final), **metrics}
+        message = reason or "training job completed"
+        values = {"failure_reason": reason, "final_metrics": metrics, "artifacts": artifacts}
+        self._move(target, message, values=values, attempt_outcome=(outcome.value, True))
+
+    def _recorded_end(self) -> Secondary:
+        """Move Training → Uploading (fenced); the status now, Stopping if a stop came first."""
+        with self.db.write() as conn:
+            fence(conn, self.lease)
+            if current_secondary(conn, self.lease.job_id) == Secondary.STOPPING:
+                return Secondary.STOPPING
+            move_or_raise(
+                conn,
+                self.lease.job_id,
+                Secondary.UPLOADING,
+                "uploading artifacts",
+                lease=self.lease,
+            )
+        return Secondary.UPLOADING
+
+    def _fail(self, job: TrainingJob, reason: str) -> None:
+        try:
+            with self.db.write() as conn:
+                target = _unless_stopping(conn, job.id, Secondary.FAILED)
+                move_or_raise(
+                    conn,
+                    job.id,
+                    target,
+                    reason,
+                    lease=self.lease,
+                    values={"failure_reason": reason[:2000]},
+                    attempt_outcome=("Failed", True),
+                )
+        except LeaseLost:
+            log.warning("could not record failure: lease lost", job=job.id)
+
+    def _give_up(self, reason: str) -> None:
+        with self.db.write() as conn:
+            claims.give_up_attempt(conn, self.lease.job_id, self.lease.token, reason)
+
+
+_TARGETS = {
+    Outcome.COMPLETED: Secondary.COMPLETED,
+    Outcome.FAILED: Secondary.FAILED,
+    Outcome.STOPPED: Secondary.STOPPED,
+    Outcome.MAX_RUNTIME_EXCEEDED: Secondary.MAX_RUNTIME_EXCEEDED,
+}
+
+
+def _unless_stopping(conn: Connection, job_id: str, target: Secondary) -> Secondary:
+    """A job asked to stop ends as Stopped whatever its program did (Stopping → Stopped only)."""
+    return Secondary.STOPPED if current_secondary(conn, job_id) == Secondary.STOPPING else target
+
+
+def overall(results: dict[str, HostResult]) -> tuple[Outcome, str | None]:
+    """The job's outcome from its hosts': a stop wins, then max runtime, then the first failure."""
+    outcomes = {r.outcome for r in results.values()}
+    failed = [r for _, r in sorted(results.items()) if r.outcome == Outcome.FAILED]
+    if failed:
+        return Outcome.FAILED, failed[0].failure_reason
+    for o in (Outcome.MAX_RUNTIME_EXCEEDED, Outcome.STOPPED):
+        if o in outcomes:
+            return o, next(r.failure_reason for r in results.values() if r.outcome == o)
+    return Outcome.COMPLETED, None

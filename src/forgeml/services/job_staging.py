@@ -1,0 +1,182 @@
+"""Node-side file work of one attempt: stage channels, build host specs, move artifacts and
+checkpoints between the attempt's folder and the object store.
+
+File store: hard links to the stored objects (constant time, no copy). Other stores: parallel
+download. Relative paths come from the dataset manifest and are re-checked here.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from forgeml.domain.algorithms import relative_path_problem
+from forgeml.domain.errors import InvalidInput
+from forgeml.domain.job_model import ResourceClass, TrainingJob
+from forgeml.services.algorithm_envs import ResolvedAlgorithm
+from forgeml.storage.base import ObjectStore
+from forgeml.training.spec import (
+    ChannelSpec,
+    EntryPoint,
+    HostResult,
+    HostSpec,
+    MetricDefinition,
+)
+
+_DOWNLOAD_THREADS = 8
+
+
+def _target(root: Path, rel: str) -> Path:
+    problem = relative_path_problem(rel)
+    if problem or PurePosixPath(rel).is_absolute():
+        raise InvalidInput(f"dataset file {rel[:80]!r}: {problem or 'absolute path'}")
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _download(store: ObjectStore, key: str, dest: Path) -> None:
+    tmp = dest.with_name(dest.name + ".part")
+    with tmp.open("wb") as f, store.open(key) as chunks:
+        for chunk in chunks:
+            f.write(chunk)
+    os.replace(tmp, dest)
+
+
+def _link_or_copy(src: Path, dest: Path) -> None:
+    try:
+        os.link(src, dest)
+    except OSError:  # another filesystem: fall back to a copy
+        shutil.copyfile(src, dest)
+
+
+def stage_channels(store: ObjectStore, job: TrainingJob, root: Path) -> dict[str, Path]:
+    """Materialize every channel's files under `root/<channel>/`, shared read-only by all hosts."""
+    out: dict[str, Path] = {}
+    downloads: list[tuple[str, Path]] = []
+    for channel, info in job.inputs.items():
+        folder = root / channel
+        folder.mkdir(parents=True, exist_ok=True)
+        for f in info.get("files", []):
+            dest = _target(folder, str(f["path"]))
+            local = store.local_path(str(f["key"]))
+            if local is not None:
+                _link_or_copy(local, dest)
+            else:
+                downloads.append((str(f["key"]), dest))
+        out[channel] = folder
+    if downloads:
+        with ThreadPoolExecutor(_DOWNLOAD_THREADS) as pool:
+            list(pool.map(lambda kd: _download(store, kd[0], kd[1]), downloads))
+    return out
+
+
+def _content_type(info: dict[str, Any]) -> str:
+    types = {f.get("content_type") for f in info.get("files", [])} - {None, ""}
+    return str(types.pop()) if len(types) == 1 else "application/octet-stream"
+
+
+def host_specs(
+    job: TrainingJob,
+    algo: ResolvedAlgorithm,
+    rc: ResourceClass,
+    channels: dict[str, Path],
+    work: Path,
+    *,
+    stop_grace_s: float,
+) -> tuple[HostSpec, ...]:
+    """One HostSpec per instance `algo-1..N`; GPUs are split evenly between the hosts."""
+    m = algo.manifest
+    entry = m.entry
+    hosts = tuple(f"algo-{i + 1}" for i in range(job.instance_count))
+    per_host = rc.gpus
+    specs = []
+    for i, host in enumerate(hosts):
+        specs.append(
+            HostSpec(
+                job_name=job.name,
+                host=host,
+                hosts=hosts,
+                instance_type=job.resource_class,
+                entry_point=EntryPoint(entry.kind.value, entry.target),
+                code_dir=algo.code_dir,
+                python=algo.python,
+                work_root=work / host,
+                hyperparameters=job.hyperparameters,
+                channels={
+                    n: ChannelSpec(p, content_type=_content_type(job.inputs[n]))
+                    for n, p in channels.items()
+                },
+                cpu_count=rc.cpus,
+                gpu_indices=tuple(job.gpu_indices[i * per_host : (i + 1) * per_host]),
+                memory_limit_bytes=rc.memory_bytes,
+                max_file_size_bytes=rc.max_volume_gb * 1024**3,
+                max_runtime_s=float(job.max_runtime_s),
+                stop_grace_s=stop_grace_s,
+                user_env=job.environment,
+                metric_definitions=tuple(MetricDefinition(d.name, d.regex) for d in m.metrics),
+                network_allowed=job.network,
+            )
+        )
+    return tuple(specs)
+
+
+# --- artifacts and checkpoints ---------------------------------------------------------------
+
+
+def upload_artifacts(
+    store: ObjectStore, prefix: str, result: HostResult
+) -> dict[str, dict[str, Any]]:
+    """Upload the packed model and output of the master host; what describe lists."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, path in (
+        ("model.tar.gz", result.model_artifact),
+        ("output.tar.gz", result.output_artifact),
+    ):
+        if not path.is_file():
+            continue
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            info = store.put(prefix + name, f, content_type="application/gzip", size=size)
+        out[name] = {"key": info.key, "size": info.size, "etag": info.etag}
+    return out
+
+
+def checkpoint_sync(
+    store: ObjectStore, prefix: str, guard: Callable[[], None]
+) -> Callable[[Path], None]:
+    """A sync hook uploading new or changed checkpoint files (after `guard()` checks the lease)."""
+    seen: dict[str, tuple[int, int]] = {}
+
+    def sync(folder: Path) -> None:
+        changed = []
+        for path in sorted(folder.rglob("*")):
+            if path.is_symlink() or not path.is_file():
+                continue
+            rel = path.relative_to(folder).as_posix()
+            st = path.stat()
+            if seen.get(rel) != (st.st_size, st.st_mtime_ns):
+                changed.append((rel, path, (st.st_size, st.st_mtime_ns)))
+        if not changed:
+            return
+        guard()
+        for rel, path, stamp in changed:
+            with path.open("rb") as f:
+                store.put(prefix + rel, f)
+            seen[rel] = stamp
+
+    return sync
+
+
+def restore_from_store(store: ObjectStore, prefix: str, dest: Path) -> Path | None:
+    """Download a host's saved checkpoints into `dest`; None when there are none."""
+    found = False
+    for info in store.list(prefix):
+        rel = info.key[len(prefix) :]
+        _download(store, info.key, _target(dest, rel))
+        found = True
+    return dest if found else None

@@ -1,0 +1,76 @@
+"""Jinja filters for the portal: sizes, times, durations, status badge classes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+
+def human_bytes(n: Any) -> str:
+    if n is None:
+        return "—"
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(size) < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
+
+
+def when(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return str(value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"))
+    return str(value)
+
+
+def duration(seconds: Any) -> str:
+    if seconds is None:
+        return "—"
+    s = int(float(seconds))
+    hours, rest = divmod(s, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def percent(used: Any, total: Any) -> int:
+    if not total:
+        return 0
+    return max(0, min(100, round(100 * float(used or 0) / float(total))))
+
+
+def badge(status: Any) -> str:
+    """CSS class for a job or build status; names follow SageMaker's."""
+    s = str(getattr(status, "value", status) or "").lower()
+    if s in ("completed", "ready", "active", "success", "succeeded", "built"):
+        return "badge ok"
+    if s in ("failed", "suspended", "failure", "denied", "error"):
+        return "badge bad"
+    if s in ("stopped", "stopping", "interrupted", "revoked", "disabled", "expired"):
+        return "badge muted"
+    return "badge live"
+
+
+def enum_value(value: Any) -> str:
+    return str(getattr(value, "value", value) if value is not None else "")
+
+
+def pairs(values: Any) -> list[tuple[str, str]]:
+    """Options whose value is their label."""
+    return [(str(v), str(v)) for v in values]
+
+
+FILTERS = {
+    "pairs": pairs,
+    "bytes": human_bytes,
+    "when": when,
+    "duration": duration,
+    "percent": percent,
+    "badge": badge,
+    "ev": enum_value,
+}

@@ -1,0 +1,101 @@
+"""What the Train form needs from other areas: channel pickers, resource classes, job submission."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from forgeml.domain.errors import ForgeError, InvalidInput
+from forgeml.domain.registry import AlgorithmVersion, AlgorithmWithVersions
+from forgeml.web.core import Ctx, service
+
+JOB_NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+
+
+def channel_options(ctx: Ctx) -> list[tuple[str, str, list[tuple[str, str]]]]:
+    """Option groups for channel pickers: (group label, ..., [(value, label)]).
+
+    Values are `<dataset id>` (latest version) or `<dataset id>@<n>`.
+    """
+    datasets = service(ctx.svc, "datasets")
+    if datasets is None:
+        return []
+    from forgeml.domain.datasets import DatasetKind
+
+    own: list[tuple[str, str]] = []
+    for ds in datasets.list(ctx.actor, kind=DatasetKind.TENANT, cursor=None, limit=200).items:
+        versions = datasets.versions(ctx.actor, ds.id, cursor=None, limit=20).items
+        if versions:
+            own.append((ds.id, f"{ds.name} (latest, v{versions[0].number})"))
+            own += [(f"{ds.id}@{v.number}", f"{ds.name} v{v.number}") for v in versions[1:]]
+    granted: list[tuple[str, str]] = []
+    for view in datasets.grants.list_platform(ctx.actor, cursor=None, limit=200).items:
+        if view.versions:
+            granted.append((view.dataset.id, f"{view.dataset.name} (platform)"))
+    groups = [("Your datasets", "own", own), ("Platform datasets granted to you", "grant", granted)]
+    return [(label, kind, opts) for label, kind, opts in groups]
+
+
+def resource_class_options(ctx: Ctx, card: dict[str, Any]) -> list[tuple[str, str]]:
+    allowed = set(card.get("resource_classes") or [])
+    scheduling = service(ctx.svc, "scheduling")
+    if scheduling is None:
+        return [(n, n) for n in sorted(allowed or {"cpu.small"})]
+    out = []
+    for rc in scheduling.list_classes(ctx.actor):
+        if allowed and rc.name not in allowed:
+            continue
+        gpus = f", {rc.gpus} GPU" if rc.gpus else ""
+        out.append((rc.name, f"{rc.name} — {rc.cpus} CPU{gpus}, {rc.memory_bytes >> 30} GiB"))
+    return out
+
+
+def _int_field(ctx: Ctx, name: str, lo: int, hi: int, errors: dict[str, str]) -> int | None:
+    raw = ctx.field(name)
+    if not raw.isdigit() or not lo <= int(raw) <= hi:
+        errors[name] = f"a whole number from {lo} to {hi}"
+        return None
+    return int(raw)
+
+
+def basic_errors(ctx: Ctx) -> dict[str, str]:
+    """Checks of the job-level fields, also enforced by the jobs service (errors next to fields)."""
+    errors: dict[str, str] = {}
+    if not JOB_NAME_RE.match(ctx.field("name")):
+        errors["name"] = "1-63 letters, digits and inner hyphens; unique in your organisation"
+    _int_field(ctx, "instance_count", 1, 64, errors)
+    _int_field(ctx, "max_runtime_min", 1, 7 * 24 * 60, errors)
+    if not ctx.field("resource_class"):
+        errors["resource_class"] = "choose a resource class"
+    return errors
+
+
+def submit(
+    ctx: Ctx,
+    item: AlgorithmWithVersions,
+    version: AlgorithmVersion,
+    hyperparameters: dict[str, str],
+    channels: dict[str, tuple[str, int | None]],
+) -> str:
+    """Create the job through the jobs service; returns its id."""
+    jobs = service(ctx.svc, "jobs")
+    if jobs is None:
+        raise InvalidInput.fields([{"loc": "name", "msg": "training jobs are coming soon"}])
+    from forgeml.domain.jobs import ChannelRef, JobSpec
+
+    spec = JobSpec(
+        name=ctx.field("name"),
+        algorithm=version.id,
+        hyperparameters=hyperparameters,
+        channels={k: ChannelRef(dataset_id=d, version=v) for k, (d, v) in channels.items()},
+        resource_class=ctx.field("resource_class"),
+        instance_count=int(ctx.field("instance_count") or 1),
+        max_runtime_s=int(ctx.field("max_runtime_min") or 60) * 60,
+    )
+    try:
+        job = jobs.create(ctx.actor, spec, idempotency_key=None)
+    except InvalidInput:
+        raise
+    except ForgeError as exc:  # e.g. a name already used: show it next to the name
+        raise InvalidInput.fields([{"loc": "name", "msg": exc.message}]) from exc
+    return str(job.id)

@@ -1,0 +1,139 @@
+// Job page: follows the job live (server-sent events from /jobs/<id>/live): status badge,
+// timeline, log tail and metric charts (uPlot when `make assets` brought it in, else a table).
+"use strict";
+(function () {
+  var root = document.getElementById("job");
+  if (!root) return;
+  var jobId = root.dataset.jobId;
+  var cursors = { logs: root.dataset.logs || "0", metrics: root.dataset.metrics || "0" };
+  var logEl = document.getElementById("log");
+  var MAX_LINES = 2000;
+  var series = {};
+  try { series = JSON.parse(document.getElementById("metric-data").textContent || "{}"); } catch (e) { series = {}; }
+  var charts = {};
+  var chartsOn = document.getElementById("charts").dataset.enabled === "true";
+
+  function badgeClass(s) {
+    s = (s || "").toLowerCase();
+    if (s === "completed") return "badge ok";
+    if (s === "failed") return "badge bad";
+    if (["stopped", "stopping", "interrupted", "maxruntimeexceeded", "maxwaittimeexceeded"].indexOf(s) >= 0) return "badge muted";
+    return "badge live";
+  }
+
+  function drawChart(name) {
+    if (!chartsOn || !window.uPlot) return false;
+    var points = series[name] || [];
+    var data = [points.map(function (p) { return p[0]; }), points.map(function (p) { return p[1]; })];
+    var holder = document.getElementById("chart-" + name);
+    if (!holder) {
+      var fig = document.createElement("figure");
+      fig.className = "chart";
+      fig.id = "chart-" + name;
+      fig.setAttribute("aria-label", "Chart of " + name);
+      var cap = document.createElement("figcaption");
+      cap.textContent = name;
+      fig.appendChild(cap);
+      document.getElementById("charts").appendChild(fig);
+      holder = fig;
+    }
+    var width = Math.max(260, Math.min(holder.clientWidth || 600, 900));
+    if (charts[name]) { charts[name].setData(data); return true; }
+    charts[name] = new window.uPlot({
+      width: width, height: 220,
+      scales: { x: { time: true } },
+      series: [{}, { label: name, stroke: "#1f5fbf", width: 2, points: { show: points.length < 40 } }],
+      axes: [{}, { size: 60 }]
+    }, data, holder);
+    return true;
+  }
+
+  function updateTable(name) {
+    var table = document.querySelector("#metrics-table tbody");
+    var empty = table.querySelector("tr.empty");
+    if (empty) empty.remove();
+    var row = null;
+    Array.prototype.forEach.call(table.rows, function (r) { if (r.dataset.metric === name) row = r; });
+    if (!row) {
+      row = table.insertRow();
+      row.dataset.metric = name;
+      row.insertCell(); row.insertCell(); row.insertCell();
+      row.cells[0].textContent = name;
+    }
+    var points = series[name];
+    row.cells[1].textContent = String(points.length);
+    row.cells[2].textContent = Number(points[points.length - 1][1]).toPrecision(6).replace(/\.?0+$/, "");
+  }
+
+  function drawAll() { Object.keys(series).forEach(function (n) { drawChart(n); updateTable(n); }); }
+
+  function onStatus(s) {
+    var badge = document.getElementById("job-badge");
+    badge.textContent = s.secondary_status;
+    badge.className = badgeClass(s.secondary_status);
+    document.getElementById("job-status").textContent = s.status;
+    document.getElementById("job-message").textContent = s.message || "";
+    if (s.failure_reason) {
+      document.getElementById("job-failure-text").textContent = s.failure_reason;
+      document.getElementById("job-failure").hidden = false;
+    }
+    var tl = document.getElementById("timeline");
+    tl.textContent = "";
+    (s.transitions || []).forEach(function (t) {
+      var li = document.createElement("li");
+      var strong = document.createElement("strong");
+      strong.textContent = t.secondary_status;
+      li.appendChild(strong);
+      var when = document.createElement("span");
+      when.className = "muted";
+      when.textContent = " " + t.start;
+      li.appendChild(when);
+      if (t.message) { li.appendChild(document.createElement("br")); var m = document.createElement("small"); m.textContent = t.message; li.appendChild(m); }
+      tl.appendChild(li);
+    });
+    if (s.terminal) {
+      var stop = document.getElementById("stop-form");
+      if (stop) stop.hidden = true;
+    }
+  }
+
+  function onLog(payload) {
+    cursors.logs = String(payload.after);
+    var atBottom = logEl.scrollHeight - logEl.scrollTop - logEl.clientHeight < 40;
+    logEl.appendChild(document.createTextNode(payload.lines.map(function (l) { return l.text + "\n"; }).join("")));
+    var text = logEl.textContent.split("\n");
+    if (text.length > MAX_LINES) logEl.textContent = text.slice(text.length - MAX_LINES).join("\n");
+    if (atBottom) logEl.scrollTop = logEl.scrollHeight;
+  }
+
+  function onMetrics(payload) {
+    cursors.metrics = String(payload.after);
+    var touched = {};
+    payload.samples.forEach(function (s) { (series[s.name] = series[s.name] || []).push([s.t, s.v]); touched[s.name] = true; });
+    Object.keys(touched).forEach(function (n) { drawChart(n); updateTable(n); });
+  }
+
+  var source = null;
+  function connect() {
+    source = new EventSource("/jobs/" + encodeURIComponent(jobId) + "/live?logs=" + cursors.logs + "&metrics=" + cursors.metrics);
+    source.addEventListener("status", function (e) { onStatus(JSON.parse(e.data)); });
+    source.addEventListener("log", function (e) { onLog(JSON.parse(e.data)); });
+    source.addEventListener("metrics", function (e) { onMetrics(JSON.parse(e.data)); });
+    source.addEventListener("end", function () {
+      source.close();
+      document.getElementById("log-state").textContent = "The job has ended.";
+      // the final metrics and the model link are rendered by the server: reload once
+      if (root.dataset.finished !== "true") window.location.reload();
+    });
+    source.onerror = function () {
+      source.close();
+      window.setTimeout(connect, 3000); // reconnect from the cursors we have (no duplicates)
+    };
+  }
+
+  window.addEventListener("load", function () {
+    drawAll();
+    logEl.scrollTop = logEl.scrollHeight;
+    if (root.dataset.finished !== "true") connect();
+  });
+})();

@@ -1,0 +1,43 @@
+"""The runner loop: claims training jobs that fit this node and runs them (see services/job_runner).
+
+Registered in `main.build_loops`; one per `forgeml up` / `forgeml worker` process.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import structlog
+
+from forgeml.services.job_runner import JobRunService
+from forgeml.workers.base import Loop
+
+log = structlog.get_logger("forgeml.workers")
+
+
+class RunnerLoop(Loop):
+    name = "runner"
+    interval_s = 0.2  # idle poll for jobs submitted elsewhere; local submits wake it at once
+
+    def __init__(self, service: JobRunService) -> None:
+        self.service = service
+
+    def tick(self) -> bool:
+        return self.service.tick()
+
+    def run(self, stop: threading.Event) -> None:
+        self.service.register()
+        try:
+            while not stop.is_set():
+                try:
+                    busy = self.tick()
+                except Exception:
+                    log.exception("loop tick failed", loop=self.name)
+                    busy = False
+                    stop.wait(self.interval_s)
+                if not busy:
+                    # Woken by a submit in this process, by shutdown, or after the idle poll
+                    # (jobs submitted through another process's API).
+                    self.service.wake.wait(self.interval_s)
+        finally:
+            self.service.shutdown()
