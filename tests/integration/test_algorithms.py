@@ -262,3 +262,15 @@ def test_platform_cards_are_the_same_for_every_tenant(world: World) -> None:
     a = world.client.get(CARDS_API, headers=world.a.h("viewer")).json()
     b = world.client.get(CARDS_API, headers=world.b.h("viewer")).json()
     assert a == b and len(a["items"]) == 1
+
+
+def test_a_bare_name_resolves_to_the_newest_usable_version(world: World) -> None:
+    first = register(world, tiny_bundle(version="1.0.0"))
+    second = register(world, tiny_bundle(version="1.1.0"))
+    envs, actor = world.services.algorithm_envs, tenant_actor(world)
+    assert envs.resolve_for_job(actor, name="tiny").version_id == second["id"]
+    world.client.post(version_path(second, "/deprecate"), headers=world.admin)
+    assert envs.resolve_for_job(actor, name="tiny").version_id == first["id"]
+    world.client.post(version_path(first, "/deprecate"), headers=world.admin)
+    with pytest.raises(NotFound, match="no usable version"):
+        envs.resolve_for_job(actor, name="tiny")

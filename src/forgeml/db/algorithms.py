@@ -185,6 +185,21 @@ def find_version(conn: Connection, name: str, version: str) -> AlgorithmVersion:
     return _version(found)
 
 
+def latest_usable_version(conn: Connection, name: str) -> AlgorithmVersion:
+    """The most recently registered version of `name` that is neither deprecated nor failed."""
+    stmt = (
+        sa.select(_V)
+        .where(_V.c.name == name, _V.c.deprecated.is_(False))
+        .where(_V.c.status != VersionStatus.FAILED.value)
+        .order_by(_V.c.id.desc())
+        .limit(1)
+    )
+    found = conn.execute(stmt).mappings().first()
+    if found is None:
+        raise NotFound(f"algorithm {name} has no usable version")
+    return _version(found)
+
+
 def versions_of(
     conn: Connection,
     algorithm_ids: Sequence[str],

@@ -80,13 +80,16 @@ class AlgorithmEnvironments:
         name: str | None = None,
         version: str | None = None,
     ) -> ResolvedAlgorithm:
-        """The version a job asks for, by id or name+version; refuse unusable ones clearly."""
+        """The version a job asks for, by id, name+version or name (newest usable version);
+        refuse unusable ones clearly."""
         require(actor.p, Perm.ALGORITHMS_READ)
         with self.db.read() as conn:
             if version_id is not None:
                 found = q.get_version(conn, version_id)
             elif name is not None and version is not None:
                 found = q.find_version(conn, name, version)
+            elif name is not None:  # a bare name means its newest usable version
+                found = q.latest_usable_version(conn, name)
             else:
                 raise InvalidInput.fields(
                     [{"loc": "algorithm", "msg": "give an id or name+version"}]

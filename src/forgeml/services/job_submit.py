@@ -85,9 +85,6 @@ class Submission:
 
     def _algorithm(self, actor: Actor, ref: str, problems: Problems) -> ResolvedAlgorithm | None:
         version_id, name, version = parse_algorithm_ref(ref)
-        if version_id is None and version is None:
-            problems.append({"loc": "algorithm", "msg": "give a version id or name:version"})
-            return None
         try:
             return self.envs.resolve_for_job(actor, version_id, name=name, version=version)
         except (NotFound, Conflict, InvalidInput) as exc:
