@@ -17,6 +17,7 @@ from forgeml.db.pagination import Page
 from forgeml.db.scope import Scope
 from forgeml.db.types import utcnow
 from forgeml.domain.authz import Perm, require
+from forgeml.domain.errors import Unauthenticated
 from forgeml.domain.identity import Principal
 from forgeml.domain.ids import new_id
 
@@ -33,8 +34,6 @@ class Actor:
     @property
     def p(self) -> Principal:
         if self.principal is None:
-            from forgeml.domain.errors import Unauthenticated
-
             raise Unauthenticated()
         return self.principal
 

@@ -22,6 +22,7 @@ from forgeml.storage.base import (
     Data,
     PartInfo,
 )
+from forgeml.storage.keys import check_key
 
 
 def iter_data(data: Data, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
@@ -214,3 +215,27 @@ def utc_from_timestamp(ts: float) -> datetime:
 
 def utc_now() -> datetime:
     return datetime.now(tz=UTC)
+
+
+class NoPresign:
+    """For backends that cannot hand out URLs: validate the arguments, then answer None."""
+
+    supports_presign = False
+
+    def presign_get(self, key: str, expires_s: int, *, filename: str | None = None) -> str | None:
+        check_key(key)
+        check_expiry(expires_s)
+        return None
+
+    def presign_put(self, key: str, expires_s: int) -> str | None:
+        check_key(key)
+        check_expiry(expires_s)
+        return None
+
+    def presign_upload_part(
+        self, key: str, upload_id: str, part_number: int, expires_s: int
+    ) -> str | None:
+        check_key(key)
+        check_part_number(part_number)
+        check_expiry(expires_s)
+        return None

@@ -18,8 +18,8 @@ from typing import BinaryIO
 from forgeml.domain.errors import Conflict, InvalidInput, NotFound, Unavailable
 from forgeml.storage.base import CHUNK_SIZE, Data, ObjectInfo, PartInfo, UploadInfo
 from forgeml.storage.common import (
+    NoPresign,
     PipelinedHash,
-    check_expiry,
     check_part_number,
     checked_chunks,
     content_type_or_default,
@@ -59,7 +59,7 @@ def _fs_errors(key: str) -> Iterator[None]:
         raise Unavailable(f"file store error on {key!r}: {exc.strerror or exc}") from exc
 
 
-class FileObjectStore:
+class FileObjectStore(NoPresign):
     """Objects as files under `root`; etags are hex md5 like S3's (multipart: `md5-of-md5s-N`).
 
     `(etag, content type)` live in a sidecar under `.forgeml-store/meta/` tied to the file's
@@ -67,8 +67,6 @@ class FileObjectStore:
     rebuilt by re-hashing the file. A key cannot be both an object and a "folder" of other keys
     ('a' and 'a/b'): that raises `Conflict` here, while S3 allows it.
     """
-
-    supports_presign: bool = False
 
     def __init__(self, root: Path) -> None:
         if not root.is_absolute():
@@ -277,24 +275,6 @@ class FileObjectStore:
             return self._mp.list_uploads(prefix)
 
     # -- presign (impossible) and local paths --------------------------------------------------
-
-    def presign_get(self, key: str, expires_s: int, *, filename: str | None = None) -> str | None:
-        check_key(key)
-        check_expiry(expires_s)
-        return None
-
-    def presign_put(self, key: str, expires_s: int) -> str | None:
-        check_key(key)
-        check_expiry(expires_s)
-        return None
-
-    def presign_upload_part(
-        self, key: str, upload_id: str, part_number: int, expires_s: int
-    ) -> str | None:
-        check_key(key)
-        check_part_number(part_number)
-        check_expiry(expires_s)
-        return None
 
     def local_path(self, key: str) -> Path | None:
         self._stat(key)

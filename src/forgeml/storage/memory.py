@@ -18,7 +18,7 @@ from pathlib import Path
 from forgeml.domain.errors import InvalidInput, NotFound
 from forgeml.storage.base import CHUNK_SIZE, Data, ObjectInfo, PartInfo, UploadInfo
 from forgeml.storage.common import (
-    check_expiry,
+    NoPresign,
     check_part_number,
     check_upload_id,
     checked_chunks,
@@ -63,10 +63,8 @@ def _read_all(data: Data, size: int | None = None) -> tuple[bytes, str]:
     return bytes(buf), digest.hexdigest()
 
 
-class MemoryObjectStore:
+class MemoryObjectStore(NoPresign):
     """A thread-safe dict of objects plus in-flight multipart uploads."""
-
-    supports_presign: bool = False
 
     def __init__(self, name: str = "") -> None:
         self._name = name
@@ -223,24 +221,6 @@ class MemoryObjectStore:
         return sorted(found, key=lambda u: (u.key, u.initiated))
 
     # -- presign and local paths: not possible in memory ------------------------------------
-
-    def presign_get(self, key: str, expires_s: int, *, filename: str | None = None) -> str | None:
-        check_key(key)
-        check_expiry(expires_s)
-        return None
-
-    def presign_put(self, key: str, expires_s: int) -> str | None:
-        check_key(key)
-        check_expiry(expires_s)
-        return None
-
-    def presign_upload_part(
-        self, key: str, upload_id: str, part_number: int, expires_s: int
-    ) -> str | None:
-        check_key(key)
-        check_part_number(part_number)
-        check_expiry(expires_s)
-        return None
 
     def local_path(self, key: str) -> Path | None:
         check_key(key)

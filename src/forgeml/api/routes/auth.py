@@ -7,7 +7,6 @@ from fastapi import APIRouter, Request, Response
 from forgeml.api.deps import SESSION_COOKIE, AnyActor, CurrentActor, Svc
 from forgeml.api.errors import responses
 from forgeml.api.schemas import LoginIn, LoginOut, MeOut, TenantOut, UserOut
-from forgeml.db.scope import Scope
 
 router = APIRouter(tags=["auth"])
 
@@ -51,12 +50,7 @@ def logout(actor: CurrentActor, svc: Svc, response: Response) -> Response:
 def me(actor: CurrentActor, svc: Svc, request: Request) -> MeOut:
     p = actor.p
     user = svc.users.get(actor, p.user_id)
-    tenant = None
-    if p.tenant_id:
-        with svc.db.read() as conn:
-            from forgeml.db.identity import get_tenant
-
-            tenant = TenantOut.model_validate(get_tenant(conn, Scope.of(p), p.tenant_id))
+    tenant = TenantOut.model_validate(svc.tenants.get(actor, p.tenant_id)) if p.tenant_id else None
     return MeOut(
         user=UserOut.model_validate(user),
         tenant=tenant,
