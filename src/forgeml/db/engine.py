@@ -32,6 +32,44 @@ def normalize_url(url: str) -> str:
     )
 
 
+# How long a client should wait before retrying while the database is unreachable.
+RETRY_AFTER_S = 2
+# SQLite operational errors that mean "try again" rather than a bug (locks, I/O on the file).
+_SQLITE_TRANSIENT = ("locked", "busy", "unable to open", "disk i/o")
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True when the database is unreachable or busy (worth a retry), not the query wrong."""
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, sa.exc.TimeoutError | sa.exc.InterfaceError):
+        return True
+    if isinstance(exc, sa.exc.OperationalError):
+        module = type(exc.orig).__module__ if exc.orig is not None else ""
+        if module.startswith("sqlite3"):
+            return any(word in str(exc.orig).lower() for word in _SQLITE_TRANSIENT)
+        return True
+    return False
+
+
+def unavailable(exc: BaseException) -> Unavailable:
+    return Unavailable(
+        f"database unavailable ({type(exc).__name__}); retry later",
+        details={"retry_after_s": RETRY_AFTER_S},
+    )
+
+
+@contextmanager
+def outage_as_unavailable() -> Iterator[None]:
+    """Turn a database outage inside the block into `Unavailable` (503 + Retry-After)."""
+    try:
+        yield
+    except sa.exc.SQLAlchemyError as exc:
+        if is_outage(exc):
+            raise unavailable(exc) from exc
+        raise
+
+
 def _sqlite_setup(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -78,7 +116,7 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A read-write transaction: committed on success, rolled back on any exception."""
-        with self.engine.connect() as conn:
+        with outage_as_unavailable(), self.engine.connect() as conn:
             if self.is_sqlite:
                 conn = conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
@@ -86,7 +124,7 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn, conn.begin():
+        with outage_as_unavailable(), self.engine.connect() as conn, conn.begin():
             yield conn
 
     def ping(self) -> None:
@@ -94,7 +132,7 @@ class Database:
             with self.engine.connect() as conn:
                 conn.execute(sa.text("SELECT 1"))
         except sa.exc.SQLAlchemyError as exc:
-            raise Unavailable(f"database unreachable: {type(exc).__name__}") from exc
+            raise unavailable(exc) from exc
 
     def dispose(self) -> None:
         self.engine.dispose()
