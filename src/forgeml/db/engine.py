@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from forgeml.domain.errors import InvalidInput, Unavailable
+from forgeml.domain.errors import Conflict, InvalidInput, Unavailable
 
 
 def normalize_url(url: str) -> str:
@@ -59,11 +59,33 @@ def unavailable(exc: BaseException) -> Unavailable:
     )
 
 
+def race_conflict(exc: sa.exc.IntegrityError) -> Conflict | None:
+    """A unique or foreign-key violation a concurrent request caused, as a clean 409; else None.
+
+    Services check "exists?" before inserting; two requests can both pass that check, and the
+    constraint then refuses the second one. NOT NULL or CHECK violations stay errors (bugs).
+    """
+    orig = exc.orig
+    state, text = getattr(orig, "sqlstate", None), str(orig)
+    if state == "23505" or "UNIQUE constraint failed" in text:
+        return Conflict(
+            "a concurrent request created the same thing; it already exists",
+            code="already_exists",
+        )
+    if state == "23503" or "FOREIGN KEY constraint failed" in text:
+        return Conflict("a concurrent request changed what this refers to; retry", code="conflict")
+    return None
+
+
 @contextmanager
-def outage_as_unavailable() -> Iterator[None]:
-    """Turn a database outage inside the block into `Unavailable` (503 + Retry-After)."""
+def translated_errors() -> Iterator[None]:
+    """Outages become `Unavailable` (503 + Retry-After), constraint races `Conflict` (409)."""
     try:
         yield
+    except sa.exc.IntegrityError as exc:
+        if (conflict := race_conflict(exc)) is not None:
+            raise conflict from exc
+        raise
     except sa.exc.SQLAlchemyError as exc:
         if is_outage(exc):
             raise unavailable(exc) from exc
@@ -116,7 +138,7 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A read-write transaction: committed on success, rolled back on any exception."""
-        with outage_as_unavailable(), self.engine.connect() as conn:
+        with translated_errors(), self.engine.connect() as conn:
             if self.is_sqlite:
                 conn = conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
@@ -124,7 +146,7 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        with outage_as_unavailable(), self.engine.connect() as conn, conn.begin():
+        with translated_errors(), self.engine.connect() as conn, conn.begin():
             yield conn
 
     def ping(self) -> None:

@@ -259,7 +259,7 @@ class UploadService(PartsMixin):
             for fid, _decl, existing in files:
                 if existing is None:
                     self.store.delete(file_key(ds.tenant_id, ds.id, v.number, fid))
-            if isinstance(exc, Conflict):
+            if isinstance(exc, Conflict) and not isinstance(exc.__cause__, sa.exc.IntegrityError):
                 raise
             raise Conflict("the same path was uploaded twice", code="duplicate_path") from exc
 

@@ -121,28 +121,44 @@ class JobService:
             "created_at": now,
             "updated_at": now,
         }
+        try:
+            job = self._insert(actor, values)
+        except Conflict as exc:
+            # Two submits with one key raced past the replay check: the loser answers with the
+            # winner's job, exactly like a later replay (or 409 if its body differs).
+            if not (idempotency_key and exc.code == "already_exists"):
+                raise
+            with self.db.read() as conn:
+                seen = idempotent_replay(conn, tenant_id, idempotency_key, digest)
+            if seen is None:
+                raise
+            return seen  # type: ignore[no-any-return]
+        if self.on_submit is not None:
+            self.on_submit()
+        return job
+
+    def _insert(self, actor: Actor, values: dict[str, Any]) -> TrainingJob:
         with self.db.write() as conn:
-            if idempotency_key and (
-                seen := idempotent_replay(conn, tenant_id, idempotency_key, digest)
-            ):
+            seen = values["idempotency_key"] and idempotent_replay(
+                conn, values["tenant_id"], values["idempotency_key"], values["request_hash"]
+            )
+            if seen:
                 return seen  # type: ignore[no-any-return]
             job = q.insert_job(conn, values)
-            record_transition(conn, job, Secondary.PENDING, "queued", now)
+            record_transition(conn, job, Secondary.PENDING, "queued", values["created_at"])
             record(
                 conn,
                 actor,
                 "training_job.create",
                 target_type="training_job",
                 target_id=job.id,
-                tenant_id=tenant_id,
+                tenant_id=values["tenant_id"],
                 details={
                     "name": job.name,
                     "algorithm": f"{job.algorithm_name} {job.algorithm_version}",
                 },
             )
-        if self.on_submit is not None:
-            self.on_submit()
-        return job
+            return job
 
     # --- reads -----------------------------------------------------------------------------
 
