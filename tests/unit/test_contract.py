@@ -9,16 +9,9 @@ from pathlib import Path
 import pytest
 
 from forgeml.domain.errors import InvalidInput
-from forgeml.training.contract import (
-    build_env,
-    build_tree,
-    decode_value,
-    env_name_problem,
-    program_argv,
-    user_args,
-    validate_spec,
-)
+from forgeml.training.contract import build_tree, env_name_problem, validate_spec
 from forgeml.training.metrics import MetricScraper
+from forgeml.training.program_env import build_env, decode_value, program_argv, user_args
 from forgeml.training.spec import ChannelSpec, EntryPoint, HostSpec, MetricDefinition
 
 
