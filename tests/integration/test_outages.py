@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from forgeml import logs
 from forgeml.config import Settings
 from forgeml.db.engine import Database
-from forgeml.db.jobs import job_logs
+from forgeml.db.jobs import job_logs, runners
 from forgeml.db.types import utcnow
 from forgeml.domain.errors import Unavailable
 from forgeml.main import build_app
@@ -27,10 +27,13 @@ from forgeml.services.container import Services
 from forgeml.services.log_sink import LogSink
 from forgeml.storage.memory import MemoryObjectStore
 from forgeml.training.spec import LogLine
+from forgeml.workers.base import Supervisor
+from forgeml.workers.runner import RunnerLoop
 from tests.integration.test_jobs_queue import job, runner, tenant
 from tests.support.db import DatabaseFactory
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.world import World, build_world
+from tests.unit.test_supervisor import eventually
 
 API = "/api/v1"
 
@@ -59,6 +62,33 @@ def proxy_world(
     services = Services.build(settings, db, MemoryObjectStore("t"))
     with TestClient(build_app(services)) as client:
         yield build_world(client, services), proxy
+
+
+def test_a_worker_started_while_the_database_is_down_registers_once_it_is_back(
+    tmp_path: Path, proxied: tuple[Database, TcpProxy]
+) -> None:
+    db, proxy = proxied
+    settings = Settings(
+        home=tmp_path / "home",
+        database_url=db.url,
+        storage_url="memory://t",
+        jobs={"runner_name": "late-runner"},
+    )
+    services = Services.build(settings, db, MemoryObjectStore("t"))
+    loop = RunnerLoop(services.job_runs)
+    proxy.cut()
+    sup = Supervisor([loop])
+    sup.start()
+    try:
+        assert eventually(lambda: loop.last_beat > 0)
+        proxy.restore()
+        assert eventually(lambda: services.job_runs.runner is not None, timeout_s=60)
+        assert sup.dead() == []
+        with db.read() as conn:
+            names = conn.execute(sa.select(runners.c.name)).scalars().all()
+        assert names == ["late-runner"]
+    finally:
+        sup.stop()
 
 
 def test_the_log_sink_keeps_its_batch_through_an_outage(
