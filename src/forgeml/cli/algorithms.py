@@ -77,10 +77,11 @@ def register(
     wait: Annotated[bool, typer.Option(help="With --build: wait until it is built.")] = True,
     json_out: JsonOpt = False,
 ) -> None:
-    """Register an algorithm version (platform admins); a name+version is never overwritten."""
+    """Register an algorithm version (platform admins); a name+version is never overwritten
+    (the very same bundle again answers the version registered before)."""
     with client() as c:
         if json_out:
-            version = c.algorithms.register(path, build=build)
+            version = c.algorithms.register(path, build=build, exist_ok=True)
         else:
             with Progress(
                 "[progress.description]{task.description}",
@@ -92,8 +93,13 @@ def register(
             ) as bar:
                 task = bar.add_task(f"uploading {path.name}", total=None)
                 version = c.algorithms.register(
-                    path, build=build, progress=lambda d, t: bar.update(task, completed=d, total=t)
+                    path,
+                    build=build,
+                    exist_ok=True,
+                    progress=lambda d, t: bar.update(task, completed=d, total=t),
                 )
+            if version.get("already_registered"):
+                console.print(f"{version['name']} {version['version']}: this bundle is registered")
         if build and wait:
             version = _wait(c, version, quiet=json_out)
     emit(version, json_out, ["id", "algorithm_id", "name", "version", "digest", "status"])

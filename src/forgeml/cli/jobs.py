@@ -44,6 +44,18 @@ def _kv(items: list[str], what: str) -> dict[str, str]:
     return out
 
 
+def _inputs(c: Client, channels: dict[str, str]) -> dict[str, Any]:
+    inputs: dict[str, Any] = {}
+    for ch, ref in channels.items():
+        ds, _, ver = ref.partition(":")
+        if ver and not ver.isdigit():
+            raise typer.BadParameter(f"--input {ch}: version must be a number, got {ver!r}")
+        inputs[ch] = {"dataset_id": c.datasets.resolve_input(ds)}
+        if ver:
+            inputs[ch]["version"] = int(ver)
+    return inputs
+
+
 def _finish(job: dict[str, Any], json_out: bool) -> None:
     emit(job, json_out, DETAIL)
     raise typer.Exit(EXIT.get(job["status"], 1))
@@ -55,7 +67,7 @@ def submit(
     name: Annotated[str, typer.Argument(help="Unique job name in your tenant.")],
     algorithm: Annotated[str, typer.Option("--algorithm", "-a", help="name:version or id")],
     channel: Annotated[
-        list[str], typer.Option("--input", "-i", help="CHANNEL=DATASET_ID[:VERSION]")
+        list[str], typer.Option("--input", "-i", help="CHANNEL=DATASET[:VERSION] (name or id)")
     ],
     hp: Annotated[list[str] | None, typer.Option("--hp", help="KEY=VALUE hyperparameter")] = None,
     resource_class: Annotated[str, typer.Option("--class")] = "cpu.small",
@@ -70,14 +82,9 @@ def submit(
     json_out: JsonOpt = False,
 ) -> None:
     """Submit a training job."""
-    inputs: dict[str, Any] = {}
-    for ch, ref in _kv(channel, "--input").items():
-        ds, _, ver = ref.partition(":")
-        inputs[ch] = {"dataset_id": ds, **({"version": int(ver)} if ver else {})}
     body: dict[str, Any] = {
         "name": name,
         "algorithm": algorithm,
-        "input_data": inputs,
         "hyperparameters": _kv(hp or [], "--hp"),
         "resources": {"resource_class": resource_class, "instance_count": instance_count},
         "environment": _kv(env or [], "--env"),
@@ -86,6 +93,7 @@ def submit(
     if max_runtime_s is not None:
         body["stopping_condition"] = {"max_runtime_s": max_runtime_s}
     with Client.from_env() as c:
+        body["input_data"] = _inputs(c, _kv(channel, "--input"))
         job = c.jobs.submit(body)
         if not (wait or follow):
             emit(job, json_out, DETAIL)

@@ -7,6 +7,8 @@ tenant; the demo tenant uploads its own part. Safe to run again: existing object
 from __future__ import annotations
 
 import secrets
+import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,15 +116,20 @@ def _grant(admin: Client, dataset_id: str, tenant_id: str, algorithm: str) -> No
         admin.grants.create(dataset_id, tenant_id, algorithms=[algorithm])
 
 
+def cli_name() -> str:
+    """How to type this CLI: `forgeml` when that is on PATH, else its full path (a venv)."""
+    ours = Path(sys.executable).parent / "forgeml"
+    found = shutil.which("forgeml")
+    return "forgeml" if found and Path(found).resolve() == ours.resolve() else str(ours)
+
+
 def next_steps(url: str, r: DemoResult) -> list[str]:
-    d = r.tenant_datasets
-    p = r.platform_datasets
+    cli = cli_name()
     return [
         f"Portal: {url}/  sign in as {r.email} / {r.password}",
         "Or from the command line, as the demo tenant:",
-        f"  forgeml login --url {url} --email {r.email}",
-        "  forgeml job submit digits-demo -a digits-classifier:1.0.0 "
-        f"-i train={d['digits-mine']} -i platform={p['digits-platform']} "
-        f"-i validation={d['digits-validation']} --hp epochs=3 --wait",
-        "  forgeml model download digits-demo",
+        f"  {cli} login --url {url} --email {r.email}",
+        f"  {cli} job submit digits-demo -a digits-classifier:1.0.0 -i train=digits-mine "
+        "-i platform=digits-platform -i validation=digits-validation --hp epochs=3 --wait",
+        f"  {cli} model download digits-demo",
     ]
