@@ -15,7 +15,6 @@ import re
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
