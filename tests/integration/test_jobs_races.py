@@ -176,3 +176,20 @@ def test_runner_reconcile_explains_a_job_no_runner_can_hold(world: World, queued
     assert got["pending_reason"] == "no runner advertises class 3 x cpu.large"
     first = world.client.get(f"{JOBS}/{queued}", headers=world.a.h()).json()
     assert first["pending_reason"] == "waiting for a runner to claim it (class cpu.small)"
+
+
+def test_submit_refuses_a_size_no_registered_runner_can_ever_hold(world: World) -> None:
+    v = register_algorithm(world, "big-algo")
+    ds = upload_dataset(world, world.a.h(), "rows3", {"rows.csv": CSV})
+    world.services.job_runs.register()  # the test runner: 16 CPUs
+    too_big = {"resource_class": "cpu.large", "instance_count": 3}
+    resp = world.client.post(
+        JOBS, json=job_body("big", v["id"], ds, resources=too_big), headers=world.a.h()
+    )
+    assert resp.status_code == 422, resp.text
+    (err,) = resp.json()["error"]["details"]["errors"]
+    assert err["loc"] == "resources.resource_class"
+    assert "can ever run 3 x cpu.large" in err["msg"] and "cpu.small" in err["msg"]
+    # one that fits is queued as before
+    fits = {"resource_class": "cpu.large", "instance_count": 1}
+    assert submit(world, world.a.h(), job_body("fits", v["id"], ds, resources=fits))["id"]

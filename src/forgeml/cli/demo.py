@@ -11,7 +11,7 @@ from typing import Annotated
 import httpx
 import typer
 
-from forgeml.cli.output import JsonOpt, console, emit, handle_errors
+from forgeml.cli.output import JsonOpt, console, emit, err_console, handle_errors
 from forgeml.client import Client, profiles
 from forgeml.client.errors import NotConfigured
 from forgeml.config import default_home
@@ -34,8 +34,14 @@ def admin_client(url: str | None, home: Path | None) -> Client:
 def run_seed(client: Client, examples: Path | None, as_json: bool) -> None:
     from forgeml.demo import seed
 
-    with console.status("Seeding the demo (algorithms, platform data, tenant data)..."):
-        result = seed.seed(client, examples=examples)
+    with console.status("Seeding the demo...") as status:
+
+        def say(step: str) -> None:
+            status.update(f"{step}...")
+            if not as_json:
+                err_console.print(f"  {step}", markup=False)
+
+        result = seed.seed(client, examples=examples, say=say)
     if as_json:
         emit({**result.__dict__, "url": client.url}, True)
         return

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from forgeml.cli.output import JsonOpt, console, emit, handle_errors
+from forgeml.cli.progress import watch_job
 from forgeml.client import Client
 
 job_app = typer.Typer(help="Training jobs.", no_args_is_help=True)
@@ -20,13 +21,14 @@ COLS = [
     "id",
     "name",
     "status",
-    "secondary_status",
+    "phase",
+    "pending_reason",
     "algorithm_name",
     "resource_class",
     "created_at",
 ]
 DETAIL = [
-    "id", "name", "status", "secondary_status", "status_message", "pending_reason",
+    "id", "name", "status", "secondary_status", "phase", "status_message", "pending_reason",
     "failure_reason", "algorithm_name", "algorithm_version", "attempt", "max_attempts",
     "resource_class", "instance_count", "final_metrics", "training_seconds", "billable_seconds",
     "created_at", "started_at", "ended_at",
@@ -101,7 +103,7 @@ def submit(
         if follow:
             for line in c.jobs.logs(job["id"], follow=True):
                 console.print(f"[{line['host']}] {line['text']}", markup=False, highlight=False)
-        _finish(c.jobs.wait(job["id"]), json_out)
+        _finish(watch_job(c, job["id"], quiet=json_out or follow), json_out)
 
 
 @job_app.command("ls")
@@ -158,7 +160,10 @@ def wait_cmd(
 ) -> None:
     """Wait for the job to end; exit 0 Completed, 1 Failed, 2 Stopped."""
     with Client.from_env() as c:
-        job = c.jobs.wait(job_id, timeout_s=timeout_s)
+        if timeout_s is not None:
+            job = c.jobs.wait(job_id, timeout_s=timeout_s)
+        else:
+            job = watch_job(c, job_id, quiet=json_out)
     _finish(job, json_out)
 
 

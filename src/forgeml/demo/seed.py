@@ -10,6 +10,7 @@ import secrets
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,22 +43,37 @@ def default_examples() -> Path:
     return Path(forgeml.__file__).resolve().parents[2] / "examples" / "algorithms"
 
 
-def seed(admin: Client, *, examples: Path | None = None, build: bool = True) -> DemoResult:
+def _quiet(step: str) -> None:
+    pass
+
+
+def seed(
+    admin: Client,
+    *,
+    examples: Path | None = None,
+    build: bool = True,
+    say: Callable[[str], None] = _quiet,
+) -> DemoResult:
+    """Seed (or reuse) everything; `say` hears each step as it starts."""
     examples = examples or default_examples()
+    say(f"tenant {DEMO_TENANT} and its user {DEMO_EMAIL}")
     tenant = _tenant(admin)
     password = secrets.token_urlsafe(12)
     user = _user(admin, tenant["id"], password)
     result = DemoResult(tenant_id=tenant["id"], email=user["email"], password=password)
     for name in EXAMPLES:
+        say(f"registering algorithm {name} (its environment builds in the background)")
         result.algorithms[name] = _register(admin, examples / name, build)
     token = admin.tokens.create("demo-seed", user_id=user["id"], expires_in_days=1)
     with Client(admin.url, token["token"]) as member, tempfile.TemporaryDirectory() as tmp:
         for story, (algorithm, mine) in STORIES.items():
             parts = _parts(story, Path(tmp))
+            say(f"platform dataset {story}-platform, granted to {DEMO_TENANT} for {algorithm}")
             pid = _dataset(admin, f"{story}-platform", "platform", parts["platform"])
             result.platform_datasets[f"{story}-platform"] = pid
             _grant(admin, pid, tenant["id"], algorithm)
             for part, ds_name in mine.items():
+                say(f"tenant dataset {ds_name}")
                 result.tenant_datasets[ds_name] = _dataset(member, ds_name, "tenant", parts[part])
         admin.tokens.revoke(token["id"])
     return result

@@ -25,10 +25,10 @@ from forgeml.db.scope import Scope
 from forgeml.db.types import utcnow
 from forgeml.domain.errors import InvalidInput
 from forgeml.domain.job_model import Lease, TrainingJob
-from forgeml.domain.jobs import Secondary
+from forgeml.domain.jobs import ENV_MESSAGE, Secondary
 from forgeml.executors.base import Executor, RunRequest
 from forgeml.queue import claims
-from forgeml.queue.transitions import LeaseLost, current_secondary, fence, move_or_raise
+from forgeml.queue.transitions import LeaseLost, current_secondary, fence, move_or_raise, note
 from forgeml.services import job_staging as staging
 from forgeml.services.algorithm_envs import ResolvedAlgorithm
 from forgeml.services.jobs import job_prefix
@@ -206,6 +206,9 @@ class Attempt:
             remove_tree(self.work)
 
     def _algorithm(self, job: TrainingJob) -> ResolvedAlgorithm:
+        # a first use builds the environment (minutes for torch): say so instead of "Starting"
+        with self.db.write() as conn:
+            note(conn, self.lease, ENV_MESSAGE)
         try:
             return self.load_algorithm(job.algorithm_version_id)
         except EnvironmentBuildFailed as exc:
