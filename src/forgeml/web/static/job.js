@@ -11,6 +11,7 @@
   var series = {};
   try { series = JSON.parse(document.getElementById("metric-data").textContent || "{}"); } catch (e) { series = {}; }
   var charts = {};
+  window.forgemlCharts = charts; // for the browser tests and the curious console user
   var chartsOn = document.getElementById("charts").dataset.enabled === "true";
 
   function badgeClass(s) {
