@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import forgeml
 from forgeml.api import errors
+from forgeml.api.docs import docs_router
 from forgeml.api.metrics import Metrics
 from forgeml.api.middleware import RequestContextMiddleware
 from forgeml.api.routes import (
@@ -128,7 +129,7 @@ def create_app(
         version=forgeml.__version__,
         description="Multi-tenant ML training platform (SageMaker-compatible training jobs).",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # served by api/docs.py from local assets
         redoc_url=None,
         generate_unique_id_function=lambda route: route.name,  # operationIds like "user.get"
     )
@@ -138,6 +139,7 @@ def create_app(
     app.state.metrics = metrics
     errors.install(app)
     app.include_router(ops.router)
+    app.include_router(docs_router(API_PREFIX))
     app.include_router(api_router())
     for router in extra_routers or []:
         app.include_router(router)

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from forgeml.api.schemas import Input, Output
-from forgeml.domain.jobs import ChannelRef, JobSpec
+from forgeml.domain.jobs import ChannelRef, JobSpec, phase
 
 
 class ChannelIn(Input):
@@ -82,6 +82,7 @@ class JobOut(Output):
     status: str
     secondary_status: str
     status_message: str | None
+    phase: str = Field("", description="what the job does now, in words (building environment…)")
     pending_reason: str | None
     failure_reason: str | None
     algorithm_version_id: str
@@ -123,6 +124,7 @@ def _lineage(info: dict[str, Any]) -> dict[str, Any]:
 
 def job_out(job: Any) -> JobOut:
     out = JobOut.model_validate(job)
+    out.phase = phase(job.secondary_status, job.status_message)
     # Lineage without object keys: tenants see datasets, versions, digests and file names.
     out.inputs = {ch: _lineage(info) for ch, info in job.inputs.items()}
     out.artifacts = {k: {"size": v.get("size")} for k, v in job.artifacts.items()}

@@ -159,7 +159,10 @@ class Estimator:
         job_name: str | None = None,
         timeout_s: float | None = None,
     ) -> TrainingJob:
-        channels = {k: v if isinstance(v, dict) else {"dataset_id": v} for k, v in inputs.items()}
+        resolve = self.client.datasets.resolve_input  # names work as in the CLI
+        channels = {
+            k: v if isinstance(v, dict) else {"dataset_id": resolve(v)} for k, v in inputs.items()
+        }
         body: Json = {
             "name": job_name or f"{self.name_prefix}-{time.strftime('%Y%m%d-%H%M%S')}",
             "algorithm": self.algorithm,

@@ -47,6 +47,27 @@ class Secondary(StrEnum):
 
 
 S = Secondary
+# What a runner says while it prepares (and on first use builds) the algorithm's environment.
+ENV_MESSAGE = "preparing the algorithm environment (built on first use)"
+_PHASES: dict[str, str] = {
+    S.PENDING: "queued",
+    S.STARTING: "starting",
+    S.DOWNLOADING: "staging data",
+    S.TRAINING: "training",
+    S.UPLOADING: "uploading",
+    S.INTERRUPTED: "interrupted, will retry",
+    S.STOPPING: "stopping",
+}
+
+
+def phase(secondary: str, message: str | None) -> str:
+    """A person's name for what a job is doing now: the secondary status, except that
+    Starting while the environment builds reads "building environment"."""
+    if secondary == S.STARTING and message == ENV_MESSAGE:
+        return "building environment"
+    return _PHASES.get(secondary, secondary)
+
+
 _IP = Status.IN_PROGRESS
 _QUEUED_NEXT = {S.STARTING, S.STOPPED, S.FAILED, S.MAX_WAIT_TIME_EXCEEDED}
 _LEAVE_RUN = {S.STOPPING, S.INTERRUPTED, S.FAILED}

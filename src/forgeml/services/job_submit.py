@@ -19,6 +19,7 @@ from forgeml.domain.errors import Conflict, Forbidden, ForgeError, InvalidInput,
 from forgeml.domain.ids import looks_like_id
 from forgeml.domain.jobs import JobSpec, Problems, spec_problems
 from forgeml.domain.tenant_inputs import channel_name_problem, environment_values
+from forgeml.queue import pending
 from forgeml.services.algorithm_envs import AlgorithmEnvironments, ResolvedAlgorithm
 from forgeml.services.audit import Actor
 
@@ -117,7 +118,8 @@ class Submission:
         if spec.volume_gb > rc.max_volume_gb:
             msg = f"at most {rc.max_volume_gb} GB for class {rc.name}"
             return [{"loc": "resources.volume_gb", "msg": msg}]
-        return []
+        never = pending.unservable(conn, rc, spec.instance_count)  # else it would queue forever
+        return [{"loc": "resources.resource_class", "msg": never}] if never else []
 
     def _inputs(
         self,

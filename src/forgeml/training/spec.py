@@ -147,3 +147,15 @@ class HostResult:
     model_artifact: Path
     output_artifact: Path
     sandboxed: bool
+
+
+def overall(results: dict[str, HostResult]) -> tuple[Outcome, str | None]:
+    """The job's outcome from its hosts': a stop wins, then max runtime, then the first failure."""
+    outcomes = {r.outcome for r in results.values()}
+    failed = [r for _, r in sorted(results.items()) if r.outcome == Outcome.FAILED]
+    if failed:
+        return Outcome.FAILED, failed[0].failure_reason
+    for o in (Outcome.MAX_RUNTIME_EXCEEDED, Outcome.STOPPED):
+        if o in outcomes:
+            return o, next(r.failure_reason for r in results.values() if r.outcome == o)
+    return Outcome.COMPLETED, None

@@ -41,13 +41,18 @@ def resource_class_options(ctx: Ctx, card: dict[str, Any]) -> list[tuple[str, st
     scheduling = service(ctx.svc, "scheduling")
     if scheduling is None:
         return [(n, n) for n in sorted(allowed or {"cpu.small"})]
-    out = []
+    servable = scheduling.servable_classes(ctx.actor)
+    runnable, refused = [], []
     for rc in scheduling.list_classes(ctx.actor):
         if allowed and rc.name not in allowed:
             continue
         gpus = f", {rc.gpus} GPU" if rc.gpus else ""
-        out.append((rc.name, f"{rc.name} — {rc.cpus} CPU{gpus}, {rc.memory_bytes >> 30} GiB"))
-    return out
+        label = f"{rc.name} — {rc.cpus} CPU{gpus}, {rc.memory_bytes >> 30} GiB"
+        if rc.name in servable:
+            runnable.append((rc.name, label))
+        else:
+            refused.append((rc.name, f"{label} (no runner here can run it)"))
+    return runnable + refused  # the form preselects the first: one that can run
 
 
 def _int_field(ctx: Ctx, name: str, lo: int, hi: int, errors: dict[str, str]) -> int | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from forgeml.web import (
@@ -35,11 +36,17 @@ AREA_ROUTERS = [
 ]
 
 
+def favicon() -> FileResponse:
+    """Browsers ask for /favicon.ico whatever the page links: answer with the portal's icon."""
+    return FileResponse(WEB_DIR / "static" / "favicon.svg", media_type="image/svg+xml")
+
+
 def portal_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
     for area in AREA_ROUTERS:
         router.include_router(area, include_in_schema=False)
     router.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+    router.add_api_route("/favicon.ico", favicon, methods=["GET", "HEAD"], include_in_schema=False)
     # last: browsers asking for a page that does not exist get the portal's 404 page
     router.routes.append(
         HtmlFallbackRoute(
