@@ -32,7 +32,7 @@ def seed(url: str, admin_token: str) -> tuple[str, dict[str, str]]:
     """A tenant with a member's token and 20 datasets: (token, {target: path})."""
     with Client(url, admin_token) as admin:
         tenant = admin.tenants.create("bench")
-        user = admin.users.create("member@bench.example", role="admin", tenant_id=tenant["id"])
+        user = admin.users.create("member@bench.example", role="member", tenant_id=tenant["id"])
         token = admin.tokens.create("bench", user_id=user["id"])["token"]
     with Client(url, token) as c:
         ids = [c.datasets.create(f"bench-{i:02}")["id"] for i in range(20)]

@@ -47,7 +47,7 @@ def test_the_lookup_searches_indexes_only(world: World) -> None:
     db = world.services.db
     if not db.is_sqlite:
         pytest.skip("query plans of tiny PostgreSQL tables prefer scans; SQLite's are stable")
-    stmt = credentials.token_statement(hash_token(world.a.tokens["member"]))
+    stmt = credentials.token_statement().params(token_hash=hash_token(world.a.tokens["member"]))
     sql = str(stmt.compile(db.engine, compile_kwargs={"literal_binds": True}))
     with db.read() as conn:
         plan = [r[-1] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]

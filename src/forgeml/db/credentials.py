@@ -21,12 +21,6 @@ _PERSON = (
 )
 
 
-def _joined(table: sa.Table) -> sa.FromClause:
-    return table.join(users, users.c.id == table.c.user_id).outerjoin(
-        tenants, tenants.c.id == users.c.tenant_id
-    )
-
-
 def _credential(r: RowMapping, **extra: object) -> Credential:
     status = r["tenant_status"]
     return Credential(
@@ -43,14 +37,30 @@ def _credential(r: RowMapping, **extra: object) -> Credential:
     )
 
 
-def token_statement(token_hash: str) -> sa.Select[Any]:
-    t = api_tokens
-    cols = (t.c.id, t.c.user_id, t.c.expires_at, t.c.revoked_at, t.c.last_used_at, t.c.scopes)
-    return sa.select(*cols, *_PERSON).select_from(_joined(t)).where(t.c.token_hash == token_hash)
+def _lookup(table: sa.Table, *cols: sa.ColumnElement[Any]) -> sa.Select[Any]:
+    joined = table.join(users, users.c.id == table.c.user_id).outerjoin(
+        tenants, tenants.c.id == users.c.tenant_id
+    )
+    return (
+        sa.select(table.c.id, table.c.user_id, table.c.expires_at, table.c.revoked_at, *cols)
+        .add_columns(*_PERSON)
+        .select_from(joined)
+        .where(table.c.token_hash == sa.bindparam("token_hash"))
+    )
+
+
+# Built once per process: the join and the column coercion are not redone per request.
+_TOKEN = _lookup(api_tokens, api_tokens.c.last_used_at, api_tokens.c.scopes)
+_SESSION = _lookup(browser_sessions, browser_sessions.c.csrf_token)
+
+
+def token_statement() -> sa.Select[Any]:
+    """The token lookup (bind `token_hash`), for query-plan checks."""
+    return _TOKEN
 
 
 def find_token(conn: Connection, token_hash: str) -> Credential | None:
-    row = conn.execute(token_statement(token_hash)).mappings().first()
+    row = conn.execute(_TOKEN, {"token_hash": token_hash}).mappings().first()
     if row is None:
         return None
     scopes = tuple(TokenScope(s) for s in row["scopes"])
@@ -58,8 +68,5 @@ def find_token(conn: Connection, token_hash: str) -> Credential | None:
 
 
 def find_session(conn: Connection, token_hash: str) -> Credential | None:
-    s = browser_sessions
-    cols = (s.c.id, s.c.user_id, s.c.expires_at, s.c.revoked_at, s.c.csrf_token)
-    stmt = sa.select(*cols, *_PERSON).select_from(_joined(s)).where(s.c.token_hash == token_hash)
-    row = conn.execute(stmt).mappings().first()
+    row = conn.execute(_SESSION, {"token_hash": token_hash}).mappings().first()
     return None if row is None else _credential(row, csrf_token=str(row["csrf_token"]))
