@@ -6,7 +6,7 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Query, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import FileResponse, StreamingResponse
 
 from forgeml.api.dataset_schemas import (
     DatasetCreate,
@@ -24,6 +24,7 @@ from forgeml.api.errors import envelope, responses
 from forgeml.api.schemas import PageOut
 from forgeml.domain.datasets import DatasetKind
 from forgeml.services.dataset_downloads import RangeNotSatisfiable
+from forgeml.storage.base import CHUNK_SIZE
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 DS = resources(dataset_id="dataset")
@@ -213,6 +214,12 @@ def download_file(
     }
     if read.partial:
         headers["Content-Range"] = f"bytes {read.start}-{read.end}/{f.size}"
+    elif range_ is None and (path := dl.local_file(read)) is not None:
+        # File store: FileResponse reads the file in big blocks, no store iterator per chunk.
+        # Only without a Range header: FileResponse would answer ranges its own way.
+        resp = FileResponse(path, media_type=f.content_type, headers=headers)
+        resp.chunk_size = CHUNK_SIZE
+        return resp
     return StreamingResponse(
         dl.stream(read),
         status_code=206 if read.partial else 200,
