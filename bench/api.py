@@ -49,7 +49,7 @@ def wrk(url: str, seconds: int, connections: int, token: str | None) -> dict[str
         argv += ["-H", f"Authorization: Bearer {token}"]
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))  # type: ignore[union-attr]
-    m = re.search(r"^\s+99%\s+([0-9.]+)(us|ms|s)$", out, re.M)
+    m = re.search(r"^\s+99%\s+([0-9.]+)(us|ms|s)\s*$", out, re.M)
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if bad:
         raise RuntimeError(f"{url}: {bad.group(1)} error responses\n{out}")
