@@ -1,10 +1,11 @@
 """Throughput bench: queue claims/s on SQLite and PostgreSQL with N concurrent claimers, and
 digits-classifier training samples/s inside the platform (embedded, sandbox on when bwrap works)
 against the same script run directly (same interpreter, data, CPU count, a cgroup worth the
-class's CPUs), strictly interleaved beside busy neighbours; per-round ratios. JSON + tables.
+class's CPUs) at the same time (or strictly interleaved) beside busy neighbours; per-round
+ratios. JSON + tables.
 
     .venv/bin/python bench/throughput.py [--jobs 400] [--claimers 4] [--epochs 4] [--rounds 4]
-        [--busy 1] [--quick]
+        [--busy 1] [--mode together|interleaved] [--quick]
 """
 
 from __future__ import annotations
@@ -93,9 +94,13 @@ def epoch_sps(lines: list[str]) -> list[float]:
     return values[1:] if len(values) > 1 else values  # epoch 1 warms up
 
 
-def training_bench(epochs: int, rounds: int, envs: Path, busy: int) -> dict[str, Any]:
-    """Platform job and direct run strictly interleaved (order flips every round: ABBA), the direct
-    run in the bench's own cgroup worth the class's CPUs, both beside `busy` busy neighbours."""
+def training_bench(
+    epochs: int, rounds: int, envs: Path, busy: int, mode: str = "together"
+) -> dict[str, Any]:
+    """Per round, the platform job and the direct run either at the same time (`together`: the
+    direct run starts when the job enters Training, so both see the same load and compete as
+    equals if their weights are) or strictly interleaved (order flips every round: ABBA). The
+    direct run is in the bench's own cgroup worth the class's CPUs, beside `busy` neighbours."""
     per_round: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp, embedded(envs) as emb:
         w = emb.world
@@ -114,8 +119,11 @@ def training_bench(epochs: int, rounds: int, envs: Path, busy: int) -> dict[str,
                         Path(tmp) / f"o{n}", cpus, join,
                     ),
                 }  # fmt: skip
-                order = ["platform", "direct"] if n % 2 == 0 else ["direct", "platform"]
-                sps = {k: statistics.median(runs[k]()) for k in order}
+                if mode == "together":
+                    sps = {k: statistics.median(v) for k, v in together(**runs).items()}
+                else:
+                    order = ["platform", "direct"] if n % 2 == 0 else ["direct", "platform"]
+                    sps = {k: statistics.median(runs[k]()) for k in order}
                 sps["ratio"] = sps["platform"] / sps["direct"]
                 per_round.append({k: round(v, 3) for k, v in sps.items()} | {"load": load()})
     ratios = [r["ratio"] for r in per_round]
@@ -124,6 +132,7 @@ def training_bench(epochs: int, rounds: int, envs: Path, busy: int) -> dict[str,
         "class": CLASS,
         "class_cpus": cpus,
         "busy_neighbours": busy,
+        "mode": mode,
         "sandbox": emb.sandbox,
         "direct_cgroup": cg,
         "rounds": per_round,
@@ -134,16 +143,52 @@ def training_bench(epochs: int, rounds: int, envs: Path, busy: int) -> dict[str,
     }
 
 
-def platform_run(w: Any, algo: str, channels: dict[str, Any], epochs: int, n: int) -> list[float]:
+def together(
+    platform: Callable[..., list[float]], direct: Callable[[], list[float]]
+) -> dict[str, list[float]]:
+    """Run the platform job and, from the moment it trains, the direct run beside it."""
+    out: dict[str, list[float]] = {}
+    threads: list[threading.Thread] = []
+
+    def start() -> None:
+        th = threading.Thread(target=lambda: out.__setitem__("direct", direct()))
+        th.start()
+        threads.append(th)
+
+    out["platform"] = platform(on_training=start)
+    for th in threads:
+        th.join()
+    return out
+
+
+def platform_run(
+    w: Any,
+    algo: str,
+    channels: dict[str, Any],
+    epochs: int,
+    n: int,
+    on_training: Callable[[], None] | None = None,
+) -> list[float]:
     body = {"name": f"digits-{n}", "algorithm": algo, "input_data": channels,
             "resources": {"resource_class": CLASS},
             "hyperparameters": {"epochs": epochs}}  # fmt: skip
     resp = w.client.post("/api/v1/training-jobs", json=body, headers=w.a.h())
     assert resp.status_code == 201, resp.text
+    if on_training is not None:
+        wait_training(w, resp.json()["id"])
+        on_training()
     done = wait_terminal(w, resp.json()["id"])
     assert done["status"] == "Completed", done["failure_reason"]
     url = f"/api/v1/training-jobs/{done['id']}/logs?limit=5000"
     return epoch_sps([x["text"] for x in w.client.get(url, headers=w.a.h()).json()["items"]])
+
+
+def wait_training(w: Any, job_id: str) -> None:
+    while True:
+        job = w.client.get(f"/api/v1/training-jobs/{job_id}", headers=w.admin).json()
+        if job["secondary_status"] not in {"Pending", "Starting", "Downloading"}:
+            return
+        time.sleep(0.05)
 
 
 def direct_run(
@@ -177,6 +222,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=4, help="platform/direct pairs")
     ap.add_argument("--busy", type=int, default=1, help="busy neighbour processes")
+    ap.add_argument("--mode", choices=["together", "interleaved"], default="together")
     ap.add_argument("--quick", action="store_true", help="100 jobs, 3 epochs, 2 rounds")
     ap.add_argument("--envs", type=Path, default=DEFAULT_ENVS, help="venv cache (kept)")
     args = ap.parse_args()
@@ -186,7 +232,7 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "claims": claims_bench(jobs, args.claimers),
         "load_before": load(),
-        "training": training_bench(epochs, rounds, args.envs, args.busy),
+        "training": training_bench(epochs, rounds, args.envs, args.busy, args.mode),
         "load_after": load(),
     }
     print(json.dumps(result, indent=2))
@@ -207,8 +253,9 @@ def main() -> None:
     print(table(["round", *cols], rows))
     print()
     print(table(
-        ["class", "neighbours", "sandbox", "direct cgroup", "ratio (median [min-max, n])", "goal"],
-        [[f"{CLASS} ({t['class_cpus']} CPUs)", t["busy_neighbours"], t["sandbox"],
+        ["class", "neighbours", "mode", "sandbox", "direct cgroup", "ratio (median [min-max, n])",
+         "goal"],
+        [[f"{CLASS} ({t['class_cpus']} CPUs)", t["busy_neighbours"], t["mode"], t["sandbox"],
           t["direct_cgroup"], spread_text(t["ratio"]), t["goal_ratio"]]],
     ))  # fmt: skip
 
