@@ -98,6 +98,8 @@ class JobSettings(BaseModel):
     max_runtime_limit_s: int = Field(default=7 * 24 * 3600, ge=1)
     default_max_runtime_s: int = Field(default=24 * 3600, ge=1)
     allow_network: bool = False  # may algorithms that declare `network: true` have it
+    # Jobs get a CPU weight worth their class's CPUs; a hard cap also throttles them when idle.
+    cpu_hard_cap: bool = False
     lease_s: float = Field(default=30.0, gt=0)
     heartbeat_s: float = Field(default=3.0, gt=0)
     reconcile_s: float = Field(default=10.0, gt=0)

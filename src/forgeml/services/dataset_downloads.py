@@ -9,6 +9,7 @@ import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from forgeml.db import datasets as q
@@ -121,6 +122,11 @@ class DownloadService:
             actor, "dataset.download", ds, v, path=f.path, range=[start, end] if rng else None
         )
         return FileRead(f, start, end, rng is not None)
+
+    def local_file(self, read: FileRead) -> Path | None:
+        """The object's file when the store is local disk (the transport may send it with
+        zero-copy means); None for other stores. Never handed to untrusted code."""
+        return self.store.local_path(read.file.object_key)
 
     def stream(self, read: FileRead) -> Iterator[bytes]:
         if read.end < read.start:  # an empty file

@@ -264,9 +264,11 @@ class Attempt:
             rc = q.get_resource_class(conn, job.resource_class)
         if rc is None:
             raise RuntimeError(f"resource class {job.resource_class} vanished")
+        cfg = self.settings.jobs
         specs = staging.host_specs(
-            job, algo, rc, channels, self.work, stop_grace_s=self.settings.jobs.stop_grace_s
-        )
+            job, algo, rc, channels, self.work,
+            stop_grace_s=cfg.stop_grace_s, cpu_hard_cap=cfg.cpu_hard_cap,
+        )  # fmt: skip
         restore = self._restore(job, [s.host for s in specs], prefix)
         now = utcnow()
         with self.db.write() as conn:

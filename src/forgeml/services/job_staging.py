@@ -103,6 +103,7 @@ def host_specs(
     work: Path,
     *,
     stop_grace_s: float,
+    cpu_hard_cap: bool = False,
 ) -> tuple[HostSpec, ...]:
     """One HostSpec per instance `algo-1..N`; GPUs are split evenly between the hosts."""
     m = algo.manifest
@@ -127,6 +128,7 @@ def host_specs(
                     for n, p in channels.items()
                 },
                 cpu_count=rc.cpus,
+                cpu_hard_cap=cpu_hard_cap,
                 gpu_indices=tuple(job.gpu_indices[i * per_host : (i + 1) * per_host]),
                 memory_limit_bytes=rc.memory_bytes,
                 max_file_size_bytes=rc.max_volume_gb * 1024**3,

@@ -71,6 +71,7 @@ class HostSpec:
     hyperparameters: Mapping[str, str] = field(default_factory=dict)
     channels: Mapping[str, ChannelSpec] = field(default_factory=dict)
     cpu_count: int = 1
+    cpu_hard_cap: bool = False  # a CFS quota at cpu_count, not only a weight
     gpu_indices: tuple[int, ...] = ()
     memory_limit_bytes: int = 4 * GIB
     max_processes: int = 512
