@@ -166,9 +166,9 @@ def spec_problems(spec: JobSpec, *, max_runtime_limit_s: int, env_problem: Any =
             bad(f"environment.{name[:64]}", why)
         if "\0" in value or len(value) > 4096:
             bad(f"environment.{name[:64]}", "value has a NUL byte or is longer than 4096")
+    # No channel at all is a valid job (SageMaker allows no InputDataConfig); an algorithm that
+    # needs data says so with `required: true` on the channel (checked against its card).
     p += _tag_problems(spec.tags)
-    if not spec.channels:
-        bad("input_data", "at least one channel is required")
     return p
 
 
