@@ -21,6 +21,7 @@ from forgeml.api.routes import (
     algorithms,
     audit,
     auth,
+    checkpoints,
     dataset_uploads,
     datasets,
     events,
@@ -52,7 +53,7 @@ def api_router() -> APIRouter:
         router.include_router(module.router)
     for module in (webhooks, events, notifications):
         router.include_router(module.router)
-    for module in (jobs, scheduling):
+    for module in (jobs, scheduling, checkpoints):
         router.include_router(module.router)
     return router
 

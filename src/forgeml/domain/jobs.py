@@ -13,6 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from forgeml.domain.checkpoints import CheckpointConfig, local_path_problem
 from forgeml.domain.errors import InvalidInput
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
@@ -129,6 +130,7 @@ class JobSpec:
     max_wait_s: int | None = None
     max_attempts: int = 3
     checkpointing: bool = True
+    checkpoint: CheckpointConfig | None = None
     preemptible: bool = False
     environment: Mapping[str, str] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -169,6 +171,11 @@ def spec_problems(spec: JobSpec, *, max_runtime_limit_s: int, env_problem: Any =
     # No channel at all is a valid job (SageMaker allows no InputDataConfig); an algorithm that
     # needs data says so with `required: true` on the channel (checked against its card).
     p += _tag_problems(spec.tags)
+    if spec.checkpoint is not None:
+        if why := local_path_problem(spec.checkpoint.local_path):
+            bad("checkpoint_config.local_path", why)
+        if not spec.checkpointing:
+            bad("checkpoint_config", "checkpointing is turned off for this job")
     return p
 
 

@@ -8,12 +8,47 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import tarfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 CheckpointSync = Callable[[Path], None]
+_NOFOLLOW_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+
+
+def walk_files(folder: Path) -> Iterator[tuple[str, os.stat_result]]:
+    """(relative posix path, stat) of every regular file under `folder`; links are skipped,
+    linked folders never entered."""
+    if folder.is_symlink() or not folder.is_dir():
+        return
+    for top, dirs, files in os.walk(folder, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not os.path.islink(os.path.join(top, d)))
+        for name in sorted(files):
+            st = os.lstat(os.path.join(top, name))
+            if stat.S_ISREG(st.st_mode):
+                yield Path(top, name).relative_to(folder).as_posix(), st
+
+
+def open_inside(folder: Path, rel: str) -> BinaryIO:
+    """Open `folder/rel` for reading without following any link on the way (the program may
+    swap a file or folder for a link between listing and opening): every step is O_NOFOLLOW."""
+    parts = rel.split("/")
+    fd = os.open(folder, _NOFOLLOW_DIR)
+    try:
+        for part in parts[:-1]:
+            nxt = os.open(part, _NOFOLLOW_DIR, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+        leaf = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+    finally:
+        os.close(fd)
+    if not stat.S_ISREG(os.fstat(leaf).st_mode):
+        os.close(leaf)
+        raise OSError(f"{rel!r} is not a regular file")
+    return os.fdopen(leaf, "rb")
 
 
 def restore_checkpoints(src_dir: Path, checkpoints_dir: Path) -> int:

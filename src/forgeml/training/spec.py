@@ -83,6 +83,8 @@ class HostSpec:
     # Address of every host as the program should dial it; loopback when all run on one node.
     host_addresses: Mapping[str, str] = field(default_factory=dict)
     network_interface: str = "lo"
+    # The checkpoint folder relative to /opt/ml (CheckpointConfig.LocalPath, validated upstream).
+    checkpoint_rel: str = "checkpoints"
 
     def __post_init__(self) -> None:
         # Freeze the mappings so a spec shared between threads cannot change under the launcher.
