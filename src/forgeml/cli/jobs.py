@@ -55,8 +55,8 @@ def submit(
     name: Annotated[str, typer.Argument(help="Unique job name in your tenant.")],
     algorithm: Annotated[str, typer.Option("--algorithm", "-a", help="name:version or id")],
     channel: Annotated[
-        list[str], typer.Option("--input", "-i", help="CHANNEL=DATASET_ID[:VERSION]")
-    ],
+        list[str] | None, typer.Option("--input", "-i", help="CHANNEL=DATASET_ID[:VERSION]")
+    ] = None,
     hp: Annotated[list[str] | None, typer.Option("--hp", help="KEY=VALUE hyperparameter")] = None,
     resource_class: Annotated[str, typer.Option("--class")] = "cpu.small",
     instance_count: Annotated[int, typer.Option("--instances")] = 1,
@@ -67,11 +67,17 @@ def submit(
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Print logs while waiting.")
     ] = False,
+    checkpoint: Annotated[
+        str | None, typer.Option("--checkpoint", help="checkpoint location name or id")
+    ] = None,
+    checkpoint_path: Annotated[
+        str, typer.Option("--checkpoint-path", help="where the program sees it")
+    ] = "/opt/ml/checkpoints",
     json_out: JsonOpt = False,
 ) -> None:
-    """Submit a training job."""
+    """Submit a training job (no --input at all is fine if the algorithm needs no channel)."""
     inputs: dict[str, Any] = {}
-    for ch, ref in _kv(channel, "--input").items():
+    for ch, ref in _kv(channel or [], "--input").items():
         ds, _, ver = ref.partition(":")
         inputs[ch] = {"dataset_id": ds, **({"version": int(ver)} if ver else {})}
     body: dict[str, Any] = {
@@ -85,6 +91,8 @@ def submit(
     }
     if max_runtime_s is not None:
         body["stopping_condition"] = {"max_runtime_s": max_runtime_s}
+    if checkpoint:
+        body["checkpoint_config"] = {"location": checkpoint, "local_path": checkpoint_path}
     with Client.from_env() as c:
         job = c.jobs.submit(body)
         if not (wait or follow):
