@@ -11,11 +11,16 @@ import shutil
 import stat
 import tarfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from forgeml.training.fswatch import CloseWatcher
+
 CheckpointSync = Callable[[Path], None]
+_TICK_S = 0.5  # how soon the loop notices finish()
+_SETTLE_S = 0.2
 _NOFOLLOW_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 
 
@@ -80,7 +85,8 @@ def pack(folder: Path, archive: Path) -> Path:
 
 
 class PeriodicSync:
-    """Calls `sync(checkpoints_dir)` every `interval_s` in a thread, and once more at `finish()`.
+    """Calls `sync(checkpoints_dir)` in a thread every `interval_s`, soon after the program closes
+    a file it wrote there (inotify), and once more at `finish()`.
 
     Errors from the hook are reported through `on_error` and never end the run.
     """
@@ -102,11 +108,24 @@ class PeriodicSync:
 
     def start(self) -> None:
         if self._sync is not None:
+            self._watcher = CloseWatcher(self._dir)
             self._thread.start()
 
     def _loop(self) -> None:
-        while not self._done.wait(self._interval):
-            self._call()
+        watcher = self._watcher
+        try:
+            due = time.monotonic() + self._interval
+            while not self._done.is_set():
+                saved = watcher.wait(min(_TICK_S, max(0.0, due - time.monotonic())))
+                if saved:  # let a burst of saves settle into one sync
+                    watcher.wait(_SETTLE_S)
+                if self._done.is_set():
+                    break
+                if saved or time.monotonic() >= due:
+                    self._call()
+                    due = time.monotonic() + self._interval
+        finally:
+            watcher.close()
 
     def _call(self) -> None:
         if self._sync is None:
