@@ -54,3 +54,34 @@ def test_another_tenants_location_page_is_the_html_404(world: World) -> None:
         ).status_code
         == 200
     )
+
+
+def test_the_train_form_points_a_job_at_a_location(world: World) -> None:
+    from tests.support.jobs import JOBS, register_fixture
+
+    v = register_fixture(world, "checkpoint-resume")
+    loc = create_location(world, world.a.h(), "form-ckpt")
+    c = sign_in(world.client, "tenant-admin@a.example.com")
+    url = f"/algorithms/{v['algorithm_id']}/train"
+    form = c.get(url, headers=HTML)
+    assert form.status_code == 200 and "form-ckpt (0 files)" in form.text
+    data = {
+        "csrf_token": csrf_of(form.text),
+        "version_id": v["id"],
+        "name": "from-form",
+        "resource_class": "cpu.small",
+        "instance_count": "1",
+        "max_runtime_min": "10",
+        "checkpoint_location": loc["id"],
+        "checkpoint_path": "/opt/ml/../etc",
+    }
+    bad = c.post(url, data=data, headers=HTML)
+    assert (bad.status_code == 422 and "must be" in bad.text) or "segment" in bad.text
+    r = c.post(url, data={**data, "checkpoint_path": "/opt/ml/ck"}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    job_id = r.headers["location"].rsplit("/", 1)[1]
+    job = world.client.get(f"{JOBS}/{job_id}", headers=world.a.h()).json()
+    assert job["checkpoint_config"]["location_id"] == loc["id"]
+    assert job["checkpoint_config"]["local_path"] == "/opt/ml/ck"
+    page = c.get(f"/jobs/{job_id}", headers=HTML).text
+    assert f'href="/checkpoints/{loc["id"]}"' in page and "/opt/ml/ck" in page

@@ -29,7 +29,7 @@ DETAIL = [
     "id", "name", "status", "secondary_status", "status_message", "pending_reason",
     "failure_reason", "algorithm_name", "algorithm_version", "attempt", "max_attempts",
     "resource_class", "instance_count", "final_metrics", "training_seconds", "billable_seconds",
-    "created_at", "started_at", "ended_at",
+    "checkpoint_config", "created_at", "started_at", "ended_at",
 ]  # fmt: skip
 EXIT = {"Completed": 0, "Failed": 1, "Stopped": 2}
 
