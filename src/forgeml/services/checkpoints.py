@@ -7,7 +7,6 @@ from __future__ import annotations
 import tarfile
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from typing import IO
 
 from sqlalchemy.engine import Connection
@@ -98,13 +97,19 @@ class CheckpointService:
 
     def open_file(
         self, actor: Actor, location_id: str, path: str
-    ) -> tuple[CheckpointFile, AbstractContextManager[Iterator[bytes]]]:
+    ) -> tuple[CheckpointFile, Iterator[bytes]]:
+        """The file's row and its bytes (the object is opened when the first chunk is read)."""
         loc = self.load(actor, location_id)
         if problem := file_path_problem(path):
             raise NotFound(f"no checkpoint file {path[:200]!r}", details={"reason": problem})
         with self.db.read() as conn:
             f = q.get_file(conn, loc.id, path)
-        return f, self.store.open(f.object_key)
+
+        def chunks() -> Iterator[bytes]:
+            with self.store.open(f.object_key) as it:
+                yield from it
+
+        return f, chunks()
 
     def archive(self, actor: Actor, location_id: str) -> tuple[CheckpointLocation, IO[bytes]]:
         """A gzip tar of every file (names are the stored relative paths), rewound to 0."""

@@ -88,18 +88,10 @@ def list_files(
     openapi_extra=resources(location_id="checkpoint_location", file_path="checkpoint_file"),
 )
 def download_file(location_id: str, file_path: str, actor: CurrentActor, svc: Svc) -> Response:
-    f, opened = svc.checkpoints.open_file(actor, location_id, file_path)
-    chunks = opened.__enter__()  # closed by _drain when the response ends
-
-    def _drain() -> Iterator[bytes]:
-        try:
-            yield from chunks
-        finally:
-            opened.__exit__(None, None, None)
-
+    f, chunks = svc.checkpoints.open_file(actor, location_id, file_path)
     name = quote(f.path.rsplit("/", 1)[-1])
     return StreamingResponse(
-        _drain(),
+        chunks,
         media_type="application/octet-stream",
         headers={
             "Content-Length": str(f.size),
