@@ -22,6 +22,7 @@ from forgeml.api.routes import (
     algorithms,
     audit,
     auth,
+    checkpoints,
     dataset_uploads,
     datasets,
     events,
@@ -53,7 +54,7 @@ def api_router() -> APIRouter:
         router.include_router(module.router)
     for module in (webhooks, events, notifications):
         router.include_router(module.router)
-    for module in (jobs, scheduling):
+    for module in (jobs, scheduling, checkpoints):
         router.include_router(module.router)
     return router
 

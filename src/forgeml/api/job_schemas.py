@@ -7,7 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from forgeml.api.checkpoint_schemas import CheckpointConfigIn, CheckpointConfigOut
 from forgeml.api.schemas import Input, Output
+from forgeml.domain.checkpoints import CheckpointConfig
 from forgeml.domain.jobs import ChannelRef, JobSpec, phase
 
 
@@ -40,12 +42,16 @@ class JobCreate(Input):
     stopping_condition: StoppingIn = Field(default_factory=StoppingIn)
     retry: RetryIn = Field(default_factory=RetryIn)
     checkpointing: bool = True
+    checkpoint_config: CheckpointConfigIn | None = Field(
+        default=None, description="restore from and sync to a tenant checkpoint location"
+    )
     preemptible: bool = False
     environment: dict[str, str] = Field(default_factory=dict, max_length=200)
     tags: dict[str, str] = Field(default_factory=dict, max_length=200)
 
     def to_spec(self, default_runtime_s: int) -> JobSpec:
         stop = self.stopping_condition
+        cfg = self.checkpoint_config
         return JobSpec(
             name=self.name,
             algorithm=self.algorithm,
@@ -60,6 +66,7 @@ class JobCreate(Input):
             max_wait_s=stop.max_wait_s,
             max_attempts=self.retry.max_attempts,
             checkpointing=self.checkpointing,
+            checkpoint=CheckpointConfig(cfg.location, cfg.local_path) if cfg else None,
             preemptible=self.preemptible,
             environment=self.environment,
             tags=self.tags,
@@ -99,6 +106,7 @@ class JobOut(Output):
     max_attempts: int
     attempt: int
     checkpointing: bool
+    checkpoint_config: CheckpointConfigOut | None = None
     preemptible: bool
     environment: dict[str, str]
     tags: dict[str, str]

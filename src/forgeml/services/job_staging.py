@@ -18,10 +18,12 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from forgeml.domain.algorithms import relative_path_problem
+from forgeml.domain.checkpoints import DEFAULT_LOCAL_PATH, local_relative
 from forgeml.domain.errors import InvalidInput
 from forgeml.domain.job_model import ResourceClass, TrainingJob
 from forgeml.services.algorithm_envs import ResolvedAlgorithm
 from forgeml.storage.base import ObjectStore
+from forgeml.training.artifacts import open_inside, walk_files
 from forgeml.training.spec import (
     ChannelSpec,
     EntryPoint,
@@ -137,6 +139,9 @@ def host_specs(
                 user_env=job.environment,
                 metric_definitions=tuple(MetricDefinition(d.name, d.regex) for d in m.metrics),
                 network_allowed=job.network,
+                checkpoint_rel=local_relative(
+                    (job.checkpoint_config or {}).get("local_path") or DEFAULT_LOCAL_PATH
+                ),
             )
         )
     return tuple(specs)
@@ -170,19 +175,20 @@ def checkpoint_sync(
     seen: dict[str, tuple[int, int]] = {}
 
     def sync(folder: Path) -> None:
-        changed = []
-        for path in sorted(folder.rglob("*")):
-            if path.is_symlink() or not path.is_file():
-                continue
-            rel = path.relative_to(folder).as_posix()
-            st = path.stat()
-            if seen.get(rel) != (st.st_size, st.st_mtime_ns):
-                changed.append((rel, path, (st.st_size, st.st_mtime_ns)))
+        changed = [
+            (rel, (st.st_size, st.st_mtime_ns))
+            for rel, st in walk_files(folder)
+            if seen.get(rel) != (st.st_size, st.st_mtime_ns)
+        ]
         if not changed:
             return
         guard()
-        for rel, path, stamp in changed:
-            with path.open("rb") as f:
+        for rel, stamp in changed:
+            try:
+                f = open_inside(folder, rel)
+            except OSError:  # gone or swapped for a link since the listing: skip it
+                continue
+            with f:
                 store.put(prefix + rel, f)
             seen[rel] = stamp
 

@@ -106,6 +106,7 @@ class JobService:
             "max_wait_s": spec.max_wait_s,
             "max_attempts": spec.max_attempts,
             "checkpointing": spec.checkpointing,
+            "checkpoint_config": checked.checkpoint_config,
             "preemptible": spec.preemptible,
             "network": algo.manifest.network and self.settings.jobs.allow_network,
             "environment": checked.environment,
@@ -289,6 +290,7 @@ def build_job_services(
     datasets: Any,
     algorithms: Any,
     envs: Any,
+    checkpoints: Any = None,
 ) -> tuple[JobService, Any, Any]:
     """Wire the jobs feature to its neighbours: (JobService, SchedulingService, JobRunService).
 
@@ -309,8 +311,9 @@ def build_job_services(
             actor, version_id, given
         ),
         datasets.resolve_input,
+        checkpoints.resolve if checkpoints is not None else None,
     )
-    runs = JobRunService(db, store, settings, envs)
+    runs = JobRunService(db, store, settings, envs, check_quota=datasets.check_quota)
     return (
         JobService(db, store, settings, submission, on_submit=runs.wake.set),
         SchedulingService(db),

@@ -144,7 +144,7 @@ def bwrap_options(
     opts += ["--ro-bind", str(layout.config_dir), f"{ml}/input/config", "--dir", f"{ml}/input/data"]
     for name, channel in sorted(spec.channels.items()):
         opts += ["--ro-bind", str(channel.source.resolve()), f"{ml}/input/data/{name}"]
-    for sub in ("model", "output", "checkpoints"):
+    for sub in ("model", "output", spec.checkpoint_rel):
         opts += ["--bind", str(layout.root / sub), f"{ml}/{sub}"]
     opts += _gpu_devices(spec)
     # The jail's own root is a tmpfs: make it read-only so the program writes only where allowed.

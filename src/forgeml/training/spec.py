@@ -86,6 +86,8 @@ class HostSpec:
     # Address of every host as the program should dial it; loopback when all run on one node.
     host_addresses: Mapping[str, str] = field(default_factory=dict)
     network_interface: str = "lo"
+    # The checkpoint folder relative to /opt/ml (CheckpointConfig.LocalPath, validated upstream).
+    checkpoint_rel: str = "checkpoints"
     mode: EntryMode = "script"
     # What runs an executable entry: None reads its shebang; python names mean `python` above.
     interpreter: str | None = None
