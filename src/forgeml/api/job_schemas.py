@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from forgeml.api.schemas import Input, Output
 from forgeml.domain.jobs import ChannelRef, JobSpec
+from forgeml.services.job_submit import shown_lineage
 
 
 class ChannelIn(Input):
@@ -89,7 +90,10 @@ class JobOut(Output):
     algorithm_version: str
     algorithm_digest: str
     hyperparameters: dict[str, str]
-    inputs: dict[str, Any] = Field(description="resolved inputs with dataset digests (lineage)")
+    inputs: dict[str, Any] = Field(
+        description="lineage: own datasets with digest and files; platform datasets with id, "
+        "version number and total size only"
+    )
     resource_class: str
     instance_count: int
     volume_gb: int
@@ -116,15 +120,9 @@ class JobDetailOut(JobOut):
     transitions: list[TransitionOut]
 
 
-def _lineage(info: dict[str, Any]) -> dict[str, Any]:
-    files = [{k: f[k] for k in ("path", "size", "sha256")} for f in info.get("files", [])]
-    return {**{k: v for k, v in info.items() if k != "files"}, "files": files}
-
-
 def job_out(job: Any) -> JobOut:
     out = JobOut.model_validate(job)
-    # Lineage without object keys: tenants see datasets, versions, digests and file names.
-    out.inputs = {ch: _lineage(info) for ch, info in job.inputs.items()}
+    out.inputs = {ch: shown_lineage(info) for ch, info in job.inputs.items()}
     out.artifacts = {k: {"size": v.get("size")} for k, v in job.artifacts.items()}
     return out
 

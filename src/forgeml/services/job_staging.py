@@ -120,6 +120,7 @@ def host_specs(
                 user_env=job.environment,
                 metric_definitions=tuple(MetricDefinition(d.name, d.regex) for d in m.metrics),
                 network_allowed=job.network,
+                log_visibility=m.logs,
             )
         )
     return tuple(specs)

@@ -32,6 +32,7 @@ from forgeml.training.contract import (
     validate_spec,
 )
 from forgeml.training.limits import Rlimits, create_cgroup, preexec
+from forgeml.training.log_filter import LogFilter, host_paths
 from forgeml.training.metrics import MetricScraper
 from forgeml.training.procs import ProcessTree, pid_namespace
 from forgeml.training.spec import HostResult, HostSpec, LogLine, LogStream, Outcome
@@ -113,18 +114,39 @@ def _reader(stream: IO[bytes], name: LogStream, out: queue.Queue[_Item]) -> None
 class _Run:
     """State of one supervised run; methods are the steps of `run_host`."""
 
-    def __init__(self, spec: HostSpec, on_log: Callable[[LogLine], None]) -> None:
+    def __init__(
+        self, spec: HostSpec, layout: HostLayout, on_log: Callable[[LogLine], None]
+    ) -> None:
         self.spec = spec
         self.on_log = on_log
         self.metrics = MetricScraper(spec.metric_definitions)
         self.lines: queue.Queue[_Item] = queue.Queue()
         self.open_streams = 2
+        # Tenants read every line: no host path in any mode, no algorithm source when redacted.
+        self.paths = host_paths(spec, layout)
+        redacted = spec.log_visibility == "redacted"
+        self.filters: dict[LogStream, LogFilter] = {
+            "stdout": LogFilter(self.paths, redacted=redacted),
+            "stderr": LogFilter(self.paths, redacted=redacted),
+            "system": LogFilter(self.paths, redacted=False),
+        }
 
     def emit(self, stream: LogStream, text: str, at: datetime | None = None) -> None:
         at = at or _now()
+        shown = self.filters[stream](text)
+        if shown is None:
+            return
         if stream != "system":
-            self.metrics.feed(text, at)
-        self.on_log(LogLine(at, self.spec.host, stream, text))
+            self.metrics.feed(shown, at)
+        self.on_log(LogLine(at, self.spec.host, stream, shown))
+
+    def shown_reason(self, reason: str | None) -> str | None:
+        """A failure reason as tenants may read it (the failure file may hold a traceback)."""
+        if reason is None:
+            return None
+        redacted = self.spec.log_visibility == "redacted"
+        shown = LogFilter(self.paths, redacted=redacted).text(reason)
+        return shown[:FAILURE_CHARS].strip() or None
 
     def drain(self, timeout_s: float) -> None:
         with contextlib.suppress(queue.Empty):
@@ -201,13 +223,14 @@ def describe_exit(code: int, *, sandboxed: bool) -> str:
 
 
 def read_failure(layout: HostLayout) -> str | None:
-    """First 1024 characters of output/failure, when the program wrote a regular file there."""
+    """The start of output/failure, when the program wrote a regular file there; cut to 1024
+    characters after filtering (host paths are longer than the names that replace them)."""
     path = layout.failure_file
     if path.is_symlink() or not path.is_file():
         return None
     with path.open("rb") as handle:
-        text = handle.read(FAILURE_CHARS * 4).decode("utf-8", "replace")
-    return text[:FAILURE_CHARS].strip() or None
+        text = handle.read(FAILURE_CHARS * 16).decode("utf-8", "replace")
+    return text.strip() or None
 
 
 def _failure_reason(
@@ -250,7 +273,7 @@ def run_host(
     validate_spec(spec)
     choice = sb.choose(sandbox)
     layout = build_tree(spec)
-    run = _Run(spec, on_log)
+    run = _Run(spec, layout, on_log)
     if checkpoints_from is not None:
         restored = restore_checkpoints(checkpoints_from, layout.checkpoints_dir)
         run.emit("system", f"restored {restored} checkpoint files")
@@ -306,7 +329,9 @@ def run_host(
     syncer.finish()
     model = pack(layout.model_dir, layout.artifacts_dir / "model.tar.gz")
     output = pack(layout.output_data_dir, layout.artifacts_dir / "output.tar.gz")
-    reason_text = _failure_reason(outcome, code, layout, spec, jailed=choice.use_bwrap)
+    reason_text = run.shown_reason(
+        _failure_reason(outcome, code, layout, spec, jailed=choice.use_bwrap)
+    )
     run.emit(
         "system",
         f"{outcome.value} (exit code {code})" + (f": {reason_text}" if reason_text else ""),

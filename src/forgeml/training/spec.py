@@ -16,6 +16,7 @@ from typing import Literal
 EntryKind = Literal["script", "module", "executable"]
 InputMode = Literal["File"]
 LogStream = Literal["stdout", "stderr", "system"]
+LogVisibility = Literal["full", "redacted"]  # the manifest's `logs:`
 
 GIB = 1024**3
 
@@ -83,6 +84,7 @@ class HostSpec:
     # Address of every host as the program should dial it; loopback when all run on one node.
     host_addresses: Mapping[str, str] = field(default_factory=dict)
     network_interface: str = "lo"
+    log_visibility: LogVisibility = "full"
 
     def __post_init__(self) -> None:
         # Freeze the mappings so a spec shared between threads cannot change under the launcher.
