@@ -10,15 +10,9 @@ import pytest
 
 from forgeml.domain.errors import InvalidInput
 from forgeml.domain.tenant_inputs import reserved_env_problem
-from forgeml.training.contract import (
-    build_env,
-    build_tree,
-    decode_value,
-    program_argv,
-    user_args,
-    validate_spec,
-)
+from forgeml.training.contract import build_tree, validate_spec
 from forgeml.training.metrics import MetricScraper
+from forgeml.training.program_env import build_env, decode_value, program_argv, user_args
 from forgeml.training.spec import ChannelSpec, EntryPoint, HostSpec, MetricDefinition
 
 

@@ -64,6 +64,10 @@ class HostLayout:
         return self.root / "output" / "failure"
 
     @property
+    def success_file(self) -> Path:
+        return self.root / "output" / "success"
+
+    @property
     def checkpoints_dir(self) -> Path:
         return self.root / "checkpoints"
 
@@ -129,30 +133,6 @@ def _check_entry_point(spec: HostSpec, bad: Any) -> None:
         bad("entry_point", f"{entry.value!r} is not a file inside the code directory")
 
 
-def decode_value(value: str) -> Any:
-    """Like sagemaker-training: JSON-decodable strings become numbers/bools, others stay text."""
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-
-
-def user_hyperparameters(spec: HostSpec) -> dict[str, str]:
-    return {k: v for k, v in spec.hyperparameters.items() if not k.startswith("sagemaker_")}
-
-
-def user_args(spec: HostSpec) -> list[str]:
-    """`--key value` pairs sorted by key; `sagemaker_*` framework keys are withheld."""
-    args: list[str] = []
-    for key, value in sorted(user_hyperparameters(spec).items()):
-        args += [f"--{key}", value]
-    return args
-
-
 def resource_config(spec: HostSpec) -> dict[str, Any]:
     return {
         "current_host": spec.host,
@@ -216,106 +196,3 @@ def _link(link: Path, target: Path) -> None:
     elif link.exists():
         link.rmdir()
     link.symlink_to(target.resolve(), target_is_directory=True)
-
-
-def training_env(spec: HostSpec, root: str) -> dict[str, Any]:
-    """The SM_TRAINING_ENV document, with paths as the program sees them under `root`."""
-    hps = {k: decode_value(v) for k, v in user_hyperparameters(spec).items()}
-    framework = {
-        k: decode_value(v) for k, v in spec.hyperparameters.items() if k.startswith("sagemaker_")
-    }
-    master = spec.hosts[0]
-    entry = spec.entry_point
-    module_name = entry.value if entry.kind == "module" else PurePosixPath(entry.value).stem
-    return {
-        "additional_framework_parameters": framework,
-        "channel_input_dirs": {n: f"{root}/input/data/{n}" for n in sorted(spec.channels)},
-        "current_host": spec.host,
-        "current_instance_group": GROUP_NAME,
-        "current_instance_group_hosts": list(spec.hosts),
-        "current_instance_type": spec.instance_type,
-        "distribution_hosts": list(spec.hosts),
-        "distribution_instance_groups": [GROUP_NAME],
-        "framework_module": None,
-        "hosts": list(spec.hosts),
-        "hyperparameters": hps,
-        "input_config_dir": f"{root}/input/config",
-        "input_data_config": input_data_config(spec),
-        "input_dir": f"{root}/input",
-        "instance_groups": [GROUP_NAME],
-        "is_hetero": False,
-        "is_master": spec.host == master,
-        "job_name": spec.job_name,
-        "log_level": int(framework.get("sagemaker_container_log_level", 20)),
-        "master_hostname": master,
-        "model_dir": f"{root}/model",
-        "module_dir": f"{root}/code",
-        "module_name": module_name,
-        "network_interface_name": spec.network_interface,
-        "num_cpus": spec.cpu_count,
-        "num_gpus": len(spec.gpu_indices),
-        "output_data_dir": f"{root}/output/data",
-        "output_dir": f"{root}/output",
-        "output_intermediate_dir": f"{root}/output/intermediate",
-        "resource_config": resource_config(spec),
-        "user_entry_point": entry.value,
-    }
-
-
-def build_env(spec: HostSpec, root: str, *, home: str, python_bin: str) -> dict[str, str]:
-    """The complete environment of the program: tenant variables first, then the contract."""
-    doc = training_env(spec, root)
-    env = dict(spec.user_env)
-    # Every key of the training env becomes SM_<KEY>, JSON for non-strings (sagemaker-training).
-    for key, value in doc.items():
-        env[f"SM_{key.upper()}"] = value if isinstance(value, str) else _json(value)
-    env["SM_HPS"] = _json(doc["hyperparameters"])
-    env["SM_FRAMEWORK_PARAMS"] = _json(doc["additional_framework_parameters"])
-    env["SM_CHANNELS"] = _json(sorted(spec.channels))
-    for name in spec.channels:
-        env[f"SM_CHANNEL_{name.upper()}"] = f"{root}/input/data/{name}"
-    for key, value in doc["hyperparameters"].items():
-        env[f"SM_HP_{key.upper()}"] = value if isinstance(value, str) else _json(value)
-    env["SM_USER_ARGS"] = _json(user_args(spec))
-    env["SM_TRAINING_ENV"] = _json(doc)
-    env.update(_process_env(spec, root, home=home, python_bin=python_bin))
-    return env
-
-
-def _process_env(spec: HostSpec, root: str, *, home: str, python_bin: str) -> dict[str, str]:
-    master = spec.hosts[0]
-    return {
-        "TRAINING_JOB_NAME": spec.job_name,
-        "SAGEMAKER_BASE_DIR": root,
-        "MASTER_ADDR": spec.address_of(master),
-        "MASTER_PORT": str(spec.master_port),
-        "WORLD_SIZE": str(len(spec.hosts)),
-        "RANK": str(spec.rank),
-        "NODE_RANK": str(spec.rank),
-        "GROUP_RANK": str(spec.rank),
-        "LOCAL_RANK": "0",
-        "LOCAL_WORLD_SIZE": "1",
-        "GLOO_SOCKET_IFNAME": spec.network_interface,
-        "NCCL_SOCKET_IFNAME": spec.network_interface,
-        "CUDA_VISIBLE_DEVICES": ",".join(str(i) for i in spec.gpu_indices),
-        "PYTHONUNBUFFERED": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PATH": f"{python_bin}:/usr/local/bin:/usr/bin:/bin",
-        "HOME": home,
-        "TMPDIR": JAIL_TMP if root == SANDBOX_ROOT else home,
-        "LANG": "C.UTF-8",
-    }
-
-
-def program_argv(spec: HostSpec, root: str) -> list[str]:
-    """The argv of the program (never a shell): interpreter flags are fixed by the platform."""
-    entry = spec.entry_point
-    # -E: ignore PYTHON* variables, -s: no user site; tenants cannot alter interpreter start-up.
-    python = [str(spec.python), "-E", "-s", "-u"]
-    if entry.kind == "script":
-        head = [*python, f"{root}/code/{entry.value}"]
-    elif entry.kind == "module":
-        head = [*python, "-m", entry.value]
-    else:
-        head = [f"{root}/code/{entry.value}"]
-    return head + user_args(spec)
