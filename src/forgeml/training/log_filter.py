@@ -19,6 +19,8 @@ ALGORITHM_FRAME = '"<algorithm>"'
 # algorithm's own code, whatever path it ran from.
 LIBRARY_ROOTS = (f"{VENV_ROOT}/", f"{PYTHON_ROOT}/", "/usr/", "<frozen ")
 _FRAME = re.compile(r'(?P<indent>[ \t]*)File "(?P<path>[^"]*)", line (?P<line>\d+)')
+# Redacted: any other mention of a file of the code (the toolkit's `Command "…"`, a print).
+_CODE_PATH = re.compile(re.escape(SANDBOX_ROOT) + r"/code(/[^\s\"':,;)\]]*)?")
 
 
 def host_paths(spec: HostSpec, layout: HostLayout) -> list[tuple[str, str]]:
@@ -71,7 +73,7 @@ class LogFilter:
         if m and not m["path"].startswith(LIBRARY_ROOTS):
             self._frame_indent = len(m["indent"])
             return f"{m['indent']}File {ALGORITHM_FRAME}, line {m['line']}"
-        return text
+        return _CODE_PATH.sub("<algorithm>", text)
 
     def text(self, block: str) -> str:
         """Filter a multi-line text (a failure file) with a fresh frame state."""
