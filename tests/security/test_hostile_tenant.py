@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from forgeml.db.events import events
 from forgeml.domain.jobs import is_terminal
+from tests.integration.test_portal_pages import HTML, sign_in
 from tests.security.conftest import (
     OWNER_SECRET,
     PLATFORM_FILE,
@@ -180,3 +181,19 @@ def test_redacted_failure_shows_no_owner_source(world: World, stage: Stage) -> N
         assert "ValueError: unsupported number of epochs" in text, what
         for secret in ("raise ValueError", "if SAUCE", "/opt/ml/code/train.py", OWNER_SECRET, home):
             assert secret not in text, (secret, what)
+
+
+def test_portal_shows_the_declared_environment_and_no_platform_file(
+    world: World, stage: Stage
+) -> None:
+    ds = upload_dataset(world, world.a.h(), "rows", {"data.csv": b"1,2\n"})
+    job = submit(world, world.a.h(), _body(stage, ds))["id"]
+    c = sign_in(world.client, "tenant-admin@a.example.com")
+    catalog = c.get("/algorithms", headers=HTML)
+    assert catalog.status_code == 200
+    assert "DATA_FORMAT" in catalog.text and "how rows are separated" in catalog.text
+    assert "RUN_LABEL" in catalog.text and "hide the algorithm" in catalog.text  # redacted one
+    page = c.get(f"/jobs/{job}", headers=HTML)
+    assert page.status_code == 200 and "platform dataset v1" in page.text
+    for secret in (PLATFORM_FILE, OWNER_SECRET, "train.py"):
+        assert secret not in page.text + catalog.text, secret
