@@ -6,7 +6,9 @@ Keep this list open-ended: every new tenant input gets its attempt here.
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 from typing import Any
 
 import sqlalchemy as sa
@@ -197,3 +199,34 @@ def test_portal_shows_the_declared_environment_and_no_platform_file(
     assert page.status_code == 200 and "platform dataset v1" in page.text
     for secret in (PLATFORM_FILE, OWNER_SECRET, "train.py"):
         assert secret not in page.text + catalog.text, secret
+
+
+def _tar_with_links() -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        data = b"1,2\n"
+        info = tarfile.TarInfo("data.csv")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+        for name, kind, target in (
+            ("code.py", tarfile.SYMTYPE, "/opt/ml/code/train.py"),
+            ("ref.csv", tarfile.SYMTYPE, f"../reference/{PLATFORM_FILE}"),
+            ("code", tarfile.SYMTYPE, "/opt/ml/code"),
+            ("hard.csv", tarfile.LNKTYPE, "data.csv"),
+        ):
+            link = tarfile.TarInfo(name)
+            link.type, link.linkname = kind, target
+            tar.addfile(link)
+    return buf.getvalue()
+
+
+def test_links_in_an_uploaded_archive_never_reach_a_channel(world: World, stage: Stage) -> None:
+    c, h = world.client, world.a.h()
+    ds = c.post("/api/v1/datasets", json={"name": "links"}, headers=h).json()["id"]
+    up = c.post(f"/api/v1/datasets/{ds}/uploads", json={"files": []}, headers=h)
+    assert up.status_code == 201, up.text
+    base = f"/api/v1/datasets/{ds}/uploads/{up.json()['version']['id']}"
+    resp = c.put(f"{base}/archive", content=_tar_with_links(), headers=h)
+    assert resp.status_code == 422, resp.text
+    assert "links/devices are refused" in resp.text
+    assert c.get(base, headers=h).json()["files"] == []  # refused whole: nothing staged
