@@ -11,6 +11,7 @@ from forgeml.api.checkpoint_schemas import CheckpointConfigIn, CheckpointConfigO
 from forgeml.api.schemas import Input, Output
 from forgeml.domain.checkpoints import CheckpointConfig
 from forgeml.domain.jobs import ChannelRef, JobSpec, phase
+from forgeml.services.job_submit import shown_lineage
 
 
 class ChannelIn(Input):
@@ -97,7 +98,10 @@ class JobOut(Output):
     algorithm_version: str
     algorithm_digest: str
     hyperparameters: dict[str, str]
-    inputs: dict[str, Any] = Field(description="resolved inputs with dataset digests (lineage)")
+    inputs: dict[str, Any] = Field(
+        description="lineage: own datasets with digest and files; platform datasets with id, "
+        "version number and total size only"
+    )
     resource_class: str
     instance_count: int
     volume_gb: int
@@ -125,16 +129,10 @@ class JobDetailOut(JobOut):
     transitions: list[TransitionOut]
 
 
-def _lineage(info: dict[str, Any]) -> dict[str, Any]:
-    files = [{k: f[k] for k in ("path", "size", "sha256")} for f in info.get("files", [])]
-    return {**{k: v for k, v in info.items() if k != "files"}, "files": files}
-
-
 def job_out(job: Any) -> JobOut:
     out = JobOut.model_validate(job)
     out.phase = phase(job.secondary_status, job.status_message)
-    # Lineage without object keys: tenants see datasets, versions, digests and file names.
-    out.inputs = {ch: _lineage(info) for ch, info in job.inputs.items()}
+    out.inputs = {ch: shown_lineage(info) for ch, info in job.inputs.items()}
     out.artifacts = {k: {"size": v.get("size")} for k, v in job.artifacts.items()}
     return out
 

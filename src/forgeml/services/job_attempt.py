@@ -203,7 +203,9 @@ class Attempt:
             self._fail(job, str(exc))
         except Exception as exc:
             log.exception("platform error in attempt", job=job.id)
-            self._give_up(f"platform error: {type(exc).__name__}: {str(exc)[:300]}")
+            # The tenant reads this reason: the exception's text may hold host paths or object
+            # keys of platform data, so it stays in the server log (with the job id).
+            self._give_up(f"platform error ({type(exc).__name__}); the operator has the details")
         finally:
             self.done.set()
             if sink is not None:

@@ -136,12 +136,14 @@ def host_specs(
                 max_file_size_bytes=rc.max_volume_gb * 1024**3,
                 max_runtime_s=float(job.max_runtime_s),
                 stop_grace_s=stop_grace_s,
-                user_env=job.environment,
+                # Declared names only, also for rows queued before the allowlist existed.
+                user_env={k: v for k, v in job.environment.items() if k in m.environment},
                 metric_definitions=tuple(MetricDefinition(d.name, d.regex) for d in m.metrics),
                 network_allowed=job.network,
                 checkpoint_rel=local_relative(
                     (job.checkpoint_config or {}).get("local_path") or DEFAULT_LOCAL_PATH
                 ),
+                log_visibility=m.logs,
             )
         )
     return tuple(specs)

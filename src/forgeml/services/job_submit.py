@@ -220,6 +220,7 @@ def lineage(r: ResolvedInput) -> dict[str, Any]:
         "version": r.version,
         "kind": str(r.kind.value if hasattr(r.kind, "value") else r.kind),
         "digest": r.digest,
+        "size_bytes": sum(e.size for e in r.entries),
         "files": [
             {
                 "path": e.path,
@@ -231,6 +232,18 @@ def lineage(r: ResolvedInput) -> dict[str, Any]:
             for e in r.entries
         ],
     }
+
+
+def shown_lineage(info: dict[str, Any]) -> dict[str, Any]:
+    """One input as job readers see it. A platform dataset is the owner's asset: its id, version
+    number and total size only (its digest and files stay server-side). A tenant's own input
+    keeps its digest and file list, never object keys."""
+    size = info.get("size_bytes", sum(int(f.get("size", 0)) for f in info.get("files", [])))
+    if info.get("kind") != "tenant":
+        return {k: info.get(k) for k in ("dataset_id", "kind", "version")} | {"size_bytes": size}
+    files = [{k: f[k] for k in ("path", "size", "sha256")} for f in info.get("files", [])]
+    keep = ("dataset_id", "version_id", "version", "kind", "digest")
+    return {k: info.get(k) for k in keep} | {"size_bytes": size, "files": files}
 
 
 def idempotent_replay(conn: Connection, tenant_id: str, key: str, digest: str) -> Any:

@@ -22,8 +22,15 @@ from typing import IO
 from forgeml.training import sandbox as sb
 from forgeml.training.artifacts import CheckpointSync, PeriodicSync, pack, restore_checkpoints
 from forgeml.training.contract import JAIL_TMP, SANDBOX_ROOT, HostLayout, build_tree, validate_spec
-from forgeml.training.failure import StderrTail, failure_text, read_failure, write_once
+from forgeml.training.failure import (
+    FAILURE_CHARS,
+    StderrTail,
+    failure_text,
+    read_failure,
+    write_once,
+)
 from forgeml.training.limits import Rlimits, create_cgroup, preexec
+from forgeml.training.log_filter import LogFilter, host_paths
 from forgeml.training.metrics import MetricScraper
 from forgeml.training.procs import ProcessTree, pid_namespace
 from forgeml.training.program_env import build_env, program_argv
@@ -108,21 +115,42 @@ def _reader(stream: IO[bytes], name: LogStream, out: queue.Queue[_Item]) -> None
 class _Run:
     """State of one supervised run; methods are the steps of `run_host`."""
 
-    def __init__(self, spec: HostSpec, on_log: Callable[[LogLine], None]) -> None:
+    def __init__(
+        self, spec: HostSpec, layout: HostLayout, on_log: Callable[[LogLine], None]
+    ) -> None:
         self.spec = spec
         self.on_log = on_log
         self.metrics = MetricScraper(spec.metric_definitions)
         self.lines: queue.Queue[_Item] = queue.Queue()
         self.open_streams = 2
         self.stderr = StderrTail()
+        # Tenants read every line: no host path in any mode, no algorithm source when redacted.
+        self.paths = host_paths(spec, layout)
+        redacted = spec.log_visibility == "redacted"
+        self.filters: dict[LogStream, LogFilter] = {
+            "stdout": LogFilter(self.paths, redacted=redacted),
+            "stderr": LogFilter(self.paths, redacted=redacted),
+            "system": LogFilter(self.paths, redacted=False),
+        }
 
     def emit(self, stream: LogStream, text: str, at: datetime | None = None) -> None:
         at = at or _now()
+        shown = self.filters[stream](text)
+        if shown is None:
+            return
         if stream != "system":
-            self.metrics.feed(text, at)
+            self.metrics.feed(shown, at)
         if stream == "stderr":
-            self.stderr.add(text)
-        self.on_log(LogLine(at, self.spec.host, stream, text))
+            self.stderr.add(shown)
+        self.on_log(LogLine(at, self.spec.host, stream, shown))
+
+    def shown_reason(self, reason: str | None) -> str | None:
+        """A failure reason as tenants may read it (the failure file may hold a traceback)."""
+        if reason is None:
+            return None
+        redacted = self.spec.log_visibility == "redacted"
+        shown = LogFilter(self.paths, redacted=redacted).text(reason)
+        return shown[:FAILURE_CHARS].strip() or None
 
     def drain(self, timeout_s: float) -> None:
         with contextlib.suppress(queue.Empty):
@@ -184,7 +212,8 @@ def _start(launch: _Launch, pre: Callable[[], None]) -> subprocess.Popen[bytes]:
 def _failure_reason(outcome: Outcome, code: int, layout: HostLayout, spec: HostSpec) -> str | None:
     if outcome == Outcome.COMPLETED:
         return None
-    written = read_failure(layout.failure_file)
+    # More than the 1024 shown: filtering shortens host paths before the text is cut.
+    written = read_failure(layout.failure_file, chars=FAILURE_CHARS * 4)
     if written:
         return written
     if outcome == Outcome.MAX_RUNTIME_EXCEEDED:
@@ -197,14 +226,16 @@ def _failure_reason(outcome: Outcome, code: int, layout: HostLayout, spec: HostS
 def _report_end(
     run: _Run, outcome: Outcome, code: int, layout: HostLayout, program: list[str], *, jailed: bool
 ) -> str | None:
-    """Write output/success or output/failure as the toolkit does; return the failure reason."""
+    """Write output/success or output/failure as the toolkit does; return the failure reason
+    as tenants read it (no host path; no algorithm frame when logs are redacted)."""
     reason = _failure_reason(outcome, code, layout, run.spec)
     if outcome == Outcome.COMPLETED and run.spec.mode == "script":
         write_once(layout.success_file, "")
     elif outcome == Outcome.FAILED and reason is None:
         reason = failure_text(code, run.stderr, program, sandboxed=jailed)
+        reason = run.shown_reason(reason) or reason  # the file says what tenants read
         write_once(layout.failure_file, reason)
-    return reason
+    return run.shown_reason(reason)
 
 
 def _limits_line(jailed: bool, rlimits: Rlimits, tree: ProcessTree, pid: int) -> str:
@@ -232,7 +263,7 @@ def run_host(
     validate_spec(spec)
     choice = sb.choose(sandbox)
     layout = build_tree(spec)
-    run = _Run(spec, on_log)
+    run = _Run(spec, layout, on_log)
     if checkpoints_from is not None:
         restored = restore_checkpoints(checkpoints_from, layout.checkpoints_dir)
         run.emit("system", f"restored {restored} checkpoint files")

@@ -18,6 +18,7 @@ EntryKind = Literal["script", "module", "executable"]
 EntryMode = Literal["script", "container"]
 InputMode = Literal["File"]
 LogStream = Literal["stdout", "stderr", "system"]
+LogVisibility = Literal["full", "redacted"]  # the manifest's `logs:`
 
 GIB = 1024**3
 
@@ -92,6 +93,7 @@ class HostSpec:
     # What runs an executable entry: None reads its shebang; python names mean `python` above.
     interpreter: str | None = None
     region: str = ""
+    log_visibility: LogVisibility = "full"
 
     def __post_init__(self) -> None:
         # Freeze the mappings so a spec shared between threads cannot change under the launcher.
