@@ -6,6 +6,7 @@ an optional TOML file (`FORGEML_CONFIG_FILE` or `<home>/forgeml.toml`), then def
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -34,6 +35,24 @@ class S3Settings(BaseModel):
     presign_expiry_s: int = Field(default=300, ge=1, le=7 * 24 * 3600)
 
 
+class ServerSettings(BaseModel):
+    """HTTP serving: which peers may tell us the client's address and scheme."""
+
+    # IPs or CIDRs of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed.
+    # Empty (the default): the headers are ignored, whoever sends them.
+    trusted_proxies: list[str] = Field(default_factory=list, max_length=64)
+
+    @model_validator(mode="after")
+    def _addresses(self) -> ServerSettings:
+        for value in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                msg = f"server.trusted_proxies: {value!r} is not an IP address or CIDR"
+                raise ValueError(msg) from None
+        return self
+
+
 class AuthSettings(BaseModel):
     """Credential lifetimes and login throttling."""
 
@@ -41,7 +60,7 @@ class AuthSettings(BaseModel):
     token_default_ttl_days: int | None = Field(default=90, ge=1)
     login_max_failures: int = Field(default=5, ge=1)
     login_window_s: int = Field(default=900, ge=1)
-    cookie_secure: bool = False
+    cookie_secure: bool = False  # force Secure; it is set anyway when the request is https
 
 
 class WebhookSettings(BaseModel):
@@ -135,6 +154,7 @@ class Settings(BaseSettings):
     page_size_max: int = Field(default=200, ge=1)
     algorithm_max_bundle_bytes: int = Field(default=1024**3, ge=1024)  # registered bundles
     algorithm_envs_dir: Path | None = None  # default: <home>/envs (venvs + code per digest)
+    server: ServerSettings = Field(default_factory=ServerSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
