@@ -24,6 +24,9 @@ def default_home() -> Path:
     return Path(os.environ.get("FORGEML_HOME", "~/.forgeml")).expanduser()
 
 
+MAX_DOWNLOAD_URL_TTL_S = 3600
+
+
 class S3Settings(BaseModel):
     """Connection options for an `s3://bucket/prefix` storage URL."""
 
@@ -32,7 +35,11 @@ class S3Settings(BaseModel):
     access_key_id: SecretStr | None = None
     secret_access_key: SecretStr | None = None
     path_style: bool = True
-    presign_expiry_s: int = Field(default=300, ge=1, le=7 * 24 * 3600)
+    presign_expiry_s: int = Field(default=300, ge=1, le=7 * 24 * 3600)  # upload parts (PUT)
+    # A presigned GET is a bearer token for the object: short-lived, and optional. Off: the
+    # presign endpoint answers 409 `presign_disabled` and artifacts stream through the API.
+    presign_downloads: bool = True
+    download_url_ttl_s: int = Field(default=300, ge=1, le=MAX_DOWNLOAD_URL_TTL_S)
 
 
 class ServerSettings(BaseModel):
