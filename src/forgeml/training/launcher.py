@@ -10,7 +10,6 @@ import json
 import os
 import queue
 import select
-import signal
 import subprocess
 import threading
 import time
@@ -22,21 +21,14 @@ from typing import IO
 
 from forgeml.training import sandbox as sb
 from forgeml.training.artifacts import CheckpointSync, PeriodicSync, pack, restore_checkpoints
-from forgeml.training.contract import (
-    JAIL_TMP,
-    SANDBOX_ROOT,
-    HostLayout,
-    build_env,
-    build_tree,
-    program_argv,
-    validate_spec,
-)
+from forgeml.training.contract import JAIL_TMP, SANDBOX_ROOT, HostLayout, build_tree, validate_spec
+from forgeml.training.failure import StderrTail, failure_text, read_failure, write_once
 from forgeml.training.limits import Rlimits, create_cgroup, preexec
 from forgeml.training.metrics import MetricScraper
 from forgeml.training.procs import ProcessTree, pid_namespace
+from forgeml.training.program_env import build_env, program_argv
 from forgeml.training.spec import HostResult, HostSpec, LogLine, LogStream, Outcome
 
-FAILURE_CHARS = 1024
 _MAX_LINE = 64 * 1024
 _TICK_S = 0.05
 _Item = tuple[LogStream, datetime, str | None]
@@ -49,6 +41,7 @@ class _Launch:
     argv: list[str]
     env: dict[str, str]
     cwd: Path
+    program: list[str]  # the program's own argv, as it sees it (for the failure text)
     pass_fds: tuple[int, ...] = ()
     info_read: int | None = None
     close_after: list[int] = field(default_factory=list)
@@ -63,7 +56,8 @@ def _plain_launch(spec: HostSpec, layout: HostLayout) -> _Launch:
     home.mkdir(exist_ok=True)
     root = str(layout.root)
     env = build_env(spec, root, home=str(home), python_bin=str(spec.python.parent))
-    return _Launch(program_argv(spec, root), env, layout.code_dir)
+    argv = program_argv(spec, root)
+    return _Launch(argv, env, layout.code_dir, argv)
 
 
 def _jailed_launch(spec: HostSpec, layout: HostLayout, network: sb.JobNetwork | None) -> _Launch:
@@ -74,12 +68,13 @@ def _jailed_launch(spec: HostSpec, layout: HostLayout, network: sb.JobNetwork | 
     info_read, info_write = os.pipe()
     prefix = network.command_prefix() if shared and network is not None else []
     argv = [*prefix, str(sb.BWRAP), "--args", str(args_fd), "--info-fd", str(info_write)]
-    argv += program_argv(spec, SANDBOX_ROOT)
+    program = program_argv(spec, SANDBOX_ROOT)
     # bwrap's own environment is irrelevant (--clearenv); keep the launcher's out of it anyway.
     return _Launch(
-        argv,
+        argv + program,
         {"PATH": "/usr/bin:/bin"},
         layout.root,
+        program,
         pass_fds=(args_fd, info_write),
         info_read=info_read,
         close_after=[args_fd, info_write],
@@ -119,11 +114,14 @@ class _Run:
         self.metrics = MetricScraper(spec.metric_definitions)
         self.lines: queue.Queue[_Item] = queue.Queue()
         self.open_streams = 2
+        self.stderr = StderrTail()
 
     def emit(self, stream: LogStream, text: str, at: datetime | None = None) -> None:
         at = at or _now()
         if stream != "system":
             self.metrics.feed(text, at)
+        if stream == "stderr":
+            self.stderr.add(text)
         self.on_log(LogLine(at, self.spec.host, stream, text))
 
     def drain(self, timeout_s: float) -> None:
@@ -183,46 +181,30 @@ def _start(launch: _Launch, pre: Callable[[], None]) -> subprocess.Popen[bytes]:
             os.close(fd)
 
 
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
-
-
-def describe_exit(code: int, *, sandboxed: bool) -> str:
-    """A failure reason for a program that left no output/failure file."""
-    if code < 0:
-        return f"AlgorithmError: the program was killed by {_signal_name(-code)}"
-    if sandboxed and code > 128:
-        # bwrap reports a signal death of the program as 128 + the signal number.
-        return f"AlgorithmError: the program exited with code {code} ({_signal_name(code - 128)}?)"
-    return f"AlgorithmError: the program exited with code {code}"
-
-
-def read_failure(layout: HostLayout) -> str | None:
-    """First 1024 characters of output/failure, when the program wrote a regular file there."""
-    path = layout.failure_file
-    if path.is_symlink() or not path.is_file():
-        return None
-    with path.open("rb") as handle:
-        text = handle.read(FAILURE_CHARS * 4).decode("utf-8", "replace")
-    return text[:FAILURE_CHARS].strip() or None
-
-
-def _failure_reason(
-    outcome: Outcome, code: int, layout: HostLayout, spec: HostSpec, *, jailed: bool
-) -> str | None:
+def _failure_reason(outcome: Outcome, code: int, layout: HostLayout, spec: HostSpec) -> str | None:
     if outcome == Outcome.COMPLETED:
         return None
-    written = read_failure(layout)
+    written = read_failure(layout.failure_file)
     if written:
         return written
     if outcome == Outcome.MAX_RUNTIME_EXCEEDED:
         return f"MaxRuntimeExceeded: the job ran longer than {spec.max_runtime_s:g} seconds"
     if outcome == Outcome.STOPPED:
         return "Stopped: the job was stopped on request"
-    return describe_exit(code, sandboxed=jailed)
+    return None
+
+
+def _report_end(
+    run: _Run, outcome: Outcome, code: int, layout: HostLayout, program: list[str], *, jailed: bool
+) -> str | None:
+    """Write output/success or output/failure as the toolkit does; return the failure reason."""
+    reason = _failure_reason(outcome, code, layout, run.spec)
+    if outcome == Outcome.COMPLETED and run.spec.mode == "script":
+        write_once(layout.success_file, "")
+    elif outcome == Outcome.FAILED and reason is None:
+        reason = failure_text(code, run.stderr, program, sandboxed=jailed)
+        write_once(layout.failure_file, reason)
+    return reason
 
 
 def _limits_line(jailed: bool, rlimits: Rlimits, tree: ProcessTree, pid: int) -> str:
@@ -306,7 +288,7 @@ def run_host(
     syncer.finish()
     model = pack(layout.model_dir, layout.artifacts_dir / "model.tar.gz")
     output = pack(layout.output_data_dir, layout.artifacts_dir / "output.tar.gz")
-    reason_text = _failure_reason(outcome, code, layout, spec, jailed=choice.use_bwrap)
+    reason_text = _report_end(run, outcome, code, layout, launch.program, jailed=choice.use_bwrap)
     run.emit(
         "system",
         f"{outcome.value} (exit code {code})" + (f": {reason_text}" if reason_text else ""),

@@ -14,6 +14,8 @@ from types import MappingProxyType
 from typing import Literal
 
 EntryKind = Literal["script", "module", "executable"]
+# script: SageMaker script mode (hyperparameters also as argv); container: BYOC, no arguments.
+EntryMode = Literal["script", "container"]
 InputMode = Literal["File"]
 LogStream = Literal["stdout", "stderr", "system"]
 
@@ -83,6 +85,10 @@ class HostSpec:
     # Address of every host as the program should dial it; loopback when all run on one node.
     host_addresses: Mapping[str, str] = field(default_factory=dict)
     network_interface: str = "lo"
+    mode: EntryMode = "script"
+    # What runs an executable entry: None reads its shebang; python names mean `python` above.
+    interpreter: str | None = None
+    region: str = ""
 
     def __post_init__(self) -> None:
         # Freeze the mappings so a spec shared between threads cannot change under the launcher.
