@@ -135,6 +135,10 @@ class JobSettings(BaseModel):
     runner_memory_bytes: int | None = Field(default=None, ge=1)  # default: 4 x physical memory
     runner_gpus: list[int] = Field(default_factory=list)  # GPU indices this runner may assign
     work_dir: Path | None = None  # default: <home>/work
+    # A job's volume_gb caps everything it writes (training/volume.py): `mount` a loop ext4 image
+    # (needs root), `watch` its size, or `auto` (mount when possible, else watch).
+    volume_enforcement: Literal["auto", "mount", "watch"] = "auto"
+    volume_unit_bytes: int = Field(default=1024**3, ge=1024**2)  # bytes per volume "GB"; tests
 
 
 class Settings(BaseSettings):

@@ -225,7 +225,14 @@ class Attempt:
         if rc is None:
             raise RuntimeError(f"resource class {job.resource_class} vanished")
         specs = staging.host_specs(
-            job, algo, rc, channels, self.work, stop_grace_s=self.settings.jobs.stop_grace_s
+            job,
+            algo,
+            rc,
+            channels,
+            self.work,
+            stop_grace_s=self.settings.jobs.stop_grace_s,
+            volume_unit_bytes=self.settings.jobs.volume_unit_bytes,
+            volume_mode=self.settings.jobs.volume_enforcement,
         )
         restore = self._restore(job, [s.host for s in specs], prefix)
         now = utcnow()

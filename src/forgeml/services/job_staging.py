@@ -29,6 +29,7 @@ from forgeml.training.spec import (
     HostSpec,
     MetricDefinition,
 )
+from forgeml.training.volume import VolumeMode
 
 _DOWNLOAD_THREADS = 8
 _FICLONE = 0x40049409  # linux/fs.h: share the source's blocks copy-on-write
@@ -103,6 +104,8 @@ def host_specs(
     work: Path,
     *,
     stop_grace_s: float,
+    volume_unit_bytes: int = 1024**3,
+    volume_mode: VolumeMode = "auto",
 ) -> tuple[HostSpec, ...]:
     """One HostSpec per instance `algo-1..N`; GPUs are split evenly between the hosts."""
     m = algo.manifest
@@ -132,6 +135,9 @@ def host_specs(
                 max_file_size_bytes=rc.max_volume_gb * 1024**3,
                 max_runtime_s=float(job.max_runtime_s),
                 stop_grace_s=stop_grace_s,
+                volume_bytes=job.volume_gb * volume_unit_bytes,
+                volume_gb=job.volume_gb,
+                volume_mode=volume_mode,
                 user_env=job.environment,
                 metric_definitions=tuple(MetricDefinition(d.name, d.regex) for d in m.metrics),
                 network_allowed=job.network,
