@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,6 +41,37 @@ class S3Settings(BaseModel):
     # presign endpoint answers 409 `presign_disabled` and artifacts stream through the API.
     presign_downloads: bool = True
     download_url_ttl_s: int = Field(default=300, ge=1, le=MAX_DOWNLOAD_URL_TTL_S)
+
+
+_PIP_NAME = re.compile(r"PIP_[A-Z0-9_]{1,64}")
+_BUILD_NAMES = frozenset(
+    {"SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "HTTP_PROXY", "HTTPS_PROXY",
+     "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"}
+)  # fmt: skip
+
+
+def pip_env_problem(name: str) -> str | None:
+    """Why `builds.pip_env` may not set this variable (only pip's own and TLS/proxy settings)."""
+    if _PIP_NAME.fullmatch(name) or name in _BUILD_NAMES:
+        return None
+    return f"builds.pip_env: {name!r} is not a pip, certificate or proxy setting"
+
+
+class BuildSettings(BaseModel):
+    """Algorithm environment builds (see training/build_jail.py): what pip may see and reach."""
+
+    # none: no network in the build jail (a local index, find-links or mirror is bound in);
+    # host: the host network, for a remote index (limit it with an egress proxy in pip_env).
+    network: Literal["none", "host"] = "none"
+    pip_env: dict[str, str] = Field(default_factory=dict)  # e.g. PIP_INDEX_URL
+    read_paths: list[Path] = Field(default_factory=list)  # folders pip needs beyond pip.conf's
+
+    @model_validator(mode="after")
+    def _names(self) -> BuildSettings:
+        for name in self.pip_env:
+            if problem := pip_env_problem(name):
+                raise ValueError(problem)
+        return self
 
 
 class ServerSettings(BaseModel):
@@ -166,6 +198,7 @@ class Settings(BaseSettings):
     algorithm_max_bundle_bytes: int = Field(default=1024**3, ge=1024)  # registered bundles
     algorithm_envs_dir: Path | None = None  # default: <home>/envs (venvs + code per digest)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    builds: BuildSettings = Field(default_factory=BuildSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
