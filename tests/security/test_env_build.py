@@ -23,8 +23,7 @@ from tests.support.jobs import job_body, run_to_end, submit, upload_dataset
 from tests.support.platform_jobs import (
     artifact,
     file_store,
-    require_bwrap,
-    sandboxed_settings,
+    settings_for_mode,
 )
 from tests.support.world import World
 
@@ -74,11 +73,8 @@ open(os.path.join(os.environ["SM_MODEL_DIR"], "loot.json"), "w").write(loot.FOUN
 
 @pytest.fixture(params=["required", "off"])
 def settings(request: pytest.FixtureRequest, tmp_path: Path, database: Database) -> Settings:
-    if request.param == "required":
-        require_bwrap()
     # A fresh envs folder: this build must really run under the test's settings.
-    base = sandboxed_settings(tmp_path, database.url, tmp_path / "envs")
-    return base.model_copy(update={"sandbox": request.param})
+    return settings_for_mode(request.param, tmp_path, database.url, tmp_path / "envs")
 
 
 @pytest.fixture

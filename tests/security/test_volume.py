@@ -16,7 +16,7 @@ from forgeml.services.container import Services
 from forgeml.training.volume import usage_bytes
 from tests.support.algorithms import register, tar_gz
 from tests.support.jobs import job_body, logs_text, run_to_end, submit, upload_dataset
-from tests.support.platform_jobs import file_store, require_bwrap, sandboxed_settings
+from tests.support.platform_jobs import file_store, settings_for_mode
 from tests.support.world import World
 
 MIB = 1024 * 1024
@@ -64,14 +64,10 @@ def settings(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Settings:
     sandbox, enforcement = request.param
-    if sandbox == "required":
-        require_bwrap()
     envs = tmp_path_factory.getbasetemp() / "security-volume-envs"
-    envs.mkdir(exist_ok=True)
-    base = sandboxed_settings(
-        tmp_path, database.url, envs, volume_unit_bytes=MIB, volume_enforcement=enforcement
+    return settings_for_mode(
+        sandbox, tmp_path, database.url, envs, volume_unit_bytes=MIB, volume_enforcement=enforcement
     )
-    return base.model_copy(update={"sandbox": sandbox})
 
 
 @pytest.fixture
