@@ -237,6 +237,8 @@ class Settings(BaseSettings):
                 data["s3"][key] = "********"
         if data["smtp"].get("password"):
             data["smtp"]["password"] = "********"
+        # An index URL may carry credentials (https://user:token@host/simple).
+        data["builds"]["pip_env"] = {k: mask_url(v) for k, v in data["builds"]["pip_env"].items()}
         return data
 
 

@@ -144,3 +144,10 @@ def test_build_code_finds_no_secrets_host_files_or_network(
 def test_build_settings_pass_only_pip_variables(name: str) -> None:
     with pytest.raises(ValueError, match=r"builds\.pip_env"):
         Settings(builds={"pip_env": {name: "x"}})
+
+
+def test_index_credentials_are_masked_in_the_effective_config() -> None:
+    url = "https://reader:index-token-hunter2@pypi.example.com/simple"
+    masked = Settings(builds={"pip_env": {"PIP_INDEX_URL": url}}).masked()
+    assert "index-token-hunter2" not in str(masked)
+    assert masked["builds"]["pip_env"]["PIP_INDEX_URL"].startswith("https://reader:")
