@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 import forgeml
 from forgeml.api import errors
@@ -152,4 +153,8 @@ def create_app(
         audit_fallback=_audit_fallback(services),
     )
     app.add_middleware(SecurityHeaders)
+    trusted = services.settings.server.trusted_proxies
+    if trusted:
+        # Outermost, so the request context, audit and cookies see the client behind the proxy.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)
     return app

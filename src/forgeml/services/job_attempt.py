@@ -273,6 +273,7 @@ class Attempt:
         specs = staging.host_specs(
             job, algo, rc, channels, self.work,
             stop_grace_s=cfg.stop_grace_s, cpu_hard_cap=cfg.cpu_hard_cap,
+            volume_unit_bytes=cfg.volume_unit_bytes, volume_mode=cfg.volume_enforcement,
         )  # fmt: skip
         restore = self._restore(job, [s.host for s in specs], prefix, sink)
         now = utcnow()

@@ -31,6 +31,7 @@ from forgeml.training.spec import (
     HostSpec,
     MetricDefinition,
 )
+from forgeml.training.volume import VolumeMode
 
 _DOWNLOAD_THREADS = 8
 _FICLONE = 0x40049409  # linux/fs.h: share the source's blocks copy-on-write
@@ -106,6 +107,8 @@ def host_specs(
     *,
     stop_grace_s: float,
     cpu_hard_cap: bool = False,
+    volume_unit_bytes: int = 1024**3,
+    volume_mode: VolumeMode = "auto",
 ) -> tuple[HostSpec, ...]:
     """One HostSpec per instance `algo-1..N`; GPUs are split evenly between the hosts."""
     m = algo.manifest
@@ -136,6 +139,9 @@ def host_specs(
                 max_file_size_bytes=rc.max_volume_gb * 1024**3,
                 max_runtime_s=float(job.max_runtime_s),
                 stop_grace_s=stop_grace_s,
+                volume_bytes=job.volume_gb * volume_unit_bytes,
+                volume_gb=job.volume_gb,
+                volume_mode=volume_mode,
                 # Declared names only, also for rows queued before the allowlist existed.
                 user_env={k: v for k, v in job.environment.items() if k in m.environment},
                 metric_definitions=tuple(MetricDefinition(d.name, d.regex) for d in m.metrics),

@@ -29,6 +29,7 @@ from forgeml.domain.jobs import CLAIMABLE, JobSpec, Secondary, is_terminal
 from forgeml.queue.transitions import move as move_job
 from forgeml.queue.transitions import record_transition
 from forgeml.services.audit import Actor, record
+from forgeml.services.dataset_downloads import presigned_download
 from forgeml.services.job_submit import Submission, idempotent_replay, request_hash
 from forgeml.storage.base import ObjectStore
 
@@ -263,9 +264,8 @@ class JobService:
         if not info:
             raise NotFound(f"job {job.name} has no {name} (status {job.secondary_status})")
         key = str(info["key"])
-        url = self.store.presign_get(
-            key, self.settings.s3.presign_expiry_s, filename=f"{job.name}-{name}"
-        )
+        signed = presigned_download(self.store, self.settings.s3, key, f"{job.name}-{name}")
+        url, ttl = signed if signed else (None, None)
         with self.db.write() as conn:
             record(
                 conn,
@@ -274,7 +274,7 @@ class JobService:
                 target_type="training_job",
                 target_id=job_id,
                 tenant_id=job.tenant_id,
-                details={"artifact": name, "presigned": url is not None},
+                details={"artifact": name, "presigned": url is not None, "expires_s": ttl},
             )
 
         def opener() -> AbstractContextManager[Iterator[bytes]]:

@@ -94,6 +94,10 @@ class HostSpec:
     interpreter: str | None = None
     region: str = ""
     log_visibility: LogVisibility = "full"
+    # Disk cap over everything the host writes (training.volume); 0: not enforced.
+    volume_bytes: int = 0
+    volume_gb: int = 0  # what the job asked for, for the message
+    volume_mode: Literal["auto", "mount", "watch"] = "auto"
 
     def __post_init__(self) -> None:
         # Freeze the mappings so a spec shared between threads cannot change under the launcher.
