@@ -50,6 +50,8 @@ channels:
   train: {{required: true}}
 resource_classes: [cpu.small]
 distributed: true
+environment:
+  PROBES: {{description: what the probe tries (JSON)}}
 """
 
 HOSTILE = r"""

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from forgeml.domain.errors import InvalidInput
-from forgeml.training.contract import build_tree, env_name_problem, validate_spec
+from forgeml.domain.tenant_inputs import reserved_env_problem
+from forgeml.training.contract import build_tree, validate_spec
 from forgeml.training.metrics import MetricScraper
 from forgeml.training.program_env import build_env, decode_value, program_argv, user_args
 from forgeml.training.spec import ChannelSpec, EntryPoint, HostSpec, MetricDefinition
@@ -139,18 +140,18 @@ def test_decode_like_sagemaker_training() -> None:
      "BASH_FUNC_x%%", "A=B", "1X", ""],
 )  # fmt: skip
 def test_reserved_or_invalid_env_names_denied(name: str) -> None:
-    assert env_name_problem(name) is not None
+    assert reserved_env_problem(name) is not None
 
 
 def test_tenant_env_cannot_override_contract(spec: HostSpec) -> None:
-    assert env_name_problem("MY_FLAG") is None
+    assert reserved_env_problem("MY_FLAG") is None
     with pytest.raises(InvalidInput) as info:
         validate_spec(replace(spec, user_env={"PYTHONPATH": "/evil", "LD_PRELOAD": "/x.so"}))
     locs = {e["loc"] for e in info.value.details["errors"]}
     assert locs == {"environment.PYTHONPATH", "environment.LD_PRELOAD"}
 
 
-@pytest.mark.parametrize("channel", ["..", ".", "a/b", "a b", "x" * 65, ""])
+@pytest.mark.parametrize("channel", ["..", ".", "a/b", "a b", "x" * 65, "", "a.b", "-a"])
 def test_bad_channel_names(spec: HostSpec, channel: str) -> None:
     src = spec.channels["train"]
     with pytest.raises(InvalidInput):

@@ -70,8 +70,6 @@ def test_defaults_applied_and_sorted() -> None:
         ("note", "free text, any: thing", "free text, any: thing"),
         ("note", 3.5, "3.5"),
         ("note", "", ""),
-        ("sagemaker_program", "train.py", "train.py"),
-        ("sagemaker_submit_directory", 7, "7"),
     ],
 )
 def test_accepted_values(key: str, value: object, stored: str) -> None:
@@ -101,7 +99,14 @@ def test_accepted_values(key: str, value: object, stored: str) -> None:
         ("note", [1, 2], "must be text or a number, got list"),
         ("note", {"a": 1}, "must be text or a number, got dict"),
         ("note", "x" * 2501, "is longer than 2500 characters"),
-        ("sagemaker_x", "x" * 2501, "is longer than 2500 characters"),
+        ("note", "a\0b", "contains a NUL character"),
+        ("sagemaker_program", "evil.py", "reserved for the training toolkit; jobs cannot set it"),
+        ("sagemaker_submit_directory", "/opt/ml/input/data/train/x.tar.gz",
+         "reserved for the training toolkit; jobs cannot set it"),
+        ("sagemaker_container_log_level", "abc",
+         "reserved for the training toolkit; jobs cannot set it"),
+        ("_tuning_objective_metric", "loss",
+         "reserved for the training toolkit; jobs cannot set it"),
         ("epoch", 3, "unknown hyperparameter (this algorithm takes: batch, dataset, epochs, "
          "flag, layers, lr, momentum, note, optimizer)"),
     ],
@@ -132,17 +137,16 @@ def test_failed_value_does_not_also_get_default() -> None:
 
 
 def test_key_limits() -> None:
-    long_key = "sagemaker_" + "k" * 250
+    long_key = "k" * 257
     found = problems({long_key: "v"})
     assert found == {f"hyperparameters.{long_key[:64]}…": "key must be text of at most 256"}
-    assert check({"sagemaker_" + "k" * 246: "v"})  # exactly 256 characters is fine
 
 
-def test_at_most_100_hyperparameters() -> None:
-    framework = {f"sagemaker_{i}": "v" for i in range(96)}  # + 4 from the manifest = 100
-    assert len(check(framework)) == 100
-    framework["sagemaker_x"] = "v"
-    assert problems(framework) == {"hyperparameters": "at most 100 hyperparameters, got 101"}
+def test_manifest_cannot_declare_toolkit_keys() -> None:
+    for key in ("sagemaker_program", "_tuning_objective_metric"):
+        text = f"name: a\nversion: 1.0.0\nentry_point: t.py\nhyperparameters:\n  {key}: {{type: free-text}}\n"
+        with pytest.raises(InvalidInput, match="reserved for the training toolkit"):
+            parse_manifest(text)
 
 
 def test_no_hyperparameters_declared() -> None:

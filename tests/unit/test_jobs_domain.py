@@ -19,7 +19,6 @@ from forgeml.domain.jobs import (
     spec_problems,
     training_seconds,
 )
-from forgeml.training.contract import env_name_problem
 
 S = Secondary
 
@@ -43,13 +42,15 @@ def test_spec_problems_are_all_reported() -> None:
         name="-bad", algorithm="x:1", channels={}, instance_count=0, max_runtime_s=0,
         max_attempts=0, environment={"PATH": "/evil", "OK_NAME": "1"}, tags={"forgeml:x": "y"},
     )  # fmt: skip
-    locs = {
-        p["loc"] for p in spec_problems(spec, max_runtime_limit_s=100, env_problem=env_name_problem)
-    }
+    locs = {p["loc"] for p in spec_problems(spec, max_runtime_limit_s=100)}
     assert locs == {
-        "name", "resources.instance_count", "stopping_condition.max_runtime_s",
-        "retry.max_attempts", "environment.PATH", "tags.forgeml:x", "input_data",
-    }  # fmt: skip
+        "name",
+        "resources.instance_count",
+        "stopping_condition.max_runtime_s",
+        "retry.max_attempts",
+        "tags.forgeml:x",
+        "input_data",
+    }  # fmt: skip  (the environment is checked against the algorithm: tenant_inputs)
     good = JobSpec(name="a-b--c1", algorithm="x:1", channels={"train": ChannelRef("dst_x")})
     assert spec_problems(good, max_runtime_limit_s=86400) == []
     too_long = JobSpec(name="a" * 64, algorithm="x", channels={"t": ChannelRef("d")})

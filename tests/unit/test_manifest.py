@@ -23,6 +23,8 @@ version: 1.0.0
 description: Small CNN for 8x8 digit images
 entry_point: train.py
 requirements: requirements.txt
+environment:
+  SEED_MODE: {choices: [fixed, random]}
 hyperparameters:
   epochs:    {type: integer, default: 10, min: 1, max: 500, tunable: true}
   lr:        {type: continuous, default: 0.01, min: 1.0e-5, max: 1.0, scale: log}
@@ -74,8 +76,10 @@ def test_card_shows_use_never_code() -> None:
     card = parse_manifest(DESIGN_EXAMPLE).card()
     assert set(card) == {
         "name", "version", "description", "hyperparameters", "channels", "metrics",
-        "resource_classes", "distributed",
+        "resource_classes", "distributed", "environment", "logs",
     }  # fmt: skip
+    assert card["environment"] == {"SEED_MODE": {"description": "", "choices": ["fixed", "random"]}}
+    assert card["logs"] == "full"
     assert card["metrics"] == ["train:loss", "validation:accuracy"]
     assert card["hyperparameters"]["lr"] == {
         "type": "continuous", "description": "", "default": 0.01, "min": 1e-05, "max": 1.0,
@@ -223,6 +227,22 @@ def test_categorical_values_are_strings_on_the_card() -> None:
          "at most 40 items"),
         ({"resource_classes": ["gpu.1", "gpu.1"]}, "resource_classes", "duplicate"),
         ({"distributed": "yes"}, "distributed", "valid boolean"),
+        ({"channels": {"a.b": {}}}, "channels.a.b.[key]", "should match pattern"),
+        ({"channels": {"..": {}}}, "channels....[key]", "should match pattern"),
+        ({"environment": {"LD_PRELOAD": {}}}, "environment", "reserved by the platform"),
+        ({"environment": {"PYTHONPATH": {}}}, "environment", "reserved by the platform"),
+        ({"environment": {"SM_MODEL_DIR": {}}}, "environment", "reserved by the platform"),
+        ({"environment": {"SSL_CERT_FILE": {}}}, "environment", "reserved by the platform"),
+        ({"environment": {"PIP_INDEX_URL": {}}}, "environment", "reserved by the platform"),
+        ({"environment": {"A=B": {}}}, "environment.A=B.[key]", "should match pattern"),
+        ({"environment": {"X": {"pattern": "("}}}, "environment.X", "not a valid regular"),
+        ({"environment": {"X": {"choices": ["a"], "default": "b"}}}, "environment.X",
+         "'b' is not one of: a"),
+        ({"environment": {"X": {"choices": ["a"], "pattern": "a"}}}, "environment.X",
+         "not both"),
+        ({"environment": {"X": {"default": 3}}}, "environment.X.default", "valid string"),
+        ({"environment": {"X": {"shell": "yes"}}}, "environment.X.shell", "unknown field"),
+        ({"logs": "none"}, "logs", "'full' or 'redacted'"),
     ],
 )  # fmt: skip
 def test_top_level_problems(overrides: dict[str, Any], loc: str, msg_part: str) -> None:

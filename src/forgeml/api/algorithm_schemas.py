@@ -63,7 +63,11 @@ class VersionCardOut(BaseModel):
     version: str
     deprecated: bool
     created_at: datetime
-    card: dict[str, Any]
+    card: dict[str, Any] = Field(
+        description="name, version, description, hyperparameters, channels, metrics, "
+        "resource_classes, distributed, network, logs (full|redacted) and environment: the "
+        "only variables a job may set, each {description, pattern?, choices?, default?}"
+    )
 
     @classmethod
     def of(cls, v: AlgorithmVersion) -> VersionCardOut:

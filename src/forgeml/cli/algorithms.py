@@ -18,7 +18,7 @@ from forgeml.client import Client
 algorithm_app = typer.Typer(help="The algorithm registry.", no_args_is_help=True)
 
 ADMIN_COLS = ["algorithm_id", "id", "name", "version", "status", "deprecated", "digest"]
-CARD_COLS = ["algorithm_id", "id", "name", "version", "deprecated", "description"]
+CARD_COLS = ["algorithm_id", "id", "name", "version", "deprecated", "description", "environment"]
 Alg = Annotated[str, typer.Argument(help="Algorithm id or name.")]
 Ver = Annotated[str, typer.Argument(help="Version id or version string (e.g. 1.0.0).")]
 
@@ -54,7 +54,16 @@ def _version_ids(c: Client, alg_ref: str, ver_ref: str) -> tuple[str, str]:
 
 
 def _flatten(algs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{**v, "description": a["description"]} for a in algs for v in a["versions"]]
+    # `environment`: the variables a job may set (`train --env NAME=value`), from the card.
+    return [
+        {
+            **v,
+            "description": a["description"],
+            "environment": ", ".join((v.get("card") or {}).get("environment") or {}),
+        }
+        for a in algs
+        for v in a["versions"]
+    ]
 
 
 def _wait(c: Client, version: dict[str, Any], quiet: bool) -> dict[str, Any]:

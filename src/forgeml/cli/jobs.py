@@ -61,7 +61,9 @@ def submit(
     resource_class: Annotated[str, typer.Option("--class")] = "cpu.small",
     instance_count: Annotated[int, typer.Option("--instances")] = 1,
     max_runtime_s: Annotated[int | None, typer.Option("--max-runtime")] = None,
-    env: Annotated[list[str] | None, typer.Option("--env", help="KEY=VALUE")] = None,
+    env: Annotated[
+        list[str] | None, typer.Option("--env", help="NAME=VALUE (names the card declares)")
+    ] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="KEY=VALUE")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait; exit code = outcome.")] = False,
     follow: Annotated[

@@ -30,8 +30,16 @@ from forgeml.domain.hyperparameters import (
     MAX_KEY_LENGTH,
     declaration_problems,
     format_value,
+    is_toolkit_key,
 )
 from forgeml.domain.hyperparameters import HyperparameterType as HyperparameterType  # re-export
+from forgeml.domain.tenant_inputs import (
+    CHANNEL_NAME_RE,
+    ENV_NAME_RE,
+    MAX_ENV,
+    EnvironmentSpec,
+    reserved_env_problem,
+)
 
 MANIFEST_NAME = "forgeml.yaml"
 MAX_MANIFEST_BYTES = 64 * 1024
@@ -49,7 +57,8 @@ _CONFIG = ConfigDict(extra="forbid", frozen=True)
 HyperparameterKey = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$", max_length=MAX_KEY_LENGTH)
 ]
-ChannelName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
+ChannelName = Annotated[str, StringConstraints(pattern=f"^{CHANNEL_NAME_RE.pattern}$")]
+EnvName = Annotated[str, StringConstraints(pattern=f"^{ENV_NAME_RE.pattern}$")]
 ResourceClassName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")]
 ContentType = Annotated[str, StringConstraints(pattern=r"^[\w.+-]+/[\w.+*-]+$", max_length=256)]
 
@@ -206,6 +215,9 @@ class AlgorithmManifest(BaseModel):
     resource_classes: tuple[ResourceClassName, ...] = ()
     distributed: StrictBool = False
     network: StrictBool = False
+    environment: dict[EnvName, EnvironmentSpec] = Field(default_factory=dict, max_length=MAX_ENV)
+    # What tenants see of the program's tracebacks: `redacted` hides the algorithm's source.
+    logs: Literal["full", "redacted"] = "full"
 
     @model_validator(mode="before")
     @classmethod
@@ -214,8 +226,9 @@ class AlgorithmManifest(BaseModel):
         if not isinstance(data, dict):
             return data
         data = {k: v for k, v in data.items() if v is not None}
-        if isinstance(data.get("channels"), dict):
-            data["channels"] = {k: {} if v is None else v for k, v in data["channels"].items()}
+        for section in ("channels", "environment"):
+            if isinstance(data.get(section), dict):
+                data[section] = {k: {} if v is None else v for k, v in data[section].items()}
         return data
 
     @field_validator("name", mode="before")
@@ -255,9 +268,17 @@ class AlgorithmManifest(BaseModel):
     def _no_reserved_keys(
         cls, specs: dict[str, HyperparameterSpec]
     ) -> dict[str, HyperparameterSpec]:
-        reserved = sorted(k for k in specs if k.startswith("sagemaker_"))
+        reserved = sorted(k for k in specs if is_toolkit_key(k))
         if reserved:
-            raise ValueError(f"keys starting with sagemaker_ are reserved: {', '.join(reserved)}")
+            raise ValueError(f"reserved for the training toolkit: {', '.join(reserved)}")
+        return specs
+
+    @field_validator("environment")
+    @classmethod
+    def _no_reserved_env(cls, specs: dict[str, EnvironmentSpec]) -> dict[str, EnvironmentSpec]:
+        problems = [why for name in sorted(specs) if (why := reserved_env_problem(name))]
+        if problems:
+            raise ValueError("; ".join(problems))
         return specs
 
     @field_validator("metrics")
@@ -288,6 +309,8 @@ class AlgorithmManifest(BaseModel):
             "metrics": [m.name for m in self.metrics],
             "resource_classes": list(self.resource_classes),
             "distributed": self.distributed,
+            "environment": {k: e.card() for k, e in self.environment.items()},
+            "logs": self.logs,
         }
 
 

@@ -19,10 +19,17 @@ if TYPE_CHECKING:
 MAX_HYPERPARAMETERS = 100  # SageMaker: at most 100 hyperparameters per job
 MAX_KEY_LENGTH = 256
 MAX_VALUE_LENGTH = 2500
-FRAMEWORK_PREFIX = "sagemaker_"  # framework parameters: passed through, never validated
+# Keys the SageMaker training toolkit reads as its own (which program, from where, log level):
+# a tenant must never choose them, and no manifest may declare them.
+TOOLKIT_PREFIX = "sagemaker_"
+TOOLKIT_KEYS = frozenset({"_tuning_objective_metric"})
 
 _INT_TEXT = re.compile(r"[+-]?[0-9]+")
 _FLOAT_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
+def is_toolkit_key(key: str) -> bool:
+    return key.startswith(TOOLKIT_PREFIX) or key in TOOLKIT_KEYS
 
 
 class HyperparameterType(StrEnum):
@@ -178,8 +185,10 @@ def _loc(key: object) -> str:
 
 
 def _value_for(manifest: AlgorithmManifest, key: str, value: object) -> str:
+    if is_toolkit_key(key):
+        raise ValueError("reserved for the training toolkit; jobs cannot set it")
     spec = manifest.hyperparameters.get(key)
-    if spec is None and not key.startswith(FRAMEWORK_PREFIX):
+    if spec is None:
         known = ", ".join(sorted(manifest.hyperparameters)[:20]) or "none"
         raise ValueError(f"unknown hyperparameter (this algorithm takes: {known})")
     if not isinstance(value, str | int | float):
@@ -189,11 +198,13 @@ def _value_for(manifest: AlgorithmManifest, key: str, value: object) -> str:
     text = _coerce(spec, value)
     if len(text) > MAX_VALUE_LENGTH:
         raise ValueError(f"is longer than {MAX_VALUE_LENGTH} characters")
+    if "\0" in text:  # argv cannot carry a NUL: the launcher would fail, not the algorithm
+        raise ValueError("contains a NUL character")
     return text
 
 
-def _coerce(spec: HyperparameterSpec | None, value: str | int | float) -> str:
-    if spec is None or spec.type is HyperparameterType.FREE_TEXT:
+def _coerce(spec: HyperparameterSpec, value: str | int | float) -> str:
+    if spec.type is HyperparameterType.FREE_TEXT:
         return format_value(value)
     if spec.type is HyperparameterType.CATEGORICAL:
         text = format_value(value)

@@ -14,13 +14,13 @@ from enum import StrEnum
 from typing import Any
 
 from forgeml.domain.errors import InvalidInput
+from forgeml.domain.tenant_inputs import channel_name_problem
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 TAG_KEY_RE = re.compile(r"^[\w.:/=+@-]{1,128}$")
 MAX_TAGS = 50
 MAX_INSTANCES = 16
 MAX_ATTEMPTS = 10
-MAX_ENV = 48
 
 
 class Status(StrEnum):
@@ -137,8 +137,9 @@ class JobSpec:
 Problems = list[dict[str, str]]
 
 
-def spec_problems(spec: JobSpec, *, max_runtime_limit_s: int, env_problem: Any = None) -> Problems:
-    """Every problem of the spec on its own (no database): name, resources, limits, env, tags."""
+def spec_problems(spec: JobSpec, *, max_runtime_limit_s: int) -> Problems:
+    """Every problem of the spec on its own (no database): name, resources, limits, channels,
+    tags. The environment is checked against the algorithm's declarations (`tenant_inputs`)."""
     p: Problems = []
 
     def bad(loc: str, msg: str) -> None:
@@ -158,17 +159,12 @@ def spec_problems(spec: JobSpec, *, max_runtime_limit_s: int, env_problem: Any =
         bad("stopping_condition.max_wait_s", "must be at least max_runtime_s")
     if not 1 <= spec.max_attempts <= MAX_ATTEMPTS:
         bad("retry.max_attempts", f"must be between 1 and {MAX_ATTEMPTS}")
-    if len(spec.environment) > MAX_ENV:
-        bad("environment", f"at most {MAX_ENV} variables")
-    for name, value in spec.environment.items():
-        why = env_problem(name) if env_problem else None
-        if why:
-            bad(f"environment.{name[:64]}", why)
-        if "\0" in value or len(value) > 4096:
-            bad(f"environment.{name[:64]}", "value has a NUL byte or is longer than 4096")
     p += _tag_problems(spec.tags)
     if not spec.channels:
         bad("input_data", "at least one channel is required")
+    for channel in spec.channels:
+        if why := channel_name_problem(channel):
+            bad(f"input_data.{channel[:64]}", why)
     return p
 
 

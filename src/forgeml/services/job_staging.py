@@ -1,12 +1,15 @@
 """Node-side file work of one attempt: stage channels, build host specs, move artifacts and
 checkpoints between the attempt's folder and the object store.
 
-File store: hard links to the stored objects (constant time, no copy). Other stores: parallel
-download. Relative paths come from the dataset manifest and are re-checked here.
+File store: a reflink (copy-on-write clone) of each stored object where the filesystem can, else a
+copy; never a hard link, so no job ever holds a writable path to a stored object. Other stores:
+parallel download. Relative paths come from the dataset manifest and are re-checked here.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 from collections.abc import Callable
@@ -28,6 +31,8 @@ from forgeml.training.spec import (
 )
 
 _DOWNLOAD_THREADS = 8
+_FICLONE = 0x40049409  # linux/fs.h: share the source's blocks copy-on-write
+_STAGED_MODE = 0o444
 
 
 def _target(root: Path, rel: str) -> Path:
@@ -47,11 +52,19 @@ def _download(store: ObjectStore, key: str, dest: Path) -> None:
     os.replace(tmp, dest)
 
 
-def _link_or_copy(src: Path, dest: Path) -> None:
-    try:
-        os.link(src, dest)
-    except OSError:  # another filesystem: fall back to a copy
-        shutil.copyfile(src, dest)
+def _clone_or_copy(src: Path, dest: Path) -> None:
+    """A private copy of a stored object: writing to it can never change the object.
+
+    A hard link would share the inode, so a job without the jail (or a bug in it) could rewrite
+    the bytes the store serves to everyone; a reflink shares blocks copy-on-write instead.
+    """
+    with src.open("rb") as s, dest.open("wb") as d:
+        try:
+            fcntl.ioctl(d.fileno(), _FICLONE, s.fileno())
+        except OSError:  # no reflinks here (ext4, tmpfs, another filesystem): copy the bytes
+            shutil.copyfileobj(s, d, 1024 * 1024)
+    with contextlib.suppress(OSError):
+        dest.chmod(_STAGED_MODE)
 
 
 def stage_channels(store: ObjectStore, job: TrainingJob, root: Path) -> dict[str, Path]:
@@ -65,13 +78,15 @@ def stage_channels(store: ObjectStore, job: TrainingJob, root: Path) -> dict[str
             dest = _target(folder, str(f["path"]))
             local = store.local_path(str(f["key"]))
             if local is not None:
-                _link_or_copy(local, dest)
+                _clone_or_copy(local, dest)
             else:
                 downloads.append((str(f["key"]), dest))
         out[channel] = folder
     if downloads:
         with ThreadPoolExecutor(_DOWNLOAD_THREADS) as pool:
             list(pool.map(lambda kd: _download(store, kd[0], kd[1]), downloads))
+        for _, dest in downloads:
+            dest.chmod(_STAGED_MODE)
     return out
 
 

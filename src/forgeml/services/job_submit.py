@@ -18,9 +18,9 @@ from forgeml.domain.datasets import ResolvedInput
 from forgeml.domain.errors import Conflict, Forbidden, ForgeError, InvalidInput, NotFound
 from forgeml.domain.ids import looks_like_id
 from forgeml.domain.jobs import JobSpec, Problems, spec_problems
+from forgeml.domain.tenant_inputs import channel_name_problem, environment_values
 from forgeml.services.algorithm_envs import AlgorithmEnvironments, ResolvedAlgorithm
 from forgeml.services.audit import Actor
-from forgeml.training.contract import env_name_problem
 
 #: `(conn, tenant, dataset, version, algorithm) -> ResolvedInput` (DatasetService.resolve_input)
 InputResolver = Callable[[Connection, str, str, int | None, str | None], ResolvedInput]
@@ -34,6 +34,7 @@ class Checked:
 
     algorithm: ResolvedAlgorithm
     hyperparameters: dict[str, str]
+    environment: dict[str, str]  # the declared variables given, plus declared defaults
     inputs: dict[str, dict[str, Any]]  # channel -> lineage (dataset, version, digest, files)
 
 
@@ -70,18 +71,21 @@ class Submission:
 
     def check(self, conn: Connection, actor: Actor, tenant_id: str, spec: JobSpec) -> Checked:
         limit = self.settings.jobs.max_runtime_limit_s
-        problems = spec_problems(spec, max_runtime_limit_s=limit, env_problem=env_name_problem)
+        problems = spec_problems(spec, max_runtime_limit_s=limit)
         algo = self._algorithm(actor, spec.algorithm, problems)
         hps: dict[str, str] = {}
+        env: dict[str, str] = {}
         if algo is not None:
             hps = self._hyperparameters(actor, algo, spec, problems)
+            env, env_problems = environment_values(algo.manifest.environment, spec.environment)
+            problems += env_problems
             problems += card_problems(algo, spec, allow_network=self.settings.jobs.allow_network)
         problems += self._resources(conn, spec)
         inputs = self._inputs(conn, tenant_id, spec, algo, problems)
         if problems:
             raise InvalidInput.fields(problems)
         assert algo is not None
-        return Checked(algo, hps, inputs)
+        return Checked(algo, hps, env, inputs)
 
     def _algorithm(self, actor: Actor, ref: str, problems: Problems) -> ResolvedAlgorithm | None:
         version_id, name, version = parse_algorithm_ref(ref)
@@ -125,6 +129,8 @@ class Submission:
     ) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         for channel, ref in spec.channels.items():
+            if channel_name_problem(channel):
+                continue  # reported by spec_problems; never echoed into lineage
             loc = f"input_data.{channel}"
             if self.resolve_input is None:
                 problems.append({"loc": loc, "msg": "datasets are not available on this server"})
@@ -164,7 +170,7 @@ def card_problems(algo: ResolvedAlgorithm, spec: JobSpec, *, allow_network: bool
         if ch.required and name not in spec.channels:
             p.append({"loc": f"input_data.{name}", "msg": "this channel is required"})
     for name in spec.channels:
-        if m.channels and name not in m.channels:
+        if m.channels and name not in m.channels and not channel_name_problem(name):
             known = ", ".join(sorted(m.channels))
             p.append({"loc": f"input_data.{name}", "msg": f"unknown channel (known: {known})"})
     if m.resource_classes and spec.resource_class not in m.resource_classes:

@@ -108,7 +108,7 @@ class JobService:
             "checkpointing": spec.checkpointing,
             "preemptible": spec.preemptible,
             "network": algo.manifest.network and self.settings.jobs.allow_network,
-            "environment": dict(spec.environment),
+            "environment": checked.environment,
             "tags": dict(spec.tags),
             "attempt": 0,
             "gpu_indices": [],

@@ -177,7 +177,7 @@ class ObjectStore(Protocol):
     def local_path(self, key: str) -> Path | None:
         """The object's file on local disk (file backend only; `NotFound` if missing) or None.
 
-        The file must be treated as read-only: hard links to it share its bytes.
+        Callers must never hand it (or a hard link to it) to untrusted code: copy or reflink it.
         """
         ...
 

@@ -12,26 +12,20 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from forgeml.domain.errors import InvalidInput
+from forgeml.domain.tenant_inputs import (
+    MAX_ENV,
+    channel_name_problem,
+    env_value_problem,
+    reserved_env_problem,
+)
 from forgeml.training.spec import HostSpec
 
 SANDBOX_ROOT = "/opt/ml"
 JAIL_TMP = "/tmp"  # noqa: S108 - a private tmpfs inside the jail, not the host's /tmp
 GROUP_NAME = "homogeneousCluster"
-_CHANNEL = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _HP_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,255}")
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 _HOST = re.compile(r"algo-[1-9][0-9]{0,3}")
-# Names the launcher sets itself, or that change how an interpreter, loader or shell starts.
-_DENIED_NAMES = {
-    "PATH", "HOME", "TMPDIR", "BASH_ENV", "ENV", "IFS", "CDPATH", "PS4", "SHELLOPTS", "BASHOPTS",
-    "GLOBIGNORE", "PERL5LIB", "PERL5OPT", "PERLLIB", "RUBYOPT", "RUBYLIB", "NODE_OPTIONS",
-    "NODE_PATH", "JAVA_TOOL_OPTIONS", "TRAINING_JOB_NAME", "CUDA_VISIBLE_DEVICES", "MASTER_ADDR",
-    "MASTER_PORT", "WORLD_SIZE", "RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK",
-    "LOCAL_WORLD_SIZE", "GLOO_SOCKET_IFNAME", "NCCL_SOCKET_IFNAME", "LANG", "LC_ALL",
-}  # fmt: skip
-_DENIED_PREFIXES = ("SM_", "SAGEMAKER_", "FORGEML_", "LD_", "PYTHON", "BASH_FUNC_", "GCONV_")
-_MAX_ENV = 48
 _MAX_VALUE = 4096
 
 
@@ -105,33 +99,22 @@ def validate_spec(spec: HostSpec) -> None:
         if not _HOST.fullmatch(host):
             bad("hosts", f"{host!r} is not a host name like algo-1")
     for name in spec.channels:
-        if not _CHANNEL.fullmatch(name) or name in {".", ".."}:
-            bad(f"channels.{name}", "channel names must match [A-Za-z0-9._-]+ (max 64)")
+        if why := channel_name_problem(name):
+            bad(f"channels.{name}", why)
     for key, value in spec.hyperparameters.items():
         if not _HP_KEY.fullmatch(key):
             bad(f"hyperparameters.{key}", "invalid hyperparameter name")
         if "\0" in value or len(value) > _MAX_VALUE:
             bad(f"hyperparameters.{key}", "value has a NUL byte or is too long")
-    if len(spec.user_env) > _MAX_ENV:
-        bad("environment", f"at most {_MAX_ENV} variables")
+    # Submit already allowed only the algorithm's declared names; this is the second line.
+    if len(spec.user_env) > MAX_ENV:
+        bad("environment", f"at most {MAX_ENV} variables")
     for name, value in spec.user_env.items():
-        if env_name_problem(name):
-            bad(f"environment.{name}", env_name_problem(name) or "")
-        if "\0" in value or len(value) > _MAX_VALUE:
-            bad(f"environment.{name}", "value has a NUL byte or is too long")
+        if why := reserved_env_problem(name) or env_value_problem(value):
+            bad(f"environment.{name}", why)
     _check_entry_point(spec, bad)
     if problems:
         raise InvalidInput.fields(problems)
-
-
-def env_name_problem(name: str) -> str | None:
-    """Why a tenant may not set this environment variable, or None when it may."""
-    if not _ENV_NAME.fullmatch(name):
-        return "environment variable names must match [A-Za-z_][A-Za-z0-9_]*"
-    upper = name.upper()
-    if upper in _DENIED_NAMES or upper.startswith(_DENIED_PREFIXES):
-        return "this variable is reserved by the platform"
-    return None
 
 
 def _check_entry_point(spec: HostSpec, bad: Any) -> None:
