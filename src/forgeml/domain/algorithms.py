@@ -61,6 +61,10 @@ ChannelName = Annotated[str, StringConstraints(pattern=f"^{CHANNEL_NAME_RE.patte
 EnvName = Annotated[str, StringConstraints(pattern=f"^{ENV_NAME_RE.pattern}$")]
 ResourceClassName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")]
 ContentType = Annotated[str, StringConstraints(pattern=r"^[\w.+-]+/[\w.+*-]+$", max_length=256)]
+# An executable's interpreter: python names mean the algorithm environment's python.
+InterpreterName = Annotated[
+    str, StringConstraints(pattern=r"^(python(3(\.[0-9]{1,2})?)?|sh|bash)$")
+]
 
 
 def _scalar(value: object) -> int | float | str:
@@ -206,6 +210,9 @@ class AlgorithmManifest(BaseModel):
     version: Annotated[str, StringConstraints(max_length=64)]
     description: Annotated[str, StringConstraints(max_length=4096)] = ""
     entry_point: Annotated[str, StringConstraints(max_length=1024)]
+    # script: SageMaker script mode (hyperparameters also as --key value); container: BYOC `train`.
+    mode: Literal["script", "container"] = "script"
+    interpreter: InterpreterName | None = None
     requirements: str | None = None
     hyperparameters: dict[HyperparameterKey, HyperparameterSpec] = Field(
         default_factory=dict, max_length=MAX_HYPERPARAMETERS
@@ -254,6 +261,12 @@ class AlgorithmManifest(BaseModel):
     def _check_entry_point(cls, raw: str) -> str:
         parse_entry_point(raw)
         return raw
+
+    @model_validator(mode="after")
+    def _interpreter_for_executables(self) -> AlgorithmManifest:
+        if self.interpreter is not None and self.entry.kind != EntryKind.EXECUTABLE:
+            raise _problems_error([("interpreter", "only for an executable entry point")])
+        return self
 
     @field_validator("requirements")
     @classmethod

@@ -116,7 +116,7 @@ def host_specs(
                 job_name=job.name,
                 host=host,
                 hosts=hosts,
-                instance_type=job.resource_class,
+                instance_type=rc.effective_instance_type,
                 entry_point=EntryPoint(entry.kind.value, entry.target),
                 code_dir=algo.code_dir,
                 python=algo.python,
@@ -135,6 +135,8 @@ def host_specs(
                 user_env=job.environment,
                 metric_definitions=tuple(MetricDefinition(d.name, d.regex) for d in m.metrics),
                 network_allowed=job.network,
+                mode=m.mode,
+                interpreter=m.interpreter,
             )
         )
     return tuple(specs)

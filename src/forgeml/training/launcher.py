@@ -200,7 +200,8 @@ def _report_end(
     """Write output/success or output/failure as the toolkit does; return the failure reason."""
     reason = _failure_reason(outcome, code, layout, run.spec)
     if outcome == Outcome.COMPLETED and run.spec.mode == "script":
-        write_once(layout.success_file, "")
+        if write_once(layout.success_file, ""):
+            run.emit("system", "wrote output/success")
     elif outcome == Outcome.FAILED and reason is None:
         reason = failure_text(code, run.stderr, program, sandboxed=jailed)
         write_once(layout.failure_file, reason)
