@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.integration.test_portal_pages import HTML, csrf_of, sign_in
 from tests.support.world import World
 
 CLASSES = "/api/v1/admin/resource-classes"
@@ -27,3 +28,18 @@ def test_bad_instance_type_is_refused(world: World) -> None:
     put = world.client.put(CLASSES, json=body, headers=world.admin)
     assert put.status_code == 422
     assert put.json()["error"]["details"]["errors"][0]["loc"] == "instance_type"
+
+
+def test_portal_form_declares_the_instance_type(world: World) -> None:
+    c = sign_in(world.client, "root@example.com")
+    page = c.get("/admin/resources", headers=HTML)
+    assert page.status_code == 200 and 'name="instance_type"' in page.text
+    form = {
+        "name": "cpu.portal", "description": "", "cpus": "2", "memory_gib": "1", "gpus": "0",
+        "max_volume_gb": "5", "price_per_hour": "0", "enabled": "on",
+        "instance_type": "ml.c5.large", "csrf_token": csrf_of(page.text),
+    }  # fmt: skip
+    saved = c.post("/admin/resources", data=form, headers=HTML)
+    assert saved.status_code == 200 and "ml.c5.large" in saved.text
+    bad = c.post("/admin/resources", data={**form, "instance_type": "big"}, headers=HTML)
+    assert bad.status_code == 422 and "ml.&lt;family&gt;.&lt;size&gt;" in bad.text
