@@ -183,6 +183,12 @@ class ResourceClassIn(Input):
     max_volume_gb: int = Field(default=100, ge=1)
     price_per_hour: float = Field(default=0.0, ge=0)
     enabled: bool = True
+    instance_type: str | None = Field(
+        default=None,
+        max_length=63,
+        description="The ml.* instance type the class stands for (SM_CURRENT_INSTANCE_TYPE); "
+        "default: the smallest ml.m5 (ml.g5 with GPUs) type that holds it",
+    )
 
 
 class ResourceClassOut(Output):
@@ -194,6 +200,8 @@ class ResourceClassOut(Output):
     max_volume_gb: int
     price_per_hour: float
     enabled: bool
+    instance_type: str | None
+    effective_instance_type: str
 
 
 class RunnerOut(Output):

@@ -23,6 +23,7 @@ resource_classes = sa.Table(
     sa.Column("enabled", sa.Boolean, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("instance_type", sa.String(63), nullable=True),
 )
 
 runners = sa.Table(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -166,6 +167,16 @@ class AlgorithmEnvironments:
         return dest
 
     # --- the builder loop ----------------------------------------------------------------
+
+    def recover_builds(self, holder_is_gone: Callable[[str], bool]) -> int:
+        """Free the builds whose holder is gone (a server stopped mid-build): claimable at once."""
+        released = 0
+        with self.db.write() as conn:
+            for version_id, holder in q.build_claims(conn):
+                if holder_is_gone(holder) and q.release_build_claim(conn, version_id, holder):
+                    log.info("released interrupted build", version_id=version_id, holder=holder)
+                    released += 1
+        return released
 
     def build_next(self, worker: str) -> bool:
         """Claim one version in status `building` and build it; False when there is none."""

@@ -122,7 +122,7 @@ def host_specs(
                 job_name=job.name,
                 host=host,
                 hosts=hosts,
-                instance_type=job.resource_class,
+                instance_type=rc.effective_instance_type,
                 entry_point=EntryPoint(entry.kind.value, entry.target),
                 code_dir=algo.code_dir,
                 python=algo.python,
@@ -150,6 +150,8 @@ def host_specs(
                     (job.checkpoint_config or {}).get("local_path") or DEFAULT_LOCAL_PATH
                 ),
                 log_visibility=m.logs,
+                mode=m.mode,
+                interpreter=m.interpreter,
             )
         )
     return tuple(specs)

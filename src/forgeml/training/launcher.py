@@ -242,7 +242,8 @@ def _report_end(
     as tenants read it (no host path; no algorithm frame when logs are redacted)."""
     reason = _failure_reason(outcome, code, layout, run.spec)
     if outcome == Outcome.COMPLETED and run.spec.mode == "script":
-        write_once(layout.success_file, "")
+        if write_once(layout.success_file, ""):
+            run.emit("system", "wrote output/success")
     elif outcome == Outcome.FAILED and reason is None:
         reason = failure_text(code, run.stderr, program, sandboxed=jailed)
         reason = run.shown_reason(reason) or reason  # the file says what tenants read
