@@ -92,6 +92,10 @@ def translated_errors() -> Iterator[None]:
         raise
 
 
+#: AnyIO's default worker-thread limit: at most this many requests hold a connection at once.
+SQLITE_POOL_SIZE = 40
+
+
 def _sqlite_setup(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -115,8 +119,14 @@ def create_engine(url: str) -> Engine:
         path = url.split("sqlite:///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # No pre-ping (a local file does not drop connections) and a pool as large as the
+        # server's worker threads: an overflow connection is closed on return, so every request
+        # beyond the pool paid a fresh connect and its PRAGMAs (seen in py-spy under load).
         engine = sa.create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_pre_ping=True
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=SQLITE_POOL_SIZE,
+            max_overflow=SQLITE_POOL_SIZE,
         )
         _sqlite_setup(engine)
         return engine

@@ -316,8 +316,7 @@ class UploadService(PartsMixin):
         ds, v = self._open(actor, dataset_id, upload_id)
         with self.db.read() as conn:
             files = q.session_files(conn, v.id)
-        if not files:
-            raise InvalidInput("cannot commit an empty upload session", code="empty_upload")
+        # An empty version is legitimate input: it mounts as an empty channel folder.
         for f in files:
             if f.state is FileState.PENDING and f.upload_id is not None:
                 self._finish_multipart(actor, ds, v, f)

@@ -29,6 +29,7 @@ from forgeml.domain.jobs import CLAIMABLE, JobSpec, Secondary, is_terminal
 from forgeml.queue.transitions import move as move_job
 from forgeml.queue.transitions import record_transition
 from forgeml.services.audit import Actor, record
+from forgeml.services.dataset_downloads import presigned_download
 from forgeml.services.job_submit import Submission, idempotent_replay, request_hash
 from forgeml.storage.base import ObjectStore
 
@@ -106,6 +107,7 @@ class JobService:
             "max_wait_s": spec.max_wait_s,
             "max_attempts": spec.max_attempts,
             "checkpointing": spec.checkpointing,
+            "checkpoint_config": checked.checkpoint_config,
             "preemptible": spec.preemptible,
             "network": algo.manifest.network and self.settings.jobs.allow_network,
             "environment": checked.environment,
@@ -262,9 +264,8 @@ class JobService:
         if not info:
             raise NotFound(f"job {job.name} has no {name} (status {job.secondary_status})")
         key = str(info["key"])
-        url = self.store.presign_get(
-            key, self.settings.s3.presign_expiry_s, filename=f"{job.name}-{name}"
-        )
+        signed = presigned_download(self.store, self.settings.s3, key, f"{job.name}-{name}")
+        url, ttl = signed if signed else (None, None)
         with self.db.write() as conn:
             record(
                 conn,
@@ -273,7 +274,7 @@ class JobService:
                 target_type="training_job",
                 target_id=job_id,
                 tenant_id=job.tenant_id,
-                details={"artifact": name, "presigned": url is not None},
+                details={"artifact": name, "presigned": url is not None, "expires_s": ttl},
             )
 
         def opener() -> AbstractContextManager[Iterator[bytes]]:
@@ -289,6 +290,7 @@ def build_job_services(
     datasets: Any,
     algorithms: Any,
     envs: Any,
+    checkpoints: Any = None,
 ) -> tuple[JobService, Any, Any]:
     """Wire the jobs feature to its neighbours: (JobService, SchedulingService, JobRunService).
 
@@ -309,8 +311,9 @@ def build_job_services(
             actor, version_id, given
         ),
         datasets.resolve_input,
+        checkpoints.resolve if checkpoints is not None else None,
     )
-    runs = JobRunService(db, store, settings, envs)
+    runs = JobRunService(db, store, settings, envs, check_quota=datasets.check_quota)
     return (
         JobService(db, store, settings, submission, on_submit=runs.wake.set),
         SchedulingService(db),
