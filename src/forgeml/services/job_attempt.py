@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import structlog
 from sqlalchemy.engine import Connection
@@ -33,7 +33,7 @@ from forgeml.services import job_staging as staging
 from forgeml.services.algorithm_envs import ResolvedAlgorithm
 from forgeml.services.checkpoint_sync import QuotaCheck, location_sync, restore_location
 from forgeml.services.jobs import job_prefix
-from forgeml.services.log_sink import LogSink
+from forgeml.services.log_sink import LogSink, log_retry
 from forgeml.storage.base import ObjectStore
 from forgeml.training.artifacts import remove_tree
 from forgeml.training.environments import EnvironmentBuildFailed
@@ -44,6 +44,7 @@ log = structlog.get_logger("forgeml.runner")
 OUTAGE_PATIENCE_S = 120.0
 _BURST = 4  # log transactions per log_flush_s window before lines are batched
 AlgorithmLoader = Callable[[str], ResolvedAlgorithm]
+T = TypeVar("T")
 
 
 class AlgorithmError(Exception):
@@ -311,21 +312,34 @@ class Attempt:
         # The stop rule: the program's end is recorded by Training → Uploading; a stop that
         # committed first (Stopping) wins and the job ends Stopped, one that comes later is
         # refused (Uploading cannot go to Stopping), so a finished program keeps its outcome.
-        if self._recorded_end() == Secondary.STOPPING:
+        if self._patiently("record the end", self._recorded_end) == Secondary.STOPPING:
             target = Secondary.STOPPED
             reason = reason or "Stopped: the job was stopped on request"
         # Attempt-scoped keys: a runner fenced out after its last lease check can only write
         # under its own attempt's keys, never over what the job exposes; the job's pointer to
         # them switches in the same fenced UPDATE as the terminal status.
-        artifacts = staging.upload_artifacts(
-            self.store, f"{prefix}attempts/{self.lease.attempt}/", master
+        artifacts = self._patiently(  # same keys each try: a retried upload overwrites
+            "upload artifacts",
+            lambda: staging.upload_artifacts(
+                self.store, f"{prefix}attempts/{self.lease.attempt}/", master
+            ),
         )
         metrics: dict[str, float] = {}
         for host in sorted(results):  # the master's values win
             metrics = {**dict(results[host].metrics_final), **metrics}
         message = reason or "training job completed"
         values = {"failure_reason": reason, "final_metrics": metrics, "artifacts": artifacts}
-        self._move(target, message, values=values, attempt_outcome=(outcome.value, True))
+        self._patiently(
+            "record the outcome",
+            lambda: self._move(
+                target, message, values=values, attempt_outcome=(outcome.value, True)
+            ),
+        )
+
+    def _patiently(self, what: str, fn: Callable[[], T]) -> T:
+        """The end of a finished program waits out a database or store outage (bounded), so
+        the same attempt completes instead of training again after its lease expires."""
+        return retry.persist(fn, patience_s=OUTAGE_PATIENCE_S, on_retry=log_retry(what))
 
     def _recorded_end(self) -> Secondary:
         """Move Training → Uploading (fenced); the status now, Stopping if a stop came first."""
@@ -359,8 +373,11 @@ class Attempt:
             log.warning("could not record failure: lease lost", job=job.id)
 
     def _give_up(self, reason: str) -> None:
-        with self.db.write() as conn:
-            claims.give_up_attempt(conn, self.lease.job_id, self.lease.token, reason)
+        def give_up() -> None:
+            with self.db.write() as conn:
+                claims.give_up_attempt(conn, self.lease.job_id, self.lease.token, reason)
+
+        self._patiently("give the attempt up", give_up)
 
 
 class StoppedEarly(Exception):

@@ -21,7 +21,7 @@ from forgeml.training.spec import LogLine
 log = structlog.get_logger("forgeml.runner")
 
 
-def _log_retry(what: str) -> Callable[[int, float, Exception], None]:
+def log_retry(what: str) -> Callable[[int, float, Exception], None]:
     def report(attempt: int, wait: float, exc: Exception) -> None:
         log.warning(
             f"{what} failed; retrying",
@@ -67,7 +67,7 @@ class LogSink:
 
     def flush_patiently(self, patience_s: float) -> None:
         """Flush, waiting out a database outage of up to `patience_s` (end of an attempt)."""
-        retry.persist(self.flush, patience_s=patience_s, on_retry=_log_retry("log flush"))
+        retry.persist(self.flush, patience_s=patience_s, on_retry=log_retry("log flush"))
 
     def _write(self, batch: list[LogLine]) -> None:
         lease = self.lease
