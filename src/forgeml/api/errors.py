@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -14,6 +15,8 @@ from forgeml.domain import errors as e
 
 # Retry-After for a 503 whose cause did not say how long to wait.
 RETRY_AFTER_S = 5
+log = structlog.get_logger("forgeml.api")
+UNAVAILABLE_MESSAGE = "a dependency of the service is temporarily unavailable; retry later"
 
 STATUS: dict[type[e.ForgeError], int] = {
     e.InvalidInput: 422,
@@ -95,6 +98,14 @@ def install(app: FastAPI) -> None:
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         if status in (429, 503):
             headers = {"Retry-After": str(exc.details.get("retry_after_s", RETRY_AFTER_S))}
+        if status == 503:
+            # An outage's own text names hosts, buckets and keys: it goes to the server log,
+            # the caller learns only that it is temporary.
+            structlog.get_logger("forgeml.api").warning(
+                "dependency unavailable", detail=exc.message
+            )
+            details = {"retry_after_s": int(headers["Retry-After"])} if headers else {}
+            return envelope(503, exc.code, UNAVAILABLE_MESSAGE, details, headers)
         return envelope(status, exc.code, exc.message, exc.details, headers)
 
     @app.exception_handler(RequestValidationError)
