@@ -43,9 +43,11 @@ browserdeps: ## Install Chromium for the browser tests (tests/browser), where ap
 VENDOR := src/forgeml/web/static/vendor
 $(VENDOR)/.stamp-assets: package.json package-lock.json
 	@if command -v npm >/dev/null; then \
-	  npm ci --no-audit --no-fund --loglevel=error && mkdir -p $(VENDOR) && \
-	  cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css $(VENDOR)/ && touch $@; \
-	else echo "warning: npm missing; portal charts fall back to tables"; fi
+	  npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && mkdir -p $(VENDOR) && \
+	  cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css $(VENDOR)/ && \
+	  cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css $(VENDOR)/ && \
+	  touch $@; \
+	else echo "warning: npm missing; portal charts fall back to tables, /api/v1/docs asks for assets"; fi
 
 assets: $(VENDOR)/.stamp-assets ## Install the portal's browser libraries (npm ci) into static/vendor
 

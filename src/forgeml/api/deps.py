@@ -28,6 +28,13 @@ def _source_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
+def cookie_secure(request: Request) -> bool:
+    """Whether credential cookies get `Secure`: always over https (the scheme a trusted proxy
+    reported, see `server.trusted_proxies`), or everywhere when `auth.cookie_secure` is set."""
+    services: Services = request.app.state.services
+    return services.settings.auth.cookie_secure or request.url.scheme == "https"
+
+
 def base_actor(request: Request) -> Actor:
     """An actor with no principal yet (login, public endpoints)."""
     state = request.scope.setdefault("state", {})

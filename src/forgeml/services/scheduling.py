@@ -14,7 +14,8 @@ from forgeml.db.engine import Database
 from forgeml.db.types import utcnow
 from forgeml.domain.authz import Perm, require
 from forgeml.domain.errors import InvalidInput
-from forgeml.domain.job_model import ResourceClass, Runner
+from forgeml.domain.job_model import ResourceClass, Runner, instance_type_problem
+from forgeml.queue import pending
 from forgeml.services.audit import Actor, record
 
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789.-_")
@@ -35,6 +36,12 @@ class SchedulingService:
         with self.db.read() as conn:
             return q.list_resource_classes(conn, enabled_only=not actor.p.is_platform_admin)
 
+    def servable_classes(self, actor: Actor) -> set[str]:
+        """Names of the enabled classes some registered runner can hold (all before any has)."""
+        require(actor.p, Perm.JOBS_READ)
+        with self.db.read() as conn:
+            return set(pending.servable_classes(conn))
+
     def put_class(self, actor: Actor, values: dict[str, Any]) -> ResourceClass:
         """Create or replace a class by name (platform admins); disable instead of deleting."""
         require(actor.p, Perm.PLATFORM_MANAGE)
@@ -43,6 +50,10 @@ class SchedulingService:
             raise InvalidInput.fields(
                 [{"loc": "name", "msg": "use lower-case letters, digits, '.', '-', '_'"}]
             )
+        declared = values.get("instance_type")
+        if declared is not None and instance_type_problem(str(declared)):
+            problem = instance_type_problem(str(declared)) or ""
+            raise InvalidInput.fields([{"loc": "instance_type", "msg": problem}])
         now = utcnow()
         with self.db.write() as conn:
             rc = q.upsert_resource_class(conn, {**values, "created_at": now, "updated_at": now})

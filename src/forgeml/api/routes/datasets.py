@@ -75,6 +75,7 @@ def usage(
         used_bytes=u.used_bytes,
         committed_bytes=u.committed_bytes,
         uploading_bytes=u.uploading_bytes,
+        checkpoint_bytes=u.checkpoint_bytes,
     )
 
 
