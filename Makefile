@@ -10,7 +10,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 
 .DEFAULT_GOAL := help
-.PHONY: help up test check lint format typecheck bench sysdeps browserdeps assets clean
+.PHONY: help up test check lint format typecheck bench benchdeps sysdeps browserdeps assets clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,9 +43,11 @@ browserdeps: ## Install Chromium for the browser tests (tests/browser), where ap
 VENDOR := src/forgeml/web/static/vendor
 $(VENDOR)/.stamp-assets: package.json package-lock.json
 	@if command -v npm >/dev/null; then \
-	  npm ci --no-audit --no-fund --loglevel=error && mkdir -p $(VENDOR) && \
-	  cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css $(VENDOR)/ && touch $@; \
-	else echo "warning: npm missing; portal charts fall back to tables"; fi
+	  npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && mkdir -p $(VENDOR) && \
+	  cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css $(VENDOR)/ && \
+	  cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css $(VENDOR)/ && \
+	  touch $@; \
+	else echo "warning: npm missing; portal charts fall back to tables, /api/v1/docs asks for assets"; fi
 
 assets: $(VENDOR)/.stamp-assets ## Install the portal's browser libraries (npm ci) into static/vendor
 
@@ -68,7 +70,13 @@ typecheck: $(VENV)/.stamp-dev ## mypy --strict on src/
 
 check: lint typecheck test ## Everything CI runs
 
-bench: $(VENV)/.stamp-dev ## Run the benchmarks (JSON + table)
+benchdeps: ## Install wrk (the HTTP load generator bench/api.py uses), where apt and root allow
+	@if command -v wrk >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	else echo "warning: wrk missing and cannot be installed here; bench/api.py will stop"; fi
+
+bench: $(VENV)/.stamp-dev benchdeps ## Run the benchmarks (JSON + table; short runs, see bench/)
 	@for b in $(wildcard bench/*.py); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean: ## Remove the venv and caches

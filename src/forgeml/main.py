@@ -41,7 +41,17 @@ DATASET_UPLOAD = r"^/api/v1/datasets/[^/]+/uploads/[^/]+/(files/|archive$)"
 
 
 def ensure_home(settings: Settings) -> None:
+    """The home holds the database, objects and credentials: private to its owner (0700), and
+    an embedded SQLite file 0600 before SQLite opens it (its -wal/-shm files copy that mode)."""
     settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    settings.home.chmod(0o700)
+    sqlite_file = settings.database_url.removeprefix("sqlite:///")
+    if settings.database_url.startswith("sqlite:///") and sqlite_file != ":memory:":
+        path = Path(sqlite_file)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        for extra in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if extra.exists():
+                extra.chmod(0o600)
 
 
 def build_services(settings: Settings) -> Services:
@@ -113,7 +123,7 @@ def make_runtime(settings: Settings, *, serve_api: bool, workers: bool) -> Runti
                 log_config=None,
                 access_log=False,
                 timeout_graceful_shutdown=5,
-                proxy_headers=False,
+                proxy_headers=False,  # the app applies server.trusted_proxies itself
             )
             servers.append(uvicorn.Server(cfg))
     supervisor = Supervisor(build_loops(services)) if workers else None
@@ -165,7 +175,8 @@ def prepare(settings: Settings) -> None:
     """Create the home folder and bring the schema up to date."""
     ensure_home(settings)
     if settings.storage_url.startswith("file://"):
-        Path(settings.storage_url.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+        objects = Path(settings.storage_url.removeprefix("file://"))
+        objects.mkdir(parents=True, exist_ok=True, mode=0o700)
     db = Database(settings.database_url)
     try:
         migrate.upgrade(db)

@@ -56,6 +56,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("browser")
     env = {k: v for k, v in os.environ.items() if not k.startswith("FORGEML_")}
     env["FORGEML_CONFIG_DIR"] = str(root / "cli-config")
+    # a known runner size on any machine: cpu.large (8 CPUs) can never run, two cpu.small fill it
+    env["FORGEML_JOBS__RUNNER_CPUS"] = "4"
     server = start(root / "home", free_port(), env)
     creds = dict(
         line.split(": ", 1)

@@ -15,7 +15,6 @@ import re
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -273,10 +272,8 @@ def test_digits_trains_loads_and_resumes(tmp_path: Path, digits: dict[str, Path]
     checkpoints.mkdir()
 
     first = make_host(tmp_path / "run1", DIGITS, channels, hps, checkpoints=checkpoints)
-    started = time.monotonic()
     rc, log = run(DIGITS, first)
     assert rc == 0, log
-    assert time.monotonic() - started < 60
     assert "resumed" not in log
     assert "samples_per_sec=" in log
 
@@ -303,6 +300,11 @@ def test_digits_trains_loads_and_resumes(tmp_path: Path, digits: dict[str, Path]
     with torch.no_grad():
         accuracy = (model(x).argmax(dim=1) == y).float().mean().item()
     assert accuracy > 0.85
+    # the TorchScript export loads without the model class and takes raw pixel rows
+    scripted = torch.jit.load(str(first.model_dir / "model-torchscript.pt"))
+    with torch.no_grad():
+        raw = (x * module.PIXEL_MAX).reshape(-1, 64)
+        assert torch.equal(scripted(raw).argmax(dim=1), model(x).argmax(dim=1))
     assert sorted(p.name for p in checkpoints.iterdir())[-1] == "checkpoint-epoch-00003.pt"
 
     # a restarted job (same checkpoints, one more epoch) continues where the first stopped

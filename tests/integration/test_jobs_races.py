@@ -5,6 +5,8 @@ a fenced-out runner cannot change the job's artifacts, the stop rule around Uplo
 
 from __future__ import annotations
 
+import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from tests.support.jobs import (
     job_settings,
     register_algorithm,
     run_to_end,
+    run_until,
     submit,
     upload_dataset,
 )
@@ -176,3 +179,45 @@ def test_runner_reconcile_explains_a_job_no_runner_can_hold(world: World, queued
     assert got["pending_reason"] == "no runner advertises class 3 x cpu.large"
     first = world.client.get(f"{JOBS}/{queued}", headers=world.a.h()).json()
     assert first["pending_reason"] == "waiting for a runner to claim it (class cpu.small)"
+
+
+def test_submit_refuses_a_size_no_registered_runner_can_ever_hold(world: World) -> None:
+    v = register_algorithm(world, "big-algo")
+    ds = upload_dataset(world, world.a.h(), "rows3", {"rows.csv": CSV})
+    world.services.job_runs.register()  # the test runner: 16 CPUs
+    too_big = {"resource_class": "cpu.large", "instance_count": 3}
+    resp = world.client.post(
+        JOBS, json=job_body("big", v["id"], ds, resources=too_big), headers=world.a.h()
+    )
+    assert resp.status_code == 422, resp.text
+    (err,) = resp.json()["error"]["details"]["errors"]
+    assert err["loc"] == "resources.resource_class"
+    assert "can ever run 3 x cpu.large" in err["msg"] and "cpu.small" in err["msg"]
+    # one that fits is queued as before
+    fits = {"resource_class": "cpu.large", "instance_count": 1}
+    assert submit(world, world.a.h(), job_body("fits", v["id"], ds, resources=fits))["id"]
+
+
+def test_stop_while_the_environment_is_prepared_ends_stopped_in_seconds(
+    world: World, queued: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = world.services.job_runs
+    real_load, release = runs.load_algorithm, threading.Event()
+
+    def slow_build(version_id: str) -> Any:  # a torch environment takes minutes
+        release.wait(300)
+        return real_load(version_id)
+
+    monkeypatch.setattr(runs, "load_algorithm", slow_build)
+    try:
+        building = run_until(world, queued, lambda j: j["phase"] == "building environment")
+        assert building["secondary_status"] == "Starting"
+        assert world.client.post(f"{JOBS}/{queued}/stop", headers=world.a.h()).status_code == 200
+        # ends while the build still blocks: the stop does not wait for it, nor for a lease
+        done = run_until(world, queued, lambda j: j["secondary_status"] == "Stopped")
+        assert not release.is_set()
+        assert done["status"] == "Stopped" and "stopped on request" in done["status_message"]
+        assert "lease" not in json.dumps(done["transitions"])
+    finally:
+        release.set()
+        runs.wait_idle(30)

@@ -70,6 +70,7 @@ def stop(server: Server) -> int:
 def env(tmp_path: Path) -> dict[str, str]:
     e = {k: v for k, v in os.environ.items() if not k.startswith("FORGEML_")}
     e["FORGEML_CONFIG_DIR"] = str(tmp_path / "cli-config")
+    e["FORGEML_HOME"] = str(tmp_path / "home")  # never the real ~/.forgeml
     return e
 
 

@@ -21,6 +21,9 @@ Hyperparameters arrive as ``--key value`` arguments: ``--epochs``, ``--lr``, ``-
 
 Output:
 
+* ``$SM_MODEL_DIR/model-torchscript.pt``: the trained model as a self-contained TorchScript
+  program: ``torch.jit.load(path)`` alone loads it (no class from this file needed); it takes raw
+  pixel rows, a float tensor (N, 64) of values 0..16, and returns (N, num_classes) logits.
 * ``$SM_MODEL_DIR/model.pt``: ``{"state_dict": ..., "metadata": {...}}`` (load with
   ``torch.load(path, weights_only=True)`` and ``DigitsCNN(num_classes).load_state_dict(...)``),
   plus ``$SM_MODEL_DIR/metadata.json``.
@@ -77,6 +80,25 @@ class DigitsCNN(nn.Module):
         x = F.max_pool2d(F.relu(self.conv2(x)), 2)
         x = self.dropout(F.relu(self.fc1(torch.flatten(x, 1))))
         return self.fc2(x)
+
+
+class RawPixelsClassifier(nn.Module):
+    """What the TorchScript export wraps: raw (N, 64) pixels 0..16 in, logits out, so whoever
+    loads it needs neither this file nor the scaling convention."""
+
+
+    def __init__(self, cnn: DigitsCNN) -> None:
+        super().__init__()
+        self.cnn = cnn
+        self.scale = PIXEL_MAX  # an attribute: TorchScript cannot read module globals
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.cnn(pixels.reshape(-1, 1, 8, 8) / self.scale)
+
+
+def export_torchscript(model: DigitsCNN, path: str) -> None:
+    scripted = torch.jit.script(RawPixelsClassifier(model).cpu().eval())
+    scripted.save(path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -357,7 +379,8 @@ def train(args: argparse.Namespace) -> None:
         )
         with open(os.path.join(args.model_dir, "metadata.json"), "w") as f:
             json.dump(metadata, f, indent=2)
-        print(f"model written to {args.model_dir}/model.pt", flush=True)
+        export_torchscript(model, os.path.join(args.model_dir, "model-torchscript.pt"))
+        print(f"model written to {args.model_dir}/model.pt and model-torchscript.pt", flush=True)
 
     if dist.is_initialized():
         dist.barrier()  # without it a rank may abort at exit while the other is still finishing

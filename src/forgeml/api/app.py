@@ -12,15 +12,18 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 import forgeml
 from forgeml.api import errors
+from forgeml.api.docs import docs_router
 from forgeml.api.metrics import Metrics
 from forgeml.api.middleware import RequestContextMiddleware
 from forgeml.api.routes import (
     algorithms,
     audit,
     auth,
+    checkpoints,
     dataset_uploads,
     datasets,
     events,
@@ -52,7 +55,7 @@ def api_router() -> APIRouter:
         router.include_router(module.router)
     for module in (webhooks, events, notifications):
         router.include_router(module.router)
-    for module in (jobs, scheduling):
+    for module in (jobs, scheduling, checkpoints):
         router.include_router(module.router)
     return router
 
@@ -128,7 +131,7 @@ def create_app(
         version=forgeml.__version__,
         description="Multi-tenant ML training platform (SageMaker-compatible training jobs).",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # served by api/docs.py from local assets
         redoc_url=None,
         generate_unique_id_function=lambda route: route.name,  # operationIds like "user.get"
     )
@@ -138,6 +141,7 @@ def create_app(
     app.state.metrics = metrics
     errors.install(app)
     app.include_router(ops.router)
+    app.include_router(docs_router(API_PREFIX))
     app.include_router(api_router())
     for router in extra_routers or []:
         app.include_router(router)
@@ -149,4 +153,8 @@ def create_app(
         audit_fallback=_audit_fallback(services),
     )
     app.add_middleware(SecurityHeaders)
+    trusted = services.settings.server.trusted_proxies
+    if trusted:
+        # Outermost, so the request context, audit and cookies see the client behind the proxy.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)
     return app

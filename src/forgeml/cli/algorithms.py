@@ -13,6 +13,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
 from forgeml.cli.output import JsonOpt, console, emit, err_console, fail, handle_errors
+from forgeml.cli.progress import watch_build
 from forgeml.client import Client
 
 algorithm_app = typer.Typer(help="The algorithm registry.", no_args_is_help=True)
@@ -66,16 +67,10 @@ def _flatten(algs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def _wait(c: Client, version: dict[str, Any], quiet: bool) -> dict[str, Any]:
-    label = f"{version['name']} {version['version']}"
+def _wait(c: Client, version: dict[str, Any], quiet: bool, log: bool = False) -> dict[str, Any]:
     if quiet:
         return c.algorithms.wait(version["algorithm_id"], version["id"])
-    with console.status(f"building the environment of {label}…") as status:
-        return c.algorithms.wait(
-            version["algorithm_id"],
-            version["id"],
-            poll=lambda v: status.update(f"environment of {label}: {v['status']}…"),
-        )
+    return watch_build(c, version, show_log=log)
 
 
 @algorithm_app.command("register")
@@ -84,12 +79,16 @@ def register(
     path: Annotated[Path, typer.Argument(exists=True, help="A folder or a .tar.gz bundle.")],
     build: Annotated[bool, typer.Option("--build", help="Build the environment now.")] = False,
     wait: Annotated[bool, typer.Option(help="With --build: wait until it is built.")] = True,
+    log: Annotated[
+        bool, typer.Option("--log", help="Show the build log's tail meanwhile.")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Register an algorithm version (platform admins); a name+version is never overwritten."""
+    """Register an algorithm version (platform admins); a name+version is never overwritten
+    (the very same bundle again answers the version registered before)."""
     with client() as c:
         if json_out:
-            version = c.algorithms.register(path, build=build)
+            version = c.algorithms.register(path, build=build, exist_ok=True)
         else:
             with Progress(
                 "[progress.description]{task.description}",
@@ -101,10 +100,15 @@ def register(
             ) as bar:
                 task = bar.add_task(f"uploading {path.name}", total=None)
                 version = c.algorithms.register(
-                    path, build=build, progress=lambda d, t: bar.update(task, completed=d, total=t)
+                    path,
+                    build=build,
+                    exist_ok=True,
+                    progress=lambda d, t: bar.update(task, completed=d, total=t),
                 )
+            if version.get("already_registered"):
+                console.print(f"{version['name']} {version['version']}: this bundle is registered")
         if build and wait:
-            version = _wait(c, version, quiet=json_out)
+            version = _wait(c, version, quiet=json_out, log=log)
     emit(version, json_out, ["id", "algorithm_id", "name", "version", "digest", "status"])
     if version["status"] == "failed":
         fail(f"environment build failed:\n{version['failure_reason']}", json_out, "build_failed")

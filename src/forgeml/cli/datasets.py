@@ -300,7 +300,7 @@ def platform_rm(dataset: str, json_out: JsonOpt = False) -> None:
 @handle_errors
 def grant_create(
     dataset: Annotated[str, typer.Argument(help="Platform dataset id or name.")],
-    tenant: Annotated[str, typer.Argument(help="Tenant id.")],
+    tenant: Annotated[str, typer.Argument(help="Tenant name or id.")],
     algorithm: Annotated[list[str] | None, typer.Option(help="Limit to these algorithms.")] = None,
     expires_at: Annotated[str | None, typer.Option(help="ISO 8601 date-time.")] = None,
     json_out: JsonOpt = False,
@@ -308,7 +308,12 @@ def grant_create(
     with client() as c:
         ds = c.datasets.find(dataset, "platform")
         emit(
-            c.grants.create(ds["id"], tenant, algorithms=algorithm or None, expires_at=expires_at),
+            c.grants.create(
+                ds["id"],
+                c.tenants.resolve(tenant),
+                algorithms=algorithm or None,
+                expires_at=expires_at,
+            ),
             json_out,
             GRANT_COLS,
         )
@@ -322,7 +327,9 @@ def grant_ls(
     json_out: JsonOpt = False,
 ) -> None:
     with client() as c:
-        emit(c.grants.list(dataset, tenant), json_out, GRANT_COLS)
+        dataset_id = c.datasets.find(dataset, "platform")["id"] if dataset else None
+        tenant_id = c.tenants.resolve(tenant) if tenant else None
+        emit(c.grants.list(dataset_id, tenant_id), json_out, GRANT_COLS)
 
 
 @grant_app.command("revoke")

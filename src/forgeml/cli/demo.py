@@ -11,28 +11,37 @@ from typing import Annotated
 import httpx
 import typer
 
-from forgeml.cli.output import JsonOpt, console, emit, handle_errors
-from forgeml.client import Client
+from forgeml.cli.output import JsonOpt, console, emit, err_console, handle_errors
+from forgeml.client import Client, profiles
 from forgeml.client.errors import NotConfigured
 from forgeml.config import default_home
 
 
 def admin_client(url: str | None, home: Path | None) -> Client:
-    """FORGEML_URL/FORGEML_TOKEN, else the local `forgeml up` home's admin credentials file."""
+    """FORGEML_URL/FORGEML_TOKEN, else the local `forgeml up` home's admin credentials file and
+    the URL that server wrote into the same home."""
     if os.environ.get("FORGEML_TOKEN"):
         return Client.from_env()
-    path = (home or default_home()) / "admin-credentials.txt"
+    home = home or default_home()
+    path = home / "admin-credentials.txt"
     if not path.exists():
         raise NotConfigured(f"set FORGEML_URL and FORGEML_TOKEN (no {path})")
     fields = dict(line.split(": ", 1) for line in path.read_text().splitlines() if ": " in line)
-    return Client(url or os.environ.get("FORGEML_URL", "http://127.0.0.1:8080"), fields["token"])
+    url = url or os.environ.get("FORGEML_URL") or profiles.server_url(home) or profiles.DEFAULT_URL
+    return Client(url, fields["token"])
 
 
 def run_seed(client: Client, examples: Path | None, as_json: bool) -> None:
     from forgeml.demo import seed
 
-    with console.status("Seeding the demo (algorithms, platform data, tenant data)..."):
-        result = seed.seed(client, examples=examples)
+    with console.status("Seeding the demo...") as status:
+
+        def say(step: str) -> None:
+            status.update(f"{step}...")
+            if not as_json:
+                err_console.print(f"  {step}", markup=False)
+
+        result = seed.seed(client, examples=examples, say=say)
     if as_json:
         emit({**result.__dict__, "url": client.url}, True)
         return
@@ -46,7 +55,7 @@ def run_seed(client: Client, examples: Path | None, as_json: bool) -> None:
 @handle_errors
 def demo(
     url: Annotated[
-        str | None, typer.Option(help="Server URL (default FORGEML_URL or :8080).")
+        str | None, typer.Option(help="Server URL (default: the local `forgeml up`).")
     ] = None,
     home: Annotated[Path | None, typer.Option(help="FORGEML_HOME of a local `forgeml up`.")] = None,
     examples: Annotated[Path | None, typer.Option(help="Folder of example algorithms.")] = None,

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
 
-from forgeml.cli.output import JsonOpt, console, emit, handle_errors
+from forgeml.cli.output import JsonOpt, console, emit, fail, handle_errors
 from forgeml.client import Client
 from forgeml.client import profiles as prof
 
+UserArg = Annotated[str, typer.Argument(help="User e-mail or id.")]
+TenantArg = Annotated[str, typer.Argument(help="Tenant name or id.")]
 tenant_app = typer.Typer(help="Tenants (platform admins).", no_args_is_help=True)
 user_app = typer.Typer(help="Users of a tenant.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+profile_app = typer.Typer(help="Saved login profiles.", no_args_is_help=True)
 
 TENANT_COLS = ["id", "name", "display_name", "status", "storage_quota_bytes", "created_at"]
 USER_COLS = ["id", "email", "name", "role", "tenant_id", "disabled", "last_login_at"]
@@ -46,28 +50,52 @@ def client() -> Client:
 @handle_errors
 def login(
     url: Annotated[
-        str, typer.Option(help="Server URL.", envvar="FORGEML_URL")
-    ] = "http://127.0.0.1:8080",
+        str | None,
+        typer.Option(help="Server URL (default: the local `forgeml up`).", envvar="FORGEML_URL"),
+    ] = None,
     email: Annotated[str, typer.Option(prompt=True)] = "",
     password: Annotated[
         str, typer.Option(prompt=True, hide_input=True, envvar="FORGEML_PASSWORD")
     ] = "",
-    profile: Annotated[str, typer.Option(help="Profile name to save.")] = "default",
+    profile: Annotated[
+        str | None, typer.Option(help="Profile name to save (default: the e-mail).")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Log in with e-mail and password; saves a new API token in a profile (0600 file)."""
+    """Log in with e-mail and password; saves a new API token in a profile (0600 file) and makes
+    it the current one. Refused while FORGEML_TOKEN is set, since that token would still win."""
+    if os.environ.get("FORGEML_TOKEN"):
+        fail(
+            "FORGEML_TOKEN is set, so every command would keep using that token instead of this "
+            "login; run `unset FORGEML_TOKEN` first",
+            json_out,
+            "token_in_environment",
+        )
+    url = url or prof.server_url() or prof.DEFAULT_URL
+    name = profile or email
+    previous, replaced = prof.current_name(), prof.get(name)
+    if replaced is not None and replaced.email not in (None, email) and profile is not None:
+        fail(
+            f"profile {name!r} belongs to {replaced.email}; pick another --profile or "
+            f"`forgeml logout --profile {name}` first",
+            json_out,
+            "profile_in_use",
+        )
     with Client(url) as c:
-        data = c.login(email, password, token_name=f"cli:{profile}")
-    path = prof.save(prof.Profile(name=profile, url=url, token=data["token"]))
+        data = c.login(email, password, token_name=f"cli:{name}")
+    path = prof.save(prof.Profile(name=name, url=url, token=data["token"], email=email))
     emit(
         {
             "user": data["user"]["email"],
             "role": data["user"]["role"],
-            "profile": profile,
+            "profile": name,
+            "previous_profile": previous if previous != name else None,
             "saved_to": str(path),
         },
         json_out,
     )
+    if previous and previous != name and not json_out:
+        console.print(f"Profile {name!r} is now current (was {previous!r}; `forgeml profile use`).")
 
 
 @handle_errors
@@ -107,6 +135,10 @@ def whoami(json_out: JsonOpt = False) -> None:
         "tenant": me["tenant"]["name"] if me["tenant"] else None,
         "via": me["via"],
         "scopes": me["scopes"],
+        "credentials": "FORGEML_TOKEN"
+        if os.environ.get("FORGEML_TOKEN")
+        else f"profile {prof.current_name()}",
+        "server": c.url,
     }
     emit(out if not json_out else me, json_out)
 
@@ -137,38 +169,44 @@ def tenant_ls(
 
 @tenant_app.command("show")
 @handle_errors
-def tenant_show(tenant_id: str, json_out: JsonOpt = False) -> None:
+def tenant_show(
+    tenant_id: Annotated[str, typer.Argument(help="Tenant name or id.")], json_out: JsonOpt = False
+) -> None:
     with client() as c:
-        emit(c.tenants.get(tenant_id), json_out, TENANT_COLS)
+        emit(c.tenants.get(c.tenants.resolve(tenant_id)), json_out, TENANT_COLS)
 
 
 @tenant_app.command("rename")
 @handle_errors
-def tenant_rename(tenant_id: str, new_name: str, json_out: JsonOpt = False) -> None:
+def tenant_rename(tenant_id: TenantArg, new_name: str, json_out: JsonOpt = False) -> None:
     with client() as c:
-        emit(c.tenants.update(tenant_id, name=new_name), json_out, TENANT_COLS)
+        emit(c.tenants.update(c.tenants.resolve(tenant_id), name=new_name), json_out, TENANT_COLS)
 
 
 @tenant_app.command("set-quota")
 @handle_errors
 def tenant_quota(tenant_id: str, quota_bytes: int, json_out: JsonOpt = False) -> None:
     with client() as c:
-        emit(c.tenants.update(tenant_id, storage_quota_bytes=quota_bytes), json_out, TENANT_COLS)
+        emit(
+            c.tenants.update(c.tenants.resolve(tenant_id), storage_quota_bytes=quota_bytes),
+            json_out,
+            TENANT_COLS,
+        )
 
 
 @tenant_app.command("suspend")
 @handle_errors
-def tenant_suspend(tenant_id: str, json_out: JsonOpt = False) -> None:
+def tenant_suspend(tenant_id: TenantArg, json_out: JsonOpt = False) -> None:
     """Suspend a tenant: its users' credentials stop working at once."""
     with client() as c:
-        emit(c.tenants.suspend(tenant_id), json_out, TENANT_COLS)
+        emit(c.tenants.suspend(c.tenants.resolve(tenant_id)), json_out, TENANT_COLS)
 
 
 @tenant_app.command("resume")
 @handle_errors
-def tenant_resume(tenant_id: str, json_out: JsonOpt = False) -> None:
+def tenant_resume(tenant_id: TenantArg, json_out: JsonOpt = False) -> None:
     with client() as c:
-        emit(c.tenants.resume(tenant_id), json_out, TENANT_COLS)
+        emit(c.tenants.resume(c.tenants.resolve(tenant_id)), json_out, TENANT_COLS)
 
 
 # --- users ----------------------------------------------------------------------------------
@@ -183,14 +221,20 @@ def user_create(
     ] = "member",
     name: Annotated[str | None, typer.Option()] = None,
     tenant: Annotated[
-        str | None, typer.Option("--tenant", help="tenant id (platform admins)")
+        str | None, typer.Option("--tenant", help="tenant name or id (platform admins)")
     ] = None,
     password: Annotated[str | None, typer.Option(envvar="FORGEML_NEW_PASSWORD")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     with client() as c:
         emit(
-            c.users.create(email, role=role, name=name, password=password, tenant_id=tenant),
+            c.users.create(
+                email,
+                role=role,
+                name=name,
+                password=password,
+                tenant_id=c.tenants.resolve(tenant) if tenant else None,
+            ),
             json_out,
             USER_COLS,
         )
@@ -204,20 +248,21 @@ def user_ls(
     json_out: JsonOpt = False,
 ) -> None:
     with client() as c:
-        emit(c.users.list(tenant_id=tenant, role=role), json_out, USER_COLS)
+        tenant_id = c.tenants.resolve(tenant) if tenant else None
+        emit(c.users.list(tenant_id=tenant_id, role=role), json_out, USER_COLS)
 
 
 @user_app.command("show")
 @handle_errors
-def user_show(user_id: str, json_out: JsonOpt = False) -> None:
+def user_show(user_id: UserArg, json_out: JsonOpt = False) -> None:
     with client() as c:
-        emit(c.users.get(user_id), json_out, USER_COLS)
+        emit(c.users.get(c.users.resolve(user_id)), json_out, USER_COLS)
 
 
 @user_app.command("update")
 @handle_errors
 def user_update(
-    user_id: str,
+    user_id: UserArg,
     role: Annotated[str | None, typer.Option()] = None,
     name: Annotated[str | None, typer.Option()] = None,
     disabled: Annotated[bool | None, typer.Option("--disabled/--enabled")] = None,
@@ -227,14 +272,14 @@ def user_update(
         k: v for k, v in {"role": role, "name": name, "disabled": disabled}.items() if v is not None
     }
     with client() as c:
-        emit(c.users.update(user_id, **changes), json_out, USER_COLS)
+        emit(c.users.update(c.users.resolve(user_id), **changes), json_out, USER_COLS)
 
 
 @user_app.command("rm")
 @handle_errors
-def user_rm(user_id: str, json_out: JsonOpt = False) -> None:
+def user_rm(user_id: UserArg, json_out: JsonOpt = False) -> None:
     with client() as c:
-        c.users.delete(user_id)
+        c.users.delete(c.users.resolve(user_id))
     emit({"deleted": user_id}, json_out)
 
 
@@ -247,12 +292,13 @@ def token_create(
     name: str,
     scope: Annotated[list[str] | None, typer.Option("--scope", help="read | write")] = None,
     expires_in_days: Annotated[int | None, typer.Option()] = None,
-    user: Annotated[str | None, typer.Option("--user", help="user id (admins)")] = None,
+    user: Annotated[str | None, typer.Option("--user", help="user e-mail or id (admins)")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Create a token; its secret is printed once."""
     with client() as c:
-        data = c.tokens.create(name, scopes=scope, expires_in_days=expires_in_days, user_id=user)
+        user_id = c.users.resolve(user) if user else None
+        data = c.tokens.create(name, scopes=scope, expires_in_days=expires_in_days, user_id=user_id)
     emit(data, json_out, [*TOKEN_COLS, "token"])
     if not json_out:
         console.print("[yellow]Store the token now: it is not shown again.[/yellow]")
@@ -264,7 +310,7 @@ def token_ls(
     user: Annotated[str | None, typer.Option("--user")] = None, json_out: JsonOpt = False
 ) -> None:
     with client() as c:
-        emit(c.tokens.list(user_id=user), json_out, TOKEN_COLS)
+        emit(c.tokens.list(user_id=c.users.resolve(user) if user else None), json_out, TOKEN_COLS)
 
 
 @token_app.command("revoke")
@@ -292,10 +338,37 @@ def audit_ls(
                 for k, v in {
                     "action": action,
                     "outcome": outcome,
-                    "tenant_id": tenant,
+                    "tenant_id": c.tenants.resolve(tenant) if tenant else None,
                     "limit": limit,
                 }.items()
                 if v
             },
         )
     emit(page["items"], json_out, AUDIT_COLS)
+
+
+# --- profiles -------------------------------------------------------------------------------
+
+
+@profile_app.command("ls")
+@handle_errors
+def profile_ls(json_out: JsonOpt = False) -> None:
+    """Saved profiles; `current` marks the one commands use (FORGEML_TOKEN wins over all)."""
+    current = prof.current_name()
+    rows = []
+    for name in prof.names():
+        saved = prof.get(name)
+        assert saved is not None
+        rows.append(
+            {"name": name, "email": saved.email, "url": saved.url, "current": name == current}
+        )
+    emit(rows, json_out, ["name", "email", "url", "current"])
+
+
+@profile_app.command("use")
+@handle_errors
+def profile_use(name: str, json_out: JsonOpt = False) -> None:
+    """Make a saved profile the current one."""
+    if not prof.use(name):
+        fail(f"no saved profile {name!r} (see `forgeml profile ls`)", json_out, "not_found")
+    emit({"current": name}, json_out)

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from forgeml.cli.output import JsonOpt, console, emit, handle_errors
+from forgeml.cli.progress import watch_job
 from forgeml.client import Client
 
 job_app = typer.Typer(help="Training jobs.", no_args_is_help=True)
@@ -20,16 +21,17 @@ COLS = [
     "id",
     "name",
     "status",
-    "secondary_status",
+    "phase",
+    "pending_reason",
     "algorithm_name",
     "resource_class",
     "created_at",
 ]
 DETAIL = [
-    "id", "name", "status", "secondary_status", "status_message", "pending_reason",
+    "id", "name", "status", "secondary_status", "phase", "status_message", "pending_reason",
     "failure_reason", "algorithm_name", "algorithm_version", "attempt", "max_attempts",
     "resource_class", "instance_count", "final_metrics", "training_seconds", "billable_seconds",
-    "created_at", "started_at", "ended_at",
+    "checkpoint_config", "created_at", "started_at", "ended_at",
 ]  # fmt: skip
 EXIT = {"Completed": 0, "Failed": 1, "Stopped": 2}
 
@@ -44,6 +46,18 @@ def _kv(items: list[str], what: str) -> dict[str, str]:
     return out
 
 
+def _inputs(c: Client, channels: dict[str, str]) -> dict[str, Any]:
+    inputs: dict[str, Any] = {}
+    for ch, ref in channels.items():
+        ds, _, ver = ref.partition(":")
+        if ver and not ver.isdigit():
+            raise typer.BadParameter(f"--input {ch}: version must be a number, got {ver!r}")
+        inputs[ch] = {"dataset_id": c.datasets.resolve_input(ds)}
+        if ver:
+            inputs[ch]["version"] = int(ver)
+    return inputs
+
+
 def _finish(job: dict[str, Any], json_out: bool) -> None:
     emit(job, json_out, DETAIL)
     raise typer.Exit(EXIT.get(job["status"], 1))
@@ -55,8 +69,9 @@ def submit(
     name: Annotated[str, typer.Argument(help="Unique job name in your tenant.")],
     algorithm: Annotated[str, typer.Option("--algorithm", "-a", help="name:version or id")],
     channel: Annotated[
-        list[str], typer.Option("--input", "-i", help="CHANNEL=DATASET_ID[:VERSION]")
-    ],
+        list[str] | None,
+        typer.Option("--input", "-i", help="CHANNEL=DATASET[:VERSION] (name or id)"),
+    ] = None,
     hp: Annotated[list[str] | None, typer.Option("--hp", help="KEY=VALUE hyperparameter")] = None,
     resource_class: Annotated[str, typer.Option("--class")] = "cpu.small",
     instance_count: Annotated[int, typer.Option("--instances")] = 1,
@@ -69,17 +84,18 @@ def submit(
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Print logs while waiting.")
     ] = False,
+    checkpoint: Annotated[
+        str | None, typer.Option("--checkpoint", help="checkpoint location name or id")
+    ] = None,
+    checkpoint_path: Annotated[
+        str, typer.Option("--checkpoint-path", help="where the program sees it")
+    ] = "/opt/ml/checkpoints",
     json_out: JsonOpt = False,
 ) -> None:
-    """Submit a training job."""
-    inputs: dict[str, Any] = {}
-    for ch, ref in _kv(channel, "--input").items():
-        ds, _, ver = ref.partition(":")
-        inputs[ch] = {"dataset_id": ds, **({"version": int(ver)} if ver else {})}
+    """Submit a training job (no --input at all is fine if the algorithm needs no channel)."""
     body: dict[str, Any] = {
         "name": name,
         "algorithm": algorithm,
-        "input_data": inputs,
         "hyperparameters": _kv(hp or [], "--hp"),
         "resources": {"resource_class": resource_class, "instance_count": instance_count},
         "environment": _kv(env or [], "--env"),
@@ -87,7 +103,10 @@ def submit(
     }
     if max_runtime_s is not None:
         body["stopping_condition"] = {"max_runtime_s": max_runtime_s}
+    if checkpoint:
+        body["checkpoint_config"] = {"location": checkpoint, "local_path": checkpoint_path}
     with Client.from_env() as c:
+        body["input_data"] = _inputs(c, _kv(channel or [], "--input"))
         job = c.jobs.submit(body)
         if not (wait or follow):
             emit(job, json_out, DETAIL)
@@ -95,7 +114,7 @@ def submit(
         if follow:
             for line in c.jobs.logs(job["id"], follow=True):
                 console.print(f"[{line['host']}] {line['text']}", markup=False, highlight=False)
-        _finish(c.jobs.wait(job["id"]), json_out)
+        _finish(watch_job(c, job["id"], quiet=json_out or follow), json_out)
 
 
 @job_app.command("ls")
@@ -152,7 +171,10 @@ def wait_cmd(
 ) -> None:
     """Wait for the job to end; exit 0 Completed, 1 Failed, 2 Stopped."""
     with Client.from_env() as c:
-        job = c.jobs.wait(job_id, timeout_s=timeout_s)
+        if timeout_s is not None:
+            job = c.jobs.wait(job_id, timeout_s=timeout_s)
+        else:
+            job = watch_job(c, job_id, quiet=json_out)
     _finish(job, json_out)
 
 

@@ -35,10 +35,16 @@ def emit(
     if isinstance(data, list):
         cols = list(columns or (data[0].keys() if data else []))
         table = Table(title=title)
-        for c in cols:
-            table.add_column(c)
-        for row in data:
-            table.add_row(*[_cell(row.get(c)) for c in cols])
+        cells = [[_cell(row.get(c)) for c in cols] for row in data]
+        for i, c in enumerate(cols):
+            if _is_id(c):
+                # ids are for copying: never wrapped, cut or ellipsised, whatever the width
+                width = max([len(c), *(len(r[i]) for r in cells)])
+                table.add_column(c, no_wrap=True, min_width=width, overflow="ignore")
+            else:
+                table.add_column(c, overflow="fold")
+        for row_cells in cells:
+            table.add_row(*row_cells)
         console.print(table)
         return
     if isinstance(data, dict):
@@ -46,6 +52,10 @@ def emit(
             console.print(f"[bold]{key}[/bold]: {_cell(data.get(key))}")
         return
     console.print(data)
+
+
+def _is_id(column: str) -> bool:
+    return column == "id" or column.endswith("_id")
 
 
 def _cell(value: Any) -> str:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from forgeml.cli.output import JsonOpt, emit, handle_errors
+from forgeml.client import profiles
 from forgeml.config import Settings
 
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
@@ -46,6 +47,8 @@ def up(
     runtime = main.make_runtime(settings, serve_api=True, workers=True)
     created = main.bootstrap_admin(runtime.services)
     url = f"http://{host}:{port}"
+    # later `forgeml …` runs with this home (FORGEML_HOME) find this server without --url
+    profiles.write_server_state(settings.home, url)
     info = {
         "url": url,
         "home": str(settings.home),

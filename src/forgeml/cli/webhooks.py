@@ -36,6 +36,13 @@ def client() -> Client:
     return Client.from_env()
 
 
+TenantOpt = Annotated[str | None, typer.Option("--tenant", help="tenant name or id (admins)")]
+
+
+def _tenant(c: Client, ref: str | None) -> str | None:
+    return c.tenants.resolve(ref) if ref else None
+
+
 @webhook_app.command("create")
 @handle_errors
 def create(
@@ -43,13 +50,19 @@ def create(
     event: EventOpt = None,
     description: Annotated[str, typer.Option()] = "",
     disabled: Annotated[bool, typer.Option("--disabled", help="create it disabled")] = False,
-    tenant: Annotated[str | None, typer.Option("--tenant", help="tenant id (admins)")] = None,
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", help="tenant name or id (admins)")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Subscribe URL to events (default: all); the signing secret is printed once."""
     with client() as c:
         data = c.webhooks.create(
-            url, event or ["*"], description=description, enabled=not disabled, tenant_id=tenant
+            url,
+            event or ["*"],
+            description=description,
+            enabled=not disabled,
+            tenant_id=_tenant(c, tenant),
         )
     emit(data, json_out, [*HOOK_COLS, "secret"])
     if not json_out:
@@ -154,14 +167,16 @@ def types(json_out: JsonOpt = False) -> None:
 def tail(
     event: EventOpt = None,
     after: Annotated[int | None, typer.Option(help="replay events after this seq")] = None,
-    tenant: Annotated[str | None, typer.Option("--tenant", help="tenant id (admins)")] = None,
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", help="tenant name or id (admins)")
+    ] = None,
     count: Annotated[int | None, typer.Option(help="stop after this many events")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Follow events live (server-sent events); one JSON document per line with --json."""
     seen = 0
     with client() as c:
-        for env in c.events.stream(types=event, after=after, tenant_id=tenant):
+        for env in c.events.stream(types=event, after=after, tenant_id=_tenant(c, tenant)):
             if json_out:
                 sys.stdout.write(json.dumps(env) + "\n")
                 sys.stdout.flush()

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from forgeml.client.errors import ApiError
-from forgeml.training.bundle import pack_folder
+from forgeml.training.bundle import file_digest, pack_folder
 
 if TYPE_CHECKING:
     from forgeml.client.http import Client
@@ -39,22 +39,39 @@ class Algorithms:
         timeout: float = 1800.0,
         progress: Progress | None = None,
         poll: Callable[[Json], None] | None = None,
+        exist_ok: bool = False,
     ) -> Json:
         """Register a folder (packed first) or a `.tar.gz` bundle; with `wait`, return only once
-        the queued environment build is ready or failed."""
+        the queued environment build is ready or failed. With `exist_ok`, a bundle registered
+        before returns that version (marked `already_registered`) instead of a conflict."""
         source = Path(path)
         packed = None
         if source.is_dir():
-            packed, _ = pack_folder(source)
+            packed, digest = pack_folder(source)
             source = packed
+        else:
+            digest = file_digest(source)
         try:
             version = self._upload(source, build, progress)
+        except ApiError as exc:
+            # the very same bundle again (a re-run script, a tour after the demo) is no clash
+            same = self._by_digest(digest) if exc.code == "already_exists" and exist_ok else None
+            if same is None:
+                raise
+            version = {**same, "already_registered": True}
         finally:
             if packed is not None:
                 packed.unlink(missing_ok=True)
         if build and wait:
             version = self.wait(version["algorithm_id"], version["id"], timeout=timeout, poll=poll)
         return version
+
+    def _by_digest(self, digest: str) -> Json | None:
+        for alg in self.list():
+            for v in alg["versions"]:
+                if v["digest"] == digest:
+                    return self.version(alg["id"], v["id"])
+        return None
 
     def _upload(self, bundle: Path, build: bool, progress: Progress | None) -> Json:
         total = bundle.stat().st_size

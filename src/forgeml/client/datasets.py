@@ -101,6 +101,16 @@ class Datasets:
                 return ds
         raise ApiError(404, "not_found", f"dataset {name_or_id!r} not found")
 
+    def resolve_input(self, ref: str) -> str:
+        """A dataset id, or the id of the caller's own dataset or granted platform dataset named
+        `ref` (own datasets first: that is what a tenant means by a bare name)."""
+        if ref.startswith("dst_"):
+            return ref
+        for ds in [*self.list(), *PlatformDatasets(self.c).list()]:
+            if ds["name"] == ref:
+                return str(ds["id"])
+        raise ApiError(404, "not_found", f"dataset {ref!r} not found")
+
     def delete(self, dataset_id: str) -> None:
         self.c.json("DELETE", self._u(dataset_id))
 

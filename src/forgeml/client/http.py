@@ -14,10 +14,12 @@ import httpx
 
 from forgeml.client import profiles
 from forgeml.client.algorithms import Algorithms
+from forgeml.client.checkpoints import CheckpointLocations
 from forgeml.client.datasets import Datasets, Grants, PlatformDatasets
 from forgeml.client.errors import ApiError, NotConfigured
 from forgeml.client.jobs import Jobs
 from forgeml.client.webhooks import Events, NotificationPrefs, Webhooks
+from forgeml.domain.ids import looks_like_id
 
 API = "/api/v1"
 Json = dict[str, Any]
@@ -47,6 +49,7 @@ class Client:
         self.platform_datasets = PlatformDatasets(self)
         self.grants = Grants(self)
         self.webhooks = Webhooks(self)
+        self.checkpoints = CheckpointLocations(self)
         self.events = Events(self)
         self.notification_prefs = NotificationPrefs(self)
         self.algorithms = Algorithms(self)
@@ -54,16 +57,21 @@ class Client:
 
     @classmethod
     def from_env(cls, profile: str | None = None, **kw: Any) -> Client:
+        """FORGEML_URL/FORGEML_TOKEN win over the saved profile; the URL of the local
+        `forgeml up` (its home's server.json) is the last resort."""
         url, token = os.environ.get("FORGEML_URL"), os.environ.get("FORGEML_TOKEN")
         if not (url and token):
             saved = profiles.get(profile)
-            if saved is None and not url:
-                raise NotConfigured(
-                    "no server configured: set FORGEML_URL and FORGEML_TOKEN or run `forgeml login`"
-                )
             if saved is not None:
                 url, token = url or saved.url, token or saved.token
-        assert url is not None
+            url = url or profiles.server_url()
+            if not url:
+                raise NotConfigured(
+                    "no server configured: start one with `forgeml up`, or set FORGEML_URL "
+                    "and FORGEML_TOKEN, or run `forgeml login`"
+                )
+            if not token and not os.environ.get("FORGEML_URL"):
+                raise NotConfigured(f"not logged in to {url}: run `forgeml login`")
         return cls(url, token, **kw)
 
     def close(self) -> None:
@@ -147,9 +155,22 @@ class _Resource:
     def list(self, **filters: Any) -> list[Json]:
         return list(self.c.pages(self._url(), filters))
 
+    def _find(self, ref: str, prefix: str, field: str, what: str) -> str:
+        """An id as given, or the id of the one object whose `field` equals `ref`."""
+        if ref.startswith(prefix) and looks_like_id(ref):
+            return ref
+        for item in self.c.pages(self._url()):
+            if str(item.get(field, "")).lower() == ref.lower():
+                return str(item["id"])
+        raise ApiError(404, "not_found", f"{what} {ref!r} not found")
+
 
 class _Tenants(_Resource):
     path = "/tenants"
+
+    def resolve(self, ref: str) -> str:
+        """A tenant id, or the id of the tenant with this name."""
+        return self._find(ref, "tnt_", "name", "tenant")
 
     def create(
         self, name: str, display_name: str | None = None, storage_quota_bytes: int | None = None
@@ -179,6 +200,10 @@ class _Tenants(_Resource):
 
 class _Users(_Resource):
     path = "/users"
+
+    def resolve(self, ref: str) -> str:
+        """A user id, or the id of the user with this e-mail."""
+        return self._find(ref, "usr_", "email", "user")
 
     def create(
         self,

@@ -7,7 +7,10 @@ tenant; the demo tenant uploads its own part. Safe to run again: existing object
 from __future__ import annotations
 
 import secrets
+import shutil
+import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,22 +43,37 @@ def default_examples() -> Path:
     return Path(forgeml.__file__).resolve().parents[2] / "examples" / "algorithms"
 
 
-def seed(admin: Client, *, examples: Path | None = None, build: bool = True) -> DemoResult:
+def _quiet(step: str) -> None:
+    pass
+
+
+def seed(
+    admin: Client,
+    *,
+    examples: Path | None = None,
+    build: bool = True,
+    say: Callable[[str], None] = _quiet,
+) -> DemoResult:
+    """Seed (or reuse) everything; `say` hears each step as it starts."""
     examples = examples or default_examples()
+    say(f"tenant {DEMO_TENANT} and its user {DEMO_EMAIL}")
     tenant = _tenant(admin)
     password = secrets.token_urlsafe(12)
     user = _user(admin, tenant["id"], password)
     result = DemoResult(tenant_id=tenant["id"], email=user["email"], password=password)
     for name in EXAMPLES:
+        say(f"registering algorithm {name} (its environment builds in the background)")
         result.algorithms[name] = _register(admin, examples / name, build)
     token = admin.tokens.create("demo-seed", user_id=user["id"], expires_in_days=1)
     with Client(admin.url, token["token"]) as member, tempfile.TemporaryDirectory() as tmp:
         for story, (algorithm, mine) in STORIES.items():
             parts = _parts(story, Path(tmp))
+            say(f"platform dataset {story}-platform, granted to {DEMO_TENANT} for {algorithm}")
             pid = _dataset(admin, f"{story}-platform", "platform", parts["platform"])
             result.platform_datasets[f"{story}-platform"] = pid
             _grant(admin, pid, tenant["id"], algorithm)
             for part, ds_name in mine.items():
+                say(f"tenant dataset {ds_name}")
                 result.tenant_datasets[ds_name] = _dataset(member, ds_name, "tenant", parts[part])
         admin.tokens.revoke(token["id"])
     return result
@@ -114,15 +132,20 @@ def _grant(admin: Client, dataset_id: str, tenant_id: str, algorithm: str) -> No
         admin.grants.create(dataset_id, tenant_id, algorithms=[algorithm])
 
 
+def cli_name() -> str:
+    """How to type this CLI: `forgeml` when that is on PATH, else its full path (a venv)."""
+    ours = Path(sys.executable).parent / "forgeml"
+    found = shutil.which("forgeml")
+    return "forgeml" if found and Path(found).resolve() == ours.resolve() else str(ours)
+
+
 def next_steps(url: str, r: DemoResult) -> list[str]:
-    d = r.tenant_datasets
-    p = r.platform_datasets
+    cli = cli_name()
     return [
         f"Portal: {url}/  sign in as {r.email} / {r.password}",
         "Or from the command line, as the demo tenant:",
-        f"  forgeml login --url {url} --email {r.email}",
-        "  forgeml job submit digits-demo -a digits-classifier:1.0.0 "
-        f"-i train={d['digits-mine']} -i platform={p['digits-platform']} "
-        f"-i validation={d['digits-validation']} --hp epochs=3 --wait",
-        "  forgeml model download digits-demo",
+        f"  {cli} login --url {url} --email {r.email}",
+        f"  {cli} job submit digits-demo -a digits-classifier:1.0.0 -i train=digits-mine "
+        "-i platform=digits-platform -i validation=digits-validation --hp epochs=3 --wait",
+        f"  {cli} model download digits-demo",
     ]

@@ -37,10 +37,9 @@ from forgeml.domain.manifest_yaml import MAX_MANIFEST_BYTES as MAX_MANIFEST_BYTE
 from forgeml.domain.manifest_yaml import load_yaml
 from forgeml.domain.tenant_inputs import (
     CHANNEL_NAME_RE,
-    ENV_NAME_RE,
     MAX_ENV,
+    DeclaredEnvName,
     EnvironmentSpec,
-    reserved_env_problem,
 )
 
 MAX_METRICS = 40  # SageMaker: at most 40 metric definitions
@@ -58,7 +57,6 @@ HyperparameterKey = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$", max_length=MAX_KEY_LENGTH)
 ]
 ChannelName = Annotated[str, StringConstraints(pattern=f"^{CHANNEL_NAME_RE.pattern}$")]
-EnvName = Annotated[str, StringConstraints(pattern=f"^{ENV_NAME_RE.pattern}$")]
 ResourceClassName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")]
 ContentType = Annotated[str, StringConstraints(pattern=r"^[\w.+-]+/[\w.+*-]+$", max_length=256)]
 # An executable's interpreter: python names mean the algorithm environment's python.
@@ -222,7 +220,9 @@ class AlgorithmManifest(BaseModel):
     resource_classes: tuple[ResourceClassName, ...] = ()
     distributed: StrictBool = False
     network: StrictBool = False
-    environment: dict[EnvName, EnvironmentSpec] = Field(default_factory=dict, max_length=MAX_ENV)
+    environment: dict[DeclaredEnvName, EnvironmentSpec] = Field(
+        default_factory=dict, max_length=MAX_ENV
+    )
     # What tenants see of the program's tracebacks: `redacted` hides the algorithm's source.
     logs: Literal["full", "redacted"] = "full"
 
@@ -284,14 +284,6 @@ class AlgorithmManifest(BaseModel):
         reserved = sorted(k for k in specs if is_toolkit_key(k))
         if reserved:
             raise ValueError(f"reserved for the training toolkit: {', '.join(reserved)}")
-        return specs
-
-    @field_validator("environment")
-    @classmethod
-    def _no_reserved_env(cls, specs: dict[str, EnvironmentSpec]) -> dict[str, EnvironmentSpec]:
-        problems = [why for name in sorted(specs) if (why := reserved_env_problem(name))]
-        if problems:
-            raise ValueError("; ".join(problems))
         return specs
 
     @field_validator("metrics")

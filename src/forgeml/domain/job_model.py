@@ -72,6 +72,7 @@ class TrainingJob:
     started_at: datetime | None
     training_started_at: datetime | None
     ended_at: datetime | None
+    checkpoint_config: dict[str, Any] | None = None  # location_id, location_name, local_path
 
 
 @dataclass(frozen=True)

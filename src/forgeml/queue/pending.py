@@ -25,6 +25,34 @@ def _fits(rc: ResourceClass, count: int, cpus: int, mem: int, gpus: int) -> bool
     return rc.cpus * count <= cpus and rc.memory_bytes * count <= mem and rc.gpus * count <= gpus
 
 
+def unservable(conn: Connection, rc: ResourceClass, count: int) -> str | None:
+    """Why no registered runner could ever hold `count` x `rc` (None: one could, or no runner
+    has registered yet, as when the workers of a fresh deployment start after the API)."""
+    runners = q.list_runners(conn)
+    if not runners or any(
+        _fits(rc, count, r.cpus, r.memory_bytes, len(r.gpu_indices)) for r in runners
+    ):
+        return None
+    size = f"{count} x {rc.name}" if count > 1 else rc.name
+    return f"no runner of this platform can ever run {size}; " + servable_hint(conn, count)
+
+
+def servable_hint(conn: Connection, count: int) -> str:
+    names = servable_classes(conn, count)
+    return f"classes that can run: {', '.join(names)}" if names else "no class can run here"
+
+
+def servable_classes(conn: Connection, count: int = 1) -> list[str]:
+    """The enabled classes some registered runner could hold `count` of (all, if none is)."""
+    runners = q.list_runners(conn)
+    return [
+        rc.name
+        for rc in q.list_resource_classes(conn, enabled_only=True)
+        if not runners
+        or any(_fits(rc, count, r.cpus, r.memory_bytes, len(r.gpu_indices)) for r in runners)
+    ]
+
+
 def reason_for(
     rc: ResourceClass | None,
     count: int,

@@ -164,6 +164,19 @@ def fence(conn: Connection, lease: Lease) -> None:
         raise LeaseLost(f"job {lease.job_id}: lease of attempt {lease.attempt} lost")
 
 
+def note(conn: Connection, lease: Lease, message: str) -> None:
+    """Say what the holder of the lease is doing within the current state (no transition);
+    raise `LeaseLost` when the lease is gone."""
+    t = training_jobs
+    res = conn.execute(
+        t.update()
+        .where(t.c.id == lease.job_id, t.c.lease_token == lease.token)
+        .values(status_message=message[:2000], updated_at=utcnow())
+    )
+    if res.rowcount == 0:
+        raise LeaseLost(f"job {lease.job_id}: lease of attempt {lease.attempt} lost")
+
+
 def current_secondary(conn: Connection, job_id: str) -> Secondary:
     value = conn.execute(
         sa.select(training_jobs.c.secondary_status).where(training_jobs.c.id == job_id)

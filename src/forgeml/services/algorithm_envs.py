@@ -26,6 +26,7 @@ from forgeml.domain.errors import Conflict, InvalidInput, NotFound
 from forgeml.domain.registry import AlgorithmVersion, VersionStatus, build_log_key
 from forgeml.services.audit import Actor, record
 from forgeml.storage.base import ObjectStore, read_bytes
+from forgeml.training.build_jail import BuildIsolation
 from forgeml.training.bundle import extract_bundle
 from forgeml.training.environments import (
     EnvironmentBuildFailed,
@@ -58,7 +59,14 @@ class AlgorithmEnvironments:
         self.store = store
         self.settings = settings
         self.root = settings.algorithm_envs_dir or settings.home / "envs"
-        self.cache = EnvironmentCache(self.root)
+        builds = settings.builds
+        isolation = BuildIsolation(
+            sandbox=settings.sandbox,
+            network=builds.network,
+            pip_env=dict(builds.pip_env),
+            read_paths=tuple(builds.read_paths),
+        )
+        self.cache = EnvironmentCache(self.root, isolation=isolation)
         self._manifests: dict[str, AlgorithmManifest] = {}
 
     def manifest(self, version: AlgorithmVersion) -> AlgorithmManifest:

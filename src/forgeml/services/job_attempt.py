@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from sqlalchemy.engine import Connection
@@ -25,17 +25,18 @@ from forgeml.db.scope import Scope
 from forgeml.db.types import utcnow
 from forgeml.domain.errors import InvalidInput
 from forgeml.domain.job_model import Lease, TrainingJob
-from forgeml.domain.jobs import Secondary
+from forgeml.domain.jobs import ENV_MESSAGE, Secondary
 from forgeml.executors.base import Executor, RunRequest
 from forgeml.queue import claims
-from forgeml.queue.transitions import LeaseLost, current_secondary, fence, move_or_raise
+from forgeml.queue.transitions import LeaseLost, current_secondary, fence, move_or_raise, note
 from forgeml.services import job_staging as staging
 from forgeml.services.algorithm_envs import ResolvedAlgorithm
+from forgeml.services.checkpoint_sync import QuotaCheck, location_sync, restore_location
 from forgeml.services.jobs import job_prefix
 from forgeml.storage.base import ObjectStore
 from forgeml.training.artifacts import remove_tree
 from forgeml.training.environments import EnvironmentBuildFailed
-from forgeml.training.spec import HostResult, HostSpec, LogLine, Outcome
+from forgeml.training.spec import HostResult, HostSpec, LogLine, Outcome, overall
 
 log = structlog.get_logger("forgeml.runner")
 _BURST = 4  # log transactions per log_flush_s window before lines are batched
@@ -128,8 +129,10 @@ class Attempt:
         settings: Settings,
         executor: Executor,
         load_algorithm: AlgorithmLoader,
+        check_quota: QuotaCheck | None = None,
     ) -> None:
         self.lease = lease
+        self.check_quota: QuotaCheck = check_quota or (lambda _conn, _tenant, _extra: None)
         self.db = db
         self.store = store
         self.settings = settings
@@ -192,13 +195,17 @@ class Attempt:
             sink = LogSink(self.db, self.lease, [(d.name, d.regex) for d in algo.manifest.metrics])
             threading.Thread(target=self._flush_loop, args=(sink,), daemon=True).start()
             self._execute(job, algo, sink)
+        except StoppedEarly:
+            log.info("stopped before its program started", job=job.id)
         except LeaseLost as exc:
             log.warning("attempt fenced out", job=job.id, reason=exc.message)
         except AlgorithmError as exc:
             self._fail(job, str(exc))
         except Exception as exc:
             log.exception("platform error in attempt", job=job.id)
-            self._give_up(f"platform error: {type(exc).__name__}: {str(exc)[:300]}")
+            # The tenant reads this reason: the exception's text may hold host paths or object
+            # keys of platform data, so it stays in the server log (with the job id).
+            self._give_up(f"platform error ({type(exc).__name__}); the operator has the details")
         finally:
             self.done.set()
             if sink is not None:
@@ -206,11 +213,47 @@ class Attempt:
             remove_tree(self.work)
 
     def _algorithm(self, job: TrainingJob) -> ResolvedAlgorithm:
+        # a first use builds the environment (minutes for torch): say so instead of "Starting"
+        with self.db.write() as conn:
+            note(conn, self.lease, ENV_MESSAGE)
+        # Loaded beside this thread so a stop acts in seconds (an abandoned build still ends).
+        box: dict[str, Any] = {}
+
+        def load() -> None:
+            try:
+                box["algo"] = self.load_algorithm(job.algorithm_version_id)
+            except BaseException as exc:
+                box["error"] = exc
+
+        loader = threading.Thread(target=load, name=f"env-{job.id}", daemon=True)
+        loader.start()
+        while loader.is_alive():
+            loader.join(0.5)
+            self._stop_point()
         try:
-            return self.load_algorithm(job.algorithm_version_id)
+            if "error" in box:
+                raise box["error"]
+            return cast(ResolvedAlgorithm, box["algo"])
         except EnvironmentBuildFailed as exc:
             msg = f"AlgorithmError: the environment did not build: {exc.message}"
             raise AlgorithmError(msg) from exc
+
+    def _stop_point(self) -> None:
+        """Between stages: a requested stop ends the job now (Stopped), not stages later."""
+        if not self.stop.is_set() or self.lost.is_set() or self.shutdown.is_set():
+            return
+        with self.db.write() as conn:
+            if current_secondary(conn, self.lease.job_id) != Secondary.STOPPING:
+                return
+            move_or_raise(
+                conn,
+                self.lease.job_id,
+                Secondary.STOPPED,
+                "Stopped: the job was stopped on request",
+                lease=self.lease,
+                attempt_outcome=(Outcome.STOPPED.value, True),
+            )
+        raise StoppedEarly
 
     def _move(self, target: Secondary, message: str, **kw: Any) -> TrainingJob:
         with self.db.write() as conn:
@@ -218,16 +261,21 @@ class Attempt:
 
     def _execute(self, job: TrainingJob, algo: ResolvedAlgorithm, sink: LogSink) -> None:
         prefix = job_prefix(job.tenant_id, job.id)
+        self._stop_point()
         self._move(Secondary.DOWNLOADING, "staging input data")
         channels = staging.stage_channels(self.store, job, self.work / "channels")
+        self._stop_point()
         with self.db.read() as conn:
             rc = q.get_resource_class(conn, job.resource_class)
         if rc is None:
             raise RuntimeError(f"resource class {job.resource_class} vanished")
+        cfg = self.settings.jobs
         specs = staging.host_specs(
-            job, algo, rc, channels, self.work, stop_grace_s=self.settings.jobs.stop_grace_s
-        )
-        restore = self._restore(job, [s.host for s in specs], prefix)
+            job, algo, rc, channels, self.work,
+            stop_grace_s=cfg.stop_grace_s, cpu_hard_cap=cfg.cpu_hard_cap,
+            volume_unit_bytes=cfg.volume_unit_bytes, volume_mode=cfg.volume_enforcement,
+        )  # fmt: skip
+        restore = self._restore(job, [s.host for s in specs], prefix, sink)
         now = utcnow()
         with self.db.write() as conn:
             fence(conn, self.lease)
@@ -254,7 +302,17 @@ class Attempt:
         sink.flush()
         self._finish(job, results, prefix)
 
-    def _restore(self, job: TrainingJob, hosts: list[str], prefix: str) -> dict[str, Path]:
+    def _restore(
+        self, job: TrainingJob, hosts: list[str], prefix: str, sink: LogSink
+    ) -> dict[str, Path]:
+        cfg = job.checkpoint_config
+        if job.checkpointing and cfg:
+            # A tenant location: restored for every attempt, so a new job resumes from it too.
+            dest = self.work / "restore" / "location"
+            count = restore_location(self.db, self.store, cfg["location_id"], dest)
+            where = f"checkpoint location {cfg['location_name']} ({cfg['location_id']})"
+            sink(LogLine(utcnow(), hosts[0], "system", f"restoring {count} files from {where}"))
+            return dict.fromkeys(hosts, dest) if count else {}
         if not job.checkpointing or self.lease.attempt <= 1:
             return {}
         out = {}
@@ -270,6 +328,21 @@ class Attempt:
     ) -> dict[str, Callable[[Path], None]]:
         if not job.checkpointing:
             return {}
+        if cfg := job.checkpoint_config:
+            # One hook per host (each remembers what it uploaded); like SageMaker, every host
+            # syncs into the same location.
+            return {
+                s.host: location_sync(
+                    self.db,
+                    self.store,
+                    tenant_id=job.tenant_id,
+                    location_id=cfg["location_id"],
+                    job_id=job.id,
+                    fence=lambda conn: fence(conn, self.lease),
+                    check_quota=self.check_quota,
+                )
+                for s in specs
+            }
 
         def guard() -> None:
             with self.db.write() as conn:
@@ -343,6 +416,10 @@ class Attempt:
             claims.give_up_attempt(conn, self.lease.job_id, self.lease.token, reason)
 
 
+class StoppedEarly(Exception):
+    """A stop request ended the attempt before its program started (the job is Stopped)."""
+
+
 _TARGETS = {
     Outcome.COMPLETED: Secondary.COMPLETED,
     Outcome.FAILED: Secondary.FAILED,
@@ -354,15 +431,3 @@ _TARGETS = {
 def _unless_stopping(conn: Connection, job_id: str, target: Secondary) -> Secondary:
     """A job asked to stop ends as Stopped whatever its program did (Stopping → Stopped only)."""
     return Secondary.STOPPED if current_secondary(conn, job_id) == Secondary.STOPPING else target
-
-
-def overall(results: dict[str, HostResult]) -> tuple[Outcome, str | None]:
-    """The job's outcome from its hosts': a stop wins, then max runtime, then the first failure."""
-    outcomes = {r.outcome for r in results.values()}
-    failed = [r for _, r in sorted(results.items()) if r.outcome == Outcome.FAILED]
-    if failed:
-        return Outcome.FAILED, failed[0].failure_reason
-    for o in (Outcome.MAX_RUNTIME_EXCEEDED, Outcome.STOPPED):
-        if o in outcomes:
-            return o, next(r.failure_reason for r in results.values() if r.outcome == o)
-    return Outcome.COMPLETED, None

@@ -15,6 +15,7 @@ from forgeml.db.types import utcnow
 from forgeml.domain.authz import Perm, require
 from forgeml.domain.errors import InvalidInput
 from forgeml.domain.job_model import ResourceClass, Runner, instance_type_problem
+from forgeml.queue import pending
 from forgeml.services.audit import Actor, record
 
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789.-_")
@@ -34,6 +35,12 @@ class SchedulingService:
         require(actor.p, Perm.JOBS_READ)
         with self.db.read() as conn:
             return q.list_resource_classes(conn, enabled_only=not actor.p.is_platform_admin)
+
+    def servable_classes(self, actor: Actor) -> set[str]:
+        """Names of the enabled classes some registered runner can hold (all before any has)."""
+        require(actor.p, Perm.JOBS_READ)
+        with self.db.read() as conn:
+            return set(pending.servable_classes(conn))
 
     def put_class(self, actor: Actor, values: dict[str, Any]) -> ResourceClass:
         """Create or replace a class by name (platform admins); disable instead of deleting."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from forgeml.domain.jobs import phase
+
 
 def human_bytes(n: Any) -> str:
     if n is None:
@@ -65,7 +67,14 @@ def pairs(values: Any) -> list[tuple[str, str]]:
     return [(str(v), str(v)) for v in values]
 
 
+def phase_note(secondary: Any, message: Any) -> str:
+    """The job's phase when it says more than its secondary status ("building environment")."""
+    said = phase(enum_value(secondary), message if isinstance(message, str) else None)
+    return "" if said.lower() in (enum_value(secondary).lower(), "queued") else said
+
+
 FILTERS = {
+    "phase_note": phase_note,
     "pairs": pairs,
     "bytes": human_bytes,
     "when": when,

@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from forgeml.domain.errors import Conflict, NotFound
 from forgeml.web import live
 from forgeml.web.core import Ctx, Page, PortalRoute, redirect, service
+from forgeml.web.fmt import phase_note
 
 router = APIRouter(route_class=PortalRoute)
 STATUSES = ("InProgress", "Pending", "Training", "Completed", "Failed", "Stopping", "Stopped")
@@ -83,6 +84,9 @@ def job(job_id: str, ctx: Page) -> Response:
         finished=live.is_terminal(j.secondary_status),
         charts=live.charts_available(),
         elapsed=_elapsed(j),
+        started_epoch=live.epoch(j.started_at or j.created_at) if not j.ended_at else None,
+        phase=phase_note(j.secondary_status, j.status_message),
+        pending_reason=j.pending_reason if j.secondary_status == "Pending" else None,
         input_names=_input_names(ctx, j.inputs),
     )
 

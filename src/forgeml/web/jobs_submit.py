@@ -41,13 +41,18 @@ def resource_class_options(ctx: Ctx, card: dict[str, Any]) -> list[tuple[str, st
     scheduling = service(ctx.svc, "scheduling")
     if scheduling is None:
         return [(n, n) for n in sorted(allowed or {"cpu.small"})]
-    out = []
+    servable = scheduling.servable_classes(ctx.actor)
+    runnable, refused = [], []
     for rc in scheduling.list_classes(ctx.actor):
         if allowed and rc.name not in allowed:
             continue
         gpus = f", {rc.gpus} GPU" if rc.gpus else ""
-        out.append((rc.name, f"{rc.name} — {rc.cpus} CPU{gpus}, {rc.memory_bytes >> 30} GiB"))
-    return out
+        label = f"{rc.name} — {rc.cpus} CPU{gpus}, {rc.memory_bytes >> 30} GiB"
+        if rc.name in servable:
+            runnable.append((rc.name, label))
+        else:
+            refused.append((rc.name, f"{label} (no runner here can run it)"))
+    return runnable + refused  # the form preselects the first: one that can run
 
 
 def _int_field(ctx: Ctx, name: str, lo: int, hi: int, errors: dict[str, str]) -> int | None:
@@ -56,6 +61,14 @@ def _int_field(ctx: Ctx, name: str, lo: int, hi: int, errors: dict[str, str]) ->
         errors[name] = f"a whole number from {lo} to {hi}"
         return None
     return int(raw)
+
+
+def checkpoint_locations(ctx: Ctx) -> list[Any]:
+    """The tenant's checkpoint locations for the picker (none on a server without them)."""
+    found = service(ctx.svc, "checkpoints")
+    if found is None or ctx.is_admin:
+        return []
+    return list(found.list(ctx.actor, cursor=None, limit=200).items)
 
 
 def basic_errors(ctx: Ctx) -> dict[str, str]:
@@ -81,10 +94,14 @@ def submit(
     jobs = service(ctx.svc, "jobs")
     if jobs is None:
         raise InvalidInput.fields([{"loc": "name", "msg": "training jobs are coming soon"}])
+    from forgeml.domain.checkpoints import CheckpointConfig
     from forgeml.domain.jobs import ChannelRef, JobSpec
 
+    location = ctx.field("checkpoint_location")
+    checkpoint = CheckpointConfig(location, ctx.field("checkpoint_path")) if location else None
     spec = JobSpec(
         name=ctx.field("name"),
+        checkpoint=checkpoint,
         algorithm=version.id,
         hyperparameters=hyperparameters,
         channels={k: ChannelRef(dataset_id=d, version=v) for k, (d, v) in channels.items()},

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from forgeml.api.deps import SESSION_COOKIE
 from forgeml.domain.errors import ForgeError
 from forgeml.web.core import WEB_DIR, Ctx
+from forgeml.web.fmt import phase_note, when
 
 POLL_S = 1.0
 RECHECK_EVERY = 30  # polls between credential re-checks (a revoked session ends the stream)
@@ -49,25 +50,27 @@ class JobFeed:
         self.job_id = job_id
         self.logs_after = logs_after
         self.metrics_after = metrics_after
-        self.last_status: tuple[str, str, str | None] | None = None
+        self.last_status: tuple[str, str, str | None, str | None] | None = None
 
     def _status(self) -> dict[str, Any] | None:
         job = self.ctx.svc.jobs.describe(self.ctx.actor, self.job_id)
         j = job.job
-        key = (j.status, j.secondary_status, j.status_message)
+        key = (j.status, j.secondary_status, j.status_message, j.pending_reason)
         if key == self.last_status:
             return None
         self.last_status = key
         return {
             "status": j.status,
             "secondary_status": j.secondary_status,
+            "phase": phase_note(j.secondary_status, j.status_message),
+            "pending_reason": j.pending_reason if j.secondary_status == "Pending" else None,
             "message": j.status_message,
             "failure_reason": j.failure_reason,
             "terminal": is_terminal(j.secondary_status),
             "transitions": [
                 {
                     "secondary_status": t.secondary_status,
-                    "start": str(t.start_time),
+                    "start": when(t.start_time),
                     "message": t.message,
                 }
                 for t in job.transitions

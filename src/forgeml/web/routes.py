@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from forgeml.web import (
@@ -12,6 +13,7 @@ from forgeml.web import (
     admin_pages,
     algorithm_pages,
     auth_pages,
+    checkpoint_pages,
     dataset_pages,
     home_pages,
     identity_pages,
@@ -32,7 +34,13 @@ AREA_ROUTERS = [
     job_pages.router,
     admin_ops.router,
     webhook_pages.router,
+    checkpoint_pages.router,
 ]
+
+
+def favicon() -> FileResponse:
+    """Browsers ask for /favicon.ico whatever the page links: answer with the portal's icon."""
+    return FileResponse(WEB_DIR / "static" / "favicon.svg", media_type="image/svg+xml")
 
 
 def portal_router() -> APIRouter:
@@ -40,6 +48,7 @@ def portal_router() -> APIRouter:
     for area in AREA_ROUTERS:
         router.include_router(area, include_in_schema=False)
     router.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+    router.add_api_route("/favicon.ico", favicon, methods=["GET", "HEAD"], include_in_schema=False)
     # last: browsers asking for a page that does not exist get the portal's 404 page
     router.routes.append(
         HtmlFallbackRoute(

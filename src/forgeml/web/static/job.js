@@ -11,6 +11,7 @@
   var series = {};
   try { series = JSON.parse(document.getElementById("metric-data").textContent || "{}"); } catch (e) { series = {}; }
   var charts = {};
+  window.forgemlCharts = charts; // for the browser tests and the curious console user
   var chartsOn = document.getElementById("charts").dataset.enabled === "true";
 
   function badgeClass(s) {
@@ -41,7 +42,8 @@
     if (charts[name]) { charts[name].setData(data); return true; }
     charts[name] = new window.uPlot({
       width: width, height: 220,
-      scales: { x: { time: true } },
+      // one sample alone would make uPlot span years: give a single point a minute around it
+      scales: { x: { time: true, range: function (u, lo, hi) { return lo === hi ? [lo - 30, hi + 30] : [lo, hi]; } } },
       series: [{}, { label: name, stroke: "#1f5fbf", width: 2, points: { show: points.length < 40 } }],
       axes: [{}, { size: 60 }]
     }, data, holder);
@@ -72,7 +74,14 @@
     badge.textContent = s.secondary_status;
     badge.className = badgeClass(s.secondary_status);
     document.getElementById("job-status").textContent = s.status;
-    document.getElementById("job-message").textContent = s.message || "";
+    var phaseEl = document.getElementById("job-phase");
+    phaseEl.textContent = s.phase || "";
+    phaseEl.hidden = !s.phase || s.terminal;
+    document.getElementById("job-pending-text").textContent = s.pending_reason || "";
+    document.getElementById("job-pending").hidden = !s.pending_reason;
+    var msg = document.getElementById("job-message");
+    msg.textContent = s.message || "";
+    msg.hidden = !!s.failure_reason; // the failure box says it once
     if (s.failure_reason) {
       document.getElementById("job-failure-text").textContent = s.failure_reason;
       document.getElementById("job-failure").hidden = false;
@@ -88,17 +97,19 @@
       when.className = "muted";
       when.textContent = " " + t.start;
       li.appendChild(when);
-      if (t.message) { li.appendChild(document.createElement("br")); var m = document.createElement("small"); m.textContent = t.message; li.appendChild(m); }
+      if (t.message && t.message !== s.failure_reason) { li.appendChild(document.createElement("br")); var m = document.createElement("small"); m.textContent = t.message; li.appendChild(m); }
       tl.appendChild(li);
     });
     if (s.terminal) {
       var stop = document.getElementById("stop-form");
       if (stop) stop.hidden = true;
+      ended = true;
     }
   }
 
   function onLog(payload) {
     cursors.logs = String(payload.after);
+    if (payload.lines.length) { logEl.hidden = false; document.getElementById("log-empty").hidden = true; }
     var atBottom = logEl.scrollHeight - logEl.scrollTop - logEl.clientHeight < 40;
     logEl.appendChild(document.createTextNode(payload.lines.map(function (l) { return l.text + "\n"; }).join("")));
     var text = logEl.textContent.split("\n");
@@ -111,6 +122,21 @@
     var touched = {};
     payload.samples.forEach(function (s) { (series[s.name] = series[s.name] || []).push([s.t, s.v]); touched[s.name] = true; });
     Object.keys(touched).forEach(function (n) { drawChart(n); updateTable(n); });
+  }
+
+  // Elapsed counts on while the job runs (the server rendered it once)
+  var ended = root.dataset.finished === "true";
+  var started = parseFloat(root.dataset.started || "");
+  function fmtDuration(sec) {
+    sec = Math.max(0, Math.floor(sec));
+    var h = Math.floor(sec / 3600), m = Math.floor((sec % 3600) / 60), s = sec % 60;
+    function two(n) { return (n < 10 ? "0" : "") + n; }
+    if (h) return h + "h " + two(m) + "m";
+    return m ? m + "m " + two(s) + "s" : s + "s";
+  }
+  function tick() {
+    if (ended || isNaN(started)) return;
+    document.getElementById("job-elapsed").textContent = fmtDuration(Date.now() / 1000 - started);
   }
 
   var source = null;
@@ -134,6 +160,6 @@
   window.addEventListener("load", function () {
     drawAll();
     logEl.scrollTop = logEl.scrollHeight;
-    if (root.dataset.finished !== "true") connect();
+    if (root.dataset.finished !== "true") { connect(); window.setInterval(tick, 1000); }
   });
 })();
