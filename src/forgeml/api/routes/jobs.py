@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -28,7 +27,7 @@ from forgeml.api.job_schemas import (
     TransitionOut,
     job_out,
 )
-from forgeml.api.schemas import PageOut
+from forgeml.api.schemas import PageOut, Timestamp
 from forgeml.db.job_queries import JobFilter
 from forgeml.domain.errors import InvalidInput
 
@@ -67,8 +66,8 @@ def list_jobs(
     page: Paging,
     status: Annotated[str | None, Query(max_length=32)] = None,
     name_contains: Annotated[str | None, Query(max_length=63)] = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: Timestamp | None = None,
+    created_before: Timestamp | None = None,
     tag: Annotated[list[str] | None, Query(description="key=value, repeatable")] = None,
 ) -> PageOut[JobOut]:
     tags = {}
