@@ -95,6 +95,14 @@ def _submit(setup: dict[str, Any], name: str, **hps: Any) -> str:
     return str(setup["client"].jobs.submit(body)["id"])
 
 
+def _ended(page: Page, status: str) -> None:
+    badge = page.locator("#job-badge")
+    expect(badge).to_have_text(re.compile("^(Completed|Failed|Stopped)$"), timeout=LONG)
+    page.reload()  # the final page, as the server renders it
+    said = page.locator("#job").inner_text()
+    assert badge.inner_text() == status, said
+
+
 def _no_microseconds(page: Page) -> None:
     assert not re.search(r"\d{2}:\d{2}:\d{2}\.\d", page.locator("#timeline").inner_text())
 
@@ -113,7 +121,7 @@ def test_train_form_preselects_a_class_that_can_run_and_single_points_chart_sane
     page.locator("#f-ch\\.train").select_option(label="rows-for-jobs (latest, v1)")
     page.get_by_role("button", name="Start training").click()
     expect(page).to_have_url(re.compile(r"/jobs/job_\w+$"))
-    expect(page.locator("#job-badge")).to_have_text("Completed", timeout=LONG)
+    _ended(page, "Completed")
     expect(page.locator("#model-download")).to_be_visible()
     _no_microseconds(page)
     # one sample: the time axis spans about a minute, not years
@@ -172,8 +180,7 @@ def test_a_failed_job_offers_its_output_and_says_the_reason_once(
     failed = _submit(setup, "fails", fail="yes")
     sign_in(page, platform.url, platform.user("b"))
     page.goto(f"{platform.url}/jobs/{failed}")
-    expect(page.locator("#job-badge")).to_have_text("Failed", timeout=LONG)
-    page.reload()
+    _ended(page, "Failed")
     expect(page.locator("#job-failure")).to_contain_text("bad value in row 7")
     assert page.evaluate("document.body.innerText.split('bad value in row 7').length - 1") == 1
     expect(page.locator("#model-download")).to_have_count(0)

@@ -73,7 +73,27 @@ def phase_note(secondary: Any, message: Any) -> str:
     return "" if said.lower() in (enum_value(secondary).lower(), "queued") else said
 
 
+_HTTP_REASONS = {
+    400: "bad request", 401: "not signed in", 403: "not allowed", 404: "not found",
+    409: "conflict", 413: "body too large", 422: "invalid input", 429: "too many attempts",
+}  # fmt: skip
+
+
+def audit_reason(event: Any) -> str:
+    """Why a denied or failed call failed, from what the audit row recorded."""
+    details = getattr(event, "details", None) or {}
+    if getattr(event, "outcome", "success") == "success" or not isinstance(details, dict):
+        return ""
+    if details.get("reason") or details.get("message"):
+        return str(details.get("reason") or details.get("message"))
+    status = details.get("status")
+    what = _HTTP_REASONS.get(status, "error") if isinstance(status, int) else "refused"
+    where = f" on {details.get('method', '')} {details.get('path', '')}".rstrip()
+    return f"{status} {what}{where}" if status else what
+
+
 FILTERS = {
+    "audit_reason": audit_reason,
     "phase_note": phase_note,
     "pairs": pairs,
     "bytes": human_bytes,
