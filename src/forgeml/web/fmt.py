@@ -92,7 +92,14 @@ def audit_reason(event: Any) -> str:
     return f"{status} {what}{where}" if status else what
 
 
+def money(amount: Any) -> str:
+    """A cost at the resource classes' price per hour (in whatever currency those prices are)."""
+    value = float(amount or 0)
+    return "< 0.01" if 0 < value < 0.01 else f"{value:,.2f}"
+
+
 FILTERS = {
+    "money": money,
     "audit_reason": audit_reason,
     "phase_note": phase_note,
     "pairs": pairs,
