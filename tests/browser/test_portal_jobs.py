@@ -209,3 +209,20 @@ def test_api_docs_are_served_locally_and_pages_have_a_favicon(
     href = page.locator("link[rel=icon]").get_attribute("href")
     assert href and httpx.get(f"{platform.url}{href}").status_code == 200
     assert elsewhere == [] and failed == []
+
+
+def test_train_form_leaves_out_platform_data_granted_for_another_algorithm(
+    page: Page, platform: Platform, setup: dict[str, Any], tmp_path: Path
+) -> None:
+    admin = Client(platform.url, platform.admin_token)
+    (tmp_path / "owner.csv").write_text("x,label\n3,1\n")
+    ds = admin.datasets.create("owner-rows-for-row-counter", kind="platform")
+    admin.datasets.upload(ds["id"], [tmp_path])
+    admin.grants.create(ds["id"], platform.tenants["b"]["id"], algorithms=["row-counter"])
+    sign_in(page, platform.url, platform.user("b"))
+    page.goto(f"{platform.url}/algorithms/{setup['algorithm']['algorithm_id']}/train")
+    options = page.locator("#f-ch\\.train option")
+    expect(options.filter(has_text="rows-for-jobs")).to_have_count(1)
+    expect(options.filter(has_text="owner-rows-for-row-counter")).to_have_count(0)
+    page.goto(f"{platform.url}/algorithms/{platform.algorithm['algorithm_id']}/train")
+    expect(options.filter(has_text="owner-rows-for-row-counter")).to_have_count(1)

@@ -59,7 +59,7 @@ def train_page(
         version=version,
         card=card,
         fields=hyperparameter_fields(card),
-        channel_options=jobs_submit.channel_options(ctx),
+        channel_options=jobs_submit.channel_options(ctx, item.algorithm.name),
         resource_classes=jobs_submit.resource_class_options(ctx, card),
         errors=errors or {},
         values=values or {},
