@@ -10,7 +10,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 
 .DEFAULT_GOAL := help
-.PHONY: help up test check lint format typecheck bench sysdeps browserdeps assets clean
+.PHONY: help up test check lint format typecheck bench benchdeps sysdeps browserdeps assets clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -70,7 +70,13 @@ typecheck: $(VENV)/.stamp-dev ## mypy --strict on src/
 
 check: lint typecheck test ## Everything CI runs
 
-bench: $(VENV)/.stamp-dev ## Run the benchmarks (JSON + table)
+benchdeps: ## Install wrk (the HTTP load generator bench/api.py uses), where apt and root allow
+	@if command -v wrk >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	else echo "warning: wrk missing and cannot be installed here; bench/api.py will stop"; fi
+
+bench: $(VENV)/.stamp-dev benchdeps ## Run the benchmarks (JSON + table; short runs, see bench/)
 	@for b in $(wildcard bench/*.py); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean: ## Remove the venv and caches

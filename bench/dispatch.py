@@ -27,9 +27,9 @@ from bench.support.embedded import (
     Embedded,
     embedded,
     register_script,
-    table,
     wait_terminal,
 )
+from bench.support.report import table
 from tests.support.jobs import upload_dataset
 
 from forgeml.db.jobs import job_logs

@@ -107,11 +107,3 @@ def wait_terminal(world: World, job_id: str, timeout_s: float = 600.0) -> dict[s
             return dict(job)
         time.sleep(0.05)
     raise TimeoutError(f"job {job_id} did not end in {timeout_s}s")
-
-
-def table(headers: list[str], rows: list[list[Any]]) -> str:
-    cells = [headers, *[[str(c) for c in r] for r in rows]]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)

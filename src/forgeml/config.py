@@ -6,7 +6,9 @@ an optional TOML file (`FORGEML_CONFIG_FILE` or `<home>/forgeml.toml`), then def
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,6 +25,9 @@ def default_home() -> Path:
     return Path(os.environ.get("FORGEML_HOME", "~/.forgeml")).expanduser()
 
 
+MAX_DOWNLOAD_URL_TTL_S = 3600
+
+
 class S3Settings(BaseModel):
     """Connection options for an `s3://bucket/prefix` storage URL."""
 
@@ -31,7 +36,60 @@ class S3Settings(BaseModel):
     access_key_id: SecretStr | None = None
     secret_access_key: SecretStr | None = None
     path_style: bool = True
-    presign_expiry_s: int = Field(default=300, ge=1, le=7 * 24 * 3600)
+    presign_expiry_s: int = Field(default=300, ge=1, le=7 * 24 * 3600)  # upload parts (PUT)
+    # A presigned GET is a bearer token for the object: short-lived, and optional. Off: the
+    # presign endpoint answers 409 `presign_disabled` and artifacts stream through the API.
+    presign_downloads: bool = True
+    download_url_ttl_s: int = Field(default=300, ge=1, le=MAX_DOWNLOAD_URL_TTL_S)
+
+
+_PIP_NAME = re.compile(r"PIP_[A-Z0-9_]{1,64}")
+_BUILD_NAMES = frozenset(
+    {"SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "HTTP_PROXY", "HTTPS_PROXY",
+     "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"}
+)  # fmt: skip
+
+
+def pip_env_problem(name: str) -> str | None:
+    """Why `builds.pip_env` may not set this variable (only pip's own and TLS/proxy settings)."""
+    if _PIP_NAME.fullmatch(name) or name in _BUILD_NAMES:
+        return None
+    return f"builds.pip_env: {name!r} is not a pip, certificate or proxy setting"
+
+
+class BuildSettings(BaseModel):
+    """Algorithm environment builds (see training/build_jail.py): what pip may see and reach."""
+
+    # none: no network in the build jail (a local index, find-links or mirror is bound in);
+    # host: the host network, for a remote index (limit it with an egress proxy in pip_env).
+    network: Literal["none", "host"] = "none"
+    pip_env: dict[str, str] = Field(default_factory=dict)  # e.g. PIP_INDEX_URL
+    read_paths: list[Path] = Field(default_factory=list)  # folders pip needs beyond pip.conf's
+
+    @model_validator(mode="after")
+    def _names(self) -> BuildSettings:
+        for name in self.pip_env:
+            if problem := pip_env_problem(name):
+                raise ValueError(problem)
+        return self
+
+
+class ServerSettings(BaseModel):
+    """HTTP serving: which peers may tell us the client's address and scheme."""
+
+    # IPs or CIDRs of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed.
+    # Empty (the default): the headers are ignored, whoever sends them.
+    trusted_proxies: list[str] = Field(default_factory=list, max_length=64)
+
+    @model_validator(mode="after")
+    def _addresses(self) -> ServerSettings:
+        for value in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                msg = f"server.trusted_proxies: {value!r} is not an IP address or CIDR"
+                raise ValueError(msg) from None
+        return self
 
 
 class AuthSettings(BaseModel):
@@ -41,7 +99,7 @@ class AuthSettings(BaseModel):
     token_default_ttl_days: int | None = Field(default=90, ge=1)
     login_max_failures: int = Field(default=5, ge=1)
     login_window_s: int = Field(default=900, ge=1)
-    cookie_secure: bool = False
+    cookie_secure: bool = False  # force Secure; it is set anyway when the request is https
 
 
 class WebhookSettings(BaseModel):
@@ -98,6 +156,8 @@ class JobSettings(BaseModel):
     max_runtime_limit_s: int = Field(default=7 * 24 * 3600, ge=1)
     default_max_runtime_s: int = Field(default=24 * 3600, ge=1)
     allow_network: bool = False  # may algorithms that declare `network: true` have it
+    # Jobs get a CPU weight worth their class's CPUs; a hard cap also throttles them when idle.
+    cpu_hard_cap: bool = False
     lease_s: float = Field(default=30.0, gt=0)
     heartbeat_s: float = Field(default=3.0, gt=0)
     reconcile_s: float = Field(default=10.0, gt=0)
@@ -109,6 +169,10 @@ class JobSettings(BaseModel):
     runner_memory_bytes: int | None = Field(default=None, ge=1)  # default: 4 x physical memory
     runner_gpus: list[int] = Field(default_factory=list)  # GPU indices this runner may assign
     work_dir: Path | None = None  # default: <home>/work
+    # A job's volume_gb caps everything it writes (training/volume.py): `mount` a loop ext4 image
+    # (needs root), `watch` its size, or `auto` (mount when possible, else watch).
+    volume_enforcement: Literal["auto", "mount", "watch"] = "auto"
+    volume_unit_bytes: int = Field(default=1024**3, ge=1024**2)  # bytes per volume "GB"; tests
 
 
 class Settings(BaseSettings):
@@ -135,6 +199,8 @@ class Settings(BaseSettings):
     page_size_max: int = Field(default=200, ge=1)
     algorithm_max_bundle_bytes: int = Field(default=1024**3, ge=1024)  # registered bundles
     algorithm_envs_dir: Path | None = None  # default: <home>/envs (venvs + code per digest)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    builds: BuildSettings = Field(default_factory=BuildSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
@@ -173,6 +239,8 @@ class Settings(BaseSettings):
                 data["s3"][key] = "********"
         if data["smtp"].get("password"):
             data["smtp"]["password"] = "********"
+        # An index URL may carry credentials (https://user:token@host/simple).
+        data["builds"]["pip_env"] = {k: mask_url(v) for k, v in data["builds"]["pip_env"].items()}
         return data
 
 

@@ -17,6 +17,8 @@ def configure(level: str = "INFO", fmt: str = "console") -> None:
             colors=False, exception_formatter=structlog.dev.plain_traceback
         )
     )
+    # JSON lines carry the formatted traceback as a string; the console renderer formats its own.
+    tracebacks = [structlog.processors.format_exc_info] if fmt == "json" else []
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -32,7 +34,11 @@ def configure(level: str = "INFO", fmt: str = "console") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                *tracebacks,
+                renderer,
+            ],
             foreign_pre_chain=shared,
         )
     )

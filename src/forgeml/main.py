@@ -123,7 +123,7 @@ def make_runtime(settings: Settings, *, serve_api: bool, workers: bool) -> Runti
                 log_config=None,
                 access_log=False,
                 timeout_graceful_shutdown=5,
-                proxy_headers=False,
+                proxy_headers=False,  # the app applies server.trusted_proxies itself
             )
             servers.append(uvicorn.Server(cfg))
     supervisor = Supervisor(build_loops(services)) if workers else None

@@ -149,7 +149,7 @@ def test_file_stale_sidecar_is_rebuilt(files: FileObjectStore, tmp_path: Path) -
         record = json.loads(sidecar.read_text())
         sidecar.write_text(json.dumps({**record, "etag": "0" * 32, "ino": -1}))
     healed = files.head("k")
-    assert healed.etag == info.etag  # re-hashed from the bytes, not trusted from the sidecar
+    assert healed.etag == info.etag  # rebuilt from the file's stat, not trusted from the sidecar
     assert files.head("k").etag == info.etag
 
 

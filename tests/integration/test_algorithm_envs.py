@@ -3,6 +3,9 @@ builders building once, real builds of the examples (scikit-learn; torch is `slo
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -134,6 +137,37 @@ def test_stale_claims_are_taken_over(world: World) -> None:
         assert q.claim_build(conn, "dead-worker", now - timedelta(hours=2), now) == v["id"]
         assert q.claim_build(conn, "other", now, now - timedelta(hours=3)) is None
         assert q.claim_build(conn, "other", now, now - timedelta(hours=1)) == v["id"]
+
+
+def test_restart_takes_back_builds_a_stopped_server_left_claimed(world: World) -> None:
+    from forgeml.db.types import utcnow
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid of this host that no longer runs: the stopped server
+    v = register(world, tiny_bundle(requirements=""), build=True)
+    with world.services.db.write() as conn:
+        here = f"{socket.gethostname()}:{gone.pid}:old"
+        assert q.claim_build(conn, here, utcnow(), utcnow()) == v["id"]
+    again = world.client.post(vpath(v, "/rebuild"), headers=world.admin)
+    assert again.status_code == 200 and again.json()["status"] == "building"  # queued: no 409
+    assert AlgorithmBuilder(world.services.algorithm_envs).tick() is True  # at once, no timeout
+    assert get(world, v)["status"] == "ready"
+
+
+def test_claims_of_live_or_remote_builders_are_left_alone(world: World) -> None:
+    from forgeml.db.types import utcnow
+
+    v = register(world, tiny_bundle(requirements=""), build=True)
+    envs = world.services.algorithm_envs
+    for holder in (f"{socket.gethostname()}:{os.getpid()}:live", "other-node:1:x"):
+        with world.services.db.write() as conn:
+            q.release_build_claim(conn, v["id"], "other-node:1:x")
+            assert q.claim_build(conn, holder, utcnow(), utcnow()) == v["id"]
+        assert AlgorithmBuilder(envs).tick() is False
+        with world.services.db.read() as conn:
+            assert q.build_claims(conn) == [(v["id"], holder)]
+        with world.services.db.write() as conn:
+            assert q.release_build_claim(conn, v["id"], holder)
 
 
 def test_tabular_example_registers_and_builds_with_scikit_learn(

@@ -164,8 +164,9 @@ def test_commit_rules_empty_twice_duplicate(world: World) -> None:
     c, h = world.client, world.a.h()
     ds = create(c, h, "rules")
     empty = open_session(c, h, ds["id"])
-    resp = commit(c, h, ds["id"], empty["version"]["id"])
-    assert resp.status_code == 422 and resp.json()["error"]["code"] == "empty_upload"
+    resp = commit(c, h, ds["id"], empty["version"]["id"])  # an empty version is legitimate
+    assert resp.status_code in (200, 201), resp.text
+    assert (resp.json()["file_count"], resp.json()["size_bytes"]) == (0, 0)
     up = open_session(c, h, ds["id"])
     uid = up["version"]["id"]
     ok(put(c, h, ds["id"], uid, "a.csv", b"1"))

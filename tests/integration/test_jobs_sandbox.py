@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -120,16 +119,6 @@ def services(settings: Settings, database: Database) -> Iterator[Services]:
     svc = Services.build(settings, database, file_store(settings))
     yield svc
     svc.job_runs.shutdown(30)  # nothing a failed test left running survives it
-
-
-@pytest.fixture
-def listener() -> Iterator[int]:
-    """A TCP listener on the host's 127.0.0.1 that no jailed program may reach."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    yield server.getsockname()[1]
-    server.close()
 
 
 def _algorithm(world: World, name: str, script: str) -> str:

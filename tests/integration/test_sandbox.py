@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import tarfile
 import threading
 import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -34,16 +32,6 @@ def _bwrap() -> None:
     problem = sb.self_test()
     if problem is not None:
         service_missing(problem)
-
-
-@pytest.fixture
-def listener() -> Iterator[int]:
-    """A TCP listener on the host's 127.0.0.1 that no jailed program may reach."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    yield server.getsockname()[1]
-    server.close()
 
 
 def jailed(spec: HostSpec, **kwargs: Any) -> tuple[HostResult, Captured]:

@@ -20,8 +20,7 @@ from tests.support.platform_jobs import (
     artifact,
     file_store,
     grant,
-    require_bwrap,
-    sandboxed_settings,
+    settings_for_mode,
 )
 from tests.support.world import World
 
@@ -68,12 +67,8 @@ def settings(
     database: Database,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Settings:
-    if request.param == "required":
-        require_bwrap()
     envs = tmp_path_factory.getbasetemp() / "security-staging-envs"
-    envs.mkdir(exist_ok=True)
-    base = sandboxed_settings(tmp_path, database.url, envs)
-    return base.model_copy(update={"sandbox": request.param})
+    return settings_for_mode(request.param, tmp_path, database.url, envs)
 
 
 @pytest.fixture

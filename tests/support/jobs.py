@@ -202,3 +202,17 @@ def tenant_b_job(world: World) -> str:
             )
         world._b_job = cached  # type: ignore[attr-defined]
     return cached
+
+
+FIXTURE_ALGORITHMS = Path(__file__).resolve().parents[1] / "fixtures" / "algorithms"
+
+
+def register_fixture(world: World, name: str) -> dict[str, Any]:
+    """Register the algorithm in `tests/fixtures/algorithms/<name>/` (every file of the folder)."""
+    folder = FIXTURE_ALGORITHMS / name
+    files: dict[str, bytes | str] = {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+    return dict(register(world, tar_gz(files)))

@@ -34,6 +34,18 @@ def sandboxed_settings(tmp: Path, database_url: str, envs: Path, **jobs: Any) ->
     return base.model_copy(update={"sandbox": "required", "storage_url": f"file://{objects}"})
 
 
+def settings_for_mode(
+    sandbox: str, tmp: Path, database_url: str, envs: Path, **jobs: Any
+) -> Settings:
+    """`sandboxed_settings` with another sandbox mode; `required` skips (or fails under CI)
+    without bwrap. `envs` is created: share it between tests to build each env once."""
+    if sandbox == "required":
+        require_bwrap()
+    envs.mkdir(parents=True, exist_ok=True)
+    base = sandboxed_settings(tmp, database_url, envs, **jobs)
+    return base.model_copy(update={"sandbox": sandbox})
+
+
 def file_store(settings: Settings) -> Any:
     return open_store(settings.storage_url, settings.s3)
 

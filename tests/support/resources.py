@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.support.algorithms import hidden_version
+from tests.support.checkpoints import B_FILE, b_location
 from tests.support.datasets import tenant_b_setup
 from tests.support.jobs import tenant_b_job
 from tests.support.notify import b_webhook
@@ -62,3 +63,12 @@ SAMPLE_BODIES.update(
 def register(kind: str, factory: Factory, **bodies: Any) -> None:
     FACTORIES[kind] = factory
     SAMPLE_BODIES.update(bodies)
+
+
+# Checkpoint locations: B's location holding one file.
+FACTORIES.update(
+    {
+        "checkpoint_location": b_location,
+        "checkpoint_file": lambda w: B_FILE,
+    }
+)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from forgeml.domain.checkpoints import CheckpointConfig, local_path_problem
 from forgeml.domain.jobs import (
     TRANSITIONS,
     AttemptTimes,
@@ -49,12 +50,29 @@ def test_spec_problems_are_all_reported() -> None:
         "stopping_condition.max_runtime_s",
         "retry.max_attempts",
         "tags.forgeml:x",
-        "input_data",
     }  # fmt: skip  (the environment is checked against the algorithm: tenant_inputs)
+    # no channel at all is fine (the algorithm card decides whether one is required)
     good = JobSpec(name="a-b--c1", algorithm="x:1", channels={"train": ChannelRef("dst_x")})
     assert spec_problems(good, max_runtime_limit_s=86400) == []
     too_long = JobSpec(name="a" * 64, algorithm="x", channels={"t": ChannelRef("d")})
     assert [p["loc"] for p in spec_problems(too_long, max_runtime_limit_s=86400)] == ["name"]
+
+
+def test_checkpoint_local_path_allowlist() -> None:
+    ok = ("/opt/ml/checkpoints", "/opt/ml/ckpt/run-1", "/opt/ml/a.b_c")
+    bad = (
+        "/opt/ml", "/opt/ml/", "/opt/ml/../etc", "/opt/ml/ck/../../x", "/opt/ml//x", "/tmp/x",
+        "opt/ml/x", "/opt/ml/x/", "/opt/ml/model/x", "/opt/ml/input", "/opt/ml/code/x",
+        "/opt/ml/output/ck", "/opt/ml/a b", "/opt/ml/\x00", "/opt/ml/" + "a" * 600,
+    )  # fmt: skip
+    assert [p for p in ok if local_path_problem(p)] == []
+    assert [p for p in bad if not local_path_problem(p)] == []
+    spec = JobSpec(
+        name="a", algorithm="x", checkpointing=False,
+        checkpoint=CheckpointConfig("loc", "/opt/ml/../x"),
+    )  # fmt: skip
+    locs = [p["loc"] for p in spec_problems(spec, max_runtime_limit_s=86400)]
+    assert locs == ["checkpoint_config.local_path", "checkpoint_config"]
 
 
 def test_billing_skips_platform_failures_and_scales_by_instances() -> None:

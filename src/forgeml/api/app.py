@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 import forgeml
 from forgeml.api import errors
@@ -22,6 +23,7 @@ from forgeml.api.routes import (
     algorithms,
     audit,
     auth,
+    checkpoints,
     dataset_uploads,
     datasets,
     events,
@@ -53,7 +55,7 @@ def api_router() -> APIRouter:
         router.include_router(module.router)
     for module in (webhooks, events, notifications):
         router.include_router(module.router)
-    for module in (jobs, scheduling):
+    for module in (jobs, scheduling, checkpoints):
         router.include_router(module.router)
     return router
 
@@ -151,4 +153,8 @@ def create_app(
         audit_fallback=_audit_fallback(services),
     )
     app.add_middleware(SecurityHeaders)
+    trusted = services.settings.server.trusted_proxies
+    if trusted:
+        # Outermost, so the request context, audit and cookies see the client behind the proxy.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)
     return app

@@ -128,6 +128,7 @@ class UsageOut(BaseModel):
     used_bytes: int
     committed_bytes: int
     uploading_bytes: int
+    checkpoint_bytes: int = Field(default=0, description="files in checkpoint locations")
 
 
 class GrantCreate(Input):

@@ -12,6 +12,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from forgeml.domain import errors as e
 
+# Retry-After for a 503 whose cause did not say how long to wait.
+RETRY_AFTER_S = 5
+
 STATUS: dict[type[e.ForgeError], int] = {
     e.InvalidInput: 422,
     e.NotFound: 404,
@@ -90,8 +93,8 @@ def install(app: FastAPI) -> None:
     async def _forge(_: Request, exc: e.ForgeError) -> JSONResponse:
         status = status_for(exc)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        if status == 429 and "retry_after_s" in exc.details:
-            headers = {"Retry-After": str(exc.details["retry_after_s"])}
+        if status in (429, 503):
+            headers = {"Retry-After": str(exc.details.get("retry_after_s", RETRY_AFTER_S))}
         return envelope(status, exc.code, exc.message, exc.details, headers)
 
     @app.exception_handler(RequestValidationError)
@@ -114,13 +117,3 @@ def install(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         msg = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return envelope(exc.status_code, code, msg, headers=getattr(exc, "headers", None))
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        import structlog
-
-        structlog.get_logger("forgeml.api").exception("unhandled error", exc_info=exc)
-        rid = request.scope.get("state", {}).get("request_id")
-        return envelope(
-            500, "internal_error", "internal error; quote the request id", {"request_id": rid}
-        )

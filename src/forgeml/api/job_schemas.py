@@ -7,8 +7,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from forgeml.api.checkpoint_schemas import CheckpointConfigIn, CheckpointConfigOut
 from forgeml.api.schemas import Input, Output
+from forgeml.domain.checkpoints import CheckpointConfig
 from forgeml.domain.jobs import ChannelRef, JobSpec, phase
+from forgeml.services.job_submit import shown_lineage
 
 
 class ChannelIn(Input):
@@ -40,12 +43,16 @@ class JobCreate(Input):
     stopping_condition: StoppingIn = Field(default_factory=StoppingIn)
     retry: RetryIn = Field(default_factory=RetryIn)
     checkpointing: bool = True
+    checkpoint_config: CheckpointConfigIn | None = Field(
+        default=None, description="restore from and sync to a tenant checkpoint location"
+    )
     preemptible: bool = False
     environment: dict[str, str] = Field(default_factory=dict, max_length=200)
     tags: dict[str, str] = Field(default_factory=dict, max_length=200)
 
     def to_spec(self, default_runtime_s: int) -> JobSpec:
         stop = self.stopping_condition
+        cfg = self.checkpoint_config
         return JobSpec(
             name=self.name,
             algorithm=self.algorithm,
@@ -60,6 +67,7 @@ class JobCreate(Input):
             max_wait_s=stop.max_wait_s,
             max_attempts=self.retry.max_attempts,
             checkpointing=self.checkpointing,
+            checkpoint=CheckpointConfig(cfg.location, cfg.local_path) if cfg else None,
             preemptible=self.preemptible,
             environment=self.environment,
             tags=self.tags,
@@ -90,7 +98,10 @@ class JobOut(Output):
     algorithm_version: str
     algorithm_digest: str
     hyperparameters: dict[str, str]
-    inputs: dict[str, Any] = Field(description="resolved inputs with dataset digests (lineage)")
+    inputs: dict[str, Any] = Field(
+        description="lineage: own datasets with digest and files; platform datasets with id, "
+        "version number and total size only"
+    )
     resource_class: str
     instance_count: int
     volume_gb: int
@@ -99,6 +110,7 @@ class JobOut(Output):
     max_attempts: int
     attempt: int
     checkpointing: bool
+    checkpoint_config: CheckpointConfigOut | None = None
     preemptible: bool
     environment: dict[str, str]
     tags: dict[str, str]
@@ -117,16 +129,10 @@ class JobDetailOut(JobOut):
     transitions: list[TransitionOut]
 
 
-def _lineage(info: dict[str, Any]) -> dict[str, Any]:
-    files = [{k: f[k] for k in ("path", "size", "sha256")} for f in info.get("files", [])]
-    return {**{k: v for k, v in info.items() if k != "files"}, "files": files}
-
-
 def job_out(job: Any) -> JobOut:
     out = JobOut.model_validate(job)
     out.phase = phase(job.secondary_status, job.status_message)
-    # Lineage without object keys: tenants see datasets, versions, digests and file names.
-    out.inputs = {ch: _lineage(info) for ch, info in job.inputs.items()}
+    out.inputs = {ch: shown_lineage(info) for ch, info in job.inputs.items()}
     out.artifacts = {k: {"size": v.get("size")} for k, v in job.artifacts.items()}
     return out
 
@@ -177,6 +183,12 @@ class ResourceClassIn(Input):
     max_volume_gb: int = Field(default=100, ge=1)
     price_per_hour: float = Field(default=0.0, ge=0)
     enabled: bool = True
+    instance_type: str | None = Field(
+        default=None,
+        max_length=63,
+        description="The ml.* instance type the class stands for (SM_CURRENT_INSTANCE_TYPE); "
+        "default: the smallest ml.m5 (ml.g5 with GPUs) type that holds it",
+    )
 
 
 class ResourceClassOut(Output):
@@ -188,6 +200,8 @@ class ResourceClassOut(Output):
     max_volume_gb: int
     price_per_hour: float
     enabled: bool
+    instance_type: str | None
+    effective_instance_type: str
 
 
 class RunnerOut(Output):

@@ -10,6 +10,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -71,8 +72,12 @@ class RequestContextMiddleware:
                     raise TooLarge()
             return msg
 
+        started = False
+
         async def send_wrapper(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 status_holder[0] = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
@@ -83,30 +88,26 @@ class RequestContextMiddleware:
                 await self.app(scope, limited_receive, send_wrapper)
             except TooLarge:
                 status_holder[0] = 413
-                await self._too_large(send, rid)
+                if not started:
+                    await self._too_large(send, rid)
+            except Exception:
+                # Rendered here, not by Starlette's outermost handler, so a 500 still gets its
+                # request id, access-log line, metric sample and audit row.
+                log.exception("unhandled error", method=scope["method"], path=scope["path"])
+                status_holder[0] = 500
+                if not started:
+                    await _send_json(send, rid, 500, _internal_error(rid))
             self._finish(scope, rid, status_holder[0], start)
 
     async def _too_large(self, send: Send, rid: str) -> None:
-        body = json.dumps(
-            {
-                "error": {
-                    "code": "payload_too_large",
-                    "message": f"request body over {self.max_body} bytes",
-                    "details": {"limit": self.max_body},
-                }
+        body = {
+            "error": {
+                "code": "payload_too_large",
+                "message": f"request body over {self.max_body} bytes",
+                "details": {"limit": self.max_body},
             }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"x-request-id", rid.encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        }
+        await _send_json(send, rid, 413, body)
 
     def _finish(self, scope: Scope, rid: str, status: int, start: float) -> None:
         elapsed = time.perf_counter() - start
@@ -134,3 +135,27 @@ def route_template(scope: Scope) -> str:
     for name, value in (scope.get("path_params") or {}).items():
         path = path.replace(f"/{value}", f"/{{{name}}}", 1)
     return path
+
+
+def _internal_error(rid: str) -> dict[str, Any]:
+    return {
+        "error": {
+            "code": "internal_error",
+            "message": "internal error; quote the request id",
+            "details": {"request_id": rid},
+        }
+    }
+
+
+async def _send_json(send: Send, rid: str, status: int, body: dict[str, Any]) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"x-request-id", rid.encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": json.dumps(body).encode()})

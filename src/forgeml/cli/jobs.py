@@ -31,7 +31,7 @@ DETAIL = [
     "id", "name", "status", "secondary_status", "phase", "status_message", "pending_reason",
     "failure_reason", "algorithm_name", "algorithm_version", "attempt", "max_attempts",
     "resource_class", "instance_count", "final_metrics", "training_seconds", "billable_seconds",
-    "created_at", "started_at", "ended_at",
+    "checkpoint_config", "created_at", "started_at", "ended_at",
 ]  # fmt: skip
 EXIT = {"Completed": 0, "Failed": 1, "Stopped": 2}
 
@@ -69,8 +69,9 @@ def submit(
     name: Annotated[str, typer.Argument(help="Unique job name in your tenant.")],
     algorithm: Annotated[str, typer.Option("--algorithm", "-a", help="name:version or id")],
     channel: Annotated[
-        list[str], typer.Option("--input", "-i", help="CHANNEL=DATASET[:VERSION] (name or id)")
-    ],
+        list[str] | None,
+        typer.Option("--input", "-i", help="CHANNEL=DATASET[:VERSION] (name or id)"),
+    ] = None,
     hp: Annotated[list[str] | None, typer.Option("--hp", help="KEY=VALUE hyperparameter")] = None,
     resource_class: Annotated[str, typer.Option("--class")] = "cpu.small",
     instance_count: Annotated[int, typer.Option("--instances")] = 1,
@@ -83,9 +84,15 @@ def submit(
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Print logs while waiting.")
     ] = False,
+    checkpoint: Annotated[
+        str | None, typer.Option("--checkpoint", help="checkpoint location name or id")
+    ] = None,
+    checkpoint_path: Annotated[
+        str, typer.Option("--checkpoint-path", help="where the program sees it")
+    ] = "/opt/ml/checkpoints",
     json_out: JsonOpt = False,
 ) -> None:
-    """Submit a training job."""
+    """Submit a training job (no --input at all is fine if the algorithm needs no channel)."""
     body: dict[str, Any] = {
         "name": name,
         "algorithm": algorithm,
@@ -96,8 +103,10 @@ def submit(
     }
     if max_runtime_s is not None:
         body["stopping_condition"] = {"max_runtime_s": max_runtime_s}
+    if checkpoint:
+        body["checkpoint_config"] = {"location": checkpoint, "local_path": checkpoint_path}
     with Client.from_env() as c:
-        body["input_data"] = _inputs(c, _kv(channel, "--input"))
+        body["input_data"] = _inputs(c, _kv(channel or [], "--input"))
         job = c.jobs.submit(body)
         if not (wait or follow):
             emit(job, json_out, DETAIL)

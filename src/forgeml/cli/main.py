@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from forgeml.cli import algorithms, datasets, demo, identity, server
+from forgeml.cli import checkpoints as checkpoints_cli
 from forgeml.cli import jobs as jobs_cli
 from forgeml.cli import webhooks as webhooks_cli
 
@@ -37,6 +38,7 @@ app.add_typer(webhooks_cli.webhook_app, name="webhook")
 app.add_typer(webhooks_cli.events_app, name="events")
 app.add_typer(jobs_cli.job_app, name="job")
 app.add_typer(jobs_cli.model_app, name="model")
+app.add_typer(checkpoints_cli.checkpoint_app, name="checkpoint")
 app.command()(demo.demo)
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import httpx
 
 from forgeml.client import profiles
 from forgeml.client.algorithms import Algorithms
+from forgeml.client.checkpoints import CheckpointLocations
 from forgeml.client.datasets import Datasets, Grants, PlatformDatasets
 from forgeml.client.errors import ApiError, NotConfigured
 from forgeml.client.jobs import Jobs
@@ -48,6 +49,7 @@ class Client:
         self.platform_datasets = PlatformDatasets(self)
         self.grants = Grants(self)
         self.webhooks = Webhooks(self)
+        self.checkpoints = CheckpointLocations(self)
         self.events = Events(self)
         self.notification_prefs = NotificationPrefs(self)
         self.algorithms = Algorithms(self)

@@ -153,15 +153,16 @@ class Estimator:
 
     def fit(
         self,
-        inputs: dict[str, str | dict[str, Any]],
+        inputs: dict[str, str | dict[str, Any]] | None = None,
         *,
         wait: bool = True,
         job_name: str | None = None,
         timeout_s: float | None = None,
     ) -> TrainingJob:
         resolve = self.client.datasets.resolve_input  # names work as in the CLI
+        given = inputs or {}  # no channel at all is a valid job
         channels = {
-            k: v if isinstance(v, dict) else {"dataset_id": resolve(v)} for k, v in inputs.items()
+            k: v if isinstance(v, dict) else {"dataset_id": resolve(v)} for k, v in given.items()
         }
         body: Json = {
             "name": job_name or f"{self.name_prefix}-{time.strftime('%Y%m%d-%H%M%S')}",

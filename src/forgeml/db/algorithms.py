@@ -254,5 +254,27 @@ def claim_build(conn: Connection, worker: str, now: datetime, stale_before: date
     return conn.execute(stmt).scalar()
 
 
+def build_claims(conn: Connection) -> list[tuple[str, str]]:
+    """(version id, holder) of every claimed build."""
+    stmt = sa.select(_V.c.id, _V.c.build_claimed_by).where(
+        _V.c.status == VersionStatus.BUILDING.value, _V.c.build_claimed_by.is_not(None)
+    )
+    return [(str(r[0]), str(r[1])) for r in conn.execute(stmt)]
+
+
+def release_build_claim(conn: Connection, version_id: str, holder: str) -> bool:
+    """Free the claim of `holder` on a build (only if it still holds it)."""
+    stmt = (
+        _V.update()
+        .where(
+            _V.c.id == version_id,
+            _V.c.status == VersionStatus.BUILDING.value,
+            _V.c.build_claimed_by == holder,
+        )
+        .values(build_claimed_by=None, build_claimed_at=None)
+    )
+    return bool(conn.execute(stmt).rowcount)
+
+
 def bundle_key_in_use(conn: Connection, key: str) -> bool:
     return conn.execute(sa.select(_V.c.id).where(_V.c.bundle_key == key)).first() is not None

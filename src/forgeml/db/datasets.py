@@ -187,6 +187,13 @@ def delete_dataset(conn: Connection, dataset_id: str) -> None:
 
 
 def next_version_number(conn: Connection, dataset_id: str) -> int:
+    """max + 1 under a lock on the dataset row, so concurrent sessions get distinct numbers.
+
+    (PostgreSQL: `FOR UPDATE` waits for the other writer; SQLite writers are already serialized
+    by `BEGIN IMMEDIATE`, and SQLAlchemy leaves `FOR UPDATE` out there.)
+    """
+    lock = sa.select(datasets.c.id).where(datasets.c.id == dataset_id).with_for_update()
+    conn.execute(lock)
     stmt = sa.select(sa.func.coalesce(sa.func.max(dataset_versions.c.number), 0)).where(
         dataset_versions.c.dataset_id == dataset_id
     )

@@ -191,15 +191,6 @@ def list_tokens(
     return paginate(conn, stmt, api_tokens.c.id, _token, cursor=cursor, limit=limit)
 
 
-def find_token_by_hash(conn: Connection, token_hash: str) -> ApiToken | None:
-    row = (
-        conn.execute(sa.select(api_tokens).where(api_tokens.c.token_hash == token_hash))
-        .mappings()
-        .first()
-    )
-    return None if row is None else _token(row)
-
-
 def touch_token(conn: Connection, token_id: str, at: datetime) -> None:
     conn.execute(api_tokens.update().where(api_tokens.c.id == token_id).values(last_used_at=at))
 
@@ -218,11 +209,6 @@ def revoke_token(
 
 def insert_session(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(browser_sessions.insert().values(**values))
-
-
-def find_session_by_hash(conn: Connection, token_hash: str) -> RowMapping | None:
-    stmt = sa.select(browser_sessions).where(browser_sessions.c.token_hash == token_hash)
-    return conn.execute(stmt).mappings().first()
 
 
 def revoke_session(conn: Connection, session_id: str, at: datetime) -> None:

@@ -23,6 +23,7 @@ resource_classes = sa.Table(
     sa.Column("enabled", sa.Boolean, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("instance_type", sa.String(63), nullable=True),
 )
 
 runners = sa.Table(
@@ -62,6 +63,8 @@ training_jobs = sa.Table(
     sa.Column("max_wait_s", sa.Integer, nullable=True),
     sa.Column("max_attempts", sa.Integer, nullable=False),
     sa.Column("checkpointing", sa.Boolean, nullable=False),
+    # {"location_id", "location_name", "local_path"}: the tenant checkpoint location it used.
+    sa.Column("checkpoint_config", sa.JSON, nullable=True),
     sa.Column("preemptible", sa.Boolean, nullable=False),
     sa.Column("network", sa.Boolean, nullable=False),
     sa.Column("environment", sa.JSON, nullable=False),

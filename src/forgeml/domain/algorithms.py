@@ -10,7 +10,6 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal, NamedTuple
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -33,16 +32,16 @@ from forgeml.domain.hyperparameters import (
     is_toolkit_key,
 )
 from forgeml.domain.hyperparameters import HyperparameterType as HyperparameterType  # re-export
+from forgeml.domain.manifest_yaml import MANIFEST_NAME as MANIFEST_NAME  # re-export
+from forgeml.domain.manifest_yaml import MAX_MANIFEST_BYTES as MAX_MANIFEST_BYTES  # re-export
+from forgeml.domain.manifest_yaml import load_yaml
 from forgeml.domain.tenant_inputs import (
     CHANNEL_NAME_RE,
-    ENV_NAME_RE,
     MAX_ENV,
+    DeclaredEnvName,
     EnvironmentSpec,
-    reserved_env_problem,
 )
 
-MANIFEST_NAME = "forgeml.yaml"
-MAX_MANIFEST_BYTES = 64 * 1024
 MAX_METRICS = 40  # SageMaker: at most 40 metric definitions
 MAX_CHANNELS = 20  # SageMaker: at most 20 input channels
 
@@ -58,9 +57,12 @@ HyperparameterKey = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$", max_length=MAX_KEY_LENGTH)
 ]
 ChannelName = Annotated[str, StringConstraints(pattern=f"^{CHANNEL_NAME_RE.pattern}$")]
-EnvName = Annotated[str, StringConstraints(pattern=f"^{ENV_NAME_RE.pattern}$")]
 ResourceClassName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")]
 ContentType = Annotated[str, StringConstraints(pattern=r"^[\w.+-]+/[\w.+*-]+$", max_length=256)]
+# An executable's interpreter: python names mean the algorithm environment's python.
+InterpreterName = Annotated[
+    str, StringConstraints(pattern=r"^(python(3(\.[0-9]{1,2})?)?|sh|bash)$")
+]
 
 
 def _scalar(value: object) -> int | float | str:
@@ -206,6 +208,9 @@ class AlgorithmManifest(BaseModel):
     version: Annotated[str, StringConstraints(max_length=64)]
     description: Annotated[str, StringConstraints(max_length=4096)] = ""
     entry_point: Annotated[str, StringConstraints(max_length=1024)]
+    # script: SageMaker script mode (hyperparameters also as --key value); container: BYOC `train`.
+    mode: Literal["script", "container"] = "script"
+    interpreter: InterpreterName | None = None
     requirements: str | None = None
     hyperparameters: dict[HyperparameterKey, HyperparameterSpec] = Field(
         default_factory=dict, max_length=MAX_HYPERPARAMETERS
@@ -215,7 +220,9 @@ class AlgorithmManifest(BaseModel):
     resource_classes: tuple[ResourceClassName, ...] = ()
     distributed: StrictBool = False
     network: StrictBool = False
-    environment: dict[EnvName, EnvironmentSpec] = Field(default_factory=dict, max_length=MAX_ENV)
+    environment: dict[DeclaredEnvName, EnvironmentSpec] = Field(
+        default_factory=dict, max_length=MAX_ENV
+    )
     # What tenants see of the program's tracebacks: `redacted` hides the algorithm's source.
     logs: Literal["full", "redacted"] = "full"
 
@@ -255,6 +262,12 @@ class AlgorithmManifest(BaseModel):
         parse_entry_point(raw)
         return raw
 
+    @model_validator(mode="after")
+    def _interpreter_for_executables(self) -> AlgorithmManifest:
+        if self.interpreter is not None and self.entry.kind != EntryKind.EXECUTABLE:
+            raise _problems_error([("interpreter", "only for an executable entry point")])
+        return self
+
     @field_validator("requirements")
     @classmethod
     def _check_requirements(cls, path: str) -> str:
@@ -271,14 +284,6 @@ class AlgorithmManifest(BaseModel):
         reserved = sorted(k for k in specs if is_toolkit_key(k))
         if reserved:
             raise ValueError(f"reserved for the training toolkit: {', '.join(reserved)}")
-        return specs
-
-    @field_validator("environment")
-    @classmethod
-    def _no_reserved_env(cls, specs: dict[str, EnvironmentSpec]) -> dict[str, EnvironmentSpec]:
-        problems = [why for name in sorted(specs) if (why := reserved_env_problem(name))]
-        if problems:
-            raise ValueError("; ".join(problems))
         return specs
 
     @field_validator("metrics")
@@ -322,7 +327,7 @@ def _refuse_duplicates(items: list[str], what: str) -> None:
 
 def parse_manifest(text: str | bytes) -> AlgorithmManifest:
     """Parse and validate `forgeml.yaml`; raise `InvalidInput` listing every problem."""
-    data = _load_yaml(text)
+    data = load_yaml(text)
     try:
         return AlgorithmManifest.model_validate(data)
     except ValidationError as exc:
@@ -352,59 +357,3 @@ def _message(err: Any) -> str:
     if kind in ("enum", "literal_error", "string_pattern_mismatch"):
         return f"{err['msg']}, got {err['input']!r}"
     return str(err["msg"])
-
-
-class _ManifestLoader(yaml.SafeLoader):
-    """safe_load, plus: no aliases (expansion bombs) and no duplicate keys (silent overrides)."""
-
-    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
-        if self.check_event(yaml.AliasEvent):
-            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]  # stubs lack it
-            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed", mark)
-        return super().compose_node(parent, index)
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[str] = set()
-        for key_node, _ in node.value:
-            if isinstance(key_node, yaml.ScalarNode):
-                if key_node.value in seen:
-                    problem = f"duplicate key {key_node.value!r}"
-                    raise yaml.constructor.ConstructorError(
-                        None, None, problem, key_node.start_mark
-                    )
-                seen.add(key_node.value)
-        return super().construct_mapping(node, deep)
-
-
-def _file_problem(msg: str) -> InvalidInput:
-    return InvalidInput.fields([{"loc": MANIFEST_NAME, "msg": msg}])
-
-
-def _load_yaml(text: str | bytes) -> dict[str, Any]:
-    """Size-check, decode and safe-load the manifest; the top level must be a mapping."""
-    if len(text) > MAX_MANIFEST_BYTES:  # cheap pre-check: a str has at most as many chars as bytes
-        raise _file_problem(f"is larger than {MAX_MANIFEST_BYTES // 1024} KiB")
-    raw = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
-    if len(raw) > MAX_MANIFEST_BYTES:
-        raise _file_problem(f"is larger than {MAX_MANIFEST_BYTES // 1024} KiB")
-    try:
-        decoded = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise _file_problem(f"is not UTF-8 text (bad byte at offset {exc.start})") from None
-    loader = _ManifestLoader(decoded)
-    try:
-        data = loader.get_single_data()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        why = ", ".join(part for part in (exc.context, exc.problem) if part)
-        raise _file_problem(f"invalid YAML{where}: {why}") from None
-    except yaml.YAMLError as exc:
-        raise _file_problem(f"invalid YAML: {exc}") from None
-    finally:
-        loader.dispose()
-    if data is None:
-        raise _file_problem("is empty")
-    if not isinstance(data, dict):
-        raise _file_problem(f"must be a mapping of fields, got a {type(data).__name__}")
-    return data

@@ -74,6 +74,32 @@ class ApiToken:
 
 
 @dataclass(frozen=True)
+class Credential:
+    """A token or session with its user and the user's tenant status, read in one query."""
+
+    id: str
+    user_id: str
+    email: str
+    role: Role
+    tenant_id: str | None
+    user_disabled: bool
+    tenant_status: TenantStatus | None  # None: no tenant row (platform users have none)
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None = None  # tokens only
+    scopes: tuple[TokenScope, ...] = ()  # tokens only
+    csrf_token: str = ""  # sessions only
+
+    def usable(self, now: datetime) -> bool:
+        """Not revoked, not expired, user enabled, and the tenant (if any) active."""
+        if self.revoked_at is not None or (self.expires_at and self.expires_at <= now):
+            return False
+        if self.user_disabled:
+            return False
+        return self.tenant_id is None or self.tenant_status is TenantStatus.ACTIVE
+
+
+@dataclass(frozen=True)
 class Principal:
     """Who is calling: resolved once per request from a token or a session."""
 

@@ -2,9 +2,32 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+# `ml.<family>.<size>` as SageMaker spells instance types (ml.m5.xlarge, ml.p4d.24xlarge).
+INSTANCE_TYPE_RE = re.compile(r"ml\.[a-z][a-z0-9-]{0,15}\.[a-z0-9]{1,16}")
+# SageMaker's general-purpose (m5) and single-GPU-per-4-vCPU (g5) sizes, smallest first.
+_M5_SIZES = ((2, "large"), (4, "xlarge"), (8, "2xlarge"), (16, "4xlarge"), (32, "8xlarge"),
+             (48, "12xlarge"), (64, "16xlarge"), (96, "24xlarge"))  # fmt: skip
+_G5_SIZES = ((1, "xlarge"), (4, "12xlarge"), (8, "48xlarge"))
+
+
+def instance_type_problem(value: str) -> str | None:
+    """Why `value` is not an ml.* instance type name, or None."""
+    if not INSTANCE_TYPE_RE.fullmatch(value):
+        return "an instance type like ml.m5.xlarge (ml.<family>.<size>)"
+    return None
+
+
+def default_instance_type(cpus: int, gpus: int) -> str:
+    """The smallest m5 (or, with GPUs, g5) type that holds the class: a sensible stand-in."""
+    if gpus > 0:
+        size = next((s for n, s in _G5_SIZES if n >= gpus), _G5_SIZES[-1][1])
+        return f"ml.g5.{size}"
+    return f"ml.m5.{next((s for n, s in _M5_SIZES if n >= cpus), _M5_SIZES[-1][1])}"
 
 
 @dataclass(frozen=True)
@@ -49,6 +72,7 @@ class TrainingJob:
     started_at: datetime | None
     training_started_at: datetime | None
     ended_at: datetime | None
+    checkpoint_config: dict[str, Any] | None = None  # location_id, location_name, local_path
 
 
 @dataclass(frozen=True)
@@ -90,6 +114,12 @@ class ResourceClass:
     max_volume_gb: int
     price_per_hour: float
     enabled: bool
+    instance_type: str | None = None  # the ml.* type the class stands for, when declared
+
+    @property
+    def effective_instance_type(self) -> str:
+        """What programs see as SM_CURRENT_INSTANCE_TYPE."""
+        return self.instance_type or default_instance_type(self.cpus, self.gpus)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from forgeml.domain.checkpoints import CheckpointConfig, local_path_problem
 from forgeml.domain.errors import InvalidInput
 from forgeml.domain.tenant_inputs import channel_name_problem
 
@@ -150,6 +151,7 @@ class JobSpec:
     max_wait_s: int | None = None
     max_attempts: int = 3
     checkpointing: bool = True
+    checkpoint: CheckpointConfig | None = None
     preemptible: bool = False
     environment: Mapping[str, str] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -181,11 +183,16 @@ def spec_problems(spec: JobSpec, *, max_runtime_limit_s: int) -> Problems:
     if not 1 <= spec.max_attempts <= MAX_ATTEMPTS:
         bad("retry.max_attempts", f"must be between 1 and {MAX_ATTEMPTS}")
     p += _tag_problems(spec.tags)
-    if not spec.channels:
-        bad("input_data", "at least one channel is required")
+    # No channel at all is a valid job (SageMaker allows no InputDataConfig); an algorithm that
+    # needs data says so with `required: true` on the channel (checked against its card).
     for channel in spec.channels:
         if why := channel_name_problem(channel):
             bad(f"input_data.{channel[:64]}", why)
+    if spec.checkpoint is not None:
+        if why := local_path_problem(spec.checkpoint.local_path):
+            bad("checkpoint_config.local_path", why)
+        if not spec.checkpointing:
+            bad("checkpoint_config", "checkpointing is turned off for this job")
     return p
 
 

@@ -8,7 +8,15 @@ import re
 from collections.abc import Mapping
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictStr,
+    StringConstraints,
+    model_validator,
+)
 
 MAX_ENV = 48  # variables one job may set
 MAX_ENV_VALUE = 4096
@@ -66,7 +74,16 @@ def env_value_problem(value: str) -> str | None:
     return None
 
 
+def _declarable(name: str) -> str:
+    why = reserved_env_problem(name)
+    if why:
+        raise ValueError(why)
+    return name
+
+
 EnvText = Annotated[StrictStr, StringConstraints(max_length=MAX_ENV_VALUE)]
+#: A name a manifest may declare: well-formed and not reserved.
+DeclaredEnvName = Annotated[str, AfterValidator(_declarable)]
 
 
 class EnvironmentSpec(BaseModel):

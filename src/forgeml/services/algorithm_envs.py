@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from forgeml.domain.errors import Conflict, InvalidInput, NotFound
 from forgeml.domain.registry import AlgorithmVersion, VersionStatus, build_log_key
 from forgeml.services.audit import Actor, record
 from forgeml.storage.base import ObjectStore, read_bytes
+from forgeml.training.build_jail import BuildIsolation
 from forgeml.training.bundle import extract_bundle
 from forgeml.training.environments import (
     EnvironmentBuildFailed,
@@ -57,7 +59,14 @@ class AlgorithmEnvironments:
         self.store = store
         self.settings = settings
         self.root = settings.algorithm_envs_dir or settings.home / "envs"
-        self.cache = EnvironmentCache(self.root)
+        builds = settings.builds
+        isolation = BuildIsolation(
+            sandbox=settings.sandbox,
+            network=builds.network,
+            pip_env=dict(builds.pip_env),
+            read_paths=tuple(builds.read_paths),
+        )
+        self.cache = EnvironmentCache(self.root, isolation=isolation)
         self._manifests: dict[str, AlgorithmManifest] = {}
 
     def manifest(self, version: AlgorithmVersion) -> AlgorithmManifest:
@@ -158,6 +167,16 @@ class AlgorithmEnvironments:
         return dest
 
     # --- the builder loop ----------------------------------------------------------------
+
+    def recover_builds(self, holder_is_gone: Callable[[str], bool]) -> int:
+        """Free the builds whose holder is gone (a server stopped mid-build): claimable at once."""
+        released = 0
+        with self.db.write() as conn:
+            for version_id, holder in q.build_claims(conn):
+                if holder_is_gone(holder) and q.release_build_claim(conn, version_id, holder):
+                    log.info("released interrupted build", version_id=version_id, holder=holder)
+                    released += 1
+        return released
 
     def build_next(self, worker: str) -> bool:
         """Claim one version in status `building` and build it; False when there is none."""

@@ -205,6 +205,8 @@ class AlgorithmService:
                 },
             )
             version = q.get_version(conn, version_id)
+            if not ok and version.status is VersionStatus.BUILDING:
+                return version  # already queued (or being built): asking again changes nothing
             if not ok:
                 raise Conflict(
                     f"the environment is {version.status.value}; only failed or unbuilt "

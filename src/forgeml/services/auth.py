@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from forgeml.config import Settings
+from forgeml.db import credentials as creds
 from forgeml.db import identity as q
 from forgeml.db.engine import Database
 from forgeml.db.scope import Scope
@@ -61,50 +62,52 @@ class AuthService:
         return tenant.status is TenantStatus.ACTIVE
 
     def principal_from_token(self, raw: str) -> Principal:
+        """Resolve a bearer token and record its use (a write at most once a minute)."""
+        principal, due = self.token_principal(raw)
+        if due:
+            self.touch_token(str(principal.token_id))
+        return principal
+
+    def token_principal(self, raw: str) -> tuple[Principal, bool]:
+        """Resolve a bearer token with one read; revocation, expiry, a disabled user and a
+        suspended tenant are checked on every call (no cache). Also says whether last-used
+        bookkeeping is due, so a caller on the event loop can leave that write to a thread."""
         now = utcnow()
         with self.db.read() as conn:
-            tok = q.find_token_by_hash(conn, hash_token(raw))
-            if (
-                tok is None
-                or tok.revoked_at is not None
-                or (tok.expires_at and tok.expires_at <= now)
-            ):
-                raise Unauthenticated()
-            user = q.get_user(conn, Scope.everything(), tok.user_id)
-            if not self._usable(conn, user):
-                raise Unauthenticated()
-        if tok.last_used_at is None or now - tok.last_used_at > _TOUCH_EVERY:
-            with self.db.write() as conn:
-                q.touch_token(conn, tok.id, now)
-        return Principal(
-            user_id=user.id,
-            email=user.email,
-            role=user.role,
-            tenant_id=user.tenant_id,
+            cred = creds.find_token(conn, hash_token(raw))
+        if cred is None or not cred.usable(now):
+            raise Unauthenticated()
+        due = cred.last_used_at is None or now - cred.last_used_at > _TOUCH_EVERY
+        principal = Principal(
+            user_id=cred.user_id,
+            email=cred.email,
+            role=cred.role,
+            tenant_id=cred.tenant_id,
             via="token",
-            token_id=tok.id,
-            scopes=frozenset(tok.scopes),
+            token_id=cred.id,
+            scopes=frozenset(cred.scopes),
         )
+        return principal, due
+
+    def touch_token(self, token_id: str) -> None:
+        with self.db.write() as conn:
+            q.touch_token(conn, token_id, utcnow())
 
     def principal_from_session(self, raw: str) -> tuple[Principal, str]:
-        """Return the session's principal and its CSRF token."""
-        now = utcnow()
+        """Return the session's principal and its CSRF token (checked like tokens)."""
         with self.db.read() as conn:
-            row = q.find_session_by_hash(conn, hash_token(raw))
-            if row is None or row["revoked_at"] is not None or row["expires_at"] <= now:
-                raise Unauthenticated()
-            user = q.get_user(conn, Scope.everything(), row["user_id"])
-            if not self._usable(conn, user):
-                raise Unauthenticated()
+            cred = creds.find_session(conn, hash_token(raw))
+        if cred is None or not cred.usable(utcnow()):
+            raise Unauthenticated()
         p = Principal(
-            user_id=user.id,
-            email=user.email,
-            role=user.role,
-            tenant_id=user.tenant_id,
+            user_id=cred.user_id,
+            email=cred.email,
+            role=cred.role,
+            tenant_id=cred.tenant_id,
             via="session",
-            session_id=row["id"],
+            session_id=cred.id,
         )
-        return p, str(row["csrf_token"])
+        return p, cred.csrf_token
 
     def check_password(self, actor: Actor, email: str, password: str) -> User:
         """Verify a login; throttled per e-mail after repeated failures (shared by all replicas)."""

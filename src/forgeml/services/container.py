@@ -11,6 +11,7 @@ from forgeml.services.algorithm_envs import AlgorithmEnvironments
 from forgeml.services.algorithms import AlgorithmService
 from forgeml.services.audit import AuditService
 from forgeml.services.auth import AuthService
+from forgeml.services.checkpoints import CheckpointService
 from forgeml.services.datasets import DatasetService
 from forgeml.services.events import EventService
 from forgeml.services.identity import TenantService, TokenService, UserService
@@ -36,6 +37,7 @@ class Services:
     algorithm_envs: AlgorithmEnvironments
     algorithms: AlgorithmService
     webhooks: WebhookService
+    checkpoints: CheckpointService
     events: EventService
     notifications: NotificationService
     jobs: JobService
@@ -48,6 +50,7 @@ class Services:
         datasets = DatasetService(db, store, settings)
         envs = AlgorithmEnvironments(db, store, settings)
         algorithms = AlgorithmService(db, store, settings, envs)
+        checkpoints = CheckpointService(db, store)
         return cls(
             settings=settings,
             db=db,
@@ -61,9 +64,10 @@ class Services:
             algorithm_envs=envs,
             algorithms=algorithms,
             webhooks=WebhookService(db, settings),
+            checkpoints=checkpoints,
             events=EventService(db),
             notifications=NotificationService(db),
-            **_jobs(settings, db, store, datasets, algorithms, envs),
+            **_jobs(settings, db, store, datasets, algorithms, envs, checkpoints),
         )
 
     def close(self) -> None:
@@ -77,6 +81,9 @@ def _jobs(
     datasets: DatasetService,
     algorithms: AlgorithmService,
     envs: AlgorithmEnvironments,
+    checkpoints: CheckpointService,
 ) -> dict[str, Any]:
-    jobs, scheduling, runs = build_job_services(settings, db, store, datasets, algorithms, envs)
+    jobs, scheduling, runs = build_job_services(
+        settings, db, store, datasets, algorithms, envs, checkpoints
+    )
     return {"jobs": jobs, "scheduling": scheduling, "job_runs": runs}

@@ -9,14 +9,17 @@ import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from forgeml.config import S3Settings
 from forgeml.db import datasets as q
 from forgeml.db.pagination import Page
 from forgeml.db.types import utcnow
 from forgeml.domain.datasets import Dataset, DatasetFile, DatasetVersion, check_path, fold
 from forgeml.domain.errors import Conflict, ForgeError, NotFound
 from forgeml.services.audit import Actor, record
+from forgeml.storage.base import ObjectStore
 
 if TYPE_CHECKING:
     from forgeml.services.datasets import DatasetService
@@ -59,6 +62,18 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     if end < start:
         return None
     return start, min(end, size - 1)
+
+
+def presigned_download(
+    store: ObjectStore, s3: S3Settings, key: str, filename: str
+) -> tuple[str, int] | None:
+    """A presigned GET of `key` and its lifetime in seconds; None when presigning downloads is
+    turned off (`s3.presign_downloads`) or the store cannot presign. Callers audit the URL."""
+    if not s3.presign_downloads:
+        return None
+    ttl = s3.download_url_ttl_s
+    url = store.presign_get(key, ttl, filename=filename)
+    return None if url is None else (url, ttl)
 
 
 class DownloadService:
@@ -122,6 +137,11 @@ class DownloadService:
         )
         return FileRead(f, start, end, rng is not None)
 
+    def local_file(self, read: FileRead) -> Path | None:
+        """The object's file when the store is local disk (the transport may send it with
+        zero-copy means); None for other stores. Never handed to untrusted code."""
+        return self.store.local_path(read.file.object_key)
+
     def stream(self, read: FileRead) -> Iterator[bytes]:
         if read.end < read.start:  # an empty file
             return
@@ -161,9 +181,13 @@ class DownloadService:
     ) -> tuple[str, datetime]:
         ds, v = self._version(actor, dataset_id, number)
         f = self._file(v, path)
-        ttl = self.p.settings.s3.presign_expiry_s
-        url = self.store.presign_get(f.object_key, ttl, filename=f.path.rsplit("/", 1)[-1])
-        if url is None:
+        s3 = self.p.settings.s3
+        if not s3.presign_downloads:
+            msg = "presigned download URLs are turned off here; GET the file through the API"
+            raise Conflict(msg, code="presign_disabled")
+        signed = presigned_download(self.store, s3, f.object_key, f.path.rsplit("/", 1)[-1])
+        if signed is None:
             raise Conflict("this object store has no presigned URLs", code="presign_unsupported")
+        url, ttl = signed
         self._audit(actor, "dataset.presign", ds, v, path=f.path, expires_s=ttl)
         return url, utcnow() + timedelta(seconds=ttl)

@@ -259,7 +259,7 @@ class UploadService(PartsMixin):
             for fid, _decl, existing in files:
                 if existing is None:
                     self.store.delete(file_key(ds.tenant_id, ds.id, v.number, fid))
-            if isinstance(exc, Conflict):
+            if isinstance(exc, Conflict) and not isinstance(exc.__cause__, sa.exc.IntegrityError):
                 raise
             raise Conflict("the same path was uploaded twice", code="duplicate_path") from exc
 
@@ -316,8 +316,7 @@ class UploadService(PartsMixin):
         ds, v = self._open(actor, dataset_id, upload_id)
         with self.db.read() as conn:
             files = q.session_files(conn, v.id)
-        if not files:
-            raise InvalidInput("cannot commit an empty upload session", code="empty_upload")
+        # An empty version is legitimate input: it mounts as an empty channel folder.
         for f in files:
             if f.state is FileState.PENDING and f.upload_id is not None:
                 self._finish_multipart(actor, ds, v, f)

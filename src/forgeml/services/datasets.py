@@ -14,6 +14,7 @@ import structlog
 from sqlalchemy.engine import Connection
 
 from forgeml.config import Settings
+from forgeml.db import checkpoints as checkpoints_db
 from forgeml.db import datasets as q
 from forgeml.db import events
 from forgeml.db import identity as idq
@@ -51,10 +52,11 @@ class Usage:
     quota_bytes: int | None
     committed_bytes: int
     uploading_bytes: int
+    checkpoint_bytes: int = 0  # files in the tenant's checkpoint locations
 
     @property
     def used_bytes(self) -> int:
-        return self.committed_bytes + self.uploading_bytes
+        return self.committed_bytes + self.uploading_bytes + self.checkpoint_bytes
 
 
 class DatasetService:
@@ -234,7 +236,10 @@ class DatasetService:
         with self.db.read() as conn:
             tenant = idq.get_tenant(conn, Scope.of(actor.p), target)
             used = q.usage_bytes(conn, tenant.id)
-        return Usage(tenant.id, tenant.storage_quota_bytes, used["committed"], used["uploading"])
+            ckpt = checkpoints_db.usage_bytes(conn, tenant.id)
+        return Usage(
+            tenant.id, tenant.storage_quota_bytes, used["committed"], used["uploading"], ckpt
+        )
 
     def check_quota(self, conn: Connection, tenant_id: str | None, extra: int) -> None:
         """Raise QuotaExceeded when the tenant's usage plus `extra` bytes is over its quota."""
@@ -242,6 +247,7 @@ class DatasetService:
             return
         quota = idq.get_tenant(conn, Scope.everything(), tenant_id).storage_quota_bytes
         used = sum(q.usage_bytes(conn, tenant_id).values())
+        used += checkpoints_db.usage_bytes(conn, tenant_id)
         if quota is not None and used + extra > quota:
             raise QuotaExceeded(
                 f"storage quota exceeded: {used} bytes used + {extra} new > {quota} bytes",

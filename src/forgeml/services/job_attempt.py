@@ -31,6 +31,7 @@ from forgeml.queue import claims
 from forgeml.queue.transitions import LeaseLost, current_secondary, fence, move_or_raise, note
 from forgeml.services import job_staging as staging
 from forgeml.services.algorithm_envs import ResolvedAlgorithm
+from forgeml.services.checkpoint_sync import QuotaCheck, location_sync, restore_location
 from forgeml.services.jobs import job_prefix
 from forgeml.storage.base import ObjectStore
 from forgeml.training.artifacts import remove_tree
@@ -128,8 +129,10 @@ class Attempt:
         settings: Settings,
         executor: Executor,
         load_algorithm: AlgorithmLoader,
+        check_quota: QuotaCheck | None = None,
     ) -> None:
         self.lease = lease
+        self.check_quota: QuotaCheck = check_quota or (lambda _conn, _tenant, _extra: None)
         self.db = db
         self.store = store
         self.settings = settings
@@ -200,7 +203,9 @@ class Attempt:
             self._fail(job, str(exc))
         except Exception as exc:
             log.exception("platform error in attempt", job=job.id)
-            self._give_up(f"platform error: {type(exc).__name__}: {str(exc)[:300]}")
+            # The tenant reads this reason: the exception's text may hold host paths or object
+            # keys of platform data, so it stays in the server log (with the job id).
+            self._give_up(f"platform error ({type(exc).__name__}); the operator has the details")
         finally:
             self.done.set()
             if sink is not None:
@@ -264,10 +269,13 @@ class Attempt:
             rc = q.get_resource_class(conn, job.resource_class)
         if rc is None:
             raise RuntimeError(f"resource class {job.resource_class} vanished")
+        cfg = self.settings.jobs
         specs = staging.host_specs(
-            job, algo, rc, channels, self.work, stop_grace_s=self.settings.jobs.stop_grace_s
-        )
-        restore = self._restore(job, [s.host for s in specs], prefix)
+            job, algo, rc, channels, self.work,
+            stop_grace_s=cfg.stop_grace_s, cpu_hard_cap=cfg.cpu_hard_cap,
+            volume_unit_bytes=cfg.volume_unit_bytes, volume_mode=cfg.volume_enforcement,
+        )  # fmt: skip
+        restore = self._restore(job, [s.host for s in specs], prefix, sink)
         now = utcnow()
         with self.db.write() as conn:
             fence(conn, self.lease)
@@ -294,7 +302,17 @@ class Attempt:
         sink.flush()
         self._finish(job, results, prefix)
 
-    def _restore(self, job: TrainingJob, hosts: list[str], prefix: str) -> dict[str, Path]:
+    def _restore(
+        self, job: TrainingJob, hosts: list[str], prefix: str, sink: LogSink
+    ) -> dict[str, Path]:
+        cfg = job.checkpoint_config
+        if job.checkpointing and cfg:
+            # A tenant location: restored for every attempt, so a new job resumes from it too.
+            dest = self.work / "restore" / "location"
+            count = restore_location(self.db, self.store, cfg["location_id"], dest)
+            where = f"checkpoint location {cfg['location_name']} ({cfg['location_id']})"
+            sink(LogLine(utcnow(), hosts[0], "system", f"restoring {count} files from {where}"))
+            return dict.fromkeys(hosts, dest) if count else {}
         if not job.checkpointing or self.lease.attempt <= 1:
             return {}
         out = {}
@@ -310,6 +328,21 @@ class Attempt:
     ) -> dict[str, Callable[[Path], None]]:
         if not job.checkpointing:
             return {}
+        if cfg := job.checkpoint_config:
+            # One hook per host (each remembers what it uploaded); like SageMaker, every host
+            # syncs into the same location.
+            return {
+                s.host: location_sync(
+                    self.db,
+                    self.store,
+                    tenant_id=job.tenant_id,
+                    location_id=cfg["location_id"],
+                    job_id=job.id,
+                    fence=lambda conn: fence(conn, self.lease),
+                    check_quota=self.check_quota,
+                )
+                for s in specs
+            }
 
         def guard() -> None:
             with self.db.write() as conn:

@@ -22,6 +22,7 @@ from forgeml.executors.base import Executor, open_executor
 from forgeml.queue import claims, pending
 from forgeml.queue.transitions import move
 from forgeml.services.algorithm_envs import AlgorithmEnvironments, ResolvedAlgorithm
+from forgeml.services.checkpoint_sync import QuotaCheck
 from forgeml.services.job_attempt import Attempt
 from forgeml.storage.base import ObjectStore
 
@@ -43,8 +44,11 @@ class JobRunService:
         settings: Settings,
         envs: AlgorithmEnvironments,
         executor: Executor | None = None,
+        *,
+        check_quota: QuotaCheck | None = None,
     ) -> None:
         self.db = db
+        self.check_quota = check_quota
         self.store = store
         self.settings = settings
         self.envs = envs
@@ -126,6 +130,7 @@ class JobRunService:
             settings=self.settings,
             executor=self.executor,
             load_algorithm=self.load_algorithm,
+            check_quota=self.check_quota,
         )
         thread = threading.Thread(target=attempt.run, name=f"job-{lease.job_id}", daemon=True)
         self.attempts[lease.job_id] = (attempt, thread)

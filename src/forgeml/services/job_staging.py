@@ -18,10 +18,12 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from forgeml.domain.algorithms import relative_path_problem
+from forgeml.domain.checkpoints import DEFAULT_LOCAL_PATH, local_relative
 from forgeml.domain.errors import InvalidInput
 from forgeml.domain.job_model import ResourceClass, TrainingJob
 from forgeml.services.algorithm_envs import ResolvedAlgorithm
 from forgeml.storage.base import ObjectStore
+from forgeml.training.artifacts import open_inside, walk_files
 from forgeml.training.spec import (
     ChannelSpec,
     EntryPoint,
@@ -29,6 +31,7 @@ from forgeml.training.spec import (
     HostSpec,
     MetricDefinition,
 )
+from forgeml.training.volume import VolumeMode
 
 _DOWNLOAD_THREADS = 8
 _FICLONE = 0x40049409  # linux/fs.h: share the source's blocks copy-on-write
@@ -103,6 +106,9 @@ def host_specs(
     work: Path,
     *,
     stop_grace_s: float,
+    cpu_hard_cap: bool = False,
+    volume_unit_bytes: int = 1024**3,
+    volume_mode: VolumeMode = "auto",
 ) -> tuple[HostSpec, ...]:
     """One HostSpec per instance `algo-1..N`; GPUs are split evenly between the hosts."""
     m = algo.manifest
@@ -116,7 +122,7 @@ def host_specs(
                 job_name=job.name,
                 host=host,
                 hosts=hosts,
-                instance_type=job.resource_class,
+                instance_type=rc.effective_instance_type,
                 entry_point=EntryPoint(entry.kind.value, entry.target),
                 code_dir=algo.code_dir,
                 python=algo.python,
@@ -127,14 +133,25 @@ def host_specs(
                     for n, p in channels.items()
                 },
                 cpu_count=rc.cpus,
+                cpu_hard_cap=cpu_hard_cap,
                 gpu_indices=tuple(job.gpu_indices[i * per_host : (i + 1) * per_host]),
                 memory_limit_bytes=rc.memory_bytes,
                 max_file_size_bytes=rc.max_volume_gb * 1024**3,
                 max_runtime_s=float(job.max_runtime_s),
                 stop_grace_s=stop_grace_s,
-                user_env=job.environment,
+                volume_bytes=job.volume_gb * volume_unit_bytes,
+                volume_gb=job.volume_gb,
+                volume_mode=volume_mode,
+                # Declared names only, also for rows queued before the allowlist existed.
+                user_env={k: v for k, v in job.environment.items() if k in m.environment},
                 metric_definitions=tuple(MetricDefinition(d.name, d.regex) for d in m.metrics),
                 network_allowed=job.network,
+                checkpoint_rel=local_relative(
+                    (job.checkpoint_config or {}).get("local_path") or DEFAULT_LOCAL_PATH
+                ),
+                log_visibility=m.logs,
+                mode=m.mode,
+                interpreter=m.interpreter,
             )
         )
     return tuple(specs)
@@ -168,19 +185,20 @@ def checkpoint_sync(
     seen: dict[str, tuple[int, int]] = {}
 
     def sync(folder: Path) -> None:
-        changed = []
-        for path in sorted(folder.rglob("*")):
-            if path.is_symlink() or not path.is_file():
-                continue
-            rel = path.relative_to(folder).as_posix()
-            st = path.stat()
-            if seen.get(rel) != (st.st_size, st.st_mtime_ns):
-                changed.append((rel, path, (st.st_size, st.st_mtime_ns)))
+        changed = [
+            (rel, (st.st_size, st.st_mtime_ns))
+            for rel, st in walk_files(folder)
+            if seen.get(rel) != (st.st_size, st.st_mtime_ns)
+        ]
         if not changed:
             return
         guard()
-        for rel, path, stamp in changed:
-            with path.open("rb") as f:
+        for rel, stamp in changed:
+            try:
+                f = open_inside(folder, rel)
+            except OSError:  # gone or swapped for a link since the listing: skip it
+                continue
+            with f:
                 store.put(prefix + rel, f)
             seen[rel] = stamp
 

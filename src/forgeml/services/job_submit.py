@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 
 from forgeml.config import Settings
 from forgeml.db import job_queries as q
+from forgeml.domain.checkpoints import CheckpointLocation
 from forgeml.domain.datasets import ResolvedInput
 from forgeml.domain.errors import Conflict, Forbidden, ForgeError, InvalidInput, NotFound
 from forgeml.domain.ids import looks_like_id
@@ -25,6 +26,8 @@ from forgeml.services.audit import Actor
 
 #: `(conn, tenant, dataset, version, algorithm) -> ResolvedInput` (DatasetService.resolve_input)
 InputResolver = Callable[[Connection, str, str, int | None, str | None], ResolvedInput]
+#: `(conn, tenant, id or name) -> CheckpointLocation` (CheckpointService.resolve)
+LocationResolver = Callable[[Connection, str, str], CheckpointLocation]
 #: `(actor, version_id, given) -> dict[str, str]` (AlgorithmService.validate_hyperparameters)
 HyperparameterCheck = Callable[[Actor, str, dict[str, Any]], dict[str, str]]
 
@@ -37,6 +40,7 @@ class Checked:
     hyperparameters: dict[str, str]
     environment: dict[str, str]  # the declared variables given, plus declared defaults
     inputs: dict[str, dict[str, Any]]  # channel -> lineage (dataset, version, digest, files)
+    checkpoint_config: dict[str, Any] | None = None  # location_id, location_name, local_path
 
 
 def request_hash(spec: JobSpec) -> str:
@@ -64,11 +68,13 @@ class Submission:
         envs: AlgorithmEnvironments,
         hyperparameters: HyperparameterCheck,
         inputs: InputResolver | None,
+        locations: LocationResolver | None = None,
     ) -> None:
         self.settings = settings
         self.envs = envs
         self.check_hps = hyperparameters
         self.resolve_input = inputs
+        self.resolve_location = locations
 
     def check(self, conn: Connection, actor: Actor, tenant_id: str, spec: JobSpec) -> Checked:
         limit = self.settings.jobs.max_runtime_limit_s
@@ -83,10 +89,28 @@ class Submission:
             problems += card_problems(algo, spec, allow_network=self.settings.jobs.allow_network)
         problems += self._resources(conn, spec)
         inputs = self._inputs(conn, tenant_id, spec, algo, problems)
+        checkpoint = self._checkpoint(conn, tenant_id, spec, problems)
         if problems:
             raise InvalidInput.fields(problems)
         assert algo is not None
-        return Checked(algo, hps, env, inputs)
+        return Checked(algo, hps, env, inputs, checkpoint)
+
+    def _checkpoint(
+        self, conn: Connection, tenant_id: str, spec: JobSpec, problems: Problems
+    ) -> dict[str, Any] | None:
+        cfg = spec.checkpoint
+        if cfg is None:
+            return None
+        loc = "checkpoint_config.location"
+        if self.resolve_location is None:
+            problems.append({"loc": loc, "msg": "checkpoint locations are not available here"})
+            return None
+        try:
+            found = self.resolve_location(conn, tenant_id, cfg.location)
+        except NotFound as exc:
+            problems.append({"loc": loc, "msg": exc.message})
+            return None
+        return {"location_id": found.id, "location_name": found.name, "local_path": cfg.local_path}
 
     def _algorithm(self, actor: Actor, ref: str, problems: Problems) -> ResolvedAlgorithm | None:
         version_id, name, version = parse_algorithm_ref(ref)
@@ -196,6 +220,7 @@ def lineage(r: ResolvedInput) -> dict[str, Any]:
         "version": r.version,
         "kind": str(r.kind.value if hasattr(r.kind, "value") else r.kind),
         "digest": r.digest,
+        "size_bytes": sum(e.size for e in r.entries),
         "files": [
             {
                 "path": e.path,
@@ -207,6 +232,18 @@ def lineage(r: ResolvedInput) -> dict[str, Any]:
             for e in r.entries
         ],
     }
+
+
+def shown_lineage(info: dict[str, Any]) -> dict[str, Any]:
+    """One input as job readers see it. A platform dataset is the owner's asset: its id, version
+    number and total size only (its digest and files stay server-side). A tenant's own input
+    keeps its digest and file list, never object keys."""
+    size = info.get("size_bytes", sum(int(f.get("size", 0)) for f in info.get("files", [])))
+    if info.get("kind") != "tenant":
+        return {k: info.get(k) for k in ("dataset_id", "kind", "version")} | {"size_bytes": size}
+    files = [{k: f[k] for k in ("path", "size", "sha256")} for f in info.get("files", [])]
+    keep = ("dataset_id", "version_id", "version", "kind", "digest")
+    return {k: info.get(k) for k in keep} | {"size_bytes": size, "files": files}
 
 
 def idempotent_replay(conn: Connection, tenant_id: str, key: str, digest: str) -> Any:

@@ -29,6 +29,7 @@ from forgeml.domain.jobs import CLAIMABLE, JobSpec, Secondary, is_terminal
 from forgeml.queue.transitions import move as move_job
 from forgeml.queue.transitions import record_transition
 from forgeml.services.audit import Actor, record
+from forgeml.services.dataset_downloads import presigned_download
 from forgeml.services.job_submit import Submission, idempotent_replay, request_hash
 from forgeml.storage.base import ObjectStore
 
@@ -106,6 +107,7 @@ class JobService:
             "max_wait_s": spec.max_wait_s,
             "max_attempts": spec.max_attempts,
             "checkpointing": spec.checkpointing,
+            "checkpoint_config": checked.checkpoint_config,
             "preemptible": spec.preemptible,
             "network": algo.manifest.network and self.settings.jobs.allow_network,
             "environment": checked.environment,
@@ -121,28 +123,44 @@ class JobService:
             "created_at": now,
             "updated_at": now,
         }
+        try:
+            job = self._insert(actor, values)
+        except Conflict as exc:
+            # Two submits with one key raced past the replay check: the loser answers with the
+            # winner's job, exactly like a later replay (or 409 if its body differs).
+            if not (idempotency_key and exc.code == "already_exists"):
+                raise
+            with self.db.read() as conn:
+                seen = idempotent_replay(conn, tenant_id, idempotency_key, digest)
+            if seen is None:
+                raise
+            return seen  # type: ignore[no-any-return]
+        if self.on_submit is not None:
+            self.on_submit()
+        return job
+
+    def _insert(self, actor: Actor, values: dict[str, Any]) -> TrainingJob:
         with self.db.write() as conn:
-            if idempotency_key and (
-                seen := idempotent_replay(conn, tenant_id, idempotency_key, digest)
-            ):
+            seen = values["idempotency_key"] and idempotent_replay(
+                conn, values["tenant_id"], values["idempotency_key"], values["request_hash"]
+            )
+            if seen:
                 return seen  # type: ignore[no-any-return]
             job = q.insert_job(conn, values)
-            record_transition(conn, job, Secondary.PENDING, "queued", now)
+            record_transition(conn, job, Secondary.PENDING, "queued", values["created_at"])
             record(
                 conn,
                 actor,
                 "training_job.create",
                 target_type="training_job",
                 target_id=job.id,
-                tenant_id=tenant_id,
+                tenant_id=values["tenant_id"],
                 details={
                     "name": job.name,
                     "algorithm": f"{job.algorithm_name} {job.algorithm_version}",
                 },
             )
-        if self.on_submit is not None:
-            self.on_submit()
-        return job
+            return job
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -246,9 +264,8 @@ class JobService:
         if not info:
             raise NotFound(f"job {job.name} has no {name} (status {job.secondary_status})")
         key = str(info["key"])
-        url = self.store.presign_get(
-            key, self.settings.s3.presign_expiry_s, filename=f"{job.name}-{name}"
-        )
+        signed = presigned_download(self.store, self.settings.s3, key, f"{job.name}-{name}")
+        url, ttl = signed if signed else (None, None)
         with self.db.write() as conn:
             record(
                 conn,
@@ -257,7 +274,7 @@ class JobService:
                 target_type="training_job",
                 target_id=job_id,
                 tenant_id=job.tenant_id,
-                details={"artifact": name, "presigned": url is not None},
+                details={"artifact": name, "presigned": url is not None, "expires_s": ttl},
             )
 
         def opener() -> AbstractContextManager[Iterator[bytes]]:
@@ -273,6 +290,7 @@ def build_job_services(
     datasets: Any,
     algorithms: Any,
     envs: Any,
+    checkpoints: Any = None,
 ) -> tuple[JobService, Any, Any]:
     """Wire the jobs feature to its neighbours: (JobService, SchedulingService, JobRunService).
 
@@ -293,8 +311,9 @@ def build_job_services(
             actor, version_id, given
         ),
         datasets.resolve_input,
+        checkpoints.resolve if checkpoints is not None else None,
     )
-    runs = JobRunService(db, store, settings, envs)
+    runs = JobRunService(db, store, settings, envs, check_quota=datasets.check_quota)
     return (
         JobService(db, store, settings, submission, on_submit=runs.wake.set),
         SchedulingService(db),

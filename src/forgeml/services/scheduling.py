@@ -14,7 +14,7 @@ from forgeml.db.engine import Database
 from forgeml.db.types import utcnow
 from forgeml.domain.authz import Perm, require
 from forgeml.domain.errors import InvalidInput
-from forgeml.domain.job_model import ResourceClass, Runner
+from forgeml.domain.job_model import ResourceClass, Runner, instance_type_problem
 from forgeml.queue import pending
 from forgeml.services.audit import Actor, record
 
@@ -50,6 +50,10 @@ class SchedulingService:
             raise InvalidInput.fields(
                 [{"loc": "name", "msg": "use lower-case letters, digits, '.', '-', '_'"}]
             )
+        declared = values.get("instance_type")
+        if declared is not None and instance_type_problem(str(declared)):
+            problem = instance_type_problem(str(declared)) or ""
+            raise InvalidInput.fields([{"loc": "instance_type", "msg": problem}])
         now = utcnow()
         with self.db.write() as conn:
             rc = q.upsert_resource_class(conn, {**values, "created_at": now, "updated_at": now})

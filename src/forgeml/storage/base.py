@@ -27,10 +27,12 @@ DEFAULT_CONTENT_TYPE = "application/octet-stream"
 class ObjectInfo:
     """What a store knows about one object.
 
-    `etag` is the hex md5 of the bytes for objects written by `put`/`copy`, and the S3 multipart
-    form `md5(concat(part md5s))-<part count>` for objects built by `complete_multipart`; it never
-    carries quotes. `content_type` is None in `list()` results on every backend (S3 listings do
-    not carry it); `head()` always fills it. `last_modified` is timezone-aware UTC.
+    `etag` is an opaque version fingerprint without quotes: it changes when the object is
+    rewritten and `copy` keeps it. S3 and memory give the hex md5 of the bytes for `put`, the file
+    store its file's fingerprint (no content hash: callers that need a digest compute it once);
+    `complete_multipart` objects carry the S3 form `md5(concat(part md5s))-<part count>`.
+    `content_type` is None in `list()` results on every backend (S3 listings do not carry it);
+    `head()` always fills it. `last_modified` is timezone-aware UTC.
     """
 
     key: str

@@ -19,11 +19,9 @@ from forgeml.domain.errors import Conflict, InvalidInput, NotFound, Unavailable
 from forgeml.storage.base import CHUNK_SIZE, Data, ObjectInfo, PartInfo, UploadInfo
 from forgeml.storage.common import (
     NoPresign,
-    PipelinedHash,
     check_part_number,
     checked_chunks,
     content_type_or_default,
-    md5_hasher,
     resolve_range,
 )
 from forgeml.storage.keys import RESERVED_SEGMENT, check_key, check_prefix
@@ -33,6 +31,7 @@ from forgeml.storage.local_fs import (
     fsync_dir,
     guarded,
     prune_empty_dirs,
+    stat_etag,
     write_atomically,
 )
 from forgeml.storage.local_multipart import LocalMultipart
@@ -60,7 +59,8 @@ def _fs_errors(key: str) -> Iterator[None]:
 
 
 class FileObjectStore(NoPresign):
-    """Objects as files under `root`; etags are hex md5 like S3's (multipart: `md5-of-md5s-N`).
+    """Objects as files under `root`. A `put` object's etag is its file's fingerprint (inode, size,
+    mtime, as web servers do for files; no content hash), a multipart one's `md5-of-md5s-N`.
 
     `(etag, content type)` live in a sidecar under `.forgeml-store/meta/` tied to the file's
     inode, size and mtime; a sidecar that does not match (a crash between the two renames) is
@@ -98,8 +98,9 @@ class FileObjectStore(NoPresign):
 
     # -- writing -------------------------------------------------------------------------------
 
-    def _commit(self, tmp: Path, key: str, etag: str, content_type: str) -> ObjectInfo:
-        """Atomically move a fully written, fsynced temp file into place and record its meta."""
+    def _commit(self, tmp: Path, key: str, etag: str | None, content_type: str) -> ObjectInfo:
+        """Atomically move a fully written, fsynced temp file into place and record its meta
+        (`etag` None: the file's own fingerprint, see `stat_etag`)."""
         path = self._path(key)
         with _fs_errors(key):
             for attempt in range(5):
@@ -113,6 +114,7 @@ class FileObjectStore(NoPresign):
                         raise
             fsync_dir(path.parent)
             st = path.stat()
+            etag = etag or stat_etag(st)
             self._meta.write(key, st, etag, content_type)
         return self._meta.info(key, st, etag, content_type)
 
@@ -126,15 +128,11 @@ class FileObjectStore(NoPresign):
     ) -> ObjectInfo:
         self._path(key)
         ctype = content_type_or_default(content_type)
-        digest = PipelinedHash(md5_hasher())  # the etag: hashed alongside the disk write
-
-        def chunks() -> Iterator[bytes]:
-            for chunk in checked_chunks(data, size):
-                digest.update(chunk)
-                yield chunk
-
-        with _fs_errors(key), write_atomically(self._tmp, "put-", guarded(chunks())) as tmp:
-            return self._commit(tmp, key, digest.hexdigest(), ctype)
+        # No content hash here: the etag is the file's version fingerprint (stat_etag), and
+        # callers that need a digest (datasets: sha256) hash the bytes once themselves.
+        chunks = guarded(checked_chunks(data, size))
+        with _fs_errors(key), write_atomically(self._tmp, "put-", chunks) as tmp:
+            return self._commit(tmp, key, None, ctype)
 
     def copy(self, src: str, dst: str) -> ObjectInfo:
         info = self.head(src)

@@ -13,8 +13,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from forgeml.storage.base import CHUNK_SIZE, DEFAULT_CONTENT_TYPE, ObjectInfo
-from forgeml.storage.common import md5_hasher, utc_from_timestamp
+from forgeml.storage.base import DEFAULT_CONTENT_TYPE, ObjectInfo
+from forgeml.storage.common import utc_from_timestamp
 
 
 class SourceStreamError(Exception):
@@ -82,12 +82,9 @@ def prune_empty_dirs(folder: Path, root: Path) -> None:
         folder = folder.parent
 
 
-def md5_file(path: Path) -> str:
-    digest = md5_hasher()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(CHUNK_SIZE), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def stat_etag(st: os.stat_result) -> str:
+    """The version fingerprint of an object file: changes whenever the file is replaced."""
+    return f"{st.st_ino:x}-{st.st_size:x}-{st.st_mtime_ns:x}"
 
 
 class MetaStore:
@@ -95,8 +92,9 @@ class MetaStore:
 
     Sidecars are named by sha256(key) in 256 buckets, so no key can collide with another key's
     sidecar or folder. A record counts only while inode, size and mtime match the object file:
-    a stale one (a crash or a race between the object rename and the sidecar write) is rebuilt by
-    hashing the file, which loses only the content type. Sidecars are not fsynced for that reason.
+    a stale one (a crash or a race between the object rename and the sidecar write) is rebuilt
+    from the file's stat, which loses only the content type (and a multipart etag's form).
+    Sidecars are not fsynced for that reason.
     """
 
     def __init__(self, root: Path, tmp_dir: Path) -> None:
@@ -139,7 +137,7 @@ class MetaStore:
             and record.get("mtime_ns") == st.st_mtime_ns
         ):
             return str(record["etag"]), str(record["content_type"])
-        etag = md5_file(path)
+        etag = stat_etag(st)
         content_type = DEFAULT_CONTENT_TYPE
         with suppress(OSError):  # healing the sidecar is best effort
             self.write(key, st, etag, content_type)

@@ -8,12 +8,52 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import tarfile
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
+
+from forgeml.training.fswatch import CloseWatcher
 
 CheckpointSync = Callable[[Path], None]
+_TICK_S = 0.5  # how soon the loop notices finish()
+_SETTLE_S = 0.2
+_NOFOLLOW_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+
+
+def walk_files(folder: Path) -> Iterator[tuple[str, os.stat_result]]:
+    """(relative posix path, stat) of every regular file under `folder`; links are skipped,
+    linked folders never entered."""
+    if folder.is_symlink() or not folder.is_dir():
+        return
+    for top, dirs, files in os.walk(folder, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not os.path.islink(os.path.join(top, d)))
+        for name in sorted(files):
+            st = os.lstat(os.path.join(top, name))
+            if stat.S_ISREG(st.st_mode):
+                yield Path(top, name).relative_to(folder).as_posix(), st
+
+
+def open_inside(folder: Path, rel: str) -> BinaryIO:
+    """Open `folder/rel` for reading without following any link on the way (the program may
+    swap a file or folder for a link between listing and opening): every step is O_NOFOLLOW."""
+    parts = rel.split("/")
+    fd = os.open(folder, _NOFOLLOW_DIR)
+    try:
+        for part in parts[:-1]:
+            nxt = os.open(part, _NOFOLLOW_DIR, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+        leaf = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+    finally:
+        os.close(fd)
+    if not stat.S_ISREG(os.fstat(leaf).st_mode):
+        os.close(leaf)
+        raise OSError(f"{rel!r} is not a regular file")
+    return os.fdopen(leaf, "rb")
 
 
 def restore_checkpoints(src_dir: Path, checkpoints_dir: Path) -> int:
@@ -45,7 +85,8 @@ def pack(folder: Path, archive: Path) -> Path:
 
 
 class PeriodicSync:
-    """Calls `sync(checkpoints_dir)` every `interval_s` in a thread, and once more at `finish()`.
+    """Calls `sync(checkpoints_dir)` in a thread every `interval_s`, soon after the program closes
+    a file it wrote there (inotify), and once more at `finish()`.
 
     Errors from the hook are reported through `on_error` and never end the run.
     """
@@ -67,11 +108,24 @@ class PeriodicSync:
 
     def start(self) -> None:
         if self._sync is not None:
+            self._watcher = CloseWatcher(self._dir)
             self._thread.start()
 
     def _loop(self) -> None:
-        while not self._done.wait(self._interval):
-            self._call()
+        watcher = self._watcher
+        try:
+            due = time.monotonic() + self._interval
+            while not self._done.is_set():
+                saved = watcher.wait(min(_TICK_S, max(0.0, due - time.monotonic())))
+                if saved:  # let a burst of saves settle into one sync
+                    watcher.wait(_SETTLE_S)
+                if self._done.is_set():
+                    break
+                if saved or time.monotonic() >= due:
+                    self._call()
+                    due = time.monotonic() + self._interval
+        finally:
+            watcher.close()
 
     def _call(self) -> None:
         if self._sync is None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from forgeml.domain.checkpoints import local_path_problem
 from forgeml.domain.errors import InvalidInput
 from forgeml.domain.tenant_inputs import (
     MAX_ENV,
@@ -34,6 +35,7 @@ class HostLayout:
     """The host-side paths of one host's /opt/ml tree (what the launcher reads and writes)."""
 
     root: Path
+    checkpoint_rel: str = "checkpoints"
 
     @property
     def input_dir(self) -> Path:
@@ -69,7 +71,7 @@ class HostLayout:
 
     @property
     def checkpoints_dir(self) -> Path:
-        return self.root / "checkpoints"
+        return self.root / self.checkpoint_rel
 
     @property
     def code_dir(self) -> Path:
@@ -113,6 +115,8 @@ def validate_spec(spec: HostSpec) -> None:
         if why := reserved_env_problem(name) or env_value_problem(value):
             bad(f"environment.{name}", why)
     _check_entry_point(spec, bad)
+    if why := local_path_problem(f"{SANDBOX_ROOT}/{spec.checkpoint_rel}"):
+        bad("checkpoint_rel", why)
     if problems:
         raise InvalidInput.fields(problems)
 
@@ -164,7 +168,7 @@ def input_data_config(spec: HostSpec) -> dict[str, Any]:
 
 def build_tree(spec: HostSpec) -> HostLayout:
     """Create the host's /opt/ml tree under `spec.work_root` and write the three config files."""
-    layout = HostLayout(spec.work_root)
+    layout = HostLayout(spec.work_root, spec.checkpoint_rel)
     for path in (
         layout.config_dir,
         layout.data_dir,

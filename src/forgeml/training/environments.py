@@ -23,22 +23,12 @@ from typing import TextIO
 
 from forgeml.domain.algorithms import relative_path_problem
 from forgeml.domain.errors import ForgeError, InvalidInput
+from forgeml.training import build_jail as bj
+from forgeml.training.build_jail import BuildIsolation
 
 MARKER = ".forgeml-env.json"  # written last: an env without it is a half build and never used
 LOG_TAIL_BYTES = 2048
 DEFAULT_TIMEOUT_S = 1800.0
-# Variables that would point the build at another interpreter or install outside the venv.
-# Index, find-links, constraint and cert settings (PIP_* and pip.conf) are deliberately kept.
-_DROPPED_ENV = (
-    "PYTHONPATH",
-    "PYTHONHOME",
-    "PYTHONUSERBASE",
-    "VIRTUAL_ENV",
-    "PIP_USER",
-    "PIP_TARGET",
-    "PIP_PREFIX",
-    "PIP_ROOT",
-)
 
 
 class EnvironmentBuildFailed(ForgeError):
@@ -80,11 +70,17 @@ class EnvironmentCache:
     """
 
     def __init__(
-        self, root: Path | str, *, python: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S
+        self,
+        root: Path | str,
+        *,
+        python: str | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        isolation: BuildIsolation | None = None,
     ):
         self.root = Path(root)
         self.python = python or sys.executable
         self.timeout_s = timeout_s
+        self.isolation = isolation or BuildIsolation()
 
     def path(self, digest: str) -> Path:
         """Where the environment of `digest` lives (built or not)."""
@@ -159,13 +155,16 @@ class EnvironmentCache:
         env = self.path(digest)
         req = _requirements_file(code_dir, requirements)
         _force_rmtree(env)  # leftovers of a build that crashed midway are never reused
+        env.mkdir(parents=True)
         with _BuildLog(self._file(digest, "log"), log_path) as log:
             log.write(f"=== building environment {digest} with {self.python} at {_now()}\n")
             try:
-                self._run([self.python, "-m", "venv", str(env)], code_dir, log)
+                jail = bj.jailed(self.isolation)
+                log.write(f"=== {'in the build jail' if jail else 'SANDBOX OFF'}, scrubbed env\n")
+                self._run([self.python, "-m", "venv", str(env)], code_dir, log, env, jail)
                 if req is not None:
                     # Relative paths in a requirements file resolve against the bundle (cwd).
-                    self._run(_pip_install(env, req), code_dir, log)
+                    self._run(_pip_install(env, req), code_dir, log, env, jail)
                 _write_marker(env, digest, self.python)
                 _make_read_only(env)
             except Exception as exc:
@@ -176,13 +175,33 @@ class EnvironmentCache:
             log.write(f"=== build succeeded at {_now()}\n")
         self._file(digest, "failed").unlink(missing_ok=True)
 
-    def _run(self, cmd: list[str], cwd: Path, log: _BuildLog) -> None:
+    def _run(self, cmd: list[str], cwd: Path, log: _BuildLog, env_dir: Path, jail: bool) -> None:
         log.write(f"$ {' '.join(cmd)}\n")
-        env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
+        scratch = bj.bundle_copy(cwd, env_dir) if jail else bj.host_home(env_dir)
+        try:
+            if jail:
+                argv = bj.build_argv(
+                    self.isolation,
+                    cmd,
+                    python=Path(self.python),
+                    code_dir=cwd,
+                    source=scratch,
+                    env_dir=env_dir,
+                )
+                environ = {"PATH": bj.BUILD_PATH}  # bwrap's own; the jail's is set by --setenv
+            else:
+                argv, environ = cmd, self.isolation.environ(str(scratch))
+            self._spawn(argv, environ, cwd, log, " ".join(cmd[:3]))
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _spawn(
+        self, argv: list[str], environ: dict[str, str], cwd: Path, log: _BuildLog, what: str
+    ) -> None:
         proc = subprocess.Popen(
-            cmd,
+            argv,
             cwd=cwd,
-            env=env,
+            env=environ,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -206,7 +225,7 @@ class EnvironmentCache:
             timer.cancel()
         if rc != 0:
             why = f"timed out after {self.timeout_s:g} s" if timed_out.is_set() else f"exited {rc}"
-            raise RuntimeError(f"{cmd[0]} {cmd[1]} {cmd[2]} {why}")
+            raise RuntimeError(f"{what} {why}")
 
     def _tail(self, digest: str) -> str:
         path = self._file(digest, "log")
@@ -274,8 +293,9 @@ def _requirements_file(code_dir: Path, requirements: str | None) -> Path | None:
 
 
 def _pip_install(env: Path, requirements: Path) -> list[str]:
-    # No --isolated and no index options: the machine's pip configuration (index, find-links,
-    # constraints, certificates) must apply, e.g. to pick a local CPU torch wheel.
+    # No --isolated and no index options: the machine's global pip configuration (index,
+    # find-links, constraints, certificates; bound into the jail) and `builds.pip_env` apply,
+    # e.g. to pick a local CPU torch wheel. The worker's own environment never does.
     python = str(env / "bin" / "python")
     return [
         python,

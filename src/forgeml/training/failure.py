@@ -77,13 +77,13 @@ def failure_text(code: int, tail: StderrTail, argv: list[str], *, sandboxed: boo
     return text[:FAILURE_CHARS]
 
 
-def read_failure(path: Path) -> str | None:
-    """First 1024 characters of output/failure, when the program wrote a regular file there."""
+def read_failure(path: Path, chars: int = FAILURE_CHARS) -> str | None:
+    """First `chars` characters of output/failure, when the program wrote a regular file there."""
     if path.is_symlink() or not path.is_file():
         return None
     with path.open("rb") as handle:
-        text = handle.read(FAILURE_CHARS * 4).decode("utf-8", "replace")
-    return text[:FAILURE_CHARS].strip() or None
+        text = handle.read(chars * 4).decode("utf-8", "replace")
+    return text[:chars].strip() or None
 
 
 def write_once(path: Path, text: str) -> bool:

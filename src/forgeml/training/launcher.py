@@ -22,12 +22,20 @@ from typing import IO
 from forgeml.training import sandbox as sb
 from forgeml.training.artifacts import CheckpointSync, PeriodicSync, pack, restore_checkpoints
 from forgeml.training.contract import JAIL_TMP, SANDBOX_ROOT, HostLayout, build_tree, validate_spec
-from forgeml.training.failure import StderrTail, failure_text, read_failure, write_once
+from forgeml.training.failure import (
+    FAILURE_CHARS,
+    StderrTail,
+    failure_text,
+    read_failure,
+    write_once,
+)
 from forgeml.training.limits import Rlimits, create_cgroup, preexec
+from forgeml.training.log_filter import LogFilter, host_paths
 from forgeml.training.metrics import MetricScraper
 from forgeml.training.procs import ProcessTree, pid_namespace
 from forgeml.training.program_env import build_env, program_argv
 from forgeml.training.spec import HostResult, HostSpec, LogLine, LogStream, Outcome
+from forgeml.training.volume import ENOSPC_TEXT, HostVolume
 
 _MAX_LINE = 64 * 1024
 _TICK_S = 0.05
@@ -51,19 +59,20 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _plain_launch(spec: HostSpec, layout: HostLayout) -> _Launch:
-    home = layout.private_dir / "home"
-    home.mkdir(exist_ok=True)
+def _plain_launch(spec: HostSpec, layout: HostLayout, volume: HostVolume) -> _Launch:
+    home = volume.scratch  # HOME and TMPDIR count against the volume
     root = str(layout.root)
     env = build_env(spec, root, home=str(home), python_bin=str(spec.python.parent))
     argv = program_argv(spec, root)
     return _Launch(argv, env, layout.code_dir, argv)
 
 
-def _jailed_launch(spec: HostSpec, layout: HostLayout, network: sb.JobNetwork | None) -> _Launch:
+def _jailed_launch(
+    spec: HostSpec, layout: HostLayout, network: sb.JobNetwork | None, volume: HostVolume
+) -> _Launch:
     env = build_env(spec, SANDBOX_ROOT, home=JAIL_TMP, python_bin=str(spec.python.parent))
     shared = network is not None and not spec.network_allowed
-    options = sb.bwrap_options(spec, layout, env, shared_net=shared)
+    options = sb.bwrap_options(spec, layout, env, shared_net=shared, tmp=volume.scratch)
     args_fd = sb.options_fd(options)
     info_read, info_write = os.pipe()
     prefix = network.command_prefix() if shared and network is not None else []
@@ -108,21 +117,47 @@ def _reader(stream: IO[bytes], name: LogStream, out: queue.Queue[_Item]) -> None
 class _Run:
     """State of one supervised run; methods are the steps of `run_host`."""
 
-    def __init__(self, spec: HostSpec, on_log: Callable[[LogLine], None]) -> None:
+    def __init__(
+        self,
+        spec: HostSpec,
+        layout: HostLayout,
+        on_log: Callable[[LogLine], None],
+        volume: HostVolume,
+    ) -> None:
         self.spec = spec
+        self.volume = volume
         self.on_log = on_log
         self.metrics = MetricScraper(spec.metric_definitions)
         self.lines: queue.Queue[_Item] = queue.Queue()
         self.open_streams = 2
         self.stderr = StderrTail()
+        # Tenants read every line: no host path in any mode, no algorithm source when redacted.
+        self.paths = host_paths(spec, layout)
+        redacted = spec.log_visibility == "redacted"
+        self.filters: dict[LogStream, LogFilter] = {
+            "stdout": LogFilter(self.paths, redacted=redacted),
+            "stderr": LogFilter(self.paths, redacted=redacted),
+            "system": LogFilter(self.paths, redacted=False),
+        }
 
     def emit(self, stream: LogStream, text: str, at: datetime | None = None) -> None:
         at = at or _now()
+        shown = self.filters[stream](text)
+        if shown is None:
+            return
         if stream != "system":
-            self.metrics.feed(text, at)
+            self.metrics.feed(shown, at)
         if stream == "stderr":
-            self.stderr.add(text)
-        self.on_log(LogLine(at, self.spec.host, stream, text))
+            self.stderr.add(shown)
+        self.on_log(LogLine(at, self.spec.host, stream, shown))
+
+    def shown_reason(self, reason: str | None) -> str | None:
+        """A failure reason as tenants may read it (the failure file may hold a traceback)."""
+        if reason is None:
+            return None
+        redacted = self.spec.log_visibility == "redacted"
+        shown = LogFilter(self.paths, redacted=redacted).text(reason)
+        return shown[:FAILURE_CHARS].strip() or None
 
     def drain(self, timeout_s: float) -> None:
         with contextlib.suppress(queue.Empty):
@@ -148,6 +183,11 @@ class _Run:
             if reason is None and (stop.is_set() or now >= deadline):
                 reason = Outcome.STOPPED if stop.is_set() else Outcome.MAX_RUNTIME_EXCEEDED
                 self.emit("system", f"{reason.value}: sending SIGTERM to all processes")
+                tree.terminate()
+                kill_at = now + self.spec.stop_grace_s
+            elif reason is None and self.volume.over_limit():
+                reason = Outcome.FAILED
+                self.emit("system", f"{self.volume.message}: sending SIGTERM to all processes")
                 tree.terminate()
                 kill_at = now + self.spec.stop_grace_s
             elif now >= kill_at:
@@ -184,7 +224,8 @@ def _start(launch: _Launch, pre: Callable[[], None]) -> subprocess.Popen[bytes]:
 def _failure_reason(outcome: Outcome, code: int, layout: HostLayout, spec: HostSpec) -> str | None:
     if outcome == Outcome.COMPLETED:
         return None
-    written = read_failure(layout.failure_file)
+    # More than the 1024 shown: filtering shortens host paths before the text is cut.
+    written = read_failure(layout.failure_file, chars=FAILURE_CHARS * 4)
     if written:
         return written
     if outcome == Outcome.MAX_RUNTIME_EXCEEDED:
@@ -197,21 +238,26 @@ def _failure_reason(outcome: Outcome, code: int, layout: HostLayout, spec: HostS
 def _report_end(
     run: _Run, outcome: Outcome, code: int, layout: HostLayout, program: list[str], *, jailed: bool
 ) -> str | None:
-    """Write output/success or output/failure as the toolkit does; return the failure reason."""
+    """Write output/success or output/failure as the toolkit does; return the failure reason
+    as tenants read it (no host path; no algorithm frame when logs are redacted)."""
     reason = _failure_reason(outcome, code, layout, run.spec)
     if outcome == Outcome.COMPLETED and run.spec.mode == "script":
-        write_once(layout.success_file, "")
+        if write_once(layout.success_file, ""):
+            run.emit("system", "wrote output/success")
     elif outcome == Outcome.FAILED and reason is None:
         reason = failure_text(code, run.stderr, program, sandboxed=jailed)
+        reason = run.shown_reason(reason) or reason  # the file says what tenants read
         write_once(layout.failure_file, reason)
-    return reason
+    return run.shown_reason(reason)
 
 
-def _limits_line(jailed: bool, rlimits: Rlimits, tree: ProcessTree, pid: int) -> str:
+def _limits_line(
+    jailed: bool, rlimits: Rlimits, tree: ProcessTree, pid: int, volume: HostVolume
+) -> str:
     mode = "sandbox=bwrap" if jailed else "sandbox=off (no isolation)"
     cgroup = tree.cgroup
     in_force = cgroup.describe() if cgroup is not None and cgroup.holds(pid) else "no cgroup"
-    return f"{mode}; {rlimits.describe()}; {in_force}"
+    return f"{mode}; {rlimits.describe()}; {in_force}; {volume.describe()}"
 
 
 def run_host(
@@ -231,13 +277,36 @@ def run_host(
     """
     validate_spec(spec)
     choice = sb.choose(sandbox)
+    volume = HostVolume(spec, spec.volume_mode).open()
+    try:
+        return _run_in_volume(
+            spec, volume, choice, on_log, stop, network, checkpoints_from, checkpoint_sync,
+            checkpoint_interval_s,
+        )  # fmt: skip
+    finally:
+        volume.close()
+
+
+def _run_in_volume(
+    spec: HostSpec,
+    volume: HostVolume,
+    choice: sb.SandboxChoice,
+    on_log: Callable[[LogLine], None],
+    stop: threading.Event,
+    network: sb.JobNetwork | None,
+    checkpoints_from: Path | None,
+    checkpoint_sync: CheckpointSync | None,
+    checkpoint_interval_s: float,
+) -> HostResult:
     layout = build_tree(spec)
-    run = _Run(spec, on_log)
+    run = _Run(spec, layout, on_log, volume)
     if checkpoints_from is not None:
         restored = restore_checkpoints(checkpoints_from, layout.checkpoints_dir)
         run.emit("system", f"restored {restored} checkpoint files")
     launch = (
-        _jailed_launch(spec, layout, network) if choice.use_bwrap else _plain_launch(spec, layout)
+        _jailed_launch(spec, layout, network, volume)
+        if choice.use_bwrap
+        else _plain_launch(spec, layout, volume)
     )
     rlimits = Rlimits.for_spec(spec)
     cgroup = create_cgroup(spec)
@@ -261,7 +330,7 @@ def run_host(
         init = _read_info(launch.info_read).get("child-pid")
         os.close(launch.info_read)
         tree.sandbox_init, tree.namespace = init, pid_namespace(init) if init else None
-    run.emit("system", _limits_line(choice.use_bwrap, rlimits, tree, proc.pid))
+    run.emit("system", _limits_line(choice.use_bwrap, rlimits, tree, proc.pid, volume))
     if choice.warning:
         run.emit("system", choice.warning)
     readers = [
@@ -288,7 +357,15 @@ def run_host(
     syncer.finish()
     model = pack(layout.model_dir, layout.artifacts_dir / "model.tar.gz")
     output = pack(layout.output_data_dir, layout.artifacts_dir / "output.tar.gz")
+    ended = outcome in (Outcome.COMPLETED, Outcome.FAILED)
+    enospc = ENOSPC_TEXT in run.stderr.message(FAILURE_CHARS * 8)
+    over = volume.verdict(failed=outcome == Outcome.FAILED, enospc=enospc) if ended else None
+    if over is not None:
+        outcome = Outcome.FAILED
+        write_once(layout.failure_file, over)
     reason_text = _report_end(run, outcome, code, layout, launch.program, jailed=choice.use_bwrap)
+    # The platform's diagnosis beats whatever the program wrote about its ENOSPC.
+    reason_text = over or reason_text
     run.emit(
         "system",
         f"{outcome.value} (exit code {code})" + (f": {reason_text}" if reason_text else ""),

@@ -19,6 +19,9 @@ from forgeml.training.spec import HostSpec
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 _CFS_PERIOD_US = 100_000
+# Kernel defaults (one CPU's worth) and maxima of cpu.shares (v1) and cpu.weight (v2).
+_V1_SHARES_DEFAULT, _V1_SHARES_MAX = 1024, 262_144
+_V2_WEIGHT_DEFAULT, _V2_WEIGHT_MAX = 100, 10_000
 
 
 @dataclass(frozen=True)
@@ -134,24 +137,43 @@ def create_cgroup(spec: HostSpec, root: Path = CGROUP_ROOT) -> Cgroup | None:
 
 
 def cpu_quota_us(spec: HostSpec) -> int:
-    """CFS quota for the class's CPUs, or -1 (none) when the class asks for the whole host.
+    """CFS quota for the class's CPUs when the admin asks for hard caps, else -1 (none).
 
-    A quota equal to every core protects nothing, yet CFS bandwidth accounting still throttles
-    multi-threaded bursts (measured: about 12% fewer samples/s for digits-classifier on 2 cores).
+    The weight already gives a job its class's share under contention; a quota on top only
+    throttles bursts while the host is idle (measured: about 12% fewer samples/s for
+    digits-classifier on 2 cores), so it is opt-in (`jobs.cpu_hard_cap`). A quota equal to
+    every core protects nothing, so the whole host never gets one.
     """
     cpus = max(spec.cpu_count, 1)
-    return -1 if cpus >= (os.cpu_count() or 1) else cpus * _CFS_PERIOD_US
+    if not spec.cpu_hard_cap or cpus >= (os.cpu_count() or 1):
+        return -1
+    return cpus * _CFS_PERIOD_US
+
+
+def cpu_weight(spec: HostSpec, version: int) -> int:
+    """Scheduler weight worth the class's CPUs: the kernel default (one CPU's worth) per CPU.
+
+    Left at the default, a 2-CPU job competing with one busy process gets one CPU, not two.
+    """
+    cpus = max(spec.cpu_count, 1)
+    if version == 2:
+        return min(_V2_WEIGHT_DEFAULT * cpus, _V2_WEIGHT_MAX)
+    return min(_V1_SHARES_DEFAULT * cpus, _V1_SHARES_MAX)
+
+
+def _cpu_label(spec: HostSpec, quota: int) -> str:
+    return f"cpu={spec.cpu_count}:cap" if quota > 0 else f"cpu={spec.cpu_count}:weight"
 
 
 def _create_v1(spec: HostSpec, root: Path, name: str) -> Cgroup | None:
     group = Cgroup(version=1)
     quota = cpu_quota_us(spec)
-    cpu_label = f"cpu={spec.cpu_count}" if quota > 0 else "cpu=host"
     settings = {
         "memory": [("memory.limit_in_bytes", str(spec.memory_limit_bytes), "memory")],
         "cpu": [
+            ("cpu.shares", str(cpu_weight(spec, 1)), _cpu_label(spec, quota)),
             ("cpu.cfs_period_us", str(_CFS_PERIOD_US), ""),
-            ("cpu.cfs_quota_us", str(quota), cpu_label),
+            ("cpu.cfs_quota_us", str(quota), ""),
         ],
         "pids": [("pids.max", str(spec.max_processes), "pids")],
     }
@@ -174,9 +196,9 @@ def _create_v2(spec: HostSpec, root: Path, name: str) -> Cgroup | None:
     group = Cgroup(version=2, dirs=[path])
     quota = cpu_quota_us(spec)
     cpu_max = f"{quota} {_CFS_PERIOD_US}" if quota > 0 else f"max {_CFS_PERIOD_US}"
-    cpu_label = f"cpu={spec.cpu_count}" if quota > 0 else "cpu=host"
     _write(path / "memory.max", str(spec.memory_limit_bytes), "memory", group.applied)
-    _write(path / "cpu.max", cpu_max, cpu_label, group.applied)
+    _write(path / "cpu.weight", str(cpu_weight(spec, 2)), _cpu_label(spec, quota), group.applied)
+    _write(path / "cpu.max", cpu_max, "", [])
     _write(path / "pids.max", str(spec.max_processes), "pids", group.applied)
     return group
 

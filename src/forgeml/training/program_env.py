@@ -119,7 +119,10 @@ def training_env(spec: HostSpec, root: str) -> dict[str, Any]:
         "distribution_instance_groups": groups,
         "framework_module": None,
         "hosts": list(spec.hosts),
-        "hyperparameters": {k: decode_value(v) for k, v in user_hyperparameters(spec).items()},
+        # Sorted like hyperparameters.json, so SM_HP_* collisions (lr/LR) resolve as the toolkit's.
+        "hyperparameters": {
+            k: decode_value(v) for k, v in sorted(user_hyperparameters(spec).items())
+        },
         "input_config_dir": f"{root}/input/config",
         "input_data_config": input_data_config(spec),
         "input_dir": f"{root}/input",

@@ -126,10 +126,20 @@ def _gpu_devices(spec: HostSpec) -> list[str]:
 
 
 def bwrap_options(
-    spec: HostSpec, layout: HostLayout, env: dict[str, str], *, shared_net: bool
+    spec: HostSpec,
+    layout: HostLayout,
+    env: dict[str, str],
+    *,
+    shared_net: bool,
+    tmp: Path | None = None,
 ) -> list[str]:
-    """All bwrap options for this host (without the program); mounts in the order they apply."""
+    """All bwrap options for this host (without the program); mounts in the order they apply.
+
+    `tmp`: a folder of the job's volume to serve as /tmp (else a tmpfs, charged to memory).
+    """
     opts = list(_BASE)
+    if tmp is not None:
+        opts += ["--bind", str(tmp), JAIL_TMP]
     if spec.network_allowed or shared_net:
         opts.append("--share-net")
     for root in python_roots(spec.python):
@@ -144,7 +154,7 @@ def bwrap_options(
     opts += ["--ro-bind", str(layout.config_dir), f"{ml}/input/config", "--dir", f"{ml}/input/data"]
     for name, channel in sorted(spec.channels.items()):
         opts += ["--ro-bind", str(channel.source.resolve()), f"{ml}/input/data/{name}"]
-    for sub in ("model", "output", "checkpoints"):
+    for sub in ("model", "output", spec.checkpoint_rel):
         opts += ["--bind", str(layout.root / sub), f"{ml}/{sub}"]
     opts += _gpu_devices(spec)
     # The jail's own root is a tmpfs: make it read-only so the program writes only where allowed.

@@ -18,6 +18,7 @@ EntryKind = Literal["script", "module", "executable"]
 EntryMode = Literal["script", "container"]
 InputMode = Literal["File"]
 LogStream = Literal["stdout", "stderr", "system"]
+LogVisibility = Literal["full", "redacted"]  # the manifest's `logs:`
 
 GIB = 1024**3
 
@@ -71,6 +72,7 @@ class HostSpec:
     hyperparameters: Mapping[str, str] = field(default_factory=dict)
     channels: Mapping[str, ChannelSpec] = field(default_factory=dict)
     cpu_count: int = 1
+    cpu_hard_cap: bool = False  # a CFS quota at cpu_count, not only a weight
     gpu_indices: tuple[int, ...] = ()
     memory_limit_bytes: int = 4 * GIB
     max_processes: int = 512
@@ -85,10 +87,17 @@ class HostSpec:
     # Address of every host as the program should dial it; loopback when all run on one node.
     host_addresses: Mapping[str, str] = field(default_factory=dict)
     network_interface: str = "lo"
+    # The checkpoint folder relative to /opt/ml (CheckpointConfig.LocalPath, validated upstream).
+    checkpoint_rel: str = "checkpoints"
     mode: EntryMode = "script"
     # What runs an executable entry: None reads its shebang; python names mean `python` above.
     interpreter: str | None = None
     region: str = ""
+    log_visibility: LogVisibility = "full"
+    # Disk cap over everything the host writes (training.volume); 0: not enforced.
+    volume_bytes: int = 0
+    volume_gb: int = 0  # what the job asked for, for the message
+    volume_mode: Literal["auto", "mount", "watch"] = "auto"
 
     def __post_init__(self) -> None:
         # Freeze the mappings so a spec shared between threads cannot change under the launcher.

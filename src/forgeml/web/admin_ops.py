@@ -61,6 +61,7 @@ def resource_put(ctx: Page) -> Response:
         "max_volume_gb": _number(ctx, "max_volume_gb", int, 1, errors),
         "price_per_hour": _number(ctx, "price_per_hour", float, 0, errors),
         "enabled": ctx.field("enabled") == "on",
+        "instance_type": ctx.field("instance_type").strip() or None,
     }
     memory = _number(ctx, "memory_gib", float, 0.125, errors)
     if errors:

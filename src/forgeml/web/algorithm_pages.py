@@ -60,6 +60,7 @@ def train_page(
         card=card,
         fields=hyperparameter_fields(card),
         channel_options=jobs_submit.channel_options(ctx, item.algorithm.name),
+        checkpoint_locations=jobs_submit.checkpoint_locations(ctx),
         resource_classes=jobs_submit.resource_class_options(ctx, card),
         errors=errors or {},
         values=values or {},

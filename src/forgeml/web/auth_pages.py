@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse
 from starlette.datastructures import FormData
 
-from forgeml.api.deps import SESSION_COOKIE, base_actor, get_services
+from forgeml.api.deps import SESSION_COOKIE, base_actor, cookie_secure, get_services
 from forgeml.domain.errors import TooManyRequests, Unauthenticated
 from forgeml.services.container import Services
 from forgeml.web.core import Page, PortalRoute, read_form, redirect, render
@@ -35,7 +35,13 @@ def _login_page(
         request, "login.html", status, next=next_url, email=email, error=error, login_csrf=token
     )
     resp.set_cookie(
-        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", path="/login", max_age=3600
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        path="/login",
+        max_age=3600,
+        secure=cookie_secure(request),
     )
     return resp
 
@@ -86,7 +92,7 @@ def login_submit(
         httponly=True,
         samesite="strict",
         path="/",
-        secure=svc.settings.auth.cookie_secure,
+        secure=cookie_secure(request),
         max_age=svc.settings.auth.session_ttl_s,
     )
     resp.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")

@@ -69,6 +69,14 @@ def _int_field(ctx: Ctx, name: str, lo: int, hi: int, errors: dict[str, str]) ->
     return int(raw)
 
 
+def checkpoint_locations(ctx: Ctx) -> list[Any]:
+    """The tenant's checkpoint locations for the picker (none on a server without them)."""
+    found = service(ctx.svc, "checkpoints")
+    if found is None or ctx.is_admin:
+        return []
+    return list(found.list(ctx.actor, cursor=None, limit=200).items)
+
+
 def basic_errors(ctx: Ctx) -> dict[str, str]:
     """Checks of the job-level fields, also enforced by the jobs service (errors next to fields)."""
     errors: dict[str, str] = {}
@@ -92,10 +100,14 @@ def submit(
     jobs = service(ctx.svc, "jobs")
     if jobs is None:
         raise InvalidInput.fields([{"loc": "name", "msg": "training jobs are coming soon"}])
+    from forgeml.domain.checkpoints import CheckpointConfig
     from forgeml.domain.jobs import ChannelRef, JobSpec
 
+    location = ctx.field("checkpoint_location")
+    checkpoint = CheckpointConfig(location, ctx.field("checkpoint_path")) if location else None
     spec = JobSpec(
         name=ctx.field("name"),
+        checkpoint=checkpoint,
         algorithm=version.id,
         hyperparameters=hyperparameters,
         channels={k: ChannelRef(dataset_id=d, version=v) for k, (d, v) in channels.items()},

@@ -13,6 +13,7 @@ from forgeml.web import (
     admin_pages,
     algorithm_pages,
     auth_pages,
+    checkpoint_pages,
     dataset_pages,
     home_pages,
     identity_pages,
@@ -33,6 +34,7 @@ AREA_ROUTERS = [
     job_pages.router,
     admin_ops.router,
     webhook_pages.router,
+    checkpoint_pages.router,
 ]
 
 

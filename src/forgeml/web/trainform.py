@@ -16,6 +16,8 @@ _FIELD_OF = {
     "stopping_condition.max_runtime_s": "max_runtime_min",
     "input_data": "channels",
     "algorithm": "version_id",
+    "checkpoint_config.location": "checkpoint_location",
+    "checkpoint_config.local_path": "checkpoint_path",
 }
 
 

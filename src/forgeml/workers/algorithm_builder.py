@@ -13,8 +13,30 @@ from forgeml.services.algorithm_envs import AlgorithmEnvironments
 from forgeml.workers.base import Loop
 
 
+def holder_is_gone(holder: str) -> bool:
+    """Whether a claim's holder (`host:pid:id`) was a process of this host that no longer runs.
+
+    Holders on other hosts are never judged from here: their claims go stale on their own.
+    """
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, as another user
+        return False
+    return False
+
+
 class AlgorithmBuilder(Loop):
-    """One version per tick; an idle tick waits `interval_s`."""
+    """One version per tick; an idle tick waits `interval_s`.
+
+    The first tick takes back builds a stopped server of this host left claimed, so a restart
+    resumes them at once instead of after the stale-claim timeout.
+    """
 
     name = "algorithm-builder"
     interval_s = 2.0
@@ -22,6 +44,10 @@ class AlgorithmBuilder(Loop):
     def __init__(self, envs: AlgorithmEnvironments, worker_id: str | None = None) -> None:
         self.envs = envs
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._recovered = False
 
     def tick(self) -> bool:
+        if not self._recovered:
+            self.envs.recover_builds(holder_is_gone)
+            self._recovered = True
         return self.envs.build_next(self.worker_id)

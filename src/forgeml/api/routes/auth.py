@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from forgeml.api.deps import SESSION_COOKIE, AnyActor, CurrentActor, Svc
+from forgeml.api.deps import SESSION_COOKIE, AnyActor, CurrentActor, Svc, cookie_secure
 from forgeml.api.errors import responses
 from forgeml.api.schemas import LoginIn, LoginOut, MeOut, TenantOut, UserOut
 
@@ -17,7 +17,9 @@ router = APIRouter(tags=["auth"])
     response_model=LoginOut,
     responses=responses(401, 403, 422, 429),
 )
-def login(body: LoginIn, actor: AnyActor, svc: Svc, response: Response) -> LoginOut:
+def login(
+    body: LoginIn, actor: AnyActor, svc: Svc, request: Request, response: Response
+) -> LoginOut:
     """Exchange e-mail and password for a browser session (cookie) or a new API token."""
     user = svc.auth.check_password(actor, body.email, body.password)
     if body.mode == "token":
@@ -32,7 +34,7 @@ def login(body: LoginIn, actor: AnyActor, svc: Svc, response: Response) -> Login
         httponly=True,
         samesite="strict",
         path="/",
-        secure=svc.settings.auth.cookie_secure,
+        secure=cookie_secure(request),
         max_age=svc.settings.auth.session_ttl_s,
     )
     return LoginOut(user=UserOut.model_validate(user), csrf_token=session.csrf_token)

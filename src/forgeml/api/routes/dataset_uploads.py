@@ -63,48 +63,47 @@ def session_out(s: Session) -> UploadOut:
     )
 
 
-#: Body bytes read ahead of the worker thread, in CHUNK_SIZE blocks: bounded memory per upload.
-PREFETCH_BLOCKS = 4
+#: Body bytes read ahead of the worker thread, in batches of about CHUNK_SIZE: bounded memory.
+PREFETCH_BATCHES = 4
 
 
 class _BodyChunks:
-    """The request body as a plain iterator of CHUNK_SIZE blocks, for a worker thread.
+    """The request body as a plain iterator of the pieces the server received, for a worker thread.
 
     A task on the event loop (`pump`) keeps reading the socket into a small bounded queue while
-    the worker hashes and writes the previous blocks, so receiving and writing overlap; the
-    worker pays one thread hop per block, not one per 64 KiB piece the server hands over.
+    the worker hashes and writes the previous pieces, so receiving and writing overlap. Pieces
+    travel in batches of about CHUNK_SIZE: the worker pays one thread hop per batch, not one per
+    64 KiB piece, and no byte is copied to re-join pieces into blocks.
     """
 
     def __init__(self, request: Request) -> None:
         self.request = request
         # The S3 backend reads from s3transfer's own threads, not the AnyIO worker thread.
         self.token = anyio.lowlevel.current_token()
-        self.tx, self.rx = anyio.create_memory_object_stream[bytes](PREFETCH_BLOCKS)
+        self.tx, self.rx = anyio.create_memory_object_stream[list[bytes]](PREFETCH_BATCHES)
         self.error: Exception | None = None
 
     async def pump(self) -> None:
-        """Read the body into exact CHUNK_SIZE blocks (the store's read size: no re-slicing)."""
-        parts: list[bytes] = []
+        batch: list[bytes] = []
         size = 0
         async with self.tx:
             try:
                 async for piece in self.request.stream():
-                    while size + len(piece) >= CHUNK_SIZE:  # copy each byte once, in the join
-                        cut = CHUNK_SIZE - size
-                        await self.tx.send(b"".join([*parts, piece[:cut]]))
-                        parts, size, piece = [], 0, piece[cut:]
                     if piece:
-                        parts.append(piece)
+                        batch.append(piece)
                         size += len(piece)
-                if parts:
-                    await self.tx.send(b"".join(parts))
+                    if size >= CHUNK_SIZE:
+                        await self.tx.send(batch)
+                        batch, size = [], 0
+                if batch:
+                    await self.tx.send(batch)
             except Exception as exc:  # handed to the consumer: a cut body must not look complete
                 self.error = exc
 
     def __iter__(self) -> Iterator[bytes]:
         while True:
             try:
-                yield anyio.from_thread.run(self.rx.receive, token=self.token)
+                yield from anyio.from_thread.run(self.rx.receive, token=self.token)
             except anyio.EndOfStream:
                 if self.error is not None:
                     raise self.error from None

@@ -6,7 +6,7 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Query, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import FileResponse, StreamingResponse
 
 from forgeml.api.dataset_schemas import (
     DatasetCreate,
@@ -19,11 +19,12 @@ from forgeml.api.dataset_schemas import (
     UsageOut,
     VersionOut,
 )
-from forgeml.api.deps import CurrentActor, Paging, Svc, resources
+from forgeml.api.deps import CurrentActor, Paging, Svc, offload, resources
 from forgeml.api.errors import envelope, responses
 from forgeml.api.schemas import PageOut
 from forgeml.domain.datasets import DatasetKind
 from forgeml.services.dataset_downloads import RangeNotSatisfiable
+from forgeml.storage.base import CHUNK_SIZE
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 DS = resources(dataset_id="dataset")
@@ -52,10 +53,12 @@ def create_dataset(body: DatasetCreate, actor: CurrentActor, svc: Svc) -> Datase
 @router.get(
     "", name="dataset.list", response_model=PageOut[DatasetOut], responses=responses(401, 403, 422)
 )
-def list_datasets(
+async def list_datasets(
     actor: CurrentActor, svc: Svc, page: Paging, kind: Annotated[DatasetKind | None, Query()] = None
 ) -> PageOut[DatasetOut]:
-    res = svc.datasets.list(actor, kind=kind, cursor=page.cursor, limit=page.limit)
+    res = await offload(
+        svc, lambda: svc.datasets.list(actor, kind=kind, cursor=page.cursor, limit=page.limit)
+    )
     return PageOut(
         items=[DatasetOut.model_validate(d) for d in res.items], next_cursor=res.next_cursor
     )
@@ -74,6 +77,7 @@ def usage(
         used_bytes=u.used_bytes,
         committed_bytes=u.committed_bytes,
         uploading_bytes=u.uploading_bytes,
+        checkpoint_bytes=u.checkpoint_bytes,
     )
 
 
@@ -84,8 +88,8 @@ def usage(
     responses=responses(401, 403, 404),
     openapi_extra=DS,
 )
-def get_dataset(dataset_id: str, actor: CurrentActor, svc: Svc) -> DatasetDetail:
-    ds, latest = svc.datasets.get(actor, dataset_id)
+async def get_dataset(dataset_id: str, actor: CurrentActor, svc: Svc) -> DatasetDetail:
+    ds, latest = await offload(svc, lambda: svc.datasets.get(actor, dataset_id))
     out = DatasetDetail.model_validate(ds)
     out.latest_version = VersionOut.model_validate(latest) if latest else None
     return out
@@ -211,6 +215,12 @@ def download_file(
     }
     if read.partial:
         headers["Content-Range"] = f"bytes {read.start}-{read.end}/{f.size}"
+    elif range_ is None and (path := dl.local_file(read)) is not None:
+        # File store: FileResponse reads the file in big blocks, no store iterator per chunk.
+        # Only without a Range header: FileResponse would answer ranges its own way.
+        resp = FileResponse(path, media_type=f.content_type, headers=headers)
+        resp.chunk_size = CHUNK_SIZE
+        return resp
     return StreamingResponse(
         dl.stream(read),
         status_code=206 if read.partial else 200,

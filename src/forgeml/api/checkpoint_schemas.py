@@ -1,0 +1,52 @@
+"""Request and response models of checkpoint locations and of a job's checkpoint_config."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from forgeml.api.schemas import Input, Output
+from forgeml.domain.checkpoints import DEFAULT_LOCAL_PATH, MAX_DESCRIPTION, MAX_LOCAL_PATH
+
+
+class LocationCreate(Input):
+    name: str = Field(min_length=1, max_length=100, examples=["churn-ckpt"])
+    description: str = Field(default="", max_length=MAX_DESCRIPTION)
+
+
+class LocationOut(Output):
+    id: str
+    tenant_id: str
+    name: str
+    description: str
+    file_count: int
+    size_bytes: int
+    last_job_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class CheckpointFileOut(Output):
+    path: str
+    size: int
+    updated_at: datetime
+
+
+class CheckpointConfigIn(Input):
+    """SageMaker's CheckpointConfig: the location (S3Uri) and where the program sees it."""
+
+    location: str = Field(
+        min_length=1, max_length=100, description="checkpoint location id (ckpt_…) or name"
+    )
+    local_path: str = Field(
+        default=DEFAULT_LOCAL_PATH,
+        max_length=MAX_LOCAL_PATH,
+        description="absolute, under /opt/ml, no '..'; not in input/, code/, model/, output/",
+    )
+
+
+class CheckpointConfigOut(Output):
+    location_id: str
+    location_name: str
+    local_path: str
