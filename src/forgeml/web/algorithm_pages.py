@@ -71,6 +71,21 @@ def train_page(
     )
 
 
+@router.get("/algorithms/{algorithm_id}", name="portal.algorithm")
+def detail(algorithm_id: str, ctx: Page) -> Response:
+    """One algorithm's card in full: what it expects, what it reports, where it runs."""
+    item = ctx.svc.algorithms.card(ctx.actor, algorithm_id, include_deprecated=False)
+    version = _pick_version(item, ctx.request.query_params.get("version"))
+    card: dict[str, Any] = version.card
+    return ctx.render(
+        "tenant/algorithm.html",
+        item=item,
+        version=version,
+        card=card,
+        fields=hyperparameter_fields(card),
+    )
+
+
 @router.get("/algorithms/{algorithm_id}/train", name="portal.algorithm.train")
 def train_form(algorithm_id: str, ctx: Page) -> Response:
     return train_page(ctx, algorithm_id, ctx.request.query_params.get("version"))
