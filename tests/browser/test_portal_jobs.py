@@ -230,6 +230,15 @@ def test_train_form_leaves_out_platform_data_granted_for_another_algorithm(
     expect(options.filter(has_text="owner-rows-for-row-counter")).to_have_count(0)
     page.goto(f"{platform.url}/algorithms/{platform.algorithm['algorithm_id']}/train")
     expect(options.filter(has_text="owner-rows-for-row-counter")).to_have_count(1)
+    # the tenant sees the granted dataset's columns, never its rows; its own data in full
+    page.goto(f"{platform.url}/platform-datasets")
+    card = page.locator("article", has_text="owner-rows-for-row-counter")
+    expect(card.locator(".schema")).to_contain_text("x, label")
+    expect(card).not_to_contain_text("3")
+    page.goto(f"{platform.url}/datasets/{setup['dataset']}/versions/1")
+    expect(page.locator("#preview-counts")).to_have_text("1 csv file")
+    expect(page.locator("#preview-table thead")).to_contain_text("label")
+    expect(page.locator("#preview-table tbody tr")).to_have_count(2)
 
 
 def test_catalog_has_a_detail_page_per_algorithm(
