@@ -95,6 +95,14 @@ def _submit(setup: dict[str, Any], name: str, **hps: Any) -> str:
     return str(setup["client"].jobs.submit(body)["id"])
 
 
+def _ended(page: Page, status: str) -> None:
+    badge = page.locator("#job-badge")
+    expect(badge).to_have_text(re.compile("^(Completed|Failed|Stopped)$"), timeout=LONG)
+    page.reload()  # the final page, as the server renders it
+    said = page.locator("#job").inner_text()
+    assert badge.inner_text() == status, said
+
+
 def _no_microseconds(page: Page) -> None:
     assert not re.search(r"\d{2}:\d{2}:\d{2}\.\d", page.locator("#timeline").inner_text())
 
@@ -113,7 +121,7 @@ def test_train_form_preselects_a_class_that_can_run_and_single_points_chart_sane
     page.locator("#f-ch\\.train").select_option(label="rows-for-jobs (latest, v1)")
     page.get_by_role("button", name="Start training").click()
     expect(page).to_have_url(re.compile(r"/jobs/job_\w+$"))
-    expect(page.locator("#job-badge")).to_have_text("Completed", timeout=LONG)
+    _ended(page, "Completed")
     expect(page.locator("#model-download")).to_be_visible()
     _no_microseconds(page)
     # one sample: the time axis spans about a minute, not years
@@ -172,10 +180,13 @@ def test_a_failed_job_offers_its_output_and_says_the_reason_once(
     failed = _submit(setup, "fails", fail="yes")
     sign_in(page, platform.url, platform.user("b"))
     page.goto(f"{platform.url}/jobs/{failed}")
-    expect(page.locator("#job-badge")).to_have_text("Failed", timeout=LONG)
-    page.reload()
+    _ended(page, "Failed")
     expect(page.locator("#job-failure")).to_contain_text("bad value in row 7")
-    assert page.evaluate("document.body.innerText.split('bad value in row 7').length - 1") == 1
+    # once outside the log (whose launcher line quotes it, as a log should)
+    times = "(t) => t.split('bad value in row 7').length - 1"
+    in_page = page.evaluate(f"({times})(document.body.innerText)")
+    in_log = page.evaluate(f"({times})(document.getElementById('log').innerText)")
+    assert in_page - in_log == 1
     expect(page.locator("#model-download")).to_have_count(0)
     _no_microseconds(page)
     page.set_viewport_size({"width": 390, "height": 844})
@@ -202,3 +213,43 @@ def test_api_docs_are_served_locally_and_pages_have_a_favicon(
     href = page.locator("link[rel=icon]").get_attribute("href")
     assert href and httpx.get(f"{platform.url}{href}").status_code == 200
     assert elsewhere == [] and failed == []
+
+
+def test_train_form_leaves_out_platform_data_granted_for_another_algorithm(
+    page: Page, platform: Platform, setup: dict[str, Any], tmp_path: Path
+) -> None:
+    admin = Client(platform.url, platform.admin_token)
+    (tmp_path / "owner.csv").write_text("x,label\n3,1\n")
+    ds = admin.datasets.create("owner-rows-for-row-counter", kind="platform")
+    admin.datasets.upload(ds["id"], [tmp_path])
+    admin.grants.create(ds["id"], platform.tenants["b"]["id"], algorithms=["row-counter"])
+    sign_in(page, platform.url, platform.user("b"))
+    page.goto(f"{platform.url}/algorithms/{setup['algorithm']['algorithm_id']}/train")
+    options = page.locator("#f-ch\\.train option")
+    expect(options.filter(has_text="rows-for-jobs")).to_have_count(1)
+    expect(options.filter(has_text="owner-rows-for-row-counter")).to_have_count(0)
+    page.goto(f"{platform.url}/algorithms/{platform.algorithm['algorithm_id']}/train")
+    expect(options.filter(has_text="owner-rows-for-row-counter")).to_have_count(1)
+    # the tenant sees the granted dataset's columns, never its rows; its own data in full
+    page.goto(f"{platform.url}/platform-datasets")
+    card = page.locator("article", has_text="owner-rows-for-row-counter")
+    expect(card.locator(".schema")).to_contain_text("x, label")
+    expect(card.locator("table, td")).to_have_count(0)
+    page.goto(f"{platform.url}/datasets/{setup['dataset']}/versions/1")
+    expect(page.locator("#preview-counts")).to_have_text("1 csv file")
+    expect(page.locator("#preview-table thead")).to_contain_text("label")
+    expect(page.locator("#preview-table tbody tr")).to_have_count(2)
+
+
+def test_catalog_has_a_detail_page_per_algorithm(
+    page: Page, platform: Platform, setup: dict[str, Any]
+) -> None:
+    sign_in(page, platform.url, platform.user("b"))
+    page.goto(f"{platform.url}/algorithms")
+    page.locator("article", has_text="wide-counter").get_by_role("link", name="Details").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("wide-counter")
+    expect(page.locator("#algo-hyperparameters")).to_contain_text("sleep")
+    expect(page.locator("#algo-hyperparameters")).to_contain_text("no, yes")
+    expect(page.locator("#algo-channels")).to_contain_text("train")
+    page.get_by_role("link", name="Train this version").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Train wide-counter")

@@ -34,6 +34,7 @@ class AuditEvent:
 class AuditFilter:
     action: str | None = None
     actor_id: str | None = None
+    actor_email: str | None = None
     target_id: str | None = None
     outcome: str | None = None
     tenant_id: str | None = None
@@ -60,6 +61,8 @@ def list_events(
             stmt = stmt.where(t.c.action.startswith(flt.action[:-1], autoescape=True))
         else:
             stmt = stmt.where(t.c.action == flt.action)
+    if flt.actor_email:  # what a person knows of an actor; case as typed does not matter
+        stmt = stmt.where(sa.func.lower(t.c.actor_email) == flt.actor_email.lower())
     for col in ("actor_id", "target_id", "outcome", "tenant_id"):
         value = getattr(flt, col)
         if value:

@@ -38,6 +38,7 @@ from forgeml.services.audit import Actor, record
 from forgeml.services.dataset_archives import ArchiveLimits
 from forgeml.services.dataset_downloads import DownloadService
 from forgeml.services.dataset_grants import GrantService
+from forgeml.services.dataset_preview import PreviewService
 from forgeml.services.dataset_uploads import UploadService
 from forgeml.storage.base import ObjectStore
 
@@ -69,6 +70,7 @@ class DatasetService:
         self.uploads = UploadService(self)
         self.downloads = DownloadService(self)
         self.grants = GrantService(self)
+        self.previews = PreviewService(self)
 
     # -- visibility shared by the sibling services -------------------------------------------
 

@@ -38,6 +38,7 @@ from forgeml.storage.base import ObjectStore
 from forgeml.training.artifacts import remove_tree
 from forgeml.training.environments import EnvironmentBuildFailed
 from forgeml.training.spec import HostResult, HostSpec, LogLine, Outcome, overall
+from forgeml.training.volume import release_stale
 
 log = structlog.get_logger("forgeml.runner")
 # How long the end of an attempt (last log flush) waits out a database outage before giving up.
@@ -209,6 +210,9 @@ class Attempt:
 
     def _execute(self, job: TrainingJob, algo: ResolvedAlgorithm, sink: LogSink) -> None:
         prefix = job_prefix(job.tenant_id, job.id)
+        # An earlier attempt's runner may have died with its volumes mounted here: release them.
+        for point in release_stale(self.work.parent):
+            log.warning("released a stale job volume", job=job.id, mount=str(point))
         self._stop_point()
         self._move(Secondary.DOWNLOADING, "staging input data")
         channels = staging.stage_channels(self.store, job, self.work / "channels")

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from forgeml.domain.errors import InvalidInput
 from forgeml.web.admin_pages import admin_only
 from forgeml.web.core import Ctx, Page, PortalRoute, available, field_errors, redirect, service
-from forgeml.web.home_pages import compute_since, month_start
+from forgeml.web.home_pages import compute_and_cost_since, month_start
 
 router = APIRouter(route_class=PortalRoute, prefix="/admin")
 GIB = 1024**3
@@ -82,7 +82,23 @@ def usage(ctx: Page) -> Response:
     storage = {}
     if areas["datasets"]:
         storage = {t.id: ctx.svc.datasets.usage(ctx.actor, t.id) for t in tenants}
-    compute = compute_since(ctx, month_start()) if areas["jobs"] else {}
+    compute = compute_and_cost_since(ctx, month_start()) if areas["jobs"] else {}
     return ctx.render(
         "admin/usage.html", tenants=tenants, storage=storage, compute=compute, areas=areas
     )
+
+
+@router.get("/jobs", name="portal.admin.jobs")
+def jobs(ctx: Page) -> Response:
+    """Every tenant's jobs, newest first, with the tenant named."""
+    admin_only(ctx)
+    if not available(ctx.svc)["jobs"]:
+        return ctx.render("soon.html", area="Jobs")
+    from forgeml.db.job_queries import JobFilter
+
+    page = ctx.svc.jobs.list(
+        ctx.actor, JobFilter(), cursor=ctx.request.query_params.get("cursor"), limit=50
+    )
+    tenants = ctx.svc.tenants.list(ctx.actor, status=None, cursor=None, limit=200).items
+    names = {t.id: t.name for t in tenants}
+    return ctx.render("admin/jobs.html", jobs=page, tenant_names=names, params={})

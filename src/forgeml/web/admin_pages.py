@@ -109,16 +109,20 @@ def _date(raw: str | None, loc: str) -> datetime | None:
 def audit(ctx: Page) -> Response:
     admin_only(ctx)
     q = ctx.request.query_params
-    keys = ("action", "actor_id", "target_id", "outcome", "tenant_id", "since", "until")
+    keys = ("action", "actor", "target_id", "outcome", "tenant", "since", "until")
     params = {k: (q.get(k) or "").strip()[:100] for k in keys}
     errors: dict[str, str] = {}
+    tenants = ctx.svc.tenants.list(ctx.actor, status=None, cursor=None, limit=200).items
+    by_name = {t.name: t.id for t in tenants}
+    actor = params["actor"]
     try:
         flt = AuditFilter(
             action=params["action"] or None,
-            actor_id=params["actor_id"] or None,
+            actor_email=actor if "@" in actor else None,  # an e-mail, else an actor id
+            actor_id=actor if actor and "@" not in actor else None,
             target_id=params["target_id"] or None,
             outcome=params["outcome"] or None,
-            tenant_id=params["tenant_id"] or None,
+            tenant_id=by_name.get(params["tenant"], params["tenant"]) or None,
             since=_date(params["since"], "since"),
             until=_date(params["until"], "until"),
         )
@@ -126,7 +130,6 @@ def audit(ctx: Page) -> Response:
     except InvalidInput as exc:
         errors = field_errors(exc)
         events = None
-    tenants = ctx.svc.tenants.list(ctx.actor, status=None, cursor=None, limit=200).items
     return ctx.render(
         "admin/audit.html",
         200 if not errors else 422,

@@ -59,7 +59,7 @@ def train_page(
         version=version,
         card=card,
         fields=hyperparameter_fields(card),
-        channel_options=jobs_submit.channel_options(ctx),
+        channel_options=jobs_submit.channel_options(ctx, item.algorithm.name),
         checkpoint_locations=jobs_submit.checkpoint_locations(ctx),
         resource_classes=jobs_submit.resource_class_options(ctx, card),
         errors=errors or {},
@@ -68,6 +68,21 @@ def train_page(
         max_runtime_default=ctx.svc.settings.jobs.default_max_runtime_s // 60
         if hasattr(ctx.svc.settings, "jobs")
         else 60,
+    )
+
+
+@router.get("/algorithms/{algorithm_id}", name="portal.algorithm")
+def detail(algorithm_id: str, ctx: Page) -> Response:
+    """One algorithm's card in full: what it expects, what it reports, where it runs."""
+    item = ctx.svc.algorithms.card(ctx.actor, algorithm_id, include_deprecated=False)
+    version = _pick_version(item, ctx.request.query_params.get("version"))
+    card: dict[str, Any] = version.card
+    return ctx.render(
+        "tenant/algorithm.html",
+        item=item,
+        version=version,
+        card=card,
+        fields=hyperparameter_fields(card),
     )
 
 

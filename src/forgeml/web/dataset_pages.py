@@ -105,7 +105,15 @@ def version_page(ctx: Ctx, dataset_id: str, number: int, base: str) -> Response:
     version = ctx.svc.datasets.version(ctx.actor, ds.id, number)
     cursor = ctx.request.query_params.get("cursor") or None
     files = ctx.svc.datasets.downloads.files(ctx.actor, ds.id, number, cursor=cursor, limit=200)
-    return ctx.render("tenant/dataset_version.html", ds=ds, version=version, files=files, base=base)
+    preview = ctx.svc.datasets.previews.preview(ctx.actor, ds.id, number)
+    return ctx.render(
+        "tenant/dataset_version.html",
+        ds=ds,
+        version=version,
+        files=files,
+        base=base,
+        preview=preview,
+    )
 
 
 @router.get("/datasets/{dataset_id}/versions/{number}", name="portal.dataset_version")
@@ -137,4 +145,6 @@ def platform_datasets(ctx: Page) -> Response:
         return redirect("/admin/datasets")
     cursor = ctx.request.query_params.get("cursor") or None
     views = ctx.svc.datasets.grants.list_platform(ctx.actor, cursor=cursor, limit=50)
-    return ctx.render("tenant/platform_datasets.html", views=views)
+    previews = ctx.svc.datasets.previews
+    schemas = {v.dataset.id: previews.schema(ctx.actor, v.dataset.id) for v in views.items}
+    return ctx.render("tenant/platform_datasets.html", views=views, schemas=schemas)

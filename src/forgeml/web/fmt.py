@@ -73,7 +73,34 @@ def phase_note(secondary: Any, message: Any) -> str:
     return "" if said.lower() in (enum_value(secondary).lower(), "queued") else said
 
 
+_HTTP_REASONS = {
+    400: "bad request", 401: "not signed in", 403: "not allowed", 404: "not found",
+    409: "conflict", 413: "body too large", 422: "invalid input", 429: "too many attempts",
+}  # fmt: skip
+
+
+def audit_reason(event: Any) -> str:
+    """Why a denied or failed call failed, from what the audit row recorded."""
+    details = getattr(event, "details", None) or {}
+    if getattr(event, "outcome", "success") == "success" or not isinstance(details, dict):
+        return ""
+    if details.get("reason") or details.get("message"):
+        return str(details.get("reason") or details.get("message"))
+    status = details.get("status")
+    what = _HTTP_REASONS.get(status, "error") if isinstance(status, int) else "refused"
+    where = f" on {details.get('method', '')} {details.get('path', '')}".rstrip()
+    return f"{status} {what}{where}" if status else what
+
+
+def money(amount: Any) -> str:
+    """A cost at the resource classes' price per hour (in whatever currency those prices are)."""
+    value = float(amount or 0)
+    return "< 0.01" if 0 < value < 0.01 else f"{value:,.2f}"
+
+
 FILTERS = {
+    "money": money,
+    "audit_reason": audit_reason,
     "phase_note": phase_note,
     "pairs": pairs,
     "bytes": human_bytes,

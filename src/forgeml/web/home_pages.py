@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from forgeml.web.core import Ctx, Page, PortalRoute, available, redirect
+from forgeml.web.core import Ctx, Page, PortalRoute, available, redirect, service
 
 router = APIRouter(route_class=PortalRoute)
 QUEUED = {"Pending", "Interrupted"}
@@ -20,11 +20,19 @@ def month_start() -> datetime:
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def compute_since(ctx: Ctx, since: datetime, tenant_id: str | None = None) -> dict[str, int]:
-    """Billable seconds of jobs created since `since`, per tenant (walks the job list)."""
+def compute_and_cost_since(
+    ctx: Ctx, since: datetime, tenant_id: str | None = None
+) -> dict[str, tuple[float, float]]:
+    """(billable seconds, cost at the classes' hourly prices) per tenant since `since`."""
     from forgeml.db.job_queries import JobFilter
 
-    totals: dict[str, int] = {}
+    scheduling = service(ctx.svc, "scheduling")
+    prices = (
+        {rc.name: rc.price_per_hour for rc in scheduling.list_classes(ctx.actor)}
+        if (scheduling is not None)
+        else {}
+    )
+    totals: dict[str, tuple[float, float]] = {}
     cursor = None
     for _ in range(100):  # at most 20,000 jobs a month are summed here
         page = ctx.svc.jobs.list(
@@ -32,7 +40,10 @@ def compute_since(ctx: Ctx, since: datetime, tenant_id: str | None = None) -> di
         )
         for j in page.items:
             if tenant_id is None or j.tenant_id == tenant_id:
-                totals[j.tenant_id] = totals.get(j.tenant_id, 0) + int(j.billable_seconds or 0)
+                secs, cost = totals.get(j.tenant_id, (0.0, 0.0))
+                billed = float(j.billable_seconds or 0)
+                price = prices.get(j.resource_class, 0.0)
+                totals[j.tenant_id] = (secs + billed, cost + billed / 3600 * price)
         cursor = page.next_cursor
         if cursor is None:
             break
@@ -47,7 +58,7 @@ def _jobs_overview(ctx: Ctx, tenant_id: str) -> dict[str, Any]:
         "running": [j for j in active.items if j.secondary_status not in QUEUED],
         "queued": [j for j in active.items if j.secondary_status in QUEUED],
         "recent": ctx.svc.jobs.list(ctx.actor, JobFilter(), cursor=None, limit=10).items,
-        "compute_s": compute_since(ctx, month_start(), tenant_id).get(tenant_id, 0),
+        "compute": compute_and_cost_since(ctx, month_start(), tenant_id).get(tenant_id, (0, 0)),
     }
 
 

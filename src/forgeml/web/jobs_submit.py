@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from forgeml.domain.errors import ForgeError, InvalidInput
@@ -12,10 +13,13 @@ from forgeml.web.core import Ctx, service
 JOB_NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 
 
-def channel_options(ctx: Ctx) -> list[tuple[str, str, list[tuple[str, str]]]]:
+def channel_options(
+    ctx: Ctx, algorithm: str | None = None
+) -> list[tuple[str, str, list[tuple[str, str]]]]:
     """Option groups for channel pickers: (group label, ..., [(value, label)]).
 
-    Values are `<dataset id>` (latest version) or `<dataset id>@<n>`.
+    Values are `<dataset id>` (latest version) or `<dataset id>@<n>`. Platform datasets whose
+    grants do not allow `algorithm` are left out: submitting them would only be refused.
     """
     datasets = service(ctx.svc, "datasets")
     if datasets is None:
@@ -29,8 +33,10 @@ def channel_options(ctx: Ctx) -> list[tuple[str, str, list[tuple[str, str]]]]:
             own.append((ds.id, f"{ds.name} (latest, v{versions[0].number})"))
             own += [(f"{ds.id}@{v.number}", f"{ds.name} v{v.number}") for v in versions[1:]]
     granted: list[tuple[str, str]] = []
+    now = datetime.now(UTC)
     for view in datasets.grants.list_platform(ctx.actor, cursor=None, limit=200).items:
-        if view.versions:
+        usable = algorithm is None or any(g.allows(algorithm, now) for g in view.grants)
+        if view.versions and usable:
             granted.append((view.dataset.id, f"{view.dataset.name} (platform)"))
     groups = [("Your datasets", "own", own), ("Platform datasets granted to you", "grant", granted)]
     return [(label, kind, opts) for label, kind, opts in groups]

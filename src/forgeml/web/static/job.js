@@ -42,8 +42,11 @@
     if (charts[name]) { charts[name].setData(data); return true; }
     charts[name] = new window.uPlot({
       width: width, height: 220,
-      // one sample alone would make uPlot span years: give a single point a minute around it
-      scales: { x: { time: true, range: function (u, lo, hi) { return lo === hi ? [lo - 30, hi + 30] : [lo, hi]; } } },
+      // uPlot widens one sample's time axis by 86400/ms (years with seconds): use a minute
+      scales: { x: { time: true, range: function (u, lo, hi) {
+        var xs = u.data[0];
+        return xs.length === 1 ? [xs[0] - 30, xs[0] + 30] : [lo, hi];
+      } } },
       series: [{}, { label: name, stroke: "#1f5fbf", width: 2, points: { show: points.length < 40 } }],
       axes: [{}, { size: 60 }]
     }, data, holder);
