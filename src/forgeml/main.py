@@ -34,6 +34,7 @@ from forgeml.workers.runner import RunnerLoop
 
 log = structlog.get_logger("forgeml")
 CREDENTIALS_FILE = "admin-credentials.txt"
+EXIT_DEAD_LOOP = 70  # EX_SOFTWARE: a background loop kept dying
 # Bundles stream in with their own limit (settings.algorithm_max_bundle_bytes → 413).
 ALGORITHM_UPLOAD = r"^/api/v1/admin/algorithms/?$"
 # Dataset files and archives stream into the object store (quota-checked, never buffered).
@@ -105,19 +106,30 @@ class Runtime:
     services: Services
     servers: list[uvicorn.Server]
     supervisor: Supervisor | None
+    stopping: threading.Event
 
 
 def make_runtime(settings: Settings, *, serve_api: bool, workers: bool) -> Runtime:
     services = build_services(settings)
-    servers = []
+    servers: list[uvicorn.Server] = []
+    stopping = threading.Event()
+
+    def halt(_loop: str) -> None:  # a loop keeps dying: stop everything, exit non-zero
+        stopping.set()
+        for server in servers:
+            server.should_exit = True
+
+    supervisor = Supervisor(build_loops(services), on_fatal=halt) if workers else None
     if serve_api:
         planes = [("public", settings.listen)]
         if settings.admin_listen:
             planes.append(("admin", settings.admin_listen))
         for plane, listen in planes:
             host, port = split_listen(listen)
+            app = build_app(services, plane)
+            app.state.loops = supervisor  # /readyz reports a dead loop of this process
             cfg = uvicorn.Config(
-                build_app(services, plane),
+                app,
                 host=host,
                 port=port,
                 log_config=None,
@@ -126,8 +138,7 @@ def make_runtime(settings: Settings, *, serve_api: bool, workers: bool) -> Runti
                 proxy_headers=False,  # the app applies server.trusted_proxies itself
             )
             servers.append(uvicorn.Server(cfg))
-    supervisor = Supervisor(build_loops(services)) if workers else None
-    return Runtime(services=services, servers=servers, supervisor=supervisor)
+    return Runtime(services=services, servers=servers, supervisor=supervisor, stopping=stopping)
 
 
 def run(runtime: Runtime) -> None:
@@ -142,12 +153,15 @@ def run(runtime: Runtime) -> None:
         if runtime.servers:
             _event_loop_runner()(_serve_all(runtime.servers))
         else:
-            _wait_for_signal()
+            _wait_for_signal(runtime.stopping)
     finally:
         if runtime.supervisor:
             runtime.supervisor.stop()
         runtime.services.close()
         log.info("stopped")
+    if runtime.supervisor and runtime.supervisor.fatal:
+        # systemd / Kubernetes restart a process that exits non-zero; a half-dead one they keep.
+        raise SystemExit(EXIT_DEAD_LOOP)
 
 
 def _event_loop_runner() -> Any:
@@ -164,8 +178,7 @@ async def _serve_all(servers: list[uvicorn.Server]) -> None:
     await asyncio.gather(*(s.serve() for s in servers))
 
 
-def _wait_for_signal() -> None:
-    done = threading.Event()
+def _wait_for_signal(done: threading.Event) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
     done.wait()

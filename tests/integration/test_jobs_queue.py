@@ -22,7 +22,7 @@ from forgeml.domain.job_model import Runner
 from forgeml.domain.jobs import Secondary
 from forgeml.queue import claims
 from forgeml.queue.transitions import LeaseLost, fence, move, move_or_raise, record_transition
-from forgeml.services.job_attempt import LogSink
+from forgeml.services.log_sink import LogSink
 from forgeml.training.spec import LogLine
 
 

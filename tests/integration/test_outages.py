@@ -18,34 +18,100 @@ from fastapi.testclient import TestClient
 from forgeml import logs
 from forgeml.config import Settings
 from forgeml.db.engine import Database
+from forgeml.db.jobs import job_logs, runners
+from forgeml.db.types import utcnow
+from forgeml.domain.errors import Unavailable
 from forgeml.main import build_app
+from forgeml.queue import claims
 from forgeml.services.container import Services
+from forgeml.services.log_sink import LogSink
 from forgeml.storage.memory import MemoryObjectStore
+from forgeml.training.spec import LogLine
+from forgeml.workers.base import Supervisor
+from forgeml.workers.runner import RunnerLoop
+from tests.integration.test_jobs_queue import job, runner, tenant
 from tests.support.db import DatabaseFactory
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.world import World, build_world
+from tests.unit.test_supervisor import eventually
 
 API = "/api/v1"
 
 
 @pytest.fixture
-def proxy_world(
-    tmp_path: Path, db_factories: dict[str, DatabaseFactory]
-) -> Iterator[tuple[World, TcpProxy]]:
-    """A world whose PostgreSQL connections all pass through a proxy the test can cut."""
+def proxied(db_factories: dict[str, DatabaseFactory]) -> Iterator[tuple[Database, TcpProxy]]:
+    """A PostgreSQL database reached only through a proxy the test can cut."""
     with db_factories["postgres"].new() as real:
         url = sa.make_url(real.url)
         proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
         proxy.restore()
         db = Database(url.set(host="127.0.0.1", port=proxy.port).render_as_string(False))
-        settings = Settings(home=tmp_path / "home", database_url=db.url, storage_url="memory://t")
-        services = Services.build(settings, db, MemoryObjectStore("t"))
         try:
-            with TestClient(build_app(services)) as client:
-                yield build_world(client, services), proxy
+            yield db, proxy
         finally:
             proxy.cut()
             db.dispose()
+
+
+@pytest.fixture
+def proxy_world(
+    tmp_path: Path, proxied: tuple[Database, TcpProxy]
+) -> Iterator[tuple[World, TcpProxy]]:
+    db, proxy = proxied
+    settings = Settings(home=tmp_path / "home", database_url=db.url, storage_url="memory://t")
+    services = Services.build(settings, db, MemoryObjectStore("t"))
+    with TestClient(build_app(services)) as client:
+        yield build_world(client, services), proxy
+
+
+def test_a_worker_started_while_the_database_is_down_registers_once_it_is_back(
+    tmp_path: Path, proxied: tuple[Database, TcpProxy]
+) -> None:
+    db, proxy = proxied
+    settings = Settings(
+        home=tmp_path / "home",
+        database_url=db.url,
+        storage_url="memory://t",
+        jobs={"runner_name": "late-runner"},
+    )
+    services = Services.build(settings, db, MemoryObjectStore("t"))
+    loop = RunnerLoop(services.job_runs)
+    proxy.cut()
+    sup = Supervisor([loop])
+    sup.start()
+    try:
+        assert eventually(lambda: loop.last_beat > 0)
+        proxy.restore()
+        assert eventually(lambda: services.job_runs.runner is not None, timeout_s=60)
+        assert sup.dead() == []
+        with db.read() as conn:
+            names = conn.execute(sa.select(runners.c.name)).scalars().all()
+        assert names == ["late-runner"]
+    finally:
+        sup.stop()
+
+
+def test_the_log_sink_keeps_its_batch_through_an_outage(
+    proxied: tuple[Database, TcpProxy],
+) -> None:
+    db, proxy = proxied
+    job_id = job(db, tenant(db, "t"), "logs")
+    with db.write() as conn:
+        lease = claims.claim(conn, runner(db), 30)
+    assert lease is not None
+    sink = LogSink(db, lease, [])
+    sink(LogLine(time=utcnow(), host="algo-1", stream="stdout", text="before the outage"))
+    proxy.cut()
+    with pytest.raises(Unavailable):
+        sink.flush()
+    sink(LogLine(time=utcnow(), host="algo-1", stream="stdout", text="during the outage"))
+    proxy.restore()
+    sink.flush_patiently(30)
+    with db.read() as conn:
+        texts = conn.execute(
+            sa.select(job_logs.c.text).where(job_logs.c.job_id == job_id).order_by(job_logs.c.id)
+        ).scalars()
+        assert list(texts) == ["before the outage", "during the outage"]
 
 
 def test_a_database_outage_answers_503_with_retry_after_and_recovers(

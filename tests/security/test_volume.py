@@ -4,6 +4,8 @@ every sandbox mode (issue 10 item 3). Volumes are MiB-sized here (`jobs.volume_u
 
 from __future__ import annotations
 
+import os
+import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +15,8 @@ import pytest
 from forgeml.config import Settings
 from forgeml.db.engine import Database
 from forgeml.services.container import Services
-from forgeml.training.volume import usage_bytes
+from forgeml.training.spec import EntryPoint, HostSpec
+from forgeml.training.volume import HostVolume, release_stale, usage_bytes
 from tests.support.algorithms import register, tar_gz
 from tests.support.jobs import job_body, logs_text, run_to_end, submit, upload_dataset
 from tests.support.platform_jobs import file_store, settings_for_mode
@@ -118,3 +121,22 @@ def test_a_job_that_fills_its_volume_fails_and_nothing_else_is_affected(world: W
     assert _mounts_under(work) == []  # every volume is unmounted and its image gone
     assert not list(work.rglob("*.volume.img")) if work.exists() else True
     assert (usage_bytes(work) if work.exists() else 0) <= disk_before + VOLUME * MIB
+
+
+def test_volumes_a_dead_runner_left_mounted_are_released(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a job volume needs root; the watchdog needs no release")
+    job_dir = tmp_path / "work" / "job_x"
+    spec = HostSpec(
+        job_name="job_x", host="algo-1", hosts=("algo-1",), instance_type="cpu.small",
+        entry_point=EntryPoint("script", "train.py"), code_dir=tmp_path, python=Path(sys.executable),
+        work_root=job_dir / "attempt-1" / "algo-1", volume_bytes=VOLUME * MIB, volume_gb=VOLUME,
+    )  # fmt: skip
+    volume = HostVolume(spec, "mount").open()  # the runner dies here, never closing it
+    assert volume.mode == "mount" and _mounts_under(job_dir)
+    (spec.work_root / "model.bin").write_bytes(b"x" * MIB)
+
+    assert release_stale(job_dir) == [spec.work_root]
+    assert _mounts_under(job_dir) == []
+    assert not volume.image.exists()
+    assert release_stale(job_dir) == []

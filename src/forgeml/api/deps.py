@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
-from starlette.concurrency import run_in_threadpool
 
 from forgeml.domain.errors import Forbidden, Unauthenticated
 from forgeml.services.audit import Actor
@@ -15,7 +13,6 @@ from forgeml.services.container import Services
 SESSION_COOKIE = "forgeml_session"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-T = TypeVar("T")
 
 
 # Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency in the thread
@@ -50,9 +47,7 @@ def base_actor(request: Request) -> Actor:
     return actor
 
 
-def authenticate(request: Request, services: Services, *, defer_touch: bool = False) -> Actor:
-    """Resolve the caller; with `defer_touch` a due last-used write is left to the caller (its
-    token id in `state["touch_token"]`): only reads happen here then."""
+def authenticate(request: Request, services: Services) -> Actor:
     actor = base_actor(request)
     if actor.principal is not None:
         return actor
@@ -61,11 +56,7 @@ def authenticate(request: Request, services: Services, *, defer_touch: bool = Fa
         scheme, _, raw = auth.partition(" ")
         if scheme.lower() != "bearer" or not raw.strip():
             raise Unauthenticated()
-        actor.principal, due = services.auth.token_principal(raw.strip())
-        if due and defer_touch:
-            request.scope["state"]["touch_token"] = actor.principal.token_id
-        elif due:
-            services.auth.touch_token(str(actor.principal.token_id))
+        actor.principal = services.auth.principal_from_token(raw.strip())
     elif cookie := request.cookies.get(SESSION_COOKIE):
         principal, csrf = services.auth.principal_from_session(cookie)
         if request.method not in SAFE_METHODS and not _csrf_ok(request, csrf):
@@ -87,33 +78,8 @@ def _csrf_ok(request: Request, expected: str) -> bool:
     return bool(given) and hmac.compare_digest(str(given), expected)
 
 
-def reads_inline(services: Services) -> bool:
-    """Whether short reads run on the event loop instead of the thread pool.
-
-    SQLite in WAL mode answers an indexed read in well under a millisecond and readers never
-    wait for writers, so a thread hop (and the GIL hand-off it costs under load) is dearer than
-    the read. A network database may stall, so PostgreSQL reads keep going through threads.
-    Writes always go through threads (a SQLite writer may wait for the lock).
-    """
-    return services.db.is_sqlite
-
-
-async def offload(services: Services, fn: Callable[[], T]) -> T:
-    """Run a read-only service call inline (SQLite) or in the thread pool (PostgreSQL)."""
-    if reads_inline(services):
-        return fn()
-    return await run_in_threadpool(fn)
-
-
-async def current_actor(
-    request: Request, services: Annotated[Services, Depends(get_services)]
-) -> Actor:
-    if not reads_inline(services):
-        return await run_in_threadpool(authenticate, request, services)
-    actor = authenticate(request, services, defer_touch=True)
-    if token_id := request.scope["state"].pop("touch_token", None):
-        await run_in_threadpool(services.auth.touch_token, token_id)
-    return actor
+def current_actor(request: Request, services: Annotated[Services, Depends(get_services)]) -> Actor:
+    return authenticate(request, services)
 
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]

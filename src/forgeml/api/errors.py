@@ -102,6 +102,8 @@ def install(app: FastAPI) -> None:
         problems = []
         for err in exc.errors():
             loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+            if err.get("type") == "json_invalid":
+                loc = "body"  # its loc is a character offset, not a field
             problems.append(
                 {
                     "loc": loc,

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
-from forgeml.domain.identity import Role, TenantStatus, TokenScope
+from forgeml.domain.identity import (
+    PASSWORD_MAX_LEN,
+    PASSWORD_MIN_LEN,
+    Role,
+    TenantStatus,
+    TokenScope,
+)
 
 T = TypeVar("T")
 
@@ -20,6 +34,22 @@ class Input(BaseModel):
 
 class Output(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+
+def _no_epoch_number(value: Any) -> Any:
+    """Pydantic reads "1.5" as seconds since 1970; the schema promises an RFC 3339 date-time."""
+    if isinstance(value, int | float) or (
+        isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit()
+    ):
+        raise ValueError("use an RFC 3339 date-time such as 2026-01-31T12:00:00Z")
+    return value
+
+
+# A field that may be left out but never sent as null (the schema shows no null).
+Absent = SkipJsonSchema[None]
+
+# A date-time filter or field that refuses bare numbers (epoch seconds, fractional or not).
+Timestamp = Annotated[datetime, BeforeValidator(_no_epoch_number)]
 
 
 class PageOut(BaseModel, Generic[T]):
@@ -62,19 +92,32 @@ class UserOut(Output):
     last_login_at: datetime | None
 
 
+# The password rule of `domain.identity.check_password`, published in the schema.
+_PASSWORD = {"min_length": PASSWORD_MIN_LEN, "max_length": PASSWORD_MAX_LEN}
+
+
 class UserCreate(Input):
     email: str = Field(min_length=3, max_length=320)
     name: str | None = Field(default=None, max_length=200)
     role: Role = Role.MEMBER
-    password: str | None = Field(default=None, max_length=1024)
+    password: str | None = Field(default=None, **_PASSWORD)  # type: ignore[call-overload]
     tenant_id: str | None = Field(default=None, max_length=32, description="platform admins only")
 
 
 class UserUpdate(Input):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    role: Role | None = None
-    disabled: bool | None = None
-    password: str | None = Field(default=None, max_length=1024)
+    """Every field optional, none nullable: an absent field is unchanged, `null` is refused."""
+
+    name: str | Absent = Field(default=None, min_length=1, max_length=200)
+    role: Role | Absent = None
+    disabled: StrictBool | Absent = None
+    password: str | Absent = Field(default=None, **_PASSWORD)  # type: ignore[call-overload]
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:  # defaults are not validated, so only an explicit null gets here
+            raise ValueError("leave the field out to keep it; null is not a value")
+        return value
 
 
 class TokenOut(Output):

@@ -144,7 +144,12 @@ def check_tenant_name(name: str) -> str:
     return name
 
 
+PASSWORD_MIN_LEN = 10
+PASSWORD_MAX_LEN = 1024
+
+
 def check_password(password: str) -> str:
-    if len(password) < 10 or len(password) > 1024:
-        raise InvalidInput.fields([{"loc": "password", "msg": "use 10 to 1024 characters"}])
+    if not PASSWORD_MIN_LEN <= len(password) <= PASSWORD_MAX_LEN:
+        msg = f"use {PASSWORD_MIN_LEN} to {PASSWORD_MAX_LEN} characters"
+        raise InvalidInput.fields([{"loc": "password", "msg": msg}])
     return password

@@ -62,23 +62,17 @@ class AuthService:
         return tenant.status is TenantStatus.ACTIVE
 
     def principal_from_token(self, raw: str) -> Principal:
-        """Resolve a bearer token and record its use (a write at most once a minute)."""
-        principal, due = self.token_principal(raw)
-        if due:
-            self.touch_token(str(principal.token_id))
-        return principal
-
-    def token_principal(self, raw: str) -> tuple[Principal, bool]:
-        """Resolve a bearer token with one read; revocation, expiry, a disabled user and a
-        suspended tenant are checked on every call (no cache). Also says whether last-used
-        bookkeeping is due, so a caller on the event loop can leave that write to a thread."""
+        """Resolve a bearer token; revocation, expiry, a disabled user and a suspended tenant are
+        checked on every call (one query, no cache)."""
         now = utcnow()
         with self.db.read() as conn:
             cred = creds.find_token(conn, hash_token(raw))
         if cred is None or not cred.usable(now):
             raise Unauthenticated()
-        due = cred.last_used_at is None or now - cred.last_used_at > _TOUCH_EVERY
-        principal = Principal(
+        if cred.last_used_at is None or now - cred.last_used_at > _TOUCH_EVERY:
+            with self.db.write() as conn:
+                q.touch_token(conn, cred.id, now)
+        return Principal(
             user_id=cred.user_id,
             email=cred.email,
             role=cred.role,
@@ -87,11 +81,6 @@ class AuthService:
             token_id=cred.id,
             scopes=frozenset(cred.scopes),
         )
-        return principal, due
-
-    def touch_token(self, token_id: str) -> None:
-        with self.db.write() as conn:
-            q.touch_token(conn, token_id, utcnow())
 
     def principal_from_session(self, raw: str) -> tuple[Principal, str]:
         """Return the session's principal and its CSRF token (checked like tokens)."""

@@ -7,7 +7,6 @@ job; platform errors give the attempt up for a retry.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -20,9 +19,10 @@ from sqlalchemy.engine import Connection
 from forgeml.config import Settings
 from forgeml.db import job_queries as q
 from forgeml.db.engine import Database
-from forgeml.db.jobs import job_attempts, job_logs, job_metrics
+from forgeml.db.jobs import job_attempts
 from forgeml.db.scope import Scope
 from forgeml.db.types import utcnow
+from forgeml.domain import retry
 from forgeml.domain.errors import InvalidInput
 from forgeml.domain.job_model import Lease, TrainingJob
 from forgeml.domain.jobs import ENV_MESSAGE, Secondary
@@ -33,88 +33,22 @@ from forgeml.services import job_staging as staging
 from forgeml.services.algorithm_envs import ResolvedAlgorithm
 from forgeml.services.checkpoint_sync import QuotaCheck, location_sync, restore_location
 from forgeml.services.jobs import job_prefix
+from forgeml.services.log_sink import LogSink
 from forgeml.storage.base import ObjectStore
 from forgeml.training.artifacts import remove_tree
 from forgeml.training.environments import EnvironmentBuildFailed
 from forgeml.training.spec import HostResult, HostSpec, LogLine, Outcome, overall
+from forgeml.training.volume import release_stale
 
 log = structlog.get_logger("forgeml.runner")
+# How long the end of an attempt (last log flush) waits out a database outage before giving up.
+OUTAGE_PATIENCE_S = 120.0
 _BURST = 4  # log transactions per log_flush_s window before lines are batched
 AlgorithmLoader = Callable[[str], ResolvedAlgorithm]
 
 
 class AlgorithmError(Exception):
     """The job's own code or configuration failed: no retry."""
-
-
-class LogSink:
-    """Collects log lines from every host and writes them in fenced batches with live metrics."""
-
-    def __init__(self, db: Database, lease: Lease, metrics: list[tuple[str, str]]) -> None:
-        self.db = db
-        self.lease = lease
-        self.patterns = [(n, re.compile(r)) for n, r in metrics]
-        self.pending: list[LogLine] = []
-        self.lock = threading.Lock()
-        self.lost = False
-        self.arrived = threading.Event()  # a line is waiting to be flushed
-
-    def __call__(self, line: LogLine) -> None:
-        with self.lock:
-            self.pending.append(line)
-        self.arrived.set()
-
-    def flush(self) -> None:
-        with self.lock:
-            batch, self.pending = self.pending, []
-        if not batch or self.lost:
-            return
-        lease = self.lease
-        logs, points = [], []
-        for line in batch:
-            logs.append(
-                {
-                    "job_id": lease.job_id,
-                    "tenant_id": lease.tenant_id,
-                    "attempt": lease.attempt,
-                    "at": line.time,
-                    "host": line.host,
-                    "stream": line.stream,
-                    "text": line.text[:65536],
-                }
-            )
-            if line.stream != "system":
-                points += self._metrics(line)
-        try:
-            with self.db.write() as conn:
-                fence(conn, lease)
-                conn.execute(job_logs.insert(), logs)
-                if points:
-                    conn.execute(job_metrics.insert(), points)
-        except LeaseLost:
-            self.lost = True
-
-    def _metrics(self, line: LogLine) -> list[dict[str, object]]:
-        out: list[dict[str, object]] = []
-        for name, pattern in self.patterns:
-            m = pattern.search(line.text)
-            try:
-                value = float(m.group(1)) if m and m.group(1) is not None else None
-            except ValueError:
-                value = None
-            if value is not None and value == value and abs(value) != float("inf"):
-                out.append(
-                    {
-                        "job_id": self.lease.job_id,
-                        "tenant_id": self.lease.tenant_id,
-                        "attempt": self.lease.attempt,
-                        "host": line.host,
-                        "name": name,
-                        "at": line.time,
-                        "value": value,
-                    }
-                )
-        return out
 
 
 class Attempt:
@@ -168,7 +102,7 @@ class Attempt:
         # window; beyond that they batch until the window ends. A quiet program's lines show up
         # at once (dispatch latency), a chatty one costs a bounded number of transactions.
         interval = self.settings.jobs.log_flush_s
-        window, used = time.monotonic(), 0
+        window, used, failures = time.monotonic(), 0, 0
         while not self.done.is_set():
             if not sink.arrived.wait(1.0):
                 continue
@@ -179,7 +113,15 @@ class Attempt:
                 self.done.wait(window + interval - now)
                 window, used = time.monotonic(), 0
             sink.arrived.clear()
-            sink.flush()
+            try:
+                sink.flush()
+                failures = 0
+            except Exception as exc:  # the batch is kept; a dead flush thread would lose the rest
+                failures += 1
+                wait = retry.delay(failures)
+                log.warning("log flush failed; retrying", error=str(exc)[:200], retry_in_s=wait)
+                sink.arrived.set()
+                self.done.wait(wait)
             used += 1
 
     # --- the attempt -----------------------------------------------------------------------
@@ -209,8 +151,14 @@ class Attempt:
         finally:
             self.done.set()
             if sink is not None:
-                sink.flush()
+                self._last_flush(sink)
             remove_tree(self.work)
+
+    def _last_flush(self, sink: LogSink) -> None:
+        try:
+            sink.flush_patiently(OUTAGE_PATIENCE_S)
+        except Exception:
+            log.exception("final log flush failed", job=self.lease.job_id)
 
     def _algorithm(self, job: TrainingJob) -> ResolvedAlgorithm:
         # a first use builds the environment (minutes for torch): say so instead of "Starting"
@@ -261,6 +209,9 @@ class Attempt:
 
     def _execute(self, job: TrainingJob, algo: ResolvedAlgorithm, sink: LogSink) -> None:
         prefix = job_prefix(job.tenant_id, job.id)
+        # An earlier attempt's runner may have died with its volumes mounted here: release them.
+        for point in release_stale(self.work.parent):
+            log.warning("released a stale job volume", job=job.id, mount=str(point))
         self._stop_point()
         self._move(Secondary.DOWNLOADING, "staging input data")
         channels = staging.stage_channels(self.store, job, self.work / "channels")
@@ -299,7 +250,7 @@ class Attempt:
             results = self.executor.run(request)
         except InvalidInput as exc:
             raise AlgorithmError(f"AlgorithmError: {exc.message}") from exc
-        sink.flush()
+        sink.flush_patiently(OUTAGE_PATIENCE_S)
         self._finish(job, results, prefix)
 
     def _restore(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -151,3 +152,20 @@ class HostVolume:
                 _run(["umount", "-l", str(self.root)])
             self.image.unlink(missing_ok=True)
             self.mode = "none"
+
+
+def release_stale(under: Path) -> list[Path]:
+    """Lazily unmount volumes left mounted under `under` (a runner died mid-run) and drop their
+    images; the mount points it released. Call only where no live run can be (a job's folder
+    before its new attempt starts)."""
+    points = []
+    for line in Path("/proc/mounts").read_text().splitlines():
+        fields = line.split()
+        # /proc/mounts writes spaces, tabs and backslashes of paths as octal escapes.
+        point = Path(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[1]))
+        if point != under and point.is_relative_to(under):
+            points.append(point)
+    for point in sorted(points, key=lambda p: len(p.parts), reverse=True):
+        _run(["umount", "-l", str(point)])
+        (point.parent / f"{point.name}.volume.img").unlink(missing_ok=True)
+    return points

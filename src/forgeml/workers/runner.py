@@ -9,6 +9,7 @@ import threading
 
 import structlog
 
+from forgeml.domain import retry
 from forgeml.services.job_runner import JobRunService
 from forgeml.workers.base import Loop
 
@@ -26,15 +27,21 @@ class RunnerLoop(Loop):
         return self.service.tick()
 
     def run(self, stop: threading.Event) -> None:
-        self.service.register()
+        # No registration up front: the first tick registers, so a database that is down when
+        # the worker starts is retried with back-off like any other tick, never fatal.
+        failures = 0
         try:
             while not stop.is_set():
+                self.beat()
                 try:
                     busy = self.tick()
+                    failures = 0
                 except Exception:
-                    log.exception("loop tick failed", loop=self.name)
-                    busy = False
-                    stop.wait(self.interval_s)
+                    failures += 1
+                    wait = max(self.interval_s, retry.delay(failures))
+                    log.exception("loop tick failed", loop=self.name, retry_in_s=round(wait, 2))
+                    stop.wait(wait)
+                    continue
                 if not busy:
                     # Woken by a submit in this process, by shutdown, or after the idle poll
                     # (jobs submitted through another process's API).

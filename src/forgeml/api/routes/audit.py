@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from forgeml.api.deps import CurrentActor, Paging, Svc
 from forgeml.api.errors import responses
-from forgeml.api.schemas import AuditOut, PageOut
+from forgeml.api.schemas import AuditOut, PageOut, Timestamp
 from forgeml.db.audit import AuditFilter
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -29,8 +29,8 @@ def list_audit(
     target_id: Annotated[str | None, Query(max_length=64)] = None,
     outcome: Annotated[str | None, Query(pattern="^(success|failure|denied)$")] = None,
     tenant_id: Annotated[str | None, Query(max_length=32)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Timestamp | None = None,
+    until: Timestamp | None = None,
 ) -> PageOut[AuditOut]:
     flt = AuditFilter(
         action=action,

@@ -19,7 +19,7 @@ from forgeml.api.dataset_schemas import (
     UsageOut,
     VersionOut,
 )
-from forgeml.api.deps import CurrentActor, Paging, Svc, offload, resources
+from forgeml.api.deps import CurrentActor, Paging, Svc, resources
 from forgeml.api.errors import envelope, responses
 from forgeml.api.schemas import PageOut
 from forgeml.domain.datasets import DatasetKind
@@ -53,12 +53,10 @@ def create_dataset(body: DatasetCreate, actor: CurrentActor, svc: Svc) -> Datase
 @router.get(
     "", name="dataset.list", response_model=PageOut[DatasetOut], responses=responses(401, 403, 422)
 )
-async def list_datasets(
+def list_datasets(
     actor: CurrentActor, svc: Svc, page: Paging, kind: Annotated[DatasetKind | None, Query()] = None
 ) -> PageOut[DatasetOut]:
-    res = await offload(
-        svc, lambda: svc.datasets.list(actor, kind=kind, cursor=page.cursor, limit=page.limit)
-    )
+    res = svc.datasets.list(actor, kind=kind, cursor=page.cursor, limit=page.limit)
     return PageOut(
         items=[DatasetOut.model_validate(d) for d in res.items], next_cursor=res.next_cursor
     )
@@ -88,8 +86,8 @@ def usage(
     responses=responses(401, 403, 404),
     openapi_extra=DS,
 )
-async def get_dataset(dataset_id: str, actor: CurrentActor, svc: Svc) -> DatasetDetail:
-    ds, latest = await offload(svc, lambda: svc.datasets.get(actor, dataset_id))
+def get_dataset(dataset_id: str, actor: CurrentActor, svc: Svc) -> DatasetDetail:
+    ds, latest = svc.datasets.get(actor, dataset_id)
     out = DatasetDetail.model_validate(ds)
     out.latest_version = VersionOut.model_validate(latest) if latest else None
     return out

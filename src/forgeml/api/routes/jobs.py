@@ -7,14 +7,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from forgeml.api.deps import CurrentActor, Paging, Svc, offload, resources
+from forgeml.api.deps import CurrentActor, Paging, Svc, resources
 from forgeml.api.errors import responses
 from forgeml.api.job_schemas import (
     JobCreate,
@@ -28,7 +27,7 @@ from forgeml.api.job_schemas import (
     TransitionOut,
     job_out,
 )
-from forgeml.api.schemas import PageOut
+from forgeml.api.schemas import PageOut, Timestamp
 from forgeml.db.job_queries import JobFilter
 from forgeml.domain.errors import InvalidInput
 
@@ -61,14 +60,14 @@ def create_job(
 @router.get(
     "", name="training_job.list", response_model=PageOut[JobOut], responses=responses(401, 403, 422)
 )
-async def list_jobs(
+def list_jobs(
     actor: CurrentActor,
     svc: Svc,
     page: Paging,
     status: Annotated[str | None, Query(max_length=32)] = None,
     name_contains: Annotated[str | None, Query(max_length=63)] = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: Timestamp | None = None,
+    created_before: Timestamp | None = None,
     tag: Annotated[list[str] | None, Query(description="key=value, repeatable")] = None,
 ) -> PageOut[JobOut]:
     tags = {}
@@ -78,8 +77,7 @@ async def list_jobs(
             raise InvalidInput.fields([{"loc": "tag", "msg": "use key=value"}])
         tags[key] = value
     flt = JobFilter(status, name_contains, created_after, created_before, tags or None)
-    cursor, limit = page.cursor, page.limit
-    res = await offload(svc, lambda: svc.jobs.list(actor, flt, cursor=cursor, limit=limit))
+    res = svc.jobs.list(actor, flt, cursor=page.cursor, limit=page.limit)
     return PageOut(items=[job_out(j) for j in res.items], next_cursor=res.next_cursor)
 
 
@@ -90,8 +88,8 @@ async def list_jobs(
     responses=responses(401, 403, 404),
     openapi_extra=JOB,
 )
-async def describe_job(job_id: str, actor: CurrentActor, svc: Svc) -> JobDetailOut:
-    d = await offload(svc, lambda: svc.jobs.describe(actor, job_id))
+def describe_job(job_id: str, actor: CurrentActor, svc: Svc) -> JobDetailOut:
+    d = svc.jobs.describe(actor, job_id)
     return JobDetailOut(
         **job_out(d.job).model_dump(),
         transitions=[TransitionOut.model_validate(t) for t in d.transitions],

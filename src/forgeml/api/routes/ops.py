@@ -25,8 +25,8 @@ def healthz() -> HealthOut:
     response_model=HealthOut,
     responses={503: {"model": HealthOut, "description": "a dependency is unreachable"}},
 )
-def readyz(svc: Svc) -> Response:
-    """Ready to serve: the metadata database and the object store answer."""
+def readyz(svc: Svc, request: Request) -> Response:
+    """Ready to serve: the metadata database and the object store answer, no loop is dead."""
     checks: dict[str, str] = {}
     for name, ping in (("database", svc.db.ping), ("object_store", svc.store.ping)):
         try:
@@ -36,6 +36,10 @@ def readyz(svc: Svc) -> Response:
             checks[name] = exc.message
         except Exception as exc:  # any failure means "not ready", never a 500
             checks[name] = f"error: {type(exc).__name__}"
+    loops = getattr(request.app.state, "loops", None)  # the supervisor, in a process with loops
+    if loops is not None:
+        dead = loops.dead()
+        checks["loops"] = "ok" if not dead else "dead: " + ", ".join(dead)
     ok = all(v == "ok" for v in checks.values())
     body = HealthOut(status="ok" if ok else "unavailable", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ok else 503)

@@ -1,0 +1,115 @@
+"""The live log of an attempt: lines from every host, written in fenced batches with metrics.
+
+A write that fails keeps its batch (it goes back in front), so a transient outage loses no line.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+
+import structlog
+
+from forgeml.db.engine import Database
+from forgeml.db.jobs import job_logs, job_metrics
+from forgeml.domain import retry
+from forgeml.domain.job_model import Lease
+from forgeml.queue.transitions import LeaseLost, fence
+from forgeml.training.spec import LogLine
+
+log = structlog.get_logger("forgeml.runner")
+
+
+def _log_retry(what: str) -> Callable[[int, float, Exception], None]:
+    def report(attempt: int, wait: float, exc: Exception) -> None:
+        log.warning(
+            f"{what} failed; retrying",
+            attempt=attempt,
+            retry_in_s=round(wait, 2),
+            error=str(exc)[:200],
+        )
+
+    return report
+
+
+class LogSink:
+    """Collects log lines from every host and writes them in fenced batches with live metrics."""
+
+    def __init__(self, db: Database, lease: Lease, metrics: list[tuple[str, str]]) -> None:
+        self.db = db
+        self.lease = lease
+        self.patterns = [(n, re.compile(r)) for n, r in metrics]
+        self.pending: list[LogLine] = []
+        self.lock = threading.Lock()
+        self.lost = False
+        self.arrived = threading.Event()  # a line is waiting to be flushed
+
+    def __call__(self, line: LogLine) -> None:
+        with self.lock:
+            self.pending.append(line)
+        self.arrived.set()
+
+    def flush(self) -> None:
+        """Write what is pending; on an error the batch goes back in front, nothing is lost."""
+        with self.lock:
+            batch, self.pending = self.pending, []
+        if not batch or self.lost:
+            return
+        try:
+            self._write(batch)
+        except LeaseLost:
+            self.lost = True
+        except Exception:
+            with self.lock:
+                self.pending[:0] = batch
+            raise
+
+    def flush_patiently(self, patience_s: float) -> None:
+        """Flush, waiting out a database outage of up to `patience_s` (end of an attempt)."""
+        retry.persist(self.flush, patience_s=patience_s, on_retry=_log_retry("log flush"))
+
+    def _write(self, batch: list[LogLine]) -> None:
+        lease = self.lease
+        logs, points = [], []
+        for line in batch:
+            logs.append(
+                {
+                    "job_id": lease.job_id,
+                    "tenant_id": lease.tenant_id,
+                    "attempt": lease.attempt,
+                    "at": line.time,
+                    "host": line.host,
+                    "stream": line.stream,
+                    "text": line.text[:65536],
+                }
+            )
+            if line.stream != "system":
+                points += self._metrics(line)
+        with self.db.write() as conn:
+            fence(conn, lease)
+            conn.execute(job_logs.insert(), logs)
+            if points:
+                conn.execute(job_metrics.insert(), points)
+
+    def _metrics(self, line: LogLine) -> list[dict[str, object]]:
+        out: list[dict[str, object]] = []
+        for name, pattern in self.patterns:
+            m = pattern.search(line.text)
+            try:
+                value = float(m.group(1)) if m and m.group(1) is not None else None
+            except ValueError:
+                value = None
+            if value is not None and value == value and abs(value) != float("inf"):
+                out.append(
+                    {
+                        "job_id": self.lease.job_id,
+                        "tenant_id": self.lease.tenant_id,
+                        "attempt": self.lease.attempt,
+                        "host": line.host,
+                        "name": name,
+                        "at": line.time,
+                        "value": value,
+                    }
+                )
+        return out
