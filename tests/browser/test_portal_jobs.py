@@ -53,6 +53,11 @@ json.dump({"ok": True}, open(os.path.join(os.environ["SM_MODEL_DIR"], "model.jso
 """
 
 
+# what sticks out of a narrow viewport (for the failure message)
+WIDER = """[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 391)
+  .map(e => e.tagName + '#' + e.id + '.' + e.className).slice(0, 8)"""
+
+
 def _bundle() -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
@@ -191,8 +196,8 @@ def test_a_failed_job_offers_its_output_and_says_the_reason_once(
     _no_microseconds(page)
     page.set_viewport_size({"width": 390, "height": 844})
     page.reload()
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390
     shot(page, screenshots, "job-failed-narrow")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390, page.evaluate(WIDER)
 
 
 def test_api_docs_are_served_locally_and_pages_have_a_favicon(

@@ -38,7 +38,9 @@
       document.getElementById("charts").appendChild(fig);
       holder = fig;
     }
-    var width = Math.max(260, Math.min(holder.clientWidth || 600, 900));
+    // as wide as the charts area allows (a 390 px phone included), at most 900 px
+    var room = document.getElementById("charts").clientWidth || 600;
+    var width = Math.max(200, Math.min(room, 900));
     if (charts[name]) { charts[name].setData(data); return true; }
     charts[name] = new window.uPlot({
       width: width, height: 220,
