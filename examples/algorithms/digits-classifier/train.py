@@ -86,7 +86,6 @@ class RawPixelsClassifier(nn.Module):
     """What the TorchScript export wraps: raw (N, 64) pixels 0..16 in, logits out, so whoever
     loads it needs neither this file nor the scaling convention."""
 
-
     def __init__(self, cnn: DigitsCNN) -> None:
         super().__init__()
         self.cnn = cnn
