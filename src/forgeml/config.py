@@ -161,6 +161,12 @@ class JobSettings(BaseModel):
     lease_s: float = Field(default=30.0, gt=0)
     heartbeat_s: float = Field(default=3.0, gt=0)
     reconcile_s: float = Field(default=10.0, gt=0)
+    # An interrupted job waits retry_backoff_s before it is claimed again, twice as long after
+    # each further interruption (capped); outages of the DB or store are retried up to
+    # max_outage_retries times without spending the tenant's max_attempts.
+    retry_backoff_s: float = Field(default=5.0, ge=0)
+    retry_backoff_cap_s: float = Field(default=600.0, ge=0)
+    max_outage_retries: int = Field(default=10, ge=0)
     stop_grace_s: float = Field(default=30.0, ge=0)
     checkpoint_interval_s: float = Field(default=60.0, gt=0)
     log_flush_s: float = Field(default=0.25, gt=0)

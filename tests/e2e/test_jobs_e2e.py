@@ -112,7 +112,11 @@ def test_cli_submit_wait_download_and_estimator(tmp_path: Path) -> None:
 
 def test_kill_9_of_the_runner_mid_job_completes_through_one_retry(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FORGEML_")}
-    env.update(FORGEML_JOBS__CHECKPOINT_INTERVAL_S="0.3", FORGEML_JOBS__HEARTBEAT_S="0.5")
+    env.update(
+        FORGEML_JOBS__CHECKPOINT_INTERVAL_S="0.3",
+        FORGEML_JOBS__HEARTBEAT_S="0.5",
+        FORGEML_JOBS__RETRY_BACKOFF_S="0.5",
+    )
     home = tmp_path / "home"
     srv = start(home, free_port(), env)
     p = prepare(srv.url, srv.info["token"], "kill")

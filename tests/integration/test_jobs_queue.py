@@ -20,6 +20,7 @@ from forgeml.db.types import utcnow
 from forgeml.domain.ids import new_id
 from forgeml.domain.job_model import Runner
 from forgeml.domain.jobs import Secondary
+from forgeml.domain.retry import Requeue
 from forgeml.queue import claims
 from forgeml.queue.transitions import LeaseLost, fence, move, move_or_raise, record_transition
 from forgeml.services.log_sink import LogSink
@@ -208,3 +209,86 @@ def test_restarted_runner_gives_up_its_previous_jobs(database: Database) -> None
         for job_id, token in claims.held_by(conn, again.id):
             claims.give_up_attempt(conn, job_id, token, "the runner restarted")
     assert get(database, j).secondary_status == "Interrupted"
+
+
+def make_due(db: Database, job_id: str) -> None:
+    with db.write() as conn:
+        conn.execute(
+            training_jobs.update()
+            .where(training_jobs.c.id == job_id)
+            .values(not_before=utcnow() - timedelta(seconds=1))
+        )
+
+
+def test_interrupted_job_is_reclaimed_only_after_an_exponential_back_off(
+    database: Database,
+) -> None:
+    t = tenant(database, "t")
+    j = job(database, t, "j", max_attempts=5)
+    r = runner(database)
+    policy = Requeue(backoff_s=60, backoff_cap_s=3600)
+    waits = []
+    for attempt in (1, 2, 3):
+        with database.write() as conn:
+            lease = claims.claim(conn, r, 30)
+            assert lease is not None and lease.attempt == attempt
+            before = utcnow()
+            claims.give_up_attempt(conn, j, lease.token, "runner lost", requeue=policy)
+        due = get_not_before(database, j)
+        assert due is not None
+        waits.append((due - before).total_seconds())
+        with database.write() as conn:
+            assert claims.claim(conn, r, 30) is None  # not due yet: skipped by the claim
+        make_due(database, j)
+    assert waits[0] >= 60 and waits[1] >= 120 and waits[2] >= 240
+    assert waits[1] < 240 and waits[2] < 480  # doubles, not more
+    with database.write() as conn:
+        again = claims.claim(conn, r, 30)
+    assert again is not None and again.attempt == 4
+    assert get_not_before(database, j) is None  # cleared by the claim
+
+
+def get_not_before(db: Database, job_id: str) -> Any:
+    with db.read() as conn:
+        t = training_jobs
+        return conn.execute(sa.select(t.c.not_before).where(t.c.id == job_id)).scalar_one()
+
+
+def test_platform_outages_do_not_spend_the_tenants_attempts(database: Database) -> None:
+    t = tenant(database, "t")
+    j = job(database, t, "j", max_attempts=1)
+    r = runner(database)
+    policy = Requeue(max_outage_retries=3)
+    for attempt in (1, 2, 3):
+        with database.write() as conn:
+            lease = claims.claim(conn, r, 30)
+            assert lease is not None and lease.attempt == attempt
+            got = claims.give_up_attempt(
+                conn, j, lease.token, "store down", outage=True, requeue=policy
+            )
+        assert got == Secondary.INTERRUPTED
+    # The separate cap: the fourth outage in a row fails the job.
+    with database.write() as conn:
+        lease = claims.claim(conn, r, 30)
+        assert lease is not None
+        final = claims.give_up_attempt(
+            conn, j, lease.token, "store down", outage=True, requeue=policy
+        )
+    assert final == Secondary.FAILED
+    assert get(database, j).failure_reason == "PlatformError: store down"
+
+
+def test_a_platform_error_after_outages_still_has_the_tenants_attempt(database: Database) -> None:
+    t = tenant(database, "t")
+    j = job(database, t, "j", max_attempts=2)
+    r = runner(database)
+    kinds = [True, True, False, False]  # two outages, then the tenant's two attempts
+    outcomes = []
+    for outage in kinds:
+        with database.write() as conn:
+            lease = claims.claim(conn, r, 30)
+            assert lease is not None
+            outcomes.append(claims.give_up_attempt(conn, j, lease.token, "lost", outage=outage))
+    assert outcomes[:3] == [Secondary.INTERRUPTED] * 3
+    assert outcomes[3] == Secondary.FAILED
+    assert get(database, j).attempt == 4

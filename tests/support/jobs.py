@@ -69,6 +69,7 @@ def job_settings(tmp: Path, database_url: str, envs: Path, **jobs: Any) -> Setti
         "lease_s": 6.0,
         "heartbeat_s": 0.5,
         "reconcile_s": 0.5,
+        "retry_backoff_s": 0.5,  # re-claims after an interruption wait this (then doubling)
         "stop_grace_s": 2.0,
         "checkpoint_interval_s": 0.5,
         "log_flush_s": 0.1,

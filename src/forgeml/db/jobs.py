@@ -74,6 +74,8 @@ training_jobs = sa.Table(
     sa.Column("runner_id", ID, nullable=True, index=True),
     sa.Column("lease_expires_at", UTCDateTime, nullable=True),
     sa.Column("gpu_indices", sa.JSON, nullable=False),
+    # An interrupted job is not claimed before this (back-off between platform retries).
+    sa.Column("not_before", UTCDateTime, nullable=True),
     sa.Column("pending_reason", sa.String(500), nullable=True),
     sa.Column("failure_reason", sa.String(2000), nullable=True),
     sa.Column("final_metrics", sa.JSON, nullable=False),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from forgeml.domain.errors import Unavailable
@@ -44,3 +45,17 @@ def persist(
             if on_retry is not None:
                 on_retry(attempt, wait, exc)
             sleep(wait)
+
+
+@dataclass(frozen=True)
+class Requeue:
+    """How an interrupted job goes back to the queue: when it may be claimed again, and how
+    many platform outages it may ride out without spending the tenant's `max_attempts`."""
+
+    backoff_s: float = 0.0  # the first re-claim waits this long; each later one twice as long
+    backoff_cap_s: float = 600.0
+    max_outage_retries: int = 10
+
+    def wait_s(self, interrupted: int) -> float:
+        """The wait before re-claiming a job interrupted `interrupted` times (1, 2, ...)."""
+        return float(min(self.backoff_cap_s, self.backoff_s * 2 ** max(interrupted - 1, 0)))

@@ -20,6 +20,7 @@ from forgeml.db.types import utcnow
 from forgeml.domain.ids import new_id
 from forgeml.domain.job_model import Lease, Runner
 from forgeml.domain.jobs import CLAIMABLE, RUNNING, Secondary
+from forgeml.domain.retry import Requeue
 from forgeml.queue.transitions import close_attempt, move, record_transition
 
 _CLAIMABLE = [s.value for s in CLAIMABLE]
@@ -50,7 +51,7 @@ def free_capacity(conn: Connection, runner: Runner) -> Capacity:
     return Capacity(cpus, mem, free_gpus)
 
 
-def _candidates(cap: Capacity) -> sa.Select[tuple[str]]:
+def _candidates(cap: Capacity, now: datetime) -> sa.Select[tuple[str]]:
     t, rc = training_jobs, resource_classes
     other = t.alias("other")
     running_of_tenant = (
@@ -64,6 +65,7 @@ def _candidates(cap: Capacity) -> sa.Select[tuple[str]]:
         .select_from(t.join(rc, rc.c.name == t.c.resource_class))
         .where(
             t.c.secondary_status.in_(_CLAIMABLE),
+            sa.or_(t.c.not_before.is_(None), t.c.not_before <= now),
             rc.c.cpus * t.c.instance_count <= cap.cpus,
             rc.c.memory_bytes * t.c.instance_count <= cap.memory_bytes,
             rc.c.gpus * t.c.instance_count <= len(cap.gpu_indices),
@@ -88,12 +90,13 @@ def claim(conn: Connection, runner: Runner, lease_s: float) -> Lease | None:
         "runner_id": runner.id,
         "lease_expires_at": now + timedelta(seconds=lease_s),
         "pending_reason": None,
+        "not_before": None,
         "started_at": sa.func.coalesce(t.c.started_at, now),
         "updated_at": now,
     }
     if conn.dialect.name == "postgresql":
         job_id = conn.execute(
-            _candidates(cap).with_for_update(skip_locked=True, of=t)
+            _candidates(cap, now).with_for_update(skip_locked=True, of=t)
         ).scalar_one_or_none()
         if job_id is None:
             return None
@@ -103,7 +106,7 @@ def claim(conn: Connection, runner: Runner, lease_s: float) -> Lease | None:
     else:
         stmt = (
             t.update()
-            .where(t.c.id == _candidates(cap).scalar_subquery())
+            .where(t.c.id == _candidates(cap, now).scalar_subquery())
             .where(t.c.secondary_status.in_(_CLAIMABLE))
             .values(**values)
             .returning(t.c.id)
@@ -160,9 +163,18 @@ def heartbeat(conn: Connection, lease: Lease, lease_s: float) -> Secondary | Non
 
 
 def give_up_attempt(
-    conn: Connection, job_id: str, token: str | None, reason: str, *, billable: bool = False
+    conn: Connection,
+    job_id: str,
+    token: str | None,
+    reason: str,
+    *,
+    billable: bool = False,
+    outage: bool = False,
+    requeue: Requeue = Requeue(),
 ) -> Secondary | None:
-    """End an attempt that the platform lost: retry (Interrupted) or fail; Stopping → Stopped.
+    """End an attempt that the platform lost: retry (Interrupted, claimable after a back-off)
+    or fail; Stopping → Stopped. An `outage` (database or store unreachable) is the platform's
+    fault: it is capped by `requeue.max_outage_retries`, never by the tenant's `max_attempts`.
 
     Guarded by the attempt's token, so a runner that still writes is fenced out from now on.
     """
@@ -185,19 +197,38 @@ def give_up_attempt(
         "lease_expires_at": None,
         "gpu_indices": [],
     }
-    outcome = ("platform_error", billable)
+    kinds = _platform_outcomes(conn, job_id)
+    outages = kinds.count(OUTAGE) + outage
+    spent = job.attempt - outages  # the tenant's attempts: outages excluded
+    outcome = (OUTAGE if outage else PLATFORM_ERROR, billable)
     if job.secondary_status == Secondary.STOPPING.value:
         target, msg = Secondary.STOPPED, f"stopped; {reason}"
-    elif job.attempt < job.max_attempts:
+    elif (outages <= requeue.max_outage_retries) if outage else (spent < job.max_attempts):
         target = Secondary.INTERRUPTED
-        msg = f"{reason}; retrying (attempt {job.attempt} of {job.max_attempts} interrupted)"
+        msg = f"{reason}; retrying (attempt {job.attempt} interrupted, {spent} of "
+        msg += f"{job.max_attempts} used)"
         cleared["pending_reason"] = f"waiting for capacity in class {job.resource_class}"
+        wait = requeue.wait_s(len(kinds) + 1)
+        cleared["not_before"] = utcnow() + timedelta(seconds=wait) if wait > 0 else None
     else:
         target = Secondary.FAILED
-        msg = f"{reason}; no attempts left ({job.max_attempts})"
+        limit = f"{outages} platform outages" if outage else f"{job.max_attempts} attempts"
+        msg = f"{reason}; no retries left ({limit})"
         cleared["failure_reason"] = f"PlatformError: {reason}"
     moved = move(conn, job_id, target, msg, values=cleared, attempt_outcome=outcome)
     return target if moved else None
+
+
+PLATFORM_ERROR = "platform_error"  # attempt outcomes of the platform's failures
+OUTAGE = "platform_outage"
+
+
+def _platform_outcomes(conn: Connection, job_id: str) -> list[str]:
+    a = job_attempts
+    stmt = sa.select(a.c.outcome).where(
+        a.c.job_id == job_id, a.c.outcome.in_([PLATFORM_ERROR, OUTAGE])
+    )
+    return [str(o) for (o,) in conn.execute(stmt)]
 
 
 def expired(conn: Connection, now: datetime | None = None) -> list[tuple[str, str]]:

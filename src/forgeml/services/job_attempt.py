@@ -23,7 +23,7 @@ from forgeml.db.jobs import job_attempts
 from forgeml.db.scope import Scope
 from forgeml.db.types import utcnow
 from forgeml.domain import retry
-from forgeml.domain.errors import InvalidInput
+from forgeml.domain.errors import InvalidInput, Unavailable
 from forgeml.domain.job_model import Lease, TrainingJob
 from forgeml.domain.jobs import ENV_MESSAGE, Secondary
 from forgeml.executors.base import Executor, RunRequest
@@ -148,7 +148,8 @@ class Attempt:
             log.exception("platform error in attempt", job=job.id)
             # The tenant reads this reason: the exception's text may hold host paths or object
             # keys of platform data, so it stays in the server log (with the job id).
-            self._give_up(f"platform error ({type(exc).__name__}); the operator has the details")
+            reason = f"platform error ({type(exc).__name__}); the operator has the details"
+            self._give_up(reason, outage=isinstance(exc, Unavailable))
         finally:
             self.done.set()
             if sink is not None:
@@ -376,12 +377,22 @@ class Attempt:
         except LeaseLost:
             log.warning("could not record failure: lease lost", job=job.id)
 
-    def _give_up(self, reason: str) -> None:
+    def _give_up(self, reason: str, *, outage: bool = False) -> None:
+        policy = requeue_of(self.settings)
+
         def give_up() -> None:
             with self.db.write() as conn:
-                claims.give_up_attempt(conn, self.lease.job_id, self.lease.token, reason)
+                lease = self.lease
+                claims.give_up_attempt(
+                    conn, lease.job_id, lease.token, reason, outage=outage, requeue=policy
+                )
 
         self._patiently("give the attempt up", give_up)
+
+
+def requeue_of(settings: Settings) -> retry.Requeue:
+    cfg = settings.jobs
+    return retry.Requeue(cfg.retry_backoff_s, cfg.retry_backoff_cap_s, cfg.max_outage_retries)
 
 
 class StoppedEarly(Exception):

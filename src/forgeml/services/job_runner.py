@@ -23,7 +23,7 @@ from forgeml.queue import claims, pending
 from forgeml.queue.transitions import move
 from forgeml.services.algorithm_envs import AlgorithmEnvironments, ResolvedAlgorithm
 from forgeml.services.checkpoint_sync import QuotaCheck
-from forgeml.services.job_attempt import Attempt
+from forgeml.services.job_attempt import Attempt, requeue_of
 from forgeml.storage.base import ObjectStore
 
 log = structlog.get_logger("forgeml.runner")
@@ -75,7 +75,9 @@ class JobRunService:
                 gpu_indices=list(cfg.runner_gpus),
             )
             for job_id, token in claims.held_by(conn, self.runner.id):
-                claims.give_up_attempt(conn, job_id, token, "the runner restarted")
+                claims.give_up_attempt(
+                    conn, job_id, token, "the runner restarted", requeue=requeue_of(self.settings)
+                )
         log.info("runner registered", runner=self.runner.name, cpus=self.runner.cpus)
         return self.runner
 
@@ -84,8 +86,9 @@ class JobRunService:
         changed = 0
         with self.db.write() as conn:
             for job_id, token in claims.expired(conn):
+                lost = "the runner was lost (lease expired)"
                 if claims.give_up_attempt(
-                    conn, job_id, token, "the runner was lost (lease expired)"
+                    conn, job_id, token, lost, requeue=requeue_of(self.settings)
                 ):
                     changed += 1
             for job_id in claims.waited_too_long(conn, utcnow()):
