@@ -203,6 +203,8 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "console"
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     page_size_max: int = Field(default=200, ge=1)
+    # Store temp files and unfinished multipart uploads this old were left by a crash: swept.
+    store_sweep_after_s: int = Field(default=24 * 3600, ge=60)
     algorithm_max_bundle_bytes: int = Field(default=1024**3, ge=1024)  # registered bundles
     algorithm_envs_dir: Path | None = None  # default: <home>/envs (venvs + code per digest)
     server: ServerSettings = Field(default_factory=ServerSettings)

@@ -28,7 +28,7 @@ from forgeml.services.container import Services
 from forgeml.web.routes import portal_router
 from forgeml.workers.algorithm_builder import AlgorithmBuilder
 from forgeml.workers.base import Loop, Supervisor
-from forgeml.workers.dataset_gc import DatasetGcLoop
+from forgeml.workers.dataset_gc import DatasetGcLoop, StoreSweepLoop
 from forgeml.workers.dispatcher import dispatcher_loops
 from forgeml.workers.runner import RunnerLoop
 
@@ -78,6 +78,7 @@ def build_loops(services: Services) -> list[Loop]:
         AlgorithmBuilder(services.algorithm_envs),
         *dispatcher_loops(services),
         DatasetGcLoop(services),
+        StoreSweepLoop(services),
     ]
 
 

@@ -291,6 +291,17 @@ def dead_versions_with_files(conn: Connection, limit: int) -> list[DatasetVersio
     return [_version(r) for r in conn.execute(stmt.limit(limit)).mappings().all()]
 
 
+def live_upload_ids(conn: Connection) -> set[str]:
+    """Multipart upload ids that open upload sessions still use (never swept)."""
+    f, v = dataset_files, dataset_versions
+    stmt = (
+        sa.select(f.c.upload_id)
+        .select_from(f.join(v))
+        .where(f.c.upload_id.is_not(None), v.c.status == VersionStatus.UPLOADING.value)
+    )
+    return {str(u) for (u,) in conn.execute(stmt)}
+
+
 def usage_bytes(conn: Connection, tenant_id: str) -> dict[str, int]:
     """Bytes of committed versions and of open sessions (declared or arrived) of a tenant."""
     stmt = (

@@ -184,6 +184,16 @@ class ObjectStore(Protocol):
         ...
 
 
+@runtime_checkable
+class SweepsTemp(Protocol):
+    """A store that stages writes in temp files of its own (the file backend); a crash mid-write
+    leaves them behind, so a sweeper removes those older than a cutoff."""
+
+    def sweep_temp(self, older_than: datetime) -> int:
+        """Remove staging temp files last modified before `older_than`; how many."""
+        ...
+
+
 def read_bytes(
     store: ObjectStore, key: str, *, start: int | None = None, end: int | None = None
 ) -> bytes:

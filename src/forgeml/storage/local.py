@@ -11,7 +11,8 @@ import errno
 import os
 import tempfile
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -266,6 +267,18 @@ class FileObjectStore(NoPresign):
         check_key(key)
         with _fs_errors(key):
             self._mp.abort(key, upload_id)
+
+    def sweep_temp(self, older_than: datetime) -> int:
+        cutoff = older_than.timestamp()
+        removed = 0
+        with _fs_errors("temp files"):
+            for entry in os.scandir(self._tmp):
+                # Only plain files: writers create nothing else here, and a link is never followed.
+                if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
+                    with suppress(FileNotFoundError):  # its writer just finished or gave up
+                        os.unlink(entry.path)
+                        removed += 1
+        return removed
 
     def list_multipart_uploads(self, prefix: str = "") -> builtins.list[UploadInfo]:
         check_prefix(prefix)

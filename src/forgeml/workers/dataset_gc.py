@@ -1,9 +1,11 @@
-"""The worker loop that garbage-collects expired and aborted dataset upload sessions."""
+"""Worker loops that collect garbage: dead dataset upload sessions, and what crashes left in the
+object store (temp files, orphaned multipart uploads)."""
 
 from __future__ import annotations
 
 from forgeml.services.container import Services
 from forgeml.services.dataset_gc import collect_garbage
+from forgeml.services.store_sweep import sweep_store
 from forgeml.workers.base import Loop
 
 
@@ -18,3 +20,18 @@ class DatasetGcLoop(Loop):
 
     def tick(self) -> bool:
         return collect_garbage(self.services.db, self.services.store).busy
+
+
+class StoreSweepLoop(Loop):
+    """Runs `sweep_store` every ten minutes with the `store_sweep_after_s` age."""
+
+    name = "store-sweep"
+    interval_s = 600.0
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def tick(self) -> bool:
+        s = self.services
+        sweep_store(s.db, s.store, s.settings.store_sweep_after_s)
+        return False  # one pass removes everything that old; the next can wait
