@@ -21,7 +21,15 @@ from forgeml.services import job_attempt
 from forgeml.services.container import Services
 from forgeml.storage.memory import MemoryObjectStore
 from tests.integration.test_outages import proxied  # noqa: F401  (fixture)
-from tests.support.jobs import JOBS, job_body, job_settings, register_algorithm, upload_dataset
+from tests.support.jobs import (
+    JOBS,
+    job_body,
+    job_settings,
+    register_algorithm,
+    run_to_end,
+    submit,
+    upload_dataset,
+)
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.world import World, build_world
 
@@ -88,3 +96,37 @@ def test_a_database_outage_while_finishing_completes_the_same_attempt(
     assert (done["status"], done["attempt"]) == ("Completed", 1), done
     statuses = [t["secondary_status"] for t in done["transitions"]]
     assert statuses.count("Training") == 1 and "Interrupted" not in statuses
+
+
+@pytest.fixture
+def jobs_world(tmp_path: Path, envs_dir: Path, database: Any) -> Iterator[World]:
+    settings = job_settings(tmp_path, database.url, envs_dir, max_outage_retries=2)
+    services = Services.build(settings, database, MemoryObjectStore("test"))
+    with TestClient(build_app(services)) as client:
+        yield build_world(client, services)
+
+
+def test_a_store_outage_past_the_patience_retries_without_spending_max_attempts(
+    jobs_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = jobs_world
+    v = register_algorithm(world)
+    ds = upload_dataset(world, world.a.h(), "rows", {"rows.csv": b"a,b\n1,2\n"})
+    body = job_body("outage", v["id"], ds, retry={"max_attempts": 1})
+    job_id = submit(world, world.a.h(), body)["id"]
+    real_upload = job_attempt.staging.upload_artifacts
+    calls: list[int] = []
+
+    def store_down_on_the_first_attempt(*args: Any) -> Any:
+        calls.append(1)
+        if "/attempts/1/" in args[1]:  # the first attempt's keys: the store is down then
+            raise Unavailable("object store unreachable")
+        return real_upload(*args)
+
+    monkeypatch.setattr(job_attempt, "OUTAGE_PATIENCE_S", 0.5)
+    monkeypatch.setattr(job_attempt.staging, "upload_artifacts", store_down_on_the_first_attempt)
+    done = run_to_end(world, job_id)
+    assert (done["status"], done["attempt"]) == ("Completed", 2), done
+    statuses = [t["secondary_status"] for t in done["transitions"]]
+    assert statuses.count("Interrupted") == 1
+    assert "object store" not in str(done)  # the outage's text stays in the server log
