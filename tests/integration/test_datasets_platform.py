@@ -155,6 +155,7 @@ def test_quota_refused_before_bytes_and_at_commit(world: World) -> None:
         "used_bytes": 120,
         "committed_bytes": 0,
         "uploading_bytes": 120,
+        "checkpoint_bytes": 0,
     }
     ok(c.delete(f"{API}/datasets/{ds['id']}/uploads/{other['version']['id']}", headers=ha))
     assert ok(commit(c, ha, ds["id"], uid))["size_bytes"] == 60
