@@ -10,7 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from typer.testing import CliRunner
 
+from forgeml.cli import output
+from forgeml.cli.main import app
 from tests.e2e.test_up_and_cli import Server
 
 CHROMIUM = "/usr/bin/chromium"
@@ -117,3 +120,16 @@ def screenshot_folder() -> Path | None:
     folder = Path(raw).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def cli_text(url: str, token: str, *args: str) -> str:
+    """What `forgeml <args>` prints for a person (no --json), on one wide line per row."""
+    width = output.console.width
+    output.console.width = 400  # a table row stays on one line, whatever the test's terminal
+    try:
+        env = {"FORGEML_URL": url, "FORGEML_TOKEN": token}
+        res = CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
+    finally:
+        output.console.width = width
+    assert res.exit_code == 0, f"{args}: rc={res.exit_code} {res.output}"
+    return res.stdout

@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 
 from forgeml.client import Client
 from tests.browser.conftest import _wait_ready
-from tests.browser.helpers import PASSWORD, Platform, shot, sign_in
+from tests.browser.helpers import PASSWORD, Platform, cli_text, shot, sign_in
 
 pytestmark = pytest.mark.browser
 LONG = 120_000  # ms
@@ -89,7 +89,7 @@ def setup(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> dict[
     tenant = Client(platform.url, login["token"])
     ds = tenant.datasets.create("rows-for-jobs", kind="tenant")
     tenant.datasets.upload(ds["id"], [folder])
-    return {"client": tenant, "dataset": ds["id"], "algorithm": v}
+    return {"client": tenant, "token": login["token"], "dataset": ds["id"], "algorithm": v}
 
 
 def _submit(setup: dict[str, Any], name: str, **hps: Any) -> str:
@@ -163,6 +163,13 @@ def _waiting_then_running(
     page.goto(f"{platform.url}/jobs/{waiting}")
     expect(page.locator("#job-pending")).to_be_visible(timeout=LONG)
     expect(page.locator("#job-pending-text")).to_contain_text(re.compile("waiting|queued"))
+    # the CLI says the same reason in its table and its description
+    reason = setup["client"].jobs.get(waiting)["pending_reason"]
+    assert reason
+    listed = cli_text(platform.url, setup["token"], "job", "ls")
+    assert reason in next(line for line in listed.splitlines() if "waiting" in line)
+    described = cli_text(platform.url, setup["token"], "job", "describe", waiting)
+    assert f"pending_reason: {reason}" in " ".join(described.split())
     expect(page.locator("#log-empty")).to_be_visible()
     expect(page.locator("#log")).to_be_hidden()
     page.goto(f"{platform.url}/jobs")

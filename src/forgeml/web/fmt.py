@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from forgeml.domain.algorithms import channel_hint
 from forgeml.domain.jobs import phase
 
 
@@ -101,6 +102,7 @@ def money(amount: Any, currency: str = "") -> str:
 
 
 FILTERS = {
+    "channel_hint": channel_hint,
     "money": money,
     "audit_reason": audit_reason,
     "phase_note": phase_note,
