@@ -157,10 +157,13 @@ def show(
 
 def channel_lines(card: dict[str, Any]) -> str:
     """`train* (CSV files ...); extra (...)`: `*` marks a required channel."""
-    return "; ".join(
-        f"{name}{'*' if ch.get('required') else ''}: {channel_hint(ch)}"
-        for name, ch in (card.get("channels") or {}).items()
-    ) or "none"
+    return (
+        "; ".join(
+            f"{name}{'*' if ch.get('required') else ''}: {channel_hint(ch)}"
+            for name, ch in (card.get("channels") or {}).items()
+        )
+        or "none"
+    )
 
 
 def _change(verb: str, algorithm: str, version: str, json_out: bool) -> None:
