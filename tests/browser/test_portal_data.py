@@ -75,10 +75,8 @@ def test_preview_counts_json_lines_and_images_and_shows_their_first_rows(
     # the first six images as thumbnails, each one really decoded by the browser
     thumbs = page.locator("#preview-images img")
     expect(thumbs).to_have_count(6)
-    page.wait_for_function(
-        "[...document.querySelectorAll('#preview-images img')]"
-        ".every(i => i.complete && i.naturalWidth === 8)"
-    )
+    for i in range(6):
+        expect(thumbs.nth(i)).to_have_js_property("naturalWidth", 8)
     shot(page, screenshots, "dataset-preview")
 
 

@@ -1,5 +1,6 @@
 """A 390 px pass: every main page of the portal, tenant's and admin's, fits a phone's width
-(nothing scrolls sideways) and shows times without microseconds or raw ISO stamps."""
+(nothing scrolls sideways), misses none of its assets (styles, scripts, icon, images) and
+shows times without microseconds or raw ISO stamps."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, Response, expect
 
 from forgeml.client import Client
 from tests.browser.helpers import PASSWORD, Platform, shot, sign_in
@@ -111,14 +112,23 @@ def admin_page(browser: Browser, platform: Platform) -> Iterator[Page]:
 
 
 def _check(page: Page, url: str) -> None:
+    failed: list[str] = []  # any style, script, image or icon the page asked for and missed
+
+    def missed(r: Response) -> None:
+        if r.status >= 400 and r.url != url:
+            failed.append(r.url)
+
+    page.on("response", missed)
     response = page.goto(url)
     assert response is not None and response.status in (200, 404), (url, response)
-    if page.locator("#charts").count():  # charts are drawn by a script after the load
-        page.wait_for_function("Object.keys(window.forgemlCharts || {}).length > 0")
+    if page.locator("#charts[data-enabled=true]").count():  # drawn by a script after the load
+        expect(page.locator("#charts canvas").first).to_be_visible()
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= WIDTH, (url, width, page.evaluate(WIDER))
     text = page.locator("body").inner_text()
     assert not RAW_TIME.search(text), (url, RAW_TIME.findall(text))
+    page.remove_listener("response", missed)
+    assert failed == [], url
 
 
 @pytest.mark.parametrize("path", TENANT_PAGES)
