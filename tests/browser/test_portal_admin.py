@@ -90,7 +90,9 @@ def test_tenants_table_cells_sit_under_their_headers(page: Page, platform: Platf
     )
 
 
-def test_audit_says_why_a_call_failed_and_filters_by_e_mail(page: Page, platform: Platform) -> None:
+def test_audit_says_why_a_call_failed_and_filters_by_e_mail(
+    page: Page, platform: Platform, screenshots: Path | None
+) -> None:
     tenant = _tenant_client(platform, "b")
     refused = tenant.http.post("/api/v1/tenants", json={"name": "not-mine"})
     assert refused.status_code in (403, 404)
@@ -106,3 +108,4 @@ def test_audit_says_why_a_call_failed_and_filters_by_e_mail(page: Page, platform
     denied = page.locator("tbody tr", has_text="tenant.create").first
     expect(denied.locator("td.audit-reason")).to_contain_text(str(refused.status_code))
     expect(denied.locator("td.audit-reason")).to_contain_text(said)
+    shot(page, screenshots, "admin-audit-reasons")
