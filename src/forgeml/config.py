@@ -178,6 +178,8 @@ class JobSettings(BaseModel):
 
     max_runtime_limit_s: int = Field(default=7 * 24 * 3600, ge=1)
     default_max_runtime_s: int = Field(default=24 * 3600, ge=1)
+    # The currency of the resource classes' price_per_hour, shown beside every cost.
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     allow_network: bool = False  # may algorithms that declare `network: true` have it
     # Jobs get a CPU weight worth their class's CPUs; a hard cap also throttles them when idle.
     cpu_hard_cap: bool = False

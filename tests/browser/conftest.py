@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.helpers import CHROMIUM, PASSWORD, SCREENSHOTS, Platform, bundle
+from tests.browser.helpers import CHROMIUM, PASSWORD, Platform, bundle, screenshot_folder
 from tests.e2e.test_up_and_cli import free_port, start, stop
 from tests.support.services import service_missing
 
@@ -98,9 +98,9 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
 
 
 @pytest.fixture(scope="session")
-def screenshots() -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return SCREENSHOTS
+def screenshots() -> Path | None:
+    """Where tests save pictures of the pages ($FORGEML_SCREENSHOTS), or None: no pictures."""
+    return screenshot_folder()
 
 
 @pytest.fixture

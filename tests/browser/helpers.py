@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import io
+import os
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+from typer.testing import CliRunner
 
+from forgeml.cli import output
+from forgeml.cli.main import app
 from tests.e2e.test_up_and_cli import Server
 
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "correct-horse-battery"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# `FORGEML_SCREENSHOTS=docs/screenshots pytest tests/browser` refreshes the docs' pictures;
+# unset, no test writes into the working tree.
+SCREENSHOTS_ENV = "FORGEML_SCREENSHOTS"
 
 TRAIN_PY = '''\
 """A tiny training program following the SageMaker contract (stdlib only)."""
@@ -101,5 +107,29 @@ def sign_in(page: Any, url: str, email: str, password: str = PASSWORD) -> None:
     page.wait_for_url(lambda u: "/login" not in u)
 
 
-def shot(page: Any, folder: Path, name: str) -> None:
-    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+def shot(page: Any, folder: Path | None, name: str) -> None:
+    """A full-page screenshot into `folder` (the `screenshots` fixture), when one is asked for."""
+    if folder is not None:
+        page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+
+def screenshot_folder() -> Path | None:
+    raw = os.environ.get(SCREENSHOTS_ENV, "").strip()
+    if not raw:
+        return None
+    folder = Path(raw).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def cli_text(url: str, token: str, *args: str) -> str:
+    """What `forgeml <args>` prints for a person (no --json), on one wide line per row."""
+    width = output.console.width
+    output.console.width = 400  # a table row stays on one line, whatever the test's terminal
+    try:
+        env = {"FORGEML_URL": url, "FORGEML_TOKEN": token}
+        res = CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
+    finally:
+        output.console.width = width
+    assert res.exit_code == 0, f"{args}: rc={res.exit_code} {res.output}"
+    return res.stdout

@@ -22,7 +22,7 @@ LONG = 120_000  # ms: a job runs a few seconds, its environment may still be bui
 
 
 def test_sign_in_wrong_password_and_sign_out(
-    page: Page, platform: Platform, screenshots: Path
+    page: Page, platform: Platform, screenshots: Path | None
 ) -> None:
     page.goto(f"{platform.url}/jobs")
     expect(page).to_have_url(re.compile(r"/login\?next=/jobs$"))
@@ -54,7 +54,7 @@ def sign_in_attempt(page: Page, email: str, password: str) -> None:
 
 
 def test_tenant_journey_upload_train_watch_download(
-    page: Page, platform: Platform, screenshots: Path, data_dir: Path, tmp_path: Path
+    page: Page, platform: Platform, screenshots: Path | None, data_dir: Path, tmp_path: Path
 ) -> None:
     if not charts_available():
         service_missing("the chart library is not installed (make assets)")
@@ -153,7 +153,7 @@ def test_validation_errors_show_next_to_their_fields(page: Page, platform: Platf
 
 
 def test_admin_registers_an_algorithm_and_grants_a_platform_dataset(
-    page: Page, platform: Platform, screenshots: Path, data_dir: Path, tmp_path: Path
+    page: Page, platform: Platform, screenshots: Path | None, data_dir: Path, tmp_path: Path
 ) -> None:
     sign_in(page, platform.url, platform.admin_email, platform.admin_password)
     expect(page.get_by_role("heading", level=1)).to_have_text("Platform overview")
@@ -223,7 +223,7 @@ def _ok(r: httpx.Response) -> Any:
 
 
 def test_another_tenants_job_and_dataset_pages_are_the_404_page(
-    page: Page, platform: Platform, screenshots: Path
+    page: Page, platform: Platform, screenshots: Path | None
 ) -> None:
     with _tenant_api(platform, "a") as a:
         ds = _ok(a.post("/datasets", json={"name": "private-a"}))

@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 
 from forgeml.client import Client
 from tests.browser.conftest import _wait_ready
-from tests.browser.helpers import PASSWORD, Platform, shot, sign_in
+from tests.browser.helpers import PASSWORD, Platform, cli_text, shot, sign_in
 
 pytestmark = pytest.mark.browser
 LONG = 120_000  # ms
@@ -29,7 +29,7 @@ entry_point: train.py
 hyperparameters:
   epochs: {type: integer, default: 1, min: 1, max: 500}
   sleep: {type: continuous, default: 0.2, min: 0, max: 5}
-  fail: {type: categorical, values: ["no", "yes"], default: "no"}
+  fail: {type: categorical, values: ["no", "yes", "quietly"], default: "no"}
 channels:
   train: {required: true}
 metrics:
@@ -48,7 +48,10 @@ for e in range(1, a.epochs + 1):
     time.sleep(a.sleep)
 if a.fail == "yes":
     open(os.path.join(os.environ["SM_OUTPUT_DIR"], "failure"), "w").write("bad value in row 7")
+    open(os.path.join(os.environ["SM_OUTPUT_DATA_DIR"], "rejected-rows.csv"), "w").write("7")
     sys.exit(3)
+if a.fail == "quietly":
+    sys.exit(4)
 json.dump({"ok": True}, open(os.path.join(os.environ["SM_MODEL_DIR"], "model.json"), "w"))
 """
 
@@ -86,7 +89,7 @@ def setup(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> dict[
     tenant = Client(platform.url, login["token"])
     ds = tenant.datasets.create("rows-for-jobs", kind="tenant")
     tenant.datasets.upload(ds["id"], [folder])
-    return {"client": tenant, "dataset": ds["id"], "algorithm": v}
+    return {"client": tenant, "token": login["token"], "dataset": ds["id"], "algorithm": v}
 
 
 def _submit(setup: dict[str, Any], name: str, **hps: Any) -> str:
@@ -113,7 +116,7 @@ def _no_microseconds(page: Page) -> None:
 
 
 def test_train_form_preselects_a_class_that_can_run_and_single_points_chart_sanely(
-    page: Page, platform: Platform, setup: dict[str, Any], screenshots: Path
+    page: Page, platform: Platform, setup: dict[str, Any], screenshots: Path | None
 ) -> None:
     sign_in(page, platform.url, platform.user("b"))
     page.goto(f"{platform.url}/algorithms/{setup['algorithm']['algorithm_id']}/train")
@@ -160,6 +163,13 @@ def _waiting_then_running(
     page.goto(f"{platform.url}/jobs/{waiting}")
     expect(page.locator("#job-pending")).to_be_visible(timeout=LONG)
     expect(page.locator("#job-pending-text")).to_contain_text(re.compile("waiting|queued"))
+    # the CLI says the same reason in its table and its description
+    reason = setup["client"].jobs.get(waiting)["pending_reason"]
+    assert reason
+    listed = cli_text(platform.url, setup["token"], "job", "ls")
+    assert reason in next(line for line in listed.splitlines() if "waiting" in line)
+    described = cli_text(platform.url, setup["token"], "job", "describe", waiting)
+    assert f"pending_reason: {reason}" in " ".join(described.split())
     expect(page.locator("#log-empty")).to_be_visible()
     expect(page.locator("#log")).to_be_hidden()
     page.goto(f"{platform.url}/jobs")
@@ -180,7 +190,11 @@ def _waiting_then_running(
 
 
 def test_a_failed_job_offers_its_output_and_says_the_reason_once(
-    page: Page, platform: Platform, setup: dict[str, Any], screenshots: Path
+    page: Page,
+    platform: Platform,
+    setup: dict[str, Any],
+    screenshots: Path | None,
+    tmp_path: Path,
 ) -> None:
     failed = _submit(setup, "fails", fail="yes")
     sign_in(page, platform.url, platform.user("b"))
@@ -193,11 +207,33 @@ def test_a_failed_job_offers_its_output_and_says_the_reason_once(
     in_log = page.evaluate(f"({times})(document.getElementById('log').innerText)")
     assert in_page - in_log == 1
     expect(page.locator("#model-download")).to_have_count(0)
+    # the main button is the output data the program wrote before failing
+    output = page.locator("#output-download")
+    expect(output).to_have_class(re.compile(r"\bprimary\b"))
+    with page.expect_download() as info:
+        output.click()
+    saved = tmp_path / "output.tar.gz"
+    info.value.save_as(saved)
+    with tarfile.open(saved) as tar:
+        assert tar.getnames() == ["rejected-rows.csv"]
     _no_microseconds(page)
     page.set_viewport_size({"width": 390, "height": 844})
     page.reload()
     shot(page, screenshots, "job-failed-narrow")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390, page.evaluate(WIDER)
+
+
+def test_a_failed_job_that_wrote_nothing_offers_no_empty_archive(
+    page: Page, platform: Platform, setup: dict[str, Any]
+) -> None:
+    failed = _submit(setup, "fails-quietly", fail="quietly")
+    sign_in(page, platform.url, platform.user("b"))
+    page.goto(f"{platform.url}/jobs/{failed}")
+    _ended(page, "Failed")
+    expect(page.locator("#job-failure")).to_contain_text("ExitCode 4")
+    expect(page.locator("#model-download")).to_have_count(0)
+    expect(page.locator("#output-download")).to_have_count(0)
+    expect(page.locator("#no-output")).to_be_visible()
 
 
 def test_api_docs_are_served_locally_and_pages_have_a_favicon(

@@ -166,15 +166,23 @@ def test_cursor_pagination_walks_every_row_once(world: World) -> None:
 def test_every_mutating_call_is_audited_even_when_refused(world: World) -> None:
     c = world.client
     rid = "audit-probe-1"
-    c.post(
+    refused = c.post(
         "/api/v1/users",
         headers={**world.a.h("viewer"), "X-Request-ID": rid},
         json={"email": "z@a.example.com"},
-    )
+    ).json()["error"]
     events = c.get("/api/v1/audit?limit=200", headers=world.admin).json()["items"]
     probe = [e for e in events if e["request_id"] == rid]
     assert probe and probe[0]["outcome"] == "denied" and probe[0]["action"] == "user.create"
     assert probe[0]["actor_email"] == "viewer@a.example.com" and probe[0]["source_ip"]
+    # the middleware's row says why, in the words of the answer the caller got
+    assert probe[0]["details"]["reason"] == f"{refused['code']}: {refused['message']}"
+    bad = c.post("/api/v1/tenants", headers={**world.admin, "X-Request-ID": "audit-probe-2"})
+    assert bad.status_code == 422
+    events = c.get("/api/v1/audit?limit=200", headers=world.admin).json()["items"]
+    invalid = next(e for e in events if e["request_id"] == "audit-probe-2")
+    assert invalid["outcome"] == "failure"
+    assert invalid["details"]["reason"].startswith("invalid_input: ")
     # tenant admins read their own tenant's audit only
     mine = c.get("/api/v1/audit?limit=200", headers=world.a.h()).json()["items"]
     assert mine and {e["tenant_id"] for e in mine} == {world.a.id}

@@ -113,10 +113,18 @@ def _audit_fallback(services: Services) -> Any:
             action,
             target_id=str(target) if target else None,
             outcome=outcome,
-            details={"status": status, "method": scope["method"], "path": scope["path"]},
+            details=_fallback_details(scope, status),
         )
 
     return fallback
+
+
+def _fallback_details(scope: MutableMapping[str, Any], status: int) -> dict[str, Any]:
+    details: dict[str, Any] = {"status": status, "method": scope["method"], "path": scope["path"]}
+    reason = scope.get("state", {}).get("error_reason")  # left by api/errors.py's handlers
+    if status >= 400 and reason:
+        details["reason"] = reason
+    return details
 
 
 def create_app(

@@ -17,6 +17,7 @@ from forgeml.domain import errors as e
 RETRY_AFTER_S = 5
 log = structlog.get_logger("forgeml.api")
 UNAVAILABLE_MESSAGE = "a dependency of the service is temporarily unavailable; retry later"
+REASON_CHARS = 300  # of an error's message kept for the audit row of a refused call
 
 STATUS: dict[type[e.ForgeError], int] = {
     e.InvalidInput: 422,
@@ -91,9 +92,15 @@ def envelope(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def note_reason(request: Request, code: str, message: str) -> None:
+    """Leave the error's code and message where the audit safety net (middleware) finds them,
+    so a refused call's audit row says why, not only its status."""
+    request.state.error_reason = f"{code}: {message}"[:REASON_CHARS]
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(e.ForgeError)
-    async def _forge(_: Request, exc: e.ForgeError) -> JSONResponse:
+    async def _forge(request: Request, exc: e.ForgeError) -> JSONResponse:
         status = status_for(exc)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         if status in (429, 503):
@@ -105,11 +112,13 @@ def install(app: FastAPI) -> None:
                 "dependency unavailable", detail=exc.message
             )
             details = {"retry_after_s": int(headers["Retry-After"])} if headers else {}
+            note_reason(request, exc.code, UNAVAILABLE_MESSAGE)
             return envelope(503, exc.code, UNAVAILABLE_MESSAGE, details, headers)
+        note_reason(request, exc.code, exc.message)
         return envelope(status, exc.code, exc.message, exc.details, headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = []
         for err in exc.errors():
             loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
@@ -123,10 +132,12 @@ def install(app: FastAPI) -> None:
                 }
             )
         message = "; ".join(f"{p['loc']}: {p['msg']}" for p in problems[:5])
+        note_reason(request, "invalid_input", message or "invalid input")
         return envelope(422, "invalid_input", message or "invalid input", {"errors": problems})
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         msg = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        note_reason(request, code, msg)
         return envelope(exc.status_code, code, msg, headers=getattr(exc, "headers", None))

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColu
 from forgeml.cli.output import JsonOpt, console, emit, err_console, fail, handle_errors
 from forgeml.cli.progress import watch_build
 from forgeml.client import Client
+from forgeml.domain.algorithms import channel_hint
 
 algorithm_app = typer.Typer(help="The algorithm registry.", no_args_is_help=True)
 
@@ -149,7 +150,20 @@ def show(
         if not match:
             fail(f"{alg['name']} has no version {version!r}", json_out, "not_found")
         data = c.algorithms.version(alg["id"], match[0]["id"]) if admin else match[0]
+    if not json_out:  # what each input expects, as the portal's Train form says it
+        data = {**data, "channels": channel_lines(data.get("card") or {})}
     emit(data, json_out)
+
+
+def channel_lines(card: dict[str, Any]) -> str:
+    """`train* (CSV files ...); extra (...)`: `*` marks a required channel."""
+    return (
+        "; ".join(
+            f"{name}{'*' if ch.get('required') else ''}: {channel_hint(ch)}"
+            for name, ch in (card.get("channels") or {}).items()
+        )
+        or "none"
+    )
 
 
 def _change(verb: str, algorithm: str, version: str, json_out: bool) -> None:

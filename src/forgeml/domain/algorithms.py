@@ -179,6 +179,17 @@ class ChannelSpec(BaseModel):
     input_mode: Literal["File"] = "File"
 
 
+def channel_hint(card_channel: dict[str, Any]) -> str:
+    """What a channel expects, from its card entry: the owner's description (where manifests
+    name the expected columns) and the accepted content types. The Train form and
+    `forgeml algorithm show` both say it this way."""
+    said = str(card_channel.get("description") or "").strip()
+    types = ", ".join(str(t) for t in card_channel.get("content_types") or ())
+    if types:
+        said = f"{said} ({types})" if said else types
+    return said or "any files"
+
+
 class MetricDefinition(BaseModel):
     """A log-line regex whose first group is parsed as the metric's float value."""
 

@@ -13,6 +13,7 @@ HEAD_BYTES = 64 * 1024  # read at most this much of one file for a preview
 MAX_ROWS = 5
 MAX_COLUMNS = 40
 MAX_CELL = 80
+MAX_IMAGES = 6  # thumbnails of a version's first images
 IMAGE_EXT = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 KINDS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".ndjson": "json"}
 
@@ -31,6 +32,7 @@ class Preview:
     columns: list[str] = field(default_factory=list)
     rows: list[list[str]] = field(default_factory=list)
     more_rows: bool = False  # the sample file has rows beyond those shown (or beyond the head)
+    images: list[str] = field(default_factory=list)  # paths of the first images, for thumbnails
 
 
 def _cell(value: Any) -> str:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from forgeml.db import datasets as q
 from forgeml.domain.dataset_preview import (
     HEAD_BYTES,
+    MAX_IMAGES,
     Preview,
     csv_sample,
     json_sample,
@@ -47,6 +48,8 @@ class PreviewService:
         for f in files:
             kind = kind_of(f.path)
             out.counts[kind] = out.counts.get(kind, 0) + 1
+            if rows and kind == "image" and len(out.images) < MAX_IMAGES:
+                out.images.append(f.path)  # shown as thumbnails to the data's owner only
         sample = next((f for f in files if kind_of(f.path) in ("csv", "json")), None)
         if sample is not None:
             self._sample(out, sample)

@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import os
 import shutil
+import tarfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
@@ -175,7 +176,18 @@ def upload_artifacts(
         with path.open("rb") as f:
             info = store.put(prefix + name, f, content_type="application/gzip", size=size)
         out[name] = {"key": info.key, "size": info.size, "etag": info.etag}
+        out[name]["empty"] = archive_is_empty(path)
     return out
+
+
+def archive_is_empty(path: Path) -> bool:
+    """Whether a packed archive holds no entry (the program wrote nothing there): pages then
+    offer no download of it. Reads only the first header, never the whole archive."""
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            return tar.next() is None
+    except (OSError, tarfile.TarError):
+        return False  # unreadable here: let the download say what it is
 
 
 def checkpoint_sync(

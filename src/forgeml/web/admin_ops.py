@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from forgeml.domain.errors import InvalidInput
 from forgeml.web.admin_pages import admin_only
 from forgeml.web.core import Ctx, Page, PortalRoute, available, field_errors, redirect, service
-from forgeml.web.home_pages import compute_and_cost_since, month_start
+from forgeml.web.home_pages import class_prices, compute_and_cost_since, job_cost, month_start
 
 router = APIRouter(route_class=PortalRoute, prefix="/admin")
 GIB = 1024**3
@@ -101,4 +101,6 @@ def jobs(ctx: Page) -> Response:
     )
     tenants = ctx.svc.tenants.list(ctx.actor, status=None, cursor=None, limit=200).items
     names = {t.id: t.name for t in tenants}
-    return ctx.render("admin/jobs.html", jobs=page, tenant_names=names, params={})
+    prices = class_prices(ctx)
+    costs = {j.id: job_cost(j, prices) for j in page.items}
+    return ctx.render("admin/jobs.html", jobs=page, tenant_names=names, costs=costs, params={})

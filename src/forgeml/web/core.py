@@ -78,12 +78,18 @@ def render(
         "csrf": ctx.csrf if ctx else str(state.get("csrf_token") or ""),
         "flashes": flashes,
         "path": request.url.path,
+        "currency": _currency(ctx),
         **context,
     }
     resp = TEMPLATES.TemplateResponse(request, template, values, status_code=status_code)
     if flashes:
         resp.delete_cookie(FLASH_COOKIE, path="/")
     return resp
+
+
+def _currency(ctx: Ctx | None) -> str:
+    jobs = getattr(ctx.svc.settings, "jobs", None) if ctx else None
+    return str(getattr(jobs, "currency", ""))
 
 
 def redirect(url: str, flash: str | None = None, kind: str = "ok") -> RedirectResponse:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from forgeml.domain.algorithms import channel_hint
 from forgeml.domain.jobs import phase
 
 
@@ -84,21 +85,24 @@ def audit_reason(event: Any) -> str:
     details = getattr(event, "details", None) or {}
     if getattr(event, "outcome", "success") == "success" or not isinstance(details, dict):
         return ""
-    if details.get("reason") or details.get("message"):
-        return str(details.get("reason") or details.get("message"))
     status = details.get("status")
+    said = details.get("reason") or details.get("message")
+    if said:  # the refusal's own words: the service's, or the error the middleware recorded
+        return f"{status} {said}" if isinstance(status, int) else str(said)
     what = _HTTP_REASONS.get(status, "error") if isinstance(status, int) else "refused"
     where = f" on {details.get('method', '')} {details.get('path', '')}".rstrip()
     return f"{status} {what}{where}" if status else what
 
 
-def money(amount: Any) -> str:
-    """A cost at the resource classes' price per hour (in whatever currency those prices are)."""
+def money(amount: Any, currency: str = "") -> str:
+    """A cost at the resource classes' prices per hour, in `jobs.currency` (`currency` global)."""
     value = float(amount or 0)
-    return "< 0.01" if 0 < value < 0.01 else f"{value:,.2f}"
+    text = "< 0.01" if 0 < value < 0.01 else f"{value:,.2f}"
+    return f"{text} {currency}" if currency else text
 
 
 FILTERS = {
+    "channel_hint": channel_hint,
     "money": money,
     "audit_reason": audit_reason,
     "phase_note": phase_note,

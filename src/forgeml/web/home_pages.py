@@ -20,18 +20,25 @@ def month_start() -> datetime:
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
+def class_prices(ctx: Ctx) -> dict[str, float]:
+    """Each resource class's price per instance-hour (in `jobs.currency`)."""
+    scheduling = service(ctx.svc, "scheduling")
+    if scheduling is None:
+        return {}
+    return {rc.name: rc.price_per_hour for rc in scheduling.list_classes(ctx.actor)}
+
+
+def job_cost(job: Any, prices: dict[str, float]) -> float:
+    return float(job.billable_seconds or 0) / 3600 * prices.get(job.resource_class, 0.0)
+
+
 def compute_and_cost_since(
     ctx: Ctx, since: datetime, tenant_id: str | None = None
 ) -> dict[str, tuple[float, float]]:
     """(billable seconds, cost at the classes' hourly prices) per tenant since `since`."""
     from forgeml.db.job_queries import JobFilter
 
-    scheduling = service(ctx.svc, "scheduling")
-    prices = (
-        {rc.name: rc.price_per_hour for rc in scheduling.list_classes(ctx.actor)}
-        if (scheduling is not None)
-        else {}
-    )
+    prices = class_prices(ctx)
     totals: dict[str, tuple[float, float]] = {}
     cursor = None
     for _ in range(100):  # at most 20,000 jobs a month are summed here
@@ -42,8 +49,7 @@ def compute_and_cost_since(
             if tenant_id is None or j.tenant_id == tenant_id:
                 secs, cost = totals.get(j.tenant_id, (0.0, 0.0))
                 billed = float(j.billable_seconds or 0)
-                price = prices.get(j.resource_class, 0.0)
-                totals[j.tenant_id] = (secs + billed, cost + billed / 3600 * price)
+                totals[j.tenant_id] = (secs + billed, cost + job_cost(j, prices))
         cursor = page.next_cursor
         if cursor is None:
             break

@@ -14,6 +14,7 @@ from forgeml.domain.errors import Conflict, NotFound
 from forgeml.web import live
 from forgeml.web.core import Ctx, Page, PortalRoute, redirect, service
 from forgeml.web.fmt import phase_note
+from forgeml.web.home_pages import class_prices, job_cost
 
 router = APIRouter(route_class=PortalRoute)
 STATUSES = ("InProgress", "Pending", "Training", "Completed", "Failed", "Stopping", "Stopped")
@@ -88,6 +89,7 @@ def job(job_id: str, ctx: Page) -> Response:
         phase=phase_note(j.secondary_status, j.status_message),
         pending_reason=j.pending_reason if j.secondary_status == "Pending" else None,
         input_names=_input_names(ctx, j.inputs),
+        cost=job_cost(j, class_prices(ctx)) if j.billable_seconds else None,
     )
 
 
