@@ -65,6 +65,16 @@ def submit(api: Api, name: str, **hps: Any) -> str:
     return str(api.ok("POST", JOBS, 201, json=body)["id"])
 
 
+def try_submit(api: Api, name: str, **hps: Any) -> str | None:
+    """Submit, or None while the platform answers 503 (an outage); other answers fail."""
+    body = {"name": name, "algorithm": ALGORITHM, "input_data": {}, "hyperparameters": hps}
+    resp = api.post(JOBS, json=body)
+    if resp.status_code == 503:
+        return None
+    assert resp.status_code == 201, resp.text
+    return str(resp.json()["id"])
+
+
 def describe(api: Api, job_id: str) -> dict[str, Any]:
     return dict(api.ok("GET", f"{JOBS}/{job_id}"))
 
@@ -115,8 +125,9 @@ class Outcome:
 
 
 def check_completed_once(api: Api, job_ids: list[str], outcome: Outcome) -> list[dict[str, Any]]:
-    """Every job listed once and Completed, one `finished run=` in its logs, and its model is that
-    run's (whole: the blob has the declared size). Counts into `outcome`."""
+    """Every job listed once and Completed once (one transition, one event), one `finished run=`
+    in its final attempt's logs, and its model is that run's, whole (the blob has the declared
+    size). Counts into `outcome`."""
     listed = [j["id"] for j in api.ok("GET", f"{JOBS}?limit=200")["items"]]
     jobs = []
     for job_id in job_ids:
@@ -129,7 +140,12 @@ def check_completed_once(api: Api, job_ids: list[str], outcome: Outcome) -> list
         if job["status"] != "Completed":
             outcome.lost += 1
             continue
-        finished = [ln for ln in logs(api, job_id).splitlines() if ln.startswith("finished run=")]
+        items = api.ok("GET", f"{JOBS}/{job_id}/logs?limit=5000")["items"]
+        finished = [  # an earlier attempt fenced out while finishing may have trained too
+            x["text"]
+            for x in items
+            if x["attempt"] == job["attempt"] and x["text"].startswith("finished run=")
+        ]
         completions = [t["secondary_status"] for t in job["transitions"]].count("Completed")
         events = [e["type"] for e in api.ok("GET", f"{JOBS}/{job_id}/events")]
         if len(finished) != 1 or completions != 1 or events.count("training_job.completed") != 1:

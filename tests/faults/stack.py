@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -182,3 +183,53 @@ def wait_until(pred: Callable[[], Any], timeout_s: float = 90, what: str = "cond
             pass
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.15)
+
+
+class Probe:
+    """A client polling one read route in a background thread during a fault: it counts what
+    callers would have been answered (5xx by status) and when the route answered 200 again."""
+
+    def __init__(self, api: Api, path: str, period_s: float = 0.2) -> None:
+        self.api = Api(str(api.base_url), api.headers["Authorization"].split(" ", 1)[1])
+        self.path = path
+        self.period_s = period_s
+        self.samples: list[tuple[float, bool]] = []  # (monotonic time, answered 200)
+        self.unreachable = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @property
+    def errors(self) -> Counter[int]:
+        return self.api.errors
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period_s):
+            try:
+                ok = self.api.get(self.path, timeout=5).status_code == 200
+            except httpx.TransportError:
+                ok = False
+                self.unreachable += 1
+            self.samples.append((time.monotonic(), ok))
+
+    def __enter__(self) -> Probe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self.api.close()
+
+    def failed(self) -> int:
+        return sum(not ok for _, ok in self.samples)
+
+    def serving_after(self, moment: float, timeout_s: float = 60) -> float:
+        """Seconds from `moment` (a fault's end) to the first 200 after the last failure."""
+
+        def recovered() -> float | None:
+            samples = list(self.samples)
+            last_bad = max((t for t, ok in samples if not ok), default=moment)
+            good = [t for t, ok in samples if ok and t > max(last_bad, moment)]
+            return good[0] if good else None
+
+        return float(wait_until(recovered, timeout_s, "the API serving again")) - moment

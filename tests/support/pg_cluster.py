@@ -59,10 +59,9 @@ class PgCluster:
         )  # fmt: skip
 
     def start(self) -> None:
-        opts = (
-            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off"
-            " -c synchronous_commit=off -c full_page_writes=off"
-        )
+        # fsync=off survives a crash of the server process (the kernel keeps the pages); never
+        # synchronous_commit=off: an immediate stop would lose commits a client saw succeed.
+        opts = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off"
         self._as_owner(
             str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-w", "-t", "60",
             "-l", str(self.root / "server.log"), "-o", opts, "start",
