@@ -61,6 +61,13 @@ def s3_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     teardown(stack)
 
 
+@pytest.fixture(scope="module")
+def file_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    stack = build_stack(tmp_path_factory.mktemp("stack-file"), "file")
+    yield stack
+    teardown(stack)
+
+
 @pytest.fixture(autouse=True)
 def _no_leftover_workers(request: pytest.FixtureRequest) -> Iterator[None]:
     """Each scenario starts the workers it needs; none outlives it."""
