@@ -3,6 +3,9 @@ xdist group, so its tests share one worker and one stack), and per-test clean-up
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +16,8 @@ from tests.faults.stack import Stack
 from tests.support.pg_cluster import PgCluster, cluster_problem, start_cluster
 from tests.support.seaweedfs import find_weed, start_seaweedfs
 from tests.support.services import service_missing
+
+DISK_SIZE = "8m"
 
 
 def _cluster() -> PgCluster:
@@ -66,6 +71,32 @@ def file_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     stack = build_stack(tmp_path_factory.mktemp("stack-file"), "file")
     yield stack
     teardown(stack)
+
+
+def _mount_tmpfs(folder: Path, size: str) -> None:
+    folder.mkdir(parents=True)
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        service_missing("a small tmpfs for the disk-full scenario needs root and mount(8)")
+    res = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(folder)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if res.returncode != 0:
+        service_missing(f"cannot mount a tmpfs here: {res.stderr.strip()}")
+
+
+@pytest.fixture(scope="module")
+def disk_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The file store on an 8 MiB tmpfs: the disk fills up after a few uploads."""
+    root = tmp_path_factory.mktemp("stack-disk")
+    objects = root / "objects"
+    _mount_tmpfs(objects, DISK_SIZE)
+    try:
+        stack = build_stack(root, "file", objects)
+        yield stack
+        teardown(stack)
+    finally:
+        subprocess.run(["umount", "-l", str(objects)], check=False)
 
 
 @pytest.fixture(autouse=True)
