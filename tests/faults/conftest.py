@@ -1,5 +1,6 @@
-"""Fixtures of the fault suite: one production-shaped stack per test module (each module is an
-xdist group, so its tests share one worker and one stack), and per-test clean-up of workers."""
+"""Fixtures of the fault suite: production-shaped stacks, one of each kind per xdist worker (the
+suite's modules form two xdist groups, so each stack starts at most twice per run), healed
+after every scenario."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ import pytest
 from tests.faults.platform import register_algorithm
 from tests.faults.stack import Stack
 from tests.support.pg_cluster import PgCluster, cluster_problem, start_cluster
-from tests.support.seaweedfs import find_weed, start_seaweedfs
+from tests.support.seaweedfs import find_weed, restart_seaweedfs, start_seaweedfs
 from tests.support.services import service_missing
 
-DISK_SIZE = "8m"
+DISK_SIZE = "48m"  # room for the other file-store scenarios; filled on purpose
 
 
 def _cluster() -> PgCluster:
@@ -59,51 +60,59 @@ def teardown(stack: Stack) -> None:
         stack.s3.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def s3_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """SeaweedFS behind the server and workers; shared by the scenarios of one xdist worker
+    (each uses its own tenant, and `_heal` puts back whatever a scenario broke)."""
     stack = build_stack(tmp_path_factory.mktemp("stack-s3"), "s3")
     yield stack
     teardown(stack)
 
 
-@pytest.fixture(scope="module")
-def file_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    stack = build_stack(tmp_path_factory.mktemp("stack-file"), "file")
-    yield stack
-    teardown(stack)
-
-
-def _mount_tmpfs(folder: Path, size: str) -> None:
+def _mount_tmpfs(folder: Path, size: str) -> str | None:
+    """Mount a tmpfs of `size` on `folder`; None, or why it cannot be done here."""
     folder.mkdir(parents=True)
     if os.geteuid() != 0 or shutil.which("mount") is None:
-        service_missing("a small tmpfs for the disk-full scenario needs root and mount(8)")
+        return "a small tmpfs for the disk-full scenario needs root and mount(8)"
     res = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(folder)],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
-    if res.returncode != 0:
-        service_missing(f"cannot mount a tmpfs here: {res.stderr.strip()}")
+    return None if res.returncode == 0 else f"cannot mount a tmpfs here: {res.stderr.strip()}"
 
 
-@pytest.fixture(scope="module")
-def disk_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The file store on an 8 MiB tmpfs: the disk fills up after a few uploads."""
-    root = tmp_path_factory.mktemp("stack-disk")
+@pytest.fixture(scope="session")
+def file_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The file store, on a small tmpfs where the machine allows (`stack.disk_limited`), so the
+    disk-full scenario can fill it; on a plain folder otherwise."""
+    root = tmp_path_factory.mktemp("stack-file")
     objects = root / "objects"
-    _mount_tmpfs(objects, DISK_SIZE)
+    problem = _mount_tmpfs(objects, DISK_SIZE)
     try:
         stack = build_stack(root, "file", objects)
+        stack.disk_problem = problem
         yield stack
         teardown(stack)
     finally:
-        subprocess.run(["umount", "-l", str(objects)], check=False)
+        if problem is None:
+            subprocess.run(["umount", "-l", str(objects)], check=False)
+
+
+def _heal(stack: Stack) -> None:
+    """Stop the scenario's workers; restart whatever its fault left down."""
+    stack.stop_workers()
+    if not stack.pg.running():
+        stack.pg.start()
+    if stack.s3 is not None and stack.s3.process.poll() is not None:
+        restart_seaweedfs(stack.s3)
+    if stack.server is None or stack.server.poll() is not None:
+        stack.start_server()
 
 
 @pytest.fixture(autouse=True)
-def _no_leftover_workers(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Each scenario starts the workers it needs; none outlives it."""
+def _heal_after(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each scenario starts the workers it needs; none outlives it, and no fault does either."""
     yield
-    for name in ("s3_stack", "file_stack", "disk_stack"):
+    for name in ("s3_stack", "file_stack"):
         if name in request.fixturenames:
-            stack: Stack = request.getfixturevalue(name)
-            stack.stop_workers()
+            _heal(request.getfixturevalue(name))

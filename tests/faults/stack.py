@@ -69,6 +69,7 @@ class Stack:
     admin_token: str = ""
     server: subprocess.Popen[bytes] | None = None
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    disk_problem: str | None = None  # why the store's disk cannot be filled here (no tmpfs)
 
     @property
     def url(self) -> str:

@@ -13,7 +13,7 @@ from tests.faults.platform import new_tenant
 from tests.faults.stack import Stack
 from tests.faults.uploads import new_session, partial_visible, resume_and_commit
 
-pytestmark = [pytest.mark.faults, pytest.mark.xdist_group("faults-api-kill")]
+pytestmark = [pytest.mark.faults, pytest.mark.xdist_group("faults-store")]
 
 
 @pytest.mark.parametrize("store", ["file", "s3"])

@@ -26,7 +26,7 @@ from tests.faults.platform import (
 )
 from tests.faults.stack import Probe, Stack, wait_until
 
-pytestmark = [pytest.mark.faults, pytest.mark.xdist_group("faults-db-restart")]
+pytestmark = [pytest.mark.faults, pytest.mark.xdist_group("faults-jobs")]
 DOWN_S = 3.0  # long enough for heartbeats, flushes and API calls to fail
 # An outage shorter than the lease must cost nothing: the attempt keeps its lease and completes.
 # (One longer than the lease fences the attempt out and the job re-runs: also exactly once.)

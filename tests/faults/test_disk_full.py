@@ -1,11 +1,10 @@
-"""Fault: the file store's disk fills up under an upload (an 8 MiB tmpfs). The client gets the
+"""Fault: the file store's disk fills up under an upload (a small tmpfs). The client gets the
 outage envelope (503 `unavailable` with Retry-After: the store's ENOSPC is a platform problem,
 the detail goes to the server log), nothing partial is visible or left behind, and the same
 session takes the file once space is freed."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 
@@ -15,16 +14,19 @@ from tests.faults import report
 from tests.faults.platform import new_tenant
 from tests.faults.stack import Stack
 from tests.faults.uploads import new_session, partial_visible, resume_and_commit
+from tests.support.services import service_missing
 
-pytestmark = [pytest.mark.faults, pytest.mark.xdist_group("faults-disk-full")]
+pytestmark = [pytest.mark.faults, pytest.mark.xdist_group("faults-store")]
 
 
-def test_disk_full_on_the_file_store(disk_stack: Stack) -> None:
-    objects = disk_stack.root / "objects"
-    filler = objects / "filler.bin"  # another tenant of the disk: most of it is taken
-    filler.write_bytes(os.urandom(6 * 1024 * 1024))
+def test_disk_full_on_the_file_store(file_stack: Stack) -> None:
+    if file_stack.disk_problem:
+        service_missing(file_stack.disk_problem)
+    objects = file_stack.root / "objects"
+    filler = objects / "filler.bin"  # another user of the disk: all but 2 MiB of it is taken
+    filler.write_bytes(b"\0" * (shutil.disk_usage(objects).free - 2 * 1024 * 1024))
     used_before = shutil.disk_usage(objects).used
-    tenant = new_tenant(disk_stack)
+    tenant = new_tenant(file_stack)
     session = new_session(tenant.api, {"big.bin": 4 * 1024 * 1024})
     resp = session.put("big.bin")
     envelope = resp.json().get("error", {})

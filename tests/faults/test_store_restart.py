@@ -22,7 +22,7 @@ from tests.faults.stack import Stack, wait_until
 from tests.faults.uploads import new_session, partial_visible, resume_and_commit
 from tests.support.seaweedfs import restart_seaweedfs
 
-pytestmark = [pytest.mark.faults, pytest.mark.xdist_group("faults-store-restart")]
+pytestmark = [pytest.mark.faults, pytest.mark.xdist_group("faults-store")]
 DOWN_S = 3.0
 
 

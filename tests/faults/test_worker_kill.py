@@ -18,7 +18,7 @@ from tests.faults.platform import (
 )
 from tests.faults.stack import Stack
 
-pytestmark = [pytest.mark.faults, pytest.mark.xdist_group("faults-worker-kill")]
+pytestmark = [pytest.mark.faults, pytest.mark.xdist_group("faults-jobs")]
 
 
 @pytest.mark.parametrize("runner", ["same", "other"])
