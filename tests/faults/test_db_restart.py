@@ -69,7 +69,7 @@ def conclude(
 def test_db_restart_during_training(s3_stack: Stack) -> None:
     tenant = new_tenant(s3_stack)
     s3_stack.start_worker("db-train", **LEASE)
-    job_id = submit(tenant.api, "db-train", steps=10, **{"step-seconds": 0.5})
+    job_id = submit(tenant.api, "db-train", steps=10, **{"step-seconds": 0.4})
     wait_log(tenant.api, job_id, "step=2")
     with Probe(tenant.api, f"{JOBS}/{job_id}") as probe:
         back = crash_db(s3_stack)
@@ -80,8 +80,8 @@ def test_db_restart_during_training(s3_stack: Stack) -> None:
 def test_db_restart_during_finishing(s3_stack: Stack) -> None:
     tenant = new_tenant(s3_stack)
     s3_stack.start_worker("db-finish", **LEASE)
-    # A 64 MiB incompressible model: packing and uploading it takes a moment to hit.
-    job_id = submit(tenant.api, "db-finish", steps=2, **{"step-seconds": 0.2, "model-mb": 64})
+    # A 24 MiB incompressible model: packing and uploading it takes a moment to hit.
+    job_id = submit(tenant.api, "db-finish", steps=2, **{"step-seconds": 0.2, "model-mb": 24})
     wait_until(
         lambda: describe(tenant.api, job_id)["secondary_status"] in {"Uploading", "Completed"},
         90,

@@ -56,7 +56,7 @@ def test_store_restart_mid_artifact_upload(s3_stack: Stack) -> None:
     assert s3_stack.s3 is not None
     tenant = new_tenant(s3_stack)
     s3_stack.start_worker("store-finish")
-    job_id = submit(tenant.api, "s3-finish", steps=2, **{"step-seconds": 0.2, "model-mb": 64})
+    job_id = submit(tenant.api, "s3-finish", steps=2, **{"step-seconds": 0.2, "model-mb": 24})
     wait_until(
         lambda: describe(tenant.api, job_id)["secondary_status"] in {"Uploading", "Completed"},
         90,

@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.faults, pytest.mark.xdist_group("faults-jobs")]
 def test_worker_kill_9_mid_training_finishes_once(s3_stack: Stack, runner: str) -> None:
     tenant = new_tenant(s3_stack)
     victim = s3_stack.start_worker(f"r-{runner}-1")
-    job_id = submit(tenant.api, f"kill-{runner}", steps=8, **{"step-seconds": 0.5})
+    job_id = submit(tenant.api, f"kill-{runner}", steps=6, **{"step-seconds": 0.4})
     wait_log(tenant.api, job_id, "step=2")
     s3_stack.kill(victim)
     fault_end = time.monotonic()
