@@ -158,7 +158,9 @@ def run(runtime: Runtime) -> None:
             _wait_for_signal(runtime.stopping)
     finally:
         if runtime.supervisor:
-            runtime.supervisor.stop()
+            # Long enough for a training program's stop grace, so a running attempt gives
+            # itself up (Interrupted, retried) before the process exits; else its lease expires.
+            runtime.supervisor.stop(runtime.services.settings.jobs.stop_grace_s + 15)
         runtime.services.close()
         log.info("stopped")
     if runtime.supervisor and runtime.supervisor.fatal:

@@ -145,6 +145,10 @@ class Attempt:
         except AlgorithmError as exc:
             self._fail(job, str(exc))
         except Exception as exc:
+            if self.shutdown.is_set():  # the worker stops: its fault, not the tenant's
+                log.warning("attempt interrupted by shutdown", job=job.id, error=str(exc)[:200])
+                self._give_up("interrupted: the worker shut down", outage=True)
+                return
             log.exception("platform error in attempt", job=job.id)
             # The tenant reads this reason: the exception's text may hold host paths or object
             # keys of platform data, so it stays in the server log (with the job id).
@@ -310,7 +314,7 @@ class Attempt:
         if self.lost.is_set():
             raise LeaseLost("lease lost during the run")
         if self.shutdown.is_set():
-            raise RuntimeError("the runner is shutting down")
+            raise RunnerShutdown("the runner is shutting down")
         master = results["algo-1"]
         outcome, reason = overall(results)
         target = _TARGETS[outcome]
@@ -393,6 +397,10 @@ class Attempt:
 def requeue_of(settings: Settings) -> retry.Requeue:
     cfg = settings.jobs
     return retry.Requeue(cfg.retry_backoff_s, cfg.retry_backoff_cap_s, cfg.max_outage_retries)
+
+
+class RunnerShutdown(Exception):
+    """The worker stops: the attempt gives itself up (an outage, retried elsewhere)."""
 
 
 class StoppedEarly(Exception):
