@@ -32,6 +32,7 @@ def settings(tmp_path: Path, database: Database, envs_dir: Path) -> Settings:
     return job_settings(tmp_path, database.url, envs_dir)
 
 
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)  # production shape
 def test_a_shutdown_mid_training_interrupts_without_spending_max_attempts(world: World) -> None:
     v = register_algorithm(world)
     ds = upload_dataset(world, world.a.h(), "rows", {"rows.csv": b"a,b\n1,2\n"})

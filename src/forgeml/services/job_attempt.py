@@ -192,6 +192,13 @@ class Attempt:
             msg = f"AlgorithmError: the environment did not build: {exc.message}"
             raise AlgorithmError(msg) from exc
 
+    def _before_staging_try(self) -> None:
+        if self.shutdown.is_set():
+            raise RunnerShutdown("shutdown while staging")
+        if self.lost.is_set():
+            raise LeaseLost("lease lost while staging")
+        self._stop_point()
+
     def _stop_point(self) -> None:
         """Between stages: a requested stop ends the job now (Stopped), not stages later."""
         if not self.stop.is_set() or self.lost.is_set() or self.shutdown.is_set():
@@ -220,7 +227,14 @@ class Attempt:
             log.warning("released a stale job volume", job=job.id, mount=str(point))
         self._stop_point()
         self._move(Secondary.DOWNLOADING, "staging input data")
-        channels = staging.stage_channels(self.store, job, self.work / "channels")
+        channels = staging.stage_patiently(
+            self.store,
+            job,
+            self.work / "channels",
+            patience_s=self.settings.jobs.staging_patience_s,
+            before_try=self._before_staging_try,
+            sleep=self.stop.wait,  # a stop or shutdown cuts the back-off short
+        )
         self._stop_point()
         with self.db.read() as conn:
             rc = q.get_resource_class(conn, job.resource_class)
