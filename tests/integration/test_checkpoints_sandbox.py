@@ -29,11 +29,6 @@ print("planted", flush=True)
 """
 
 
-@pytest.fixture(scope="session")
-def envs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("envs")
-
-
 @pytest.fixture
 def settings(tmp_path: Path, database: Database, envs_dir: Path) -> Settings:
     require_bwrap()

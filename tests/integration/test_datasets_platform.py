@@ -116,11 +116,11 @@ def test_resolve_input_checks_ownership_grants_and_commits(world: World) -> None
         svc.resolve_input(conn, a, plat["id"], 1, "xgb")
     soon = (utcnow() + timedelta(seconds=1)).isoformat()
     ok(c.post(f"{API}/grants", json={**body, "expires_at": soon}, headers=admin), 201)
-    from forgeml.db import datasets as q
+    from forgeml.db import grants as grants_q
 
     with world.services.db.read() as conn:
         assert svc.resolve_input(conn, a, plat["id"], 1, "xgb").version == 1
-        later = [g.active(utcnow() + timedelta(seconds=5)) for g in q.tenant_grants(conn, a)]
+        later = [g.active(utcnow() + timedelta(seconds=5)) for g in grants_q.tenant_grants(conn, a)]
     assert later == [False]  # an expired grant stops counting by itself
 
 

@@ -36,11 +36,6 @@ from tests.support.world import World, build_world
 OUTAGE_S = 3.0  # shorter than the test lease (6 s): the attempt keeps its lease throughout
 
 
-@pytest.fixture(scope="session")
-def envs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("finish-envs")
-
-
 @pytest.fixture
 def proxy_jobs_world(
     tmp_path: Path,

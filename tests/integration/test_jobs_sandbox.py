@@ -34,8 +34,7 @@ from tests.support.jobs import (
 from tests.support.platform_jobs import (
     artifact,
     file_store,
-    require_bwrap,
-    sandboxed_settings,
+    settings_for_mode,
 )
 from tests.support.world import World
 
@@ -105,13 +104,8 @@ time.sleep(600)
 
 
 @pytest.fixture
-def settings(
-    tmp_path: Path, database: Database, tmp_path_factory: pytest.TempPathFactory
-) -> Settings:
-    require_bwrap()
-    envs = tmp_path_factory.getbasetemp() / "sandbox-job-envs"
-    envs.mkdir(exist_ok=True)
-    return sandboxed_settings(tmp_path, database.url, envs, stop_grace_s=1.0)
+def settings(tmp_path: Path, database: Database, envs_dir: Path) -> Settings:
+    return settings_for_mode("required", tmp_path, database.url, envs_dir, stop_grace_s=1.0)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from forgeml.services.container import Services
 from forgeml.training.bundle import pack_folder
 from tests.support.algorithms import register
 from tests.support.jobs import job_body, logs_text, run_to_end, submit, upload_dataset
-from tests.support.platform_jobs import artifact, file_store, require_bwrap, sandboxed_settings
+from tests.support.platform_jobs import artifact, file_store, settings_for_mode
 from tests.support.world import World
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "algorithms"
@@ -24,13 +24,8 @@ CSV = b"label,x\n0,1\n1,2\n"
 
 
 @pytest.fixture
-def settings(
-    tmp_path: Path, database: Database, tmp_path_factory: pytest.TempPathFactory
-) -> Settings:
-    require_bwrap()
-    envs = tmp_path_factory.getbasetemp() / "toolkit-job-envs"
-    envs.mkdir(exist_ok=True)
-    return sandboxed_settings(tmp_path, database.url, envs, stop_grace_s=1.0)
+def settings(tmp_path: Path, database: Database, envs_dir: Path) -> Settings:
+    return settings_for_mode("required", tmp_path, database.url, envs_dir, stop_grace_s=1.0)
 
 
 @pytest.fixture

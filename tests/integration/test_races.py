@@ -26,11 +26,6 @@ API = "/api/v1"
 RACERS = 6
 
 
-@pytest.fixture(scope="session")
-def envs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("races-envs")
-
-
 @pytest.fixture
 def settings(tmp_path: Path, database: Database, envs_dir: Path) -> Settings:
     return job_settings(tmp_path, database.url, envs_dir)

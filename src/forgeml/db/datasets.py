@@ -1,4 +1,5 @@
-"""Tables and queries of the data lake: datasets, their versions and files, platform grants.
+"""Tables and queries of the data lake: datasets, their versions and files
+(platform grants are in `db/grants.py`).
 
 Platform datasets have `tenant_id` NULL, so `scoped(...)` hides them from every tenant by
 construction; tenants see them only through `grants` (see `services/datasets.py`).
@@ -12,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
+from forgeml.db.grants import dataset_grants
 from forgeml.db.pagination import Page, paginate
 from forgeml.db.scope import Scope, scoped
 from forgeml.db.tables import ID, metadata
@@ -22,7 +24,6 @@ from forgeml.domain.datasets import (
     DatasetKind,
     DatasetVersion,
     FileState,
-    Grant,
     VersionStatus,
 )
 from forgeml.domain.errors import Conflict, NotFound
@@ -80,18 +81,6 @@ dataset_files = sa.Table(
     sa.UniqueConstraint("version_id", "path_key"),
 )
 
-dataset_grants = sa.Table(
-    "dataset_grants",
-    metadata,
-    sa.Column("id", ID, primary_key=True),
-    sa.Column("dataset_id", ID, sa.ForeignKey("datasets.id"), nullable=False, index=True),
-    sa.Column("tenant_id", ID, sa.ForeignKey("tenants.id"), nullable=False, index=True),
-    sa.Column("algorithms", sa.JSON, nullable=True),
-    sa.Column("expires_at", UTCDateTime, nullable=True),
-    sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.Column("revoked_at", UTCDateTime, nullable=True),
-)
-
 
 def _dataset(r: RowMapping) -> Dataset:
     return Dataset(
@@ -114,12 +103,6 @@ def _version(r: RowMapping) -> DatasetVersion:
 def _file(r: RowMapping) -> DatasetFile:
     fields = {k: r[k] for k in DatasetFile.__dataclass_fields__}
     return DatasetFile(**{**fields, "state": FileState(r["state"])})
-
-
-def _grant(r: RowMapping) -> Grant:
-    algos = r["algorithms"]
-    fields = {k: r[k] for k in Grant.__dataclass_fields__}
-    return Grant(**{**fields, "algorithms": tuple(algos) if algos is not None else None})
 
 
 # --- datasets -------------------------------------------------------------------------------
@@ -356,57 +339,3 @@ def update_file(conn: Connection, file_id: str, values: dict[str, Any]) -> None:
 
 def delete_files(conn: Connection, version_id: str) -> None:
     conn.execute(dataset_files.delete().where(dataset_files.c.version_id == version_id))
-
-
-# --- grants ---------------------------------------------------------------------------------
-
-
-def insert_grant(conn: Connection, values: dict[str, Any]) -> Grant:
-    conn.execute(dataset_grants.insert().values(**values))
-    return get_grant(conn, Scope.everything(), values["id"])
-
-
-def get_grant(conn: Connection, scope: Scope, grant_id: str) -> Grant:
-    stmt = scoped(
-        sa.select(dataset_grants).where(dataset_grants.c.id == grant_id), dataset_grants, scope
-    )
-    row = conn.execute(stmt).mappings().first()
-    if row is None:
-        raise NotFound(f"grant {grant_id!r} not found")
-    return _grant(row)
-
-
-def list_grants(
-    conn: Connection,
-    scope: Scope,
-    *,
-    dataset_id: str | None,
-    tenant_id: str | None,
-    cursor: str | None,
-    limit: int,
-) -> Page[Grant]:
-    stmt = scoped(sa.select(dataset_grants), dataset_grants, scope)
-    if dataset_id:
-        stmt = stmt.where(dataset_grants.c.dataset_id == dataset_id)
-    if tenant_id:
-        stmt = stmt.where(dataset_grants.c.tenant_id == tenant_id)
-    return paginate(conn, stmt, dataset_grants.c.id, _grant, cursor=cursor, limit=limit)
-
-
-def tenant_grants(conn: Connection, tenant_id: str, dataset_id: str | None = None) -> list[Grant]:
-    """Every unrevoked grant of a tenant (expiry is checked by the caller against one `now`)."""
-    stmt = sa.select(dataset_grants).where(
-        dataset_grants.c.tenant_id == tenant_id, dataset_grants.c.revoked_at.is_(None)
-    )
-    if dataset_id:
-        stmt = stmt.where(dataset_grants.c.dataset_id == dataset_id)
-    return [_grant(r) for r in conn.execute(stmt).mappings().all()]
-
-
-def revoke_grant(conn: Connection, grant_id: str, at: datetime) -> None:
-    stmt = (
-        dataset_grants.update()
-        .where(dataset_grants.c.id == grant_id, dataset_grants.c.revoked_at.is_(None))
-        .values(revoked_at=at)
-    )
-    conn.execute(stmt)

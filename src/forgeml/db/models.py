@@ -10,6 +10,7 @@ from forgeml.db import algorithms as algorithms
 from forgeml.db import checkpoints as checkpoints
 from forgeml.db import datasets, events, tables
 from forgeml.db import dispatch as dispatch
+from forgeml.db import grants as grants
 from forgeml.db import jobs as jobs  # training jobs, resource classes, runners
 from forgeml.db import webhooks as webhooks
 from forgeml.db.tables import metadata

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.engine import Connection
 
 from forgeml.db import datasets as q
+from forgeml.db import grants as grants_q
 from forgeml.db import identity as idq
 from forgeml.db.pagination import Page
 from forgeml.db.scope import Scope
@@ -49,7 +50,7 @@ class GrantService:
             return {}
         now = utcnow()
         with self.db.read() as conn:
-            grants = [g for g in q.tenant_grants(conn, actor.p.tenant_id) if g.active(now)]
+            grants = [g for g in grants_q.tenant_grants(conn, actor.p.tenant_id) if g.active(now)]
         out: dict[str, list[Grant]] = {}
         for g in grants:
             out.setdefault(g.dataset_id, []).append(g)
@@ -85,7 +86,7 @@ class GrantService:
         versions = q.committed_versions(conn, [ds.id])
         if granted is None:
             now = utcnow()
-            page = q.list_grants(
+            page = grants_q.list_grants(
                 conn,
                 Scope.everything(),
                 dataset_id=ds.id,
@@ -116,7 +117,7 @@ class GrantService:
             if q.find_platform_dataset(conn, dataset_id) is None:
                 raise NotFound(f"platform dataset {dataset_id!r} not found")
             idq.get_tenant(conn, Scope.everything(), tenant_id)
-            grant = q.insert_grant(
+            grant = grants_q.insert_grant(
                 conn,
                 {
                     "id": new_id("grt"),
@@ -150,7 +151,7 @@ class GrantService:
     ) -> Page[Grant]:
         require(actor.p, Perm.DATA_READ)
         with self.db.read() as conn:
-            return q.list_grants(
+            return grants_q.list_grants(
                 conn,
                 Scope.of(actor.p),
                 dataset_id=dataset_id,
@@ -161,18 +162,18 @@ class GrantService:
 
     def get(self, actor: Actor, grant_id: str) -> Grant:
         with self.db.read() as conn:
-            grant = q.get_grant(conn, Scope.of(actor.p), grant_id)
+            grant = grants_q.get_grant(conn, Scope.of(actor.p), grant_id)
         require(actor.p, Perm.DATA_READ)
         return grant
 
     def revoke(self, actor: Actor, grant_id: str) -> Grant:
         scope = Scope.of(actor.p)
         with self.db.read() as conn:
-            q.get_grant(conn, scope, grant_id)  # 404 before 403
+            grants_q.get_grant(conn, scope, grant_id)  # 404 before 403
         require(actor.p, Perm.PLATFORM_MANAGE)
         with self.db.write() as conn:
-            q.revoke_grant(conn, grant_id, utcnow())
-            grant = q.get_grant(conn, scope, grant_id)
+            grants_q.revoke_grant(conn, grant_id, utcnow())
+            grant = grants_q.get_grant(conn, scope, grant_id)
             record(
                 conn,
                 actor,

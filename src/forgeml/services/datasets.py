@@ -17,6 +17,7 @@ from forgeml.config import Settings
 from forgeml.db import checkpoints as checkpoints_db
 from forgeml.db import datasets as q
 from forgeml.db import events
+from forgeml.db import grants as grants_q
 from forgeml.db import identity as idq
 from forgeml.db.engine import Database
 from forgeml.db.pagination import Page
@@ -288,7 +289,7 @@ class DatasetService:
         ds = q.get_dataset(conn, Scope.everything(), dataset_id)
         if ds.kind is DatasetKind.PLATFORM:
             now = utcnow()
-            grants = q.tenant_grants(conn, tenant_id, ds.id)
+            grants = grants_q.tenant_grants(conn, tenant_id, ds.id)
             if not any(g.active(now) for g in grants):
                 raise NotFound(f"dataset {dataset_id!r} not found")
             if not any(g.allows(algorithm, now) for g in grants):

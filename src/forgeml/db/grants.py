@@ -1,0 +1,87 @@
+"""Table and queries of platform-dataset grants: which tenant may train on which platform dataset,
+for which algorithms, until when. Revoked grants stay as history (`revoked_at`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, RowMapping
+
+from forgeml.db.pagination import Page, paginate
+from forgeml.db.scope import Scope, scoped
+from forgeml.db.tables import ID, metadata
+from forgeml.db.types import UTCDateTime
+from forgeml.domain.datasets import Grant
+from forgeml.domain.errors import NotFound
+
+dataset_grants = sa.Table(
+    "dataset_grants",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("dataset_id", ID, sa.ForeignKey("datasets.id"), nullable=False, index=True),
+    sa.Column("tenant_id", ID, sa.ForeignKey("tenants.id"), nullable=False, index=True),
+    sa.Column("algorithms", sa.JSON, nullable=True),
+    sa.Column("expires_at", UTCDateTime, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+
+def _grant(r: RowMapping) -> Grant:
+    algos = r["algorithms"]
+    fields = {k: r[k] for k in Grant.__dataclass_fields__}
+    return Grant(**{**fields, "algorithms": tuple(algos) if algos is not None else None})
+
+
+def insert_grant(conn: Connection, values: dict[str, Any]) -> Grant:
+    conn.execute(dataset_grants.insert().values(**values))
+    return get_grant(conn, Scope.everything(), values["id"])
+
+
+def get_grant(conn: Connection, scope: Scope, grant_id: str) -> Grant:
+    stmt = scoped(
+        sa.select(dataset_grants).where(dataset_grants.c.id == grant_id), dataset_grants, scope
+    )
+    row = conn.execute(stmt).mappings().first()
+    if row is None:
+        raise NotFound(f"grant {grant_id!r} not found")
+    return _grant(row)
+
+
+def list_grants(
+    conn: Connection,
+    scope: Scope,
+    *,
+    dataset_id: str | None,
+    tenant_id: str | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[Grant]:
+    stmt = scoped(sa.select(dataset_grants), dataset_grants, scope)
+    if dataset_id:
+        stmt = stmt.where(dataset_grants.c.dataset_id == dataset_id)
+    if tenant_id:
+        stmt = stmt.where(dataset_grants.c.tenant_id == tenant_id)
+    return paginate(conn, stmt, dataset_grants.c.id, _grant, cursor=cursor, limit=limit)
+
+
+def tenant_grants(conn: Connection, tenant_id: str, dataset_id: str | None = None) -> list[Grant]:
+    """Every unrevoked grant of a tenant (expiry is checked by the caller against one `now`)."""
+    stmt = sa.select(dataset_grants).where(
+        dataset_grants.c.tenant_id == tenant_id, dataset_grants.c.revoked_at.is_(None)
+    )
+    if dataset_id:
+        stmt = stmt.where(dataset_grants.c.dataset_id == dataset_id)
+    return [_grant(r) for r in conn.execute(stmt).mappings().all()]
+
+
+def revoke_grant(conn: Connection, grant_id: str, at: datetime) -> None:
+    stmt = (
+        dataset_grants.update()
+        .where(dataset_grants.c.id == grant_id, dataset_grants.c.revoked_at.is_(None))
+        .values(revoked_at=at)
+    )
+    conn.execute(stmt)
