@@ -22,11 +22,6 @@ from tests.support.jobs import (
 from tests.support.world import World
 
 
-@pytest.fixture(scope="session")
-def envs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("shutdown-envs")
-
-
 @pytest.fixture
 def settings(tmp_path: Path, database: Database, envs_dir: Path) -> Settings:
     return job_settings(tmp_path, database.url, envs_dir)

@@ -38,11 +38,6 @@ ON_POSTGRES = pytest.mark.parametrize("database", ["postgres"], indirect=True)
 OUTAGE_S = 3.0
 
 
-@pytest.fixture(scope="session")
-def envs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("staging-envs")
-
-
 @pytest.fixture
 def proxy(seaweedfs: SeaweedFS) -> Iterator[TcpProxy]:
     port = int(seaweedfs.endpoint_url.rsplit(":", 1)[1])
