@@ -1,4 +1,4 @@
-"""Runs the uvicorn servers of one process and drives their graceful shutdown on SIGTERM/SIGINT.
+"""HTTP serving of one process: graceful shutdown on SIGTERM/SIGINT, and a worker's health app.
 
 Draining for `server.drain_s` (/readyz 503, the listener still serves), then closing: event
 streams are told to reconnect, the listener closes and in-flight requests get `server.grace_s`.
@@ -9,16 +9,81 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import threading
 from collections.abc import Awaitable, Iterator
 from typing import Any
 
 import structlog
 import uvicorn
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from starlette.requests import Request
 
-from forgeml.api.drain import Drain
+from forgeml.services.container import Services
+from forgeml.workers.base import Supervisor
 
 log = structlog.get_logger("forgeml")
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+# The reconnect delay a stream suggests (SSE `retry:`), at its start and when it is closed.
+RECONNECT_MS = 3000
+
+
+def reconnect_hint() -> str:
+    """The last block of a stream cut by shutdown: reconnect soon (elsewhere, behind a balancer);
+    a comment, not an event, so no client mistakes it for data and `Last-Event-ID` still holds."""
+    return f"retry: {RECONNECT_MS}\n: server shutting down; reconnect\n\n"
+
+
+class Drain:
+    """The process's shutdown state, two one-way flags: `draining` (/readyz 503, responses say
+    `Connection: close`) then `closing` (streams end); `close()` wakes every `sleep()`er."""
+
+    def __init__(self) -> None:
+        self.draining = False
+        self.closing = False
+        self._lock = threading.Lock()
+        self._waiters: set[asyncio.Future[None]] = set()
+
+    def begin(self) -> None:
+        self.draining = True
+
+    def close(self) -> None:
+        self.draining = self.closing = True
+        with self._lock:
+            waiters, self._waiters = self._waiters, set()
+        for fut in waiters:
+            fut.get_loop().call_soon_threadsafe(_wake, fut)
+
+    async def sleep(self, seconds: float) -> bool:
+        """Wait `seconds`, or less when the drain closes; True once it has."""
+        if self.closing:
+            return True
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        with self._lock:
+            self._waiters.add(fut)
+        try:
+            if not self.closing:  # a close() that swapped the waiters before our add
+                await asyncio.wait([fut], timeout=seconds)
+        finally:
+            with self._lock:
+                self._waiters.discard(fut)
+            fut.cancel()
+        return self.closing
+
+
+def _wake(fut: asyncio.Future[Any]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+def drain_of(request: Request) -> Drain:
+    drain: Drain = request.app.state.drain
+    return drain
+
+
+# --- servers and the shutdown sequence --------------------------------------------
 
 
 class DrainingServer(uvicorn.Server):
@@ -92,3 +157,50 @@ async def _signal_or(
         return True
     got.cancel()
     return False
+
+
+# --- the health app of a standalone worker (`worker.health_listen`) -----------------------
+
+
+def health_app(services: Services, supervisor: Supervisor, drain: Drain) -> FastAPI:
+    """No tenant routes and no authentication: bind it to a private address (the default
+    127.0.0.1); it shows loop names and states, never data, URLs or credentials."""
+    app = FastAPI(title="ForgeML worker", openapi_url=None, docs_url=None, redoc_url=None)
+    app.state.drain = drain
+
+    @app.get("/livez")
+    def livez() -> JSONResponse:
+        """Alive: every loop thread runs (a dead one is restarted, or the process exits 70)."""
+        return _answer(_loop_checks(supervisor), supervisor)
+
+    @app.get("/readyz")
+    def readyz() -> JSONResponse:
+        """Ready to work: alive, the metadata database answers, not shutting down."""
+        checks = _loop_checks(supervisor)
+        try:
+            services.db.ping()
+            checks["database"] = "ok"
+        except Exception as exc:  # "not ready", with the kind only: its text may name the host
+            checks["database"] = f"error: {type(exc).__name__}"
+        if drain.draining:
+            checks["shutdown"] = "draining"
+        return _answer(checks, supervisor)
+
+    return app
+
+
+def _loop_checks(supervisor: Supervisor) -> dict[str, str]:
+    dead = supervisor.dead()
+    if supervisor.fatal is not None:
+        return {"loops": f"fatal: {supervisor.fatal} kept dying"}
+    return {"loops": "ok" if not dead else "dead: " + ", ".join(dead)}
+
+
+def _answer(checks: dict[str, str], supervisor: Supervisor) -> JSONResponse:
+    ok = all(v == "ok" for v in checks.values())
+    body: dict[str, Any] = {
+        "status": "ok" if ok else "unavailable",
+        "checks": checks,
+        "loops": supervisor.health(),
+    }
+    return JSONResponse(body, status_code=200 if ok else 503)
