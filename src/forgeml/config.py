@@ -20,10 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-
-def default_home() -> Path:
-    return Path(os.environ.get("FORGEML_HOME", "~/.forgeml")).expanduser()
-
+from forgeml.domain.home import default_home
 
 MAX_DOWNLOAD_URL_TTL_S = 3600
 

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 from forgeml.cli import algorithms as cli_algorithms
 from forgeml.cli.main import app
 from forgeml.client import Client
+from forgeml.client.packing import file_digest
 from forgeml.services.container import Services
-from forgeml.training.bundle import file_digest
 from forgeml.workers.algorithm_builder import AlgorithmBuilder
 from tests.support.algorithms import EXAMPLES
 from tests.support.world import World

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from forgeml.client.packing import pack_folder
 from forgeml.domain.errors import Conflict, NotFound
 from forgeml.services.audit import Actor
-from forgeml.training.bundle import pack_folder
 from tests.support.algorithms import (
     ADMIN_API,
     CARDS_API,

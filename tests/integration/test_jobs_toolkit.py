@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from forgeml.client.packing import pack_folder
 from forgeml.config import Settings
 from forgeml.db.engine import Database
 from forgeml.services.container import Services
-from forgeml.training.bundle import pack_folder
 from tests.support.algorithms import register
 from tests.support.jobs import job_body, logs_text, run_to_end, submit, upload_dataset
 from tests.support.platform_jobs import artifact, file_store, settings_for_mode

@@ -9,10 +9,10 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+from forgeml.client.packing import pack_folder
 from forgeml.config import Settings
 from forgeml.storage.registry import open_store
 from forgeml.training import sandbox as sb
-from forgeml.training.bundle import pack_folder
 from tests.support.algorithms import EXAMPLES, register
 from tests.support.jobs import JOBS, job_settings, upload_dataset
 from tests.support.services import service_missing

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from forgeml.client.packing import pack_folder
 from forgeml.domain.errors import InvalidInput
-from forgeml.training.bundle import extract_bundle, inspect_bundle, pack_folder
+from forgeml.training.bundle import extract_bundle, inspect_bundle
 
 MANIFEST = b"name: algo\nversion: 1.0.0\nentry_point: train.py\nrequirements: requirements.txt\n"
 LIMITS = {"max_bytes": 1 << 20, "max_members": 100}

@@ -31,7 +31,7 @@ DEFAULTS = {"epochs": "10", "lr": "0.01", "optimizer": "adam"}
 
 
 def check(given: dict[str, Any], manifest: AlgorithmManifest = MANIFEST) -> dict[str, str]:
-    return validate_hyperparameters(manifest, {"dataset": "d", **given})
+    return validate_hyperparameters(manifest.hyperparameters, {"dataset": "d", **given})
 
 
 def problems(given: dict[str, Any]) -> dict[str, str]:
@@ -117,7 +117,7 @@ def test_rejected_values(key: str, value: object, msg: str) -> None:
 
 def test_all_problems_reported_at_once() -> None:
     with pytest.raises(InvalidInput) as info:
-        validate_hyperparameters(MANIFEST, {"epochs": 0, "lr": "x", "nope": 1})
+        validate_hyperparameters(MANIFEST.hyperparameters, {"epochs": 0, "lr": "x", "nope": 1})
     assert [p["loc"] for p in info.value.details["errors"]] == [
         "hyperparameters.epochs",
         "hyperparameters.lr",
@@ -151,9 +151,9 @@ def test_manifest_cannot_declare_toolkit_keys() -> None:
 
 def test_no_hyperparameters_declared() -> None:
     bare = parse_manifest("name: a\nversion: 1.0.0\nentry_point: t.py\n")
-    assert validate_hyperparameters(bare, {}) == {}
+    assert validate_hyperparameters(bare.hyperparameters, {}) == {}
     with pytest.raises(InvalidInput, match="this algorithm takes: none"):
-        validate_hyperparameters(bare, {"x": 1})
+        validate_hyperparameters(bare.hyperparameters, {"x": 1})
 
 
 @pytest.mark.parametrize(

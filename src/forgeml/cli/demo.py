@@ -14,7 +14,7 @@ import typer
 from forgeml.cli.output import JsonOpt, console, emit, err_console, handle_errors
 from forgeml.client import Client, profiles
 from forgeml.client.errors import NotConfigured
-from forgeml.config import default_home
+from forgeml.domain.home import default_home
 
 
 def admin_client(url: str | None, home: Path | None) -> Client:

@@ -7,13 +7,11 @@ import builtins
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from forgeml.client.errors import ApiError
-from forgeml.training.bundle import file_digest, pack_folder
-
-if TYPE_CHECKING:
-    from forgeml.client.http import Client
+from forgeml.client.errors import ApiError, error_from
+from forgeml.client.packing import file_digest, pack_folder
+from forgeml.client.transport import Transport
 
 API = "/api/v1"
 ADMIN = f"{API}/admin/algorithms"
@@ -25,7 +23,7 @@ _CHUNK = 1 << 20
 
 
 class Algorithms:
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Transport) -> None:
         self.c = client
 
     # --- platform admins -----------------------------------------------------------------
@@ -185,7 +183,5 @@ class Algorithms:
 
 
 def _api_error(resp: Any) -> ApiError:
-    from forgeml.client.http import _error
-
-    err: ApiError = _error(resp)
+    err: ApiError = error_from(resp)
     return err

@@ -8,20 +8,18 @@ from __future__ import annotations
 import builtins
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
-from forgeml.client.errors import ApiError
-
-if TYPE_CHECKING:
-    from forgeml.client.http import Client
+from forgeml.client.errors import ApiError, error_from
+from forgeml.client.transport import Transport
 
 API = "/api/v1/checkpoint-locations"
 Json = dict[str, Any]
 
 
 class CheckpointLocations:
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Transport) -> None:
         self.c = client
 
     def create(self, name: str, description: str = "") -> Json:
@@ -72,9 +70,7 @@ class CheckpointLocations:
         with self.c.http.stream("GET", url, timeout=None) as resp:
             if resp.status_code >= 400:
                 resp.read()
-                from forgeml.client.http import _error
-
-                raise _error(resp)
+                raise error_from(resp)
             with part.open("wb") as out:
                 for chunk in resp.iter_bytes():
                     out.write(chunk)

@@ -14,15 +14,13 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from forgeml.client.errors import ApiError
-
-if TYPE_CHECKING:
-    from forgeml.client.http import Client
+from forgeml.client.errors import ApiError, error_from
+from forgeml.client.transport import Transport
 
 API = "/api/v1"
 Json = dict[str, Any]
@@ -70,7 +68,7 @@ def _quoted(path: str) -> str:
 
 
 class Datasets:
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Transport) -> None:
         self.c = client
 
     def _u(self, *parts: str) -> str:
@@ -278,9 +276,7 @@ class Datasets:
             with self.c.http.stream("GET", url, headers=headers, timeout=None) as resp:
                 if resp.status_code >= 400:
                     resp.read()
-                    from forgeml.client.http import _error
-
-                    raise _error(resp)
+                    raise error_from(resp)
                 mode = "ab" if resp.status_code == 206 else "wb"
                 with part.open(mode) as out:
                     for chunk in resp.iter_bytes(_CHUNK):
@@ -333,7 +329,7 @@ class Datasets:
 class PlatformDatasets:
     """What tenants see of granted platform datasets (admins: all), metadata only."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Transport) -> None:
         self.c = client
 
     def list(self) -> builtins.list[Json]:
@@ -345,7 +341,7 @@ class PlatformDatasets:
 
 
 class Grants:
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Transport) -> None:
         self.c = client
 
     def create(

@@ -7,7 +7,6 @@ transport (e.g. `httpx.ASGITransport(app)` or `httpx.MockTransport`) to test wit
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,14 +17,14 @@ from forgeml.client.checkpoints import CheckpointLocations
 from forgeml.client.datasets import Datasets, Grants, PlatformDatasets
 from forgeml.client.errors import ApiError, NotConfigured
 from forgeml.client.jobs import Jobs
+from forgeml.client.transport import Json, Transport
 from forgeml.client.webhooks import Events, NotificationPrefs, Webhooks
 from forgeml.domain.ids import looks_like_id
 
 API = "/api/v1"
-Json = dict[str, Any]
 
 
-class Client:
+class Client(Transport):
     def __init__(
         self,
         url: str,
@@ -34,13 +33,7 @@ class Client:
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        headers = {"User-Agent": "forgeml-sdk"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        self.url = url.rstrip("/")
-        self.http = httpx.Client(
-            base_url=self.url, headers=headers, timeout=timeout, transport=transport
-        )
+        super().__init__(url, token, timeout=timeout, transport=transport)
         self.tenants = _Tenants(self)
         self.users = _Users(self)
         self.tokens = _Tokens(self)
@@ -74,39 +67,11 @@ class Client:
                 raise NotConfigured(f"not logged in to {url}: run `forgeml login`")
         return cls(url, token, **kw)
 
-    def close(self) -> None:
-        self.http.close()
-
     def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    # -- plumbing ---------------------------------------------------------------------------
-
-    def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
-        try:
-            resp = self.http.request(method, path, **kw)
-        except httpx.TransportError as exc:
-            raise ApiError(0, "connection_failed", f"cannot reach {self.url}: {exc}") from exc
-        if resp.status_code >= 400:
-            raise _error(resp)
-        return resp
-
-    def json(self, method: str, path: str, **kw: Any) -> Any:
-        resp = self.request(method, path, **kw)
-        return None if resp.status_code == 204 or not resp.content else resp.json()
-
-    def pages(self, path: str, params: dict[str, Any] | None = None) -> Iterator[Json]:
-        """Iterate over every item of a cursor-paginated list."""
-        params = {k: v for k, v in (params or {}).items() if v is not None}
-        while True:
-            page = self.json("GET", path, params=params)
-            yield from page["items"]
-            if not page.get("next_cursor"):
-                return
-            params["cursor"] = page["next_cursor"]
 
     # -- identity ---------------------------------------------------------------------------
 
@@ -131,18 +96,10 @@ class Client:
         return data
 
 
-def _error(resp: httpx.Response) -> ApiError:
-    try:
-        err = resp.json()["error"]
-        return ApiError(resp.status_code, err["code"], err["message"], err.get("details"))
-    except (ValueError, KeyError, TypeError):
-        return ApiError(resp.status_code, "http_error", resp.text[:200] or resp.reason_phrase)
-
-
 class _Resource:
     path = ""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Transport) -> None:
         self.c = client
 
     def _url(self, *parts: str) -> str:

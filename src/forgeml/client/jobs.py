@@ -8,13 +8,12 @@ import builtins
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from forgeml.client.errors import ApiError
+from forgeml.client.datasets import Datasets
+from forgeml.client.errors import ApiError, error_from
+from forgeml.client.transport import Transport
 from forgeml.domain.ids import looks_like_id
-
-if TYPE_CHECKING:
-    from forgeml.client.http import Client
 
 API = "/api/v1/training-jobs"
 Json = dict[str, Any]
@@ -22,7 +21,7 @@ TERMINAL = {"Completed", "Failed", "Stopped"}
 
 
 class Jobs:
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Transport) -> None:
         self.c = client
 
     def submit(self, body: Json, *, idempotency_key: str | None = None) -> Json:
@@ -88,9 +87,7 @@ class Jobs:
         ) as resp:
             if resp.status_code >= 400:
                 resp.read()
-                from forgeml.client.http import _error
-
-                raise _error(resp)
+                raise error_from(resp)
             with path.open("wb") as f:
                 for chunk in resp.iter_bytes():
                     f.write(chunk)
@@ -100,8 +97,9 @@ class Jobs:
 class TrainingJob:
     """A submitted job as the estimator returns it."""
 
-    def __init__(self, client: Client, data: Json) -> None:
+    def __init__(self, client: Transport, data: Json) -> None:
         self.client = client
+        self.jobs = Jobs(client)
         self.data = data
 
     @property
@@ -113,19 +111,19 @@ class TrainingJob:
         return str(self.data["status"])
 
     def refresh(self) -> TrainingJob:
-        self.data = self.client.jobs.get(self.id)
+        self.data = self.jobs.get(self.id)
         return self
 
     def wait(self, timeout_s: float | None = None) -> TrainingJob:
-        self.data = self.client.jobs.wait(self.id, timeout_s=timeout_s)
+        self.data = self.jobs.wait(self.id, timeout_s=timeout_s)
         return self
 
     def logs(self) -> list[str]:
-        return [line["text"] for line in self.client.jobs.logs(self.id)]
+        return [line["text"] for line in self.jobs.logs(self.id)]
 
     def model_data(self, dest: Path | str = ".") -> Path:
         """Download model.tar.gz into `dest` (a folder or a file name)."""
-        return self.client.jobs.download(self.id, Path(dest))
+        return self.jobs.download(self.id, Path(dest))
 
 
 class Estimator:
@@ -133,7 +131,7 @@ class Estimator:
 
     def __init__(
         self,
-        client: Client,
+        client: Transport,
         *,
         algorithm: str,
         resource_class: str = "cpu.small",
@@ -159,7 +157,7 @@ class Estimator:
         job_name: str | None = None,
         timeout_s: float | None = None,
     ) -> TrainingJob:
-        resolve = self.client.datasets.resolve_input  # names work as in the CLI
+        resolve = Datasets(self.client).resolve_input  # names work as in the CLI
         given = inputs or {}  # no channel at all is a valid job
         channels = {
             k: v if isinstance(v, dict) else {"dataset_id": resolve(v)} for k, v in given.items()
@@ -174,5 +172,5 @@ class Estimator:
         }
         if self.max_runtime_s is not None:
             body["stopping_condition"] = {"max_runtime_s": self.max_runtime_s}
-        job = TrainingJob(self.client, self.client.jobs.submit(body))
+        job = TrainingJob(self.client, Jobs(self.client).submit(body))
         return job.wait(timeout_s) if wait else job

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from forgeml.config import default_home
+from forgeml.domain.home import default_home
 
 SERVER_STATE = "server.json"
 DEFAULT_URL = "http://127.0.0.1:8080"  # where `forgeml up` listens by default

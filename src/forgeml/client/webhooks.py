@@ -6,19 +6,19 @@ import builtins
 import json
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
-if TYPE_CHECKING:
-    from forgeml.client.http import Client
+from forgeml.client.errors import error_from
+from forgeml.client.transport import Transport
 
 API = "/api/v1"
 Json = dict[str, Any]
 
 
 class Webhooks:
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Transport) -> None:
         self.c = client
 
     def _url(self, *parts: str) -> str:
@@ -72,7 +72,7 @@ class Webhooks:
 
 
 class Events:
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Transport) -> None:
         self.c = client
 
     def types(self) -> list[Json]:
@@ -109,9 +109,7 @@ class Events:
         ) as resp:
             if resp.status_code >= 400:
                 resp.read()
-                from forgeml.client.http import _error
-
-                raise _error(resp)
+                raise error_from(resp)
             yield from parse_sse(resp.iter_lines())
 
 
@@ -131,7 +129,7 @@ def parse_sse(lines: Iterator[str]) -> Iterator[tuple[int, Json]]:
 
 
 class NotificationPrefs:
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Transport) -> None:
         self.c = client
 
     def get(self) -> Json:

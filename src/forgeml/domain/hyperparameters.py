@@ -9,12 +9,9 @@ import math
 import re
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import Literal, Protocol
 
 from forgeml.domain.errors import InvalidInput
-
-if TYPE_CHECKING:
-    from forgeml.domain.algorithms import AlgorithmManifest, HyperparameterSpec
 
 MAX_HYPERPARAMETERS = 100  # SageMaker: at most 100 hyperparameters per job
 MAX_KEY_LENGTH = 256
@@ -39,6 +36,29 @@ class HyperparameterType(StrEnum):
     CONTINUOUS = "continuous"
     CATEGORICAL = "categorical"
     FREE_TEXT = "free-text"
+
+
+class Declared(Protocol):
+    """What these rules read of one declaration (a manifest's `HyperparameterSpec`)."""
+
+    @property
+    def type(self) -> HyperparameterType: ...
+    @property
+    def default(self) -> int | float | str | None: ...
+    @property
+    def min(self) -> int | float | str | None: ...
+    @property
+    def max(self) -> int | float | str | None: ...
+    @property
+    def scale(self) -> Literal["linear", "log", "auto"] | None: ...
+    @property
+    def values(self) -> tuple[int | float | str, ...] | None: ...
+    @property
+    def required(self) -> bool: ...
+    @property
+    def tunable(self) -> bool: ...
+    @property
+    def choices(self) -> tuple[str, ...]: ...
 
 
 def format_value(value: int | float | str) -> str:
@@ -67,7 +87,7 @@ def range_problem(
 _RANGED = {HyperparameterType.INTEGER, HyperparameterType.CONTINUOUS}
 
 
-def declaration_problems(spec: HyperparameterSpec) -> list[tuple[str, str]]:
+def declaration_problems(spec: Declared) -> list[tuple[str, str]]:
     """Cross-field rules of one hyperparameter, as (field, message) pairs."""
     problems = [
         (field, f"not allowed for {spec.type} hyperparameters")
@@ -93,7 +113,7 @@ def _fields_for(kind: HyperparameterType) -> set[str]:
     return {"values"} if kind is HyperparameterType.CATEGORICAL else set()
 
 
-def _numeric_problems(spec: HyperparameterSpec) -> list[tuple[str, str]]:
+def _numeric_problems(spec: Declared) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     numbers: dict[str, int | float] = {}
     for field in ("min", "max", "default"):
@@ -129,7 +149,7 @@ def _text_number_hint(text: str) -> str:
     return " (remove the quotes)" if _FLOAT_TEXT.fullmatch(text) else ""
 
 
-def _categorical_problems(spec: HyperparameterSpec) -> list[tuple[str, str]]:
+def _categorical_problems(spec: Declared) -> list[tuple[str, str]]:
     choices = spec.choices
     if not choices:
         return [("values", "categorical hyperparameters need a non-empty list of values")]
@@ -144,9 +164,10 @@ def _categorical_problems(spec: HyperparameterSpec) -> list[tuple[str, str]]:
 
 
 def validate_hyperparameters(
-    manifest: AlgorithmManifest, given: Mapping[str, object]
+    declared: Mapping[str, Declared], given: Mapping[str, object]
 ) -> dict[str, str]:
-    """Check `given` against the manifest, apply defaults, return the string map sorted by key.
+    """Check `given` against a manifest's declarations, apply defaults, return the string map
+    sorted by key.
 
     A null value counts as not given. Raise `InvalidInput` listing every problem at once.
     """
@@ -160,11 +181,11 @@ def validate_hyperparameters(
         if value is None:
             continue
         try:
-            result[key] = _value_for(manifest, key, value)
+            result[key] = _value_for(declared, key, value)
         except ValueError as exc:
             problems.append({"loc": loc, "msg": str(exc)})
     failed = {p["loc"] for p in problems}
-    for key, spec in manifest.hyperparameters.items():
+    for key, spec in declared.items():
         if key in result or _loc(key) in failed:
             continue
         if spec.default is not None:
@@ -184,12 +205,12 @@ def _loc(key: object) -> str:
     return f"hyperparameters.{text[:64]}{'…' if len(text) > 64 else ''}"
 
 
-def _value_for(manifest: AlgorithmManifest, key: str, value: object) -> str:
+def _value_for(declared: Mapping[str, Declared], key: str, value: object) -> str:
     if is_toolkit_key(key):
         raise ValueError("reserved for the training toolkit; jobs cannot set it")
-    spec = manifest.hyperparameters.get(key)
+    spec = declared.get(key)
     if spec is None:
-        known = ", ".join(sorted(manifest.hyperparameters)[:20]) or "none"
+        known = ", ".join(sorted(declared)[:20]) or "none"
         raise ValueError(f"unknown hyperparameter (this algorithm takes: {known})")
     if not isinstance(value, str | int | float):
         raise ValueError(f"must be text or a number, got {type(value).__name__}")
@@ -203,7 +224,7 @@ def _value_for(manifest: AlgorithmManifest, key: str, value: object) -> str:
     return text
 
 
-def _coerce(spec: HyperparameterSpec, value: str | int | float) -> str:
+def _coerce(spec: Declared, value: str | int | float) -> str:
     if spec.type is HyperparameterType.FREE_TEXT:
         return format_value(value)
     if spec.type is HyperparameterType.CATEGORICAL:

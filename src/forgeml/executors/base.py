@@ -1,7 +1,7 @@
 """The Executor protocol: run every host of one job attempt and return each host's result.
 
 The job runner (services) stages inputs and builds the `HostSpec`s; an executor only runs them.
-Backends register by name (`local`; `ray` later) and are chosen by `settings.executor`.
+Backends are chosen by name (`settings.executor`) in `executors/registry.py`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from forgeml.domain.errors import InvalidInput
 from forgeml.training.artifacts import CheckpointSync
 from forgeml.training.sandbox import SandboxMode
 from forgeml.training.spec import HostResult, HostSpec, LogLine
@@ -41,18 +40,3 @@ class Executor(Protocol):
     def run(self, request: RunRequest) -> dict[str, HostResult]:
         """Run all hosts to the end; one failing stops the others. No process outlives this."""
         ...
-
-
-_REGISTRY: dict[str, Callable[[], Executor]] = {}
-
-
-def register_executor(name: str, factory: Callable[[], Executor]) -> None:
-    _REGISTRY[name] = factory
-
-
-def open_executor(name: str) -> Executor:
-    if name == "local" and "local" not in _REGISTRY:
-        from forgeml.executors import local  # noqa: F401  (registers itself)
-    if name not in _REGISTRY:
-        raise InvalidInput(f"unknown executor {name!r} (known: {', '.join(sorted(_REGISTRY))})")
-    return _REGISTRY[name]()

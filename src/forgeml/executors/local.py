@@ -11,7 +11,7 @@ import threading
 from contextlib import ExitStack
 from dataclasses import replace
 
-from forgeml.executors.base import HostCrashed, RunRequest, register_executor
+from forgeml.executors.base import HostCrashed, RunRequest
 from forgeml.training import sandbox as sb
 from forgeml.training.launcher import run_host
 from forgeml.training.spec import HostResult, HostSpec, Outcome
@@ -97,6 +97,3 @@ class LocalExecutor:
             checkpoint_sync=request.checkpoint_sync.get(spec.host),
             checkpoint_interval_s=request.checkpoint_interval_s,
         )
-
-
-register_executor("local", LocalExecutor)

@@ -288,7 +288,7 @@ class AlgorithmService:
                 algorithm_id=algorithm_id,
                 tenant_view=not actor.p.is_platform_admin,
             )
-        return validate_hyperparameters(self.envs.manifest(version), given)
+        return validate_hyperparameters(self.envs.manifest(version).hyperparameters, given)
 
     # --- shared --------------------------------------------------------------------------
 

@@ -18,7 +18,8 @@ from forgeml.db.engine import Database
 from forgeml.db.types import utcnow
 from forgeml.domain.job_model import Runner
 from forgeml.domain.jobs import Secondary
-from forgeml.executors.base import Executor, open_executor
+from forgeml.executors.base import Executor
+from forgeml.executors.registry import open_executor
 from forgeml.queue import claims, pending
 from forgeml.queue.transitions import move
 from forgeml.services.algorithm_envs import AlgorithmEnvironments, ResolvedAlgorithm

@@ -1,0 +1,62 @@
+"""The import rules of ARCHITECTURE.md that a refactoring could quietly break: the SDK installs and
+imports without the server's modules, and `domain/` imports nothing else of ours."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "forgeml"
+
+
+def forgeml_imports(package: str) -> dict[str, set[str]]:
+    """Every `forgeml.*` module imported by each file of `package` (function-level imports too)."""
+    found: dict[str, set[str]] = {}
+    for path in sorted((SRC / package).rglob("*.py")):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module)
+            elif isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+        found[str(path.relative_to(SRC))] = {n for n in names if n.startswith("forgeml.")}
+    return found
+
+
+def outside(package: str, allowed: tuple[str, ...]) -> dict[str, set[str]]:
+    bad = {
+        f: {m for m in mods if not m.startswith(allowed)}
+        for f, mods in forgeml_imports(package).items()
+    }
+    return {f: mods for f, mods in bad.items() if mods}
+
+
+def test_the_sdk_imports_only_itself_and_the_domain() -> None:
+    assert forgeml_imports("client")  # the walk saw the package
+    assert outside("client", ("forgeml.client", "forgeml.domain")) == {}
+
+
+def test_the_domain_imports_nothing_else_of_ours() -> None:
+    assert outside("domain", ("forgeml.domain",)) == {}
+
+
+def test_the_sdk_works_with_the_server_modules_missing() -> None:
+    """Import the SDK in a fresh interpreter where every server package fails to import."""
+    blocked = ["api", "db", "services", "training", "queue", "executors", "workers", "web"]
+    code = f"""
+import importlib.abc, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[:2] in [["forgeml", b] for b in {blocked!r}]:
+            raise ImportError("server module " + name)
+        return None
+sys.meta_path.insert(0, Block())
+from forgeml.client import Client, Estimator
+from forgeml.client.packing import pack_folder
+print("ok", Client.__name__, Estimator.__name__, pack_folder.__name__)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["ok", "Client", "Estimator", "pack_folder"]
