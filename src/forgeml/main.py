@@ -20,13 +20,14 @@ from fastapi import FastAPI
 
 from forgeml import serving
 from forgeml.api.app import create_app
+from forgeml.api.drain import Drain
 from forgeml.config import Settings
 from forgeml.db import migrate
 from forgeml.db.engine import Database
 from forgeml.services.audit import Actor
 from forgeml.services.auth import BootstrapResult
 from forgeml.services.container import Services
-from forgeml.serving import Drain, health_app
+from forgeml.serving import health_app
 from forgeml.web.routes import portal_router
 from forgeml.workers.algorithm_builder import AlgorithmBuilder
 from forgeml.workers.base import Loop, Supervisor

@@ -14,10 +14,11 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from forgeml.api.drain import Drain
 from forgeml.config import Settings
 from forgeml.db.engine import Database
 from forgeml.services.container import Services
-from forgeml.serving import Drain, health_app
+from forgeml.serving import health_app
 from forgeml.storage.memory import MemoryObjectStore
 from forgeml.workers import base
 from forgeml.workers.base import Loop, Supervisor

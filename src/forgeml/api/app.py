@@ -17,6 +17,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 import forgeml
 from forgeml.api import errors
 from forgeml.api.docs import docs_router
+from forgeml.api.drain import Drain
 from forgeml.api.metrics import Metrics
 from forgeml.api.middleware import RequestContextMiddleware
 from forgeml.api.routes import (
@@ -39,7 +40,6 @@ from forgeml.api.routes import (
 )
 from forgeml.services.audit import Actor
 from forgeml.services.container import Services
-from forgeml.serving import Drain
 
 API_PREFIX = "/api/v1"
 _CSP = (

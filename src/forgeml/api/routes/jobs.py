@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from forgeml.api.deps import CurrentActor, Paging, Svc, resources
+from forgeml.api.drain import RECONNECT_MS, drain_of, reconnect_hint
 from forgeml.api.errors import responses
 from forgeml.api.job_schemas import (
     JobCreate,
@@ -29,7 +30,6 @@ from forgeml.api.job_schemas import (
 from forgeml.api.schemas import PageOut, Timestamp
 from forgeml.db.job_queries import JobFilter
 from forgeml.domain.errors import InvalidInput
-from forgeml.serving import RECONNECT_MS, drain_of, reconnect_hint
 
 router = APIRouter(prefix="/training-jobs", tags=["training jobs"])
 JOB = resources(job_id="training_job")
