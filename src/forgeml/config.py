@@ -88,13 +88,17 @@ class BuildSettings(BaseModel):
 
 
 class ServerSettings(BaseModel):
-    """HTTP serving: which peers may tell us the client's address and scheme."""
+    """HTTP serving: which peers may tell us the client's address and scheme; graceful shutdown."""
 
     model_config = _STRICT
 
     # IPs or CIDRs of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed.
     # Empty (the default): the headers are ignored, whoever sends them.
     trusted_proxies: list[str] = Field(default_factory=list, max_length=64)
+    # SIGTERM: /readyz answers 503 for drain_s while the listener still serves (a load balancer
+    # takes the replica out), then the listener closes and in-flight requests get grace_s.
+    drain_s: float = Field(default=5.0, ge=0, le=300)
+    grace_s: int = Field(default=30, ge=0, le=3600)
 
     @model_validator(mode="after")
     def _addresses(self) -> ServerSettings:
@@ -171,6 +175,12 @@ class EventStreamSettings(BaseModel):
     recheck_s: float = Field(default=60.0, gt=0)
 
 
+class WorkerSettings(BaseModel):
+    """A standalone `forgeml worker`: its health endpoint (/livez, /readyz), off when unset."""
+
+    health_listen: str | None = None  # host:port, e.g. 127.0.0.1:8081
+
+
 class JobSettings(BaseModel):
     """Training jobs: limits checked at submission, and this process's runner (capacity, leases)."""
 
@@ -193,6 +203,9 @@ class JobSettings(BaseModel):
     retry_backoff_cap_s: float = Field(default=600.0, ge=0)
     max_outage_retries: int = Field(default=10, ge=0)
     stop_grace_s: float = Field(default=30.0, ge=0)
+    # Staging input channels retries transient store errors this long, then the attempt is
+    # interrupted as a platform outage (retried later without spending max_attempts).
+    staging_patience_s: float = Field(default=120.0, ge=0)
     checkpoint_interval_s: float = Field(default=60.0, gt=0)
     log_flush_s: float = Field(default=0.25, gt=0)
     runner_name: str | None = None  # default: the host name
@@ -240,6 +253,7 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     events: EventStreamSettings = Field(default_factory=EventStreamSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

@@ -99,6 +99,9 @@ class _BodyChunks:
                     await self.tx.send(batch)
             except Exception as exc:  # handed to the consumer: a cut body must not look complete
                 self.error = exc
+            except BaseException:  # cancelled (shutdown past its grace): the body is cut too
+                self.error = ClientDisconnect()
+                raise
 
     def __iter__(self) -> Iterator[bytes]:
         while True:
