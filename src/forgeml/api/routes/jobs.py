@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from forgeml.api.deps import CurrentActor, Paging, Svc, resources
@@ -68,7 +69,10 @@ def list_jobs(
     name_contains: Annotated[str | None, Query(max_length=63)] = None,
     created_after: Timestamp | None = None,
     created_before: Timestamp | None = None,
-    tag: Annotated[list[str] | None, Query(description="key=value, repeatable")] = None,
+    tag: Annotated[
+        list[Annotated[str, Field(pattern="=")]] | None,
+        Query(description="key=value, repeatable"),
+    ] = None,
 ) -> PageOut[JobOut]:
     tags = {}
     for item in tag or []:
