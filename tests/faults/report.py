@@ -1,7 +1,7 @@
 """The fault table: each scenario records a row (lost / duplicated / partial, 5xx seen, recovery
-seconds); the run prints the table and writes it as JSON to `$FORGEML_FAULT_REPORT` when set.
+seconds); the run prints the table and writes it as JSON to `$FORGEML_TEST_FAULT_REPORT` when set.
 
-Rows travel through a JSON-lines file named by `FORGEML_FAULT_ROWS`, set by the controlling
+Rows travel through a JSON-lines file named by `FORGEML_TEST_FAULT_ROWS`, set by the controlling
 process before xdist starts its workers (they inherit it), so one table covers every worker.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-ROWS_ENV = "FORGEML_FAULT_ROWS"
+ROWS_ENV = "FORGEML_TEST_FAULT_ROWS"
 _created: list[str] = []  # the rows file this process made (and removes at the end)
 COLUMNS = ("scenario", "lost", "duplicated", "partial", "5xx", "recovery_s", "note")
 
@@ -84,7 +84,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         return
     terminalreporter.write_sep("=", "fault-injection table (tests/faults)")
     terminalreporter.write_line(markdown(table))
-    target = os.environ.get("FORGEML_FAULT_REPORT")
+    target = os.environ.get("FORGEML_TEST_FAULT_REPORT")
     if target:
         Path(target).write_text(
             json.dumps({"rows": table, "markdown": markdown(table)}, indent=2), encoding="utf-8"
