@@ -29,8 +29,8 @@ from forgeml.api.job_schemas import (
     job_out,
 )
 from forgeml.api.schemas import PageOut, Timestamp
-from forgeml.db.job_queries import JobFilter
 from forgeml.domain.errors import InvalidInput
+from forgeml.domain.filters import JobFilter
 
 router = APIRouter(prefix="/training-jobs", tags=["training jobs"])
 JOB = resources(job_id="training_job")
