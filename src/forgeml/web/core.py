@@ -24,10 +24,10 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 import forgeml
-from forgeml.api.errors import status_for
 from forgeml.domain.authz import Perm, allowed
 from forgeml.domain.errors import ForgeError, InvalidInput, NotFound, Unauthenticated
 from forgeml.edge.auth import SESSION_COOKIE, authenticate, get_services
+from forgeml.edge.statuses import status_for
 from forgeml.services.audit import Actor
 from forgeml.services.container import Services
 from forgeml.web import fmt
