@@ -17,7 +17,11 @@ from forgeml.storage.memory import MemoryObjectStore
 from tests.support.db import DatabaseFactory
 from tests.support.world import World, build_world
 
-pytest_plugins = ["tests.support.fixtures_s3", "tests.support.fixtures_net"]
+pytest_plugins = [
+    "tests.support.fixtures_s3",
+    "tests.support.fixtures_net",
+    "tests.faults.report",
+]
 
 DB_KINDS = [
     pytest.param("sqlite", id="sqlite"),

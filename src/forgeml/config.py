@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,8 +26,20 @@ from forgeml.domain.home import default_home
 MAX_DOWNLOAD_URL_TTL_S = 3600
 
 
+# Every settings model refuses keys it does not know: a typo must fail at start, naming itself.
+_STRICT = ConfigDict(extra="forbid")
+# FORGEML_* variables that are not settings: read by the CLI/SDK, or (prefixes) by the test and
+# bench harnesses. Anything else under FORGEML_ that names no setting stops the server at start.
+CLIENT_VARIABLES = frozenset(
+    {"URL", "TOKEN", "PROFILE", "PASSWORD", "NEW_PASSWORD", "CONFIG_DIR", "CONFIG_FILE"}
+)
+HARNESS_PREFIXES = ("TEST_", "BENCH_")
+
+
 class S3Settings(BaseModel):
     """Connection options for an `s3://bucket/prefix` storage URL."""
+
+    model_config = _STRICT
 
     endpoint_url: str | None = None
     region: str = "us-east-1"
@@ -49,6 +62,7 @@ _BUILD_NAMES = frozenset(
 
 def pip_env_problem(name: str) -> str | None:
     """Why `builds.pip_env` may not set this variable (only pip's own and TLS/proxy settings)."""
+
     if _PIP_NAME.fullmatch(name) or name in _BUILD_NAMES:
         return None
     return f"builds.pip_env: {name!r} is not a pip, certificate or proxy setting"
@@ -56,6 +70,8 @@ def pip_env_problem(name: str) -> str | None:
 
 class BuildSettings(BaseModel):
     """Algorithm environment builds (see training/build_jail.py): what pip may see and reach."""
+
+    model_config = _STRICT
 
     # none: no network in the build jail (a local index, find-links or mirror is bound in);
     # host: the host network, for a remote index (limit it with an egress proxy in pip_env).
@@ -72,11 +88,17 @@ class BuildSettings(BaseModel):
 
 
 class ServerSettings(BaseModel):
-    """HTTP serving: which peers may tell us the client's address and scheme."""
+    """HTTP serving: which peers may tell us the client's address and scheme; graceful shutdown."""
+
+    model_config = _STRICT
 
     # IPs or CIDRs of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed.
     # Empty (the default): the headers are ignored, whoever sends them.
     trusted_proxies: list[str] = Field(default_factory=list, max_length=64)
+    # SIGTERM: /readyz answers 503 for drain_s while the listener still serves (a load balancer
+    # takes the replica out), then the listener closes and in-flight requests get grace_s.
+    drain_s: float = Field(default=5.0, ge=0, le=300)
+    grace_s: int = Field(default=30, ge=0, le=3600)
 
     @model_validator(mode="after")
     def _addresses(self) -> ServerSettings:
@@ -92,6 +114,8 @@ class ServerSettings(BaseModel):
 class AuthSettings(BaseModel):
     """Credential lifetimes and login throttling."""
 
+    model_config = _STRICT
+
     session_ttl_s: int = Field(default=12 * 3600, ge=60)
     token_default_ttl_days: int | None = Field(default=90, ge=1)
     login_max_failures: int = Field(default=5, ge=1)
@@ -101,6 +125,8 @@ class AuthSettings(BaseModel):
 
 class WebhookSettings(BaseModel):
     """Outbound webhooks: retries, SSRF allowlist, dispatcher leases (see docs/webhooks.md)."""
+
+    model_config = _STRICT
 
     retry_window_s: float = Field(default=3 * 24 * 3600, gt=0)
     backoff_base_s: float = Field(default=10.0, gt=0)
@@ -126,7 +152,7 @@ class WebhookSettings(BaseModel):
 class SmtpSettings(BaseModel):
     """E-mail notifications; nothing is sent while `host` is unset."""
 
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     host: str | None = None
     port: int = Field(default=587, ge=1, le=65535)
@@ -142,13 +168,23 @@ class SmtpSettings(BaseModel):
 class EventStreamSettings(BaseModel):
     """Server-sent events: outbox polling period, keep-alive comments, credential re-checks."""
 
+    model_config = _STRICT
+
     poll_s: float = Field(default=1.0, gt=0)
     keepalive_s: float = Field(default=15.0, gt=0)
     recheck_s: float = Field(default=60.0, gt=0)
 
 
+class WorkerSettings(BaseModel):
+    """A standalone `forgeml worker`: its health endpoint (/livez, /readyz), off when unset."""
+
+    health_listen: str | None = None  # host:port, e.g. 127.0.0.1:8081
+
+
 class JobSettings(BaseModel):
     """Training jobs: limits checked at submission, and this process's runner (capacity, leases)."""
+
+    model_config = _STRICT
 
     max_runtime_limit_s: int = Field(default=7 * 24 * 3600, ge=1)
     default_max_runtime_s: int = Field(default=24 * 3600, ge=1)
@@ -167,6 +203,9 @@ class JobSettings(BaseModel):
     retry_backoff_cap_s: float = Field(default=600.0, ge=0)
     max_outage_retries: int = Field(default=10, ge=0)
     stop_grace_s: float = Field(default=30.0, ge=0)
+    # Staging input channels retries transient store errors this long, then the attempt is
+    # interrupted as a platform outage (retried later without spending max_attempts).
+    staging_patience_s: float = Field(default=120.0, ge=0)
     checkpoint_interval_s: float = Field(default=60.0, gt=0)
     log_flush_s: float = Field(default=0.25, gt=0)
     runner_name: str | None = None  # default: the host name
@@ -186,7 +225,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="FORGEML_",
         env_nested_delimiter="__",
-        extra="ignore",
+        extra="forbid",  # a misspelt key in forgeml.toml is an error, not silently ignored
         validate_default=True,
     )
 
@@ -214,6 +253,7 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     events: EventStreamSettings = Field(default_factory=EventStreamSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
@@ -260,3 +300,29 @@ def mask_url(url: str) -> str:
     if ":" in creds:
         creds = creds.split(":", 1)[0] + ":********"
     return f"{scheme}://{creds}@{host}"
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """`FORGEML_*` names in `environ` that are neither a setting nor a known client variable."""
+    unknown = []
+    for name in sorted(environ):
+        rest = name[len("FORGEML_") :] if name.startswith("FORGEML_") else None
+        if rest is None or rest in CLIENT_VARIABLES or rest.startswith(HARNESS_PREFIXES):
+            continue
+        if not _names_a_setting(Settings, rest.lower().split("__")):
+            unknown.append(name)
+    return unknown
+
+
+def _names_a_setting(model: type[BaseModel], path: list[str]) -> bool:
+    field = model.model_fields.get(path[0])
+    if field is None:
+        return False
+    if len(path) == 1:
+        return True
+    inner = field.annotation
+    return (
+        isinstance(inner, type)
+        and issubclass(inner, BaseModel)
+        and _names_a_setting(inner, path[1:])
+    )

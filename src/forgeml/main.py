@@ -18,13 +18,16 @@ import structlog
 import uvicorn
 from fastapi import FastAPI
 
+from forgeml import serving
 from forgeml.api.app import create_app
+from forgeml.api.drain import Drain
 from forgeml.config import Settings
 from forgeml.db import migrate
 from forgeml.db.engine import Database
 from forgeml.services.audit import Actor
 from forgeml.services.auth import BootstrapResult
 from forgeml.services.container import Services
+from forgeml.serving import health_app
 from forgeml.web.routes import portal_router
 from forgeml.workers.algorithm_builder import AlgorithmBuilder
 from forgeml.workers.base import Loop, Supervisor
@@ -63,12 +66,13 @@ def build_services(settings: Settings) -> Services:
     return Services.build(settings, db, store)
 
 
-def build_app(services: Services, plane: str = "public") -> FastAPI:
+def build_app(services: Services, plane: str = "public", drain: Drain | None = None) -> FastAPI:
     return create_app(
         services,
         plane=plane,
         extra_routers=[portal_router()],
         unlimited_body=[ALGORITHM_UPLOAD, DATASET_UPLOAD],
+        drain=drain,
     )
 
 
@@ -108,12 +112,15 @@ class Runtime:
     servers: list[uvicorn.Server]
     supervisor: Supervisor | None
     stopping: threading.Event
+    drain: Drain
+    drain_s: float = 0.0  # SIGTERM → readyz 503 this long before the listener closes
 
 
 def make_runtime(settings: Settings, *, serve_api: bool, workers: bool) -> Runtime:
     services = build_services(settings)
     servers: list[uvicorn.Server] = []
     stopping = threading.Event()
+    drain = Drain()
 
     def halt(_loop: str) -> None:  # a loop keeps dying: stop everything, exit non-zero
         stopping.set()
@@ -121,48 +128,49 @@ def make_runtime(settings: Settings, *, serve_api: bool, workers: bool) -> Runti
             server.should_exit = True
 
     supervisor = Supervisor(build_loops(services), on_fatal=halt) if workers else None
+    grace_s = settings.server.grace_s
     if serve_api:
         planes = [("public", settings.listen)]
         if settings.admin_listen:
             planes.append(("admin", settings.admin_listen))
         for plane, listen in planes:
-            host, port = split_listen(listen)
-            app = build_app(services, plane)
+            app = build_app(services, plane, drain)
             app.state.loops = supervisor  # /readyz reports a dead loop of this process
-            cfg = uvicorn.Config(
-                app,
-                host=host,
-                port=port,
-                log_config=None,
-                access_log=False,
-                timeout_graceful_shutdown=5,
-                proxy_headers=False,  # the app applies server.trusted_proxies itself
-            )
-            servers.append(uvicorn.Server(cfg))
-    return Runtime(services=services, servers=servers, supervisor=supervisor, stopping=stopping)
+            servers.append(serving.make_server(app, *split_listen(listen), grace_s))
+    elif supervisor is not None and settings.worker.health_listen:
+        app = health_app(services, supervisor, drain)
+        servers.append(serving.make_server(app, *split_listen(settings.worker.health_listen), 1))
+    drain_s = settings.server.drain_s if serve_api else 0.0
+    return Runtime(services, servers, supervisor, stopping, drain, drain_s)
 
 
 def run(runtime: Runtime) -> None:
-    """Run servers and worker loops until SIGINT/SIGTERM, then stop cleanly."""
+    """Run servers and worker loops until SIGINT/SIGTERM, then stop cleanly: the API drains
+    (docs/operations.md), then each loop ends after its current iteration."""
     if runtime.supervisor:
         runtime.supervisor.start()
-    # uvicorn re-raises the signal it caught once it has shut down; a no-op handler underneath
-    # turns that into a clean exit (status 0) after our own cleanup below.
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda signum, _frame: log.info("signal received", signal=signum))
+    _log_signals()
     try:
         if runtime.servers:
-            _event_loop_runner()(_serve_all(runtime.servers))
+            _event_loop_runner()(serving.serve(runtime.servers, runtime.drain, runtime.drain_s))
+            _log_signals()  # the event loop put the default handlers back: a late signal is noise
         else:
             _wait_for_signal(runtime.stopping)
     finally:
         if runtime.supervisor:
-            runtime.supervisor.stop()
+            # Long enough for a training program's stop grace, so a running attempt gives
+            # itself up (Interrupted, retried) before the process exits; else its lease expires.
+            runtime.supervisor.stop(runtime.services.settings.jobs.stop_grace_s + 15)
         runtime.services.close()
         log.info("stopped")
     if runtime.supervisor and runtime.supervisor.fatal:
         # systemd / Kubernetes restart a process that exits non-zero; a half-dead one they keep.
         raise SystemExit(EXIT_DEAD_LOOP)
+
+
+def _log_signals() -> None:
+    for sig in serving.SIGNALS:
+        signal.signal(sig, lambda signum, _frame: log.info("signal received", signal=signum))
 
 
 def _event_loop_runner() -> Any:
@@ -173,10 +181,6 @@ def _event_loop_runner() -> Any:
         return uvloop.run
     except ImportError:  # pragma: no cover - the base install has it
         return asyncio.run
-
-
-async def _serve_all(servers: list[uvicorn.Server]) -> None:
-    await asyncio.gather(*(s.serve() for s in servers))
 
 
 def _wait_for_signal(done: threading.Event) -> None:

@@ -99,7 +99,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
 
 @pytest.fixture(scope="session")
 def screenshots() -> Path | None:
-    """Where tests save pictures of the pages ($FORGEML_SCREENSHOTS), or None: no pictures."""
+    """Where tests save pictures of the pages ($FORGEML_TEST_SCREENSHOTS), or None: no pictures."""
     return screenshot_folder()
 
 

@@ -18,9 +18,9 @@ from tests.e2e.test_up_and_cli import Server
 
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "correct-horse-battery"
-# `FORGEML_SCREENSHOTS=docs/screenshots pytest tests/browser` refreshes the docs' pictures;
+# `FORGEML_TEST_SCREENSHOTS=docs/screenshots pytest tests/browser` refreshes the docs' pictures;
 # unset, no test writes into the working tree.
-SCREENSHOTS_ENV = "FORGEML_SCREENSHOTS"
+SCREENSHOTS_ENV = "FORGEML_TEST_SCREENSHOTS"
 
 TRAIN_PY = '''\
 """A tiny training program following the SageMaker contract (stdlib only)."""

@@ -69,3 +69,46 @@ def test_date_time_filters_refuse_epoch_numbers(world: World) -> None:
         _invalid(jobs, "query.created_after")
     ok = c.get(f"{API}/audit", params={"since": "2026-01-01T00:00:00Z"}, headers=world.admin)
     assert ok.status_code == 200
+
+
+def test_405_allow_names_every_method_of_the_path(world: World) -> None:
+    c, h = world.client, world.a.h()
+    for path, methods in (
+        (f"{API}/datasets", {"GET", "POST"}),
+        (f"{API}/me/notification-preferences", {"GET", "PUT"}),
+        (f"{API}/datasets/ds_x", {"GET", "PATCH", "DELETE"}),
+    ):
+        resp = c.options(path, headers=h)
+        assert resp.status_code == 405, resp.text
+        assert set(resp.headers["allow"].split(", ")) == methods, (path, resp.headers["allow"])
+
+
+def test_numbers_refuse_booleans_and_names_follow_their_documented_pattern(world: World) -> None:
+    c, h = world.client, world.a.h()
+    ds = c.post(f"{API}/datasets", json={"name": "bools"}, headers=h).json()["id"]
+    decl = {"path": "a.csv", "size": False}
+    _invalid(
+        c.post(f"{API}/datasets/{ds}/uploads", json={"files": [decl]}, headers=h), "files.0.size"
+    )
+    prefs = {"email_on_job_failed": 0}
+    _invalid(
+        c.put(f"{API}/me/notification-preferences", json=prefs, headers=h), "email_on_job_failed"
+    )
+    schemas = c.get(f"{API}/openapi.json").json()["components"]["schemas"]
+    for model in ("TenantCreate", "DatasetCreate", "LocationCreate", "ResourceClassIn"):
+        assert "pattern" in schemas[model]["properties"]["name"], model
+    status = schemas["TenantUpdate"]["properties"]["status"]
+    assert "null" not in str(status), status
+    tid = world.a.id
+    _invalid(c.patch(f"{API}/tenants/{tid}", json={"status": None}, headers=world.admin), "status")
+    keep = c.patch(f"{API}/tenants/{tid}", json={"storage_quota_bytes": None}, headers=world.admin)
+    assert keep.status_code == 200, keep.text  # null is "no quota" there, documented as such
+
+
+def test_405_for_a_literal_path_names_its_own_methods_and_bad_utf8_is_422(world: World) -> None:
+    c, h = world.client, world.a.h()
+    resp = c.options(f"{API}/datasets/usage", headers=h)
+    assert resp.status_code == 405 and resp.headers["allow"] == "GET", resp.headers
+    body = b'{"name": "\xff\xfe"}'
+    bad = c.post(f"{API}/datasets", content=body, headers={**h, "content-type": "application/json"})
+    _invalid(bad, "body")

@@ -1,6 +1,7 @@
 """A throwaway SeaweedFS (`weed mini`) for tests: loopback only, free ports, static credentials.
 
-`start_seaweedfs(workdir)` starts one and waits until S3 accepts writes; `.stop()` SIGKILLs it.
+`start_seaweedfs(workdir)` starts one and waits until S3 accepts writes; `.stop()` SIGKILLs it;
+`restart_seaweedfs(server)` starts it again on the same ports, keys and data (a crash + restart).
 """
 
 from __future__ import annotations
@@ -129,8 +130,10 @@ def _write_config(workdir: Path, access_key: str, secret_key: str) -> Path:
 
 
 def _command(weed: Path, workdir: Path, config: Path, ports: dict[str, int]) -> list[str]:
-    data = workdir / f"data-{ports['s3.port']}"  # a fresh folder for every attempt
-    data.mkdir()
+    data = (
+        workdir / f"data-{ports['s3.port']}"
+    )  # a fresh folder for every attempt, kept by restarts
+    data.mkdir(exist_ok=True)
     return [
         str(weed),
         "mini",
@@ -171,7 +174,8 @@ def _wait_ready(server: SeaweedFS, workdir: Path, timeout_s: float) -> None:
     last: Exception | None = None
     while time.monotonic() < deadline:
         try:
-            client.create_bucket(Bucket="forgeml-probe")
+            with suppress(client.exceptions.BucketAlreadyOwnedByYou):  # after a restart
+                client.create_bucket(Bucket="forgeml-probe")
             client.put_object(Bucket="forgeml-probe", Key="probe", Body=b"ok")
             return
         except Exception as exc:  # volumes may still be registering; retry until the deadline
@@ -186,24 +190,15 @@ def start_seaweedfs(workdir: Path, *, weed: Path | None = None, timeout_s: float
     if binary is None:
         raise FileNotFoundError("the SeaweedFS `weed` binary is not installed")
     access_key, secret_key = "AK" + secrets.token_hex(8).upper(), secrets.token_hex(20)
-    config = _write_config(workdir, access_key, secret_key)
+    _write_config(workdir, access_key, secret_key)
     for attempt in range(2):
         ports = dict(zip(PORT_FLAGS, free_ports(len(PORT_FLAGS)), strict=True))
-        log = (workdir / "weed.log").open("wb")
-        process = subprocess.Popen(
-            _command(binary, workdir, config, ports),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=workdir,
-        )
-        log.close()
         server = SeaweedFS(
             endpoint_url=f"http://{HOST}:{ports['s3.port']}",
             access_key=access_key,
             secret_key=secret_key,
             data_dir=workdir,
-            process=process,
+            process=_spawn(binary, workdir, ports),
             ports=ports,
         )
         try:
@@ -214,3 +209,28 @@ def start_seaweedfs(workdir: Path, *, weed: Path | None = None, timeout_s: float
             if attempt == 1:
                 raise
     raise AssertionError("unreachable")
+
+
+def _spawn(binary: Path, workdir: Path, ports: dict[str, int]) -> subprocess.Popen[bytes]:
+    with (workdir / "weed.log").open("ab") as log:
+        return subprocess.Popen(
+            _command(binary, workdir, workdir / "s3.json", ports),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=workdir,
+        )
+
+
+def restart_seaweedfs(server: SeaweedFS, *, down_s: float = 0.0, timeout_s: float = 30) -> None:
+    """SIGKILL the server, wait `down_s`, start it again on the SAME ports, keys and data folder
+    (what clients see as a crash and a restart); returns once S3 accepts writes again."""
+    binary = find_weed()
+    if binary is None:
+        raise FileNotFoundError("the SeaweedFS `weed` binary is not installed")
+    server.stop()
+    time.sleep(down_s)
+    for sock in ("filer.sock", "s3.sock"):
+        (server.data_dir / sock).unlink(missing_ok=True)
+    server.process = _spawn(binary, server.data_dir, server.ports)
+    _wait_ready(server, server.data_dir, timeout_s)

@@ -35,6 +35,8 @@ class Server:
 
 
 def start(home: Path, port: int, env: dict[str, str]) -> Server:
+    # No shutdown drain period (readyz 503 for 5 s) unless a test asks for one: stops stay fast.
+    env = {"FORGEML_SERVER__DRAIN_S": "0", **env}
     proc = subprocess.Popen(
         [FORGEML, "up", "--port", str(port), "--home", str(home), "--json"],
         stdout=subprocess.PIPE,

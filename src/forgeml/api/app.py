@@ -17,6 +17,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 import forgeml
 from forgeml.api import errors
 from forgeml.api.docs import docs_router
+from forgeml.api.drain import Drain
 from forgeml.api.metrics import Metrics
 from forgeml.api.middleware import RequestContextMiddleware
 from forgeml.api.routes import (
@@ -133,6 +134,7 @@ def create_app(
     plane: str = "public",
     extra_routers: list[APIRouter] | None = None,
     unlimited_body: list[str] | None = None,
+    drain: Drain | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="ForgeML",
@@ -145,6 +147,7 @@ def create_app(
     )
     app.state.services = services
     app.state.plane = plane
+    app.state.drain = drain = drain or Drain()  # one per process: every plane drains together
     metrics = Metrics()
     app.state.metrics = metrics
     errors.install(app)
@@ -159,6 +162,7 @@ def create_app(
         unlimited=[re.compile(p) for p in (unlimited_body or [])],
         metrics=metrics,
         audit_fallback=_audit_fallback(services),
+        drain=drain,
     )
     app.add_middleware(SecurityHeaders)
     trusted = services.settings.server.trusted_proxies

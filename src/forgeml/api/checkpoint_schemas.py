@@ -7,11 +7,19 @@ from datetime import datetime
 from pydantic import Field
 
 from forgeml.api.schemas import Input, Output
-from forgeml.domain.checkpoints import DEFAULT_LOCAL_PATH, MAX_DESCRIPTION, MAX_LOCAL_PATH
+from forgeml.domain.checkpoints import (
+    DEFAULT_LOCAL_PATH,
+    LOCATION_NAME_RE,
+    MAX_DESCRIPTION,
+    MAX_LOCAL_PATH,
+)
 
 
 class LocationCreate(Input):
-    name: str = Field(min_length=1, max_length=100, examples=["churn-ckpt"])
+    # the charset in the schema; the ckpt_ prefix (a lookahead) only in check_location_name
+    name: str = Field(
+        min_length=1, max_length=100, pattern=LOCATION_NAME_RE.pattern, examples=["churn-ckpt"]
+    )
     description: str = Field(default="", max_length=MAX_DESCRIPTION)
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from forgeml.api.schemas import Input, Output
-from forgeml.domain.datasets import DatasetKind, FileState, VersionStatus
+from forgeml.domain.datasets import DATASET_NAME_RE, DatasetKind, FileState, VersionStatus
 
 SHA256 = r"^[0-9a-f]{64}$"
 
@@ -19,7 +19,9 @@ class PathInput(Input):
 
 
 class DatasetCreate(Input):
-    name: str = Field(min_length=1, max_length=100, examples=["churn-2026"])
+    name: str = Field(
+        min_length=1, max_length=100, pattern=DATASET_NAME_RE.pattern, examples=["churn-2026"]
+    )
     kind: DatasetKind = DatasetKind.TENANT
     description: str = Field(default="", max_length=4000)
     schema_notes: str = Field(default="", max_length=20000)
@@ -59,8 +61,13 @@ class DatasetDetail(DatasetOut):
     latest_version: VersionOut | None = None
 
 
+# What a schema can say of a version's file path (domain/datasets.py path_problem has the rest):
+# relative, no control characters, no backslashes.
+PATH_PATTERN = r"^[^/\\\x00-\x1f\x7f-\x9f][^\\\x00-\x1f\x7f-\x9f]*$"
+
+
 class FileDeclIn(PathInput):
-    path: str = Field(max_length=4096)
+    path: str = Field(min_length=1, max_length=4096, pattern=PATH_PATTERN)
     size: int = Field(ge=0)
     sha256: str | None = Field(default=None, pattern=SHA256)
     content_type: str | None = Field(default=None, max_length=255)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import structlog
@@ -98,6 +99,10 @@ def note_reason(request: Request, code: str, message: str) -> None:
     request.state.error_reason = f"{code}: {message}"[:REASON_CHARS]
 
 
+# FastAPI's 400 for a body its JSON decoder could not even read (invalid UTF-8)
+_BODY_PARSE_ERROR = "There was an error parsing the body"
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(e.ForgeError)
     async def _forge(request: Request, exc: e.ForgeError) -> JSONResponse:
@@ -137,7 +142,51 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == _BODY_PARSE_ERROR:
+            # bytes that are not UTF-8 JSON: the same documented 422 as malformed JSON
+            problem = {"loc": "body", "msg": "not a UTF-8 JSON document", "type": "json_invalid"}
+            note_reason(request, "invalid_input", "body: not a UTF-8 JSON document")
+            return envelope(
+                422, "invalid_input", "body: not a UTF-8 JSON document", {"errors": [problem]}
+            )
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         msg = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            allow = allowed_methods(request, (headers or {}).get("Allow"))
+            headers = {**(headers or {}), "Allow": allow}
         note_reason(request, code, msg)
-        return envelope(exc.status_code, code, msg, headers=getattr(exc, "headers", None))
+        return envelope(exc.status_code, code, msg, headers=headers)
+
+
+def allowed_methods(request: Request, starlette_allow: str | None) -> str:
+    """Every documented method of this path. Starlette names only the first route that matched
+    the path, and FastAPI keeps one route per method, so its `Allow` lists one method. The most
+    literal template wins, as in routing: `/datasets/usage` is not `/datasets/{dataset_id}`."""
+    methods = {m.strip() for m in (starlette_allow or "").split(",") if m.strip()}
+    path = request.scope["path"]
+    matches = [
+        (holes, verbs) for rx, holes, verbs in _path_methods(request.app) if rx.fullmatch(path)
+    ]
+    fewest = min((holes for holes, _ in matches), default=0)
+    for holes, verbs in matches:
+        if holes == fewest:
+            methods |= verbs
+    return ", ".join(sorted(methods))
+
+
+def _path_methods(app: FastAPI) -> list[tuple[re.Pattern[str], int, set[str]]]:
+    """(path regex, number of parameters, methods) per path of the OpenAPI document, cached."""
+    cached: list[tuple[re.Pattern[str], int, set[str]]] | None = getattr(app.state, "allow", None)
+    if cached is None:
+        cached = []
+        for template, item in app.openapi()["paths"].items():
+            literal = re.split(r"\{[^}]+\}", template)
+            verbs = {m.upper() for m in item if m in _HTTP_METHODS}
+            rx = re.compile("[^/]+".join(re.escape(p) for p in literal))
+            cached.append((rx, len(literal) - 1, verbs))
+        app.state.allow = cached
+    return cached
+
+
+_HTTP_METHODS = frozenset({"get", "put", "post", "delete", "patch"})

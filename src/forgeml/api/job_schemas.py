@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from forgeml.api.checkpoint_schemas import CheckpointConfigIn, CheckpointConfigOut
 from forgeml.api.schemas import Input, Output
 from forgeml.domain.checkpoints import CheckpointConfig
+from forgeml.domain.job_model import INSTANCE_TYPE_RE
 from forgeml.domain.jobs import ChannelRef, JobSpec, phase
 from forgeml.services.job_submit import shown_lineage
 
@@ -42,11 +43,11 @@ class JobCreate(Input):
     resources: ResourcesIn = Field(default_factory=ResourcesIn)
     stopping_condition: StoppingIn = Field(default_factory=StoppingIn)
     retry: RetryIn = Field(default_factory=RetryIn)
-    checkpointing: bool = True
+    checkpointing: StrictBool = True
     checkpoint_config: CheckpointConfigIn | None = Field(
         default=None, description="restore from and sync to a tenant checkpoint location"
     )
-    preemptible: bool = False
+    preemptible: StrictBool = False
     environment: dict[str, str] = Field(default_factory=dict, max_length=200)
     tags: dict[str, str] = Field(default_factory=dict, max_length=200)
 
@@ -175,17 +176,19 @@ class JobEventOut(Output):
 
 
 class ResourceClassIn(Input):
-    name: str = Field(min_length=1, max_length=63)
+    # the rule of services/scheduling.put_class, stated for clients
+    name: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9][a-z0-9._-]*$")
     description: str = Field(default="", max_length=500)
     cpus: int = Field(ge=1, le=1024)
     memory_bytes: int = Field(ge=64 * 1024 * 1024)
     gpus: int = Field(default=0, ge=0, le=64)
     max_volume_gb: int = Field(default=100, ge=1)
     price_per_hour: float = Field(default=0.0, ge=0)
-    enabled: bool = True
+    enabled: StrictBool = True
     instance_type: str | None = Field(
         default=None,
         max_length=63,
+        pattern=f"^{INSTANCE_TYPE_RE.pattern}$",  # in the schema too, so clients see the rule
         description="The ml.* instance type the class stands for (SM_CURRENT_INSTANCE_TYPE); "
         "default: the smallest ml.m5 (ml.g5 with GPUs) type that holds it",
     )

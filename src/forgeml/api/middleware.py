@@ -5,6 +5,7 @@ Pure ASGI (not BaseHTTPMiddleware) so streamed uploads and server-sent events pa
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -15,11 +16,13 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from forgeml.api.drain import Drain
 from forgeml.api.metrics import Metrics
 
 log = structlog.get_logger("forgeml.http")
 _RID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
+SHUTDOWN_RETRY_AFTER_S = 1  # another replica (or this one restarted) takes the retry
 
 
 class TooLarge(Exception):
@@ -35,8 +38,10 @@ class RequestContextMiddleware:
         unlimited: list[re.Pattern[str]],
         metrics: Metrics,
         audit_fallback: Callable[[Scope, int], None],
+        drain: Drain,
     ) -> None:
         self.app = app
+        self.drain = drain
         self.max_body = max_body
         self.unlimited = unlimited
         self.metrics = metrics
@@ -81,6 +86,8 @@ class RequestContextMiddleware:
                 status_holder[0] = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+                if self.drain.draining:  # keep-alive clients reconnect, to another replica
+                    message["headers"].append((b"connection", b"close"))
             await send(message)
 
         with structlog.contextvars.bound_contextvars(request_id=rid):
@@ -97,6 +104,15 @@ class RequestContextMiddleware:
                 status_holder[0] = 500
                 if not started:
                     await _send_json(send, rid, 500, _internal_error(rid))
+            except asyncio.CancelledError:
+                if not self.drain.closing:
+                    raise
+                # The shutdown grace ran out: a clean 503 instead of uvicorn's plain-text 500;
+                # an upload cut here committed nothing and its session resumes after restart.
+                log.warning("request cut by shutdown", method=scope["method"], path=scope["path"])
+                status_holder[0] = 503
+                if not started:
+                    await _send_json(send, rid, 503, _shutting_down(), close=True)
             self._finish(scope, rid, status_holder[0], start)
 
     async def _too_large(self, send: Send, rid: str) -> None:
@@ -147,15 +163,22 @@ def _internal_error(rid: str) -> dict[str, Any]:
     }
 
 
-async def _send_json(send: Send, rid: str, status: int, body: dict[str, Any]) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"x-request-id", rid.encode()),
-            ],
+def _shutting_down() -> dict[str, Any]:
+    return {
+        "error": {
+            "code": "unavailable",
+            "message": "the server is shutting down; retry (an upload resumes where it stopped)",
+            "details": {"retry_after_s": SHUTDOWN_RETRY_AFTER_S},
         }
-    )
+    }
+
+
+async def _send_json(
+    send: Send, rid: str, status: int, body: dict[str, Any], *, close: bool = False
+) -> None:
+    headers = [(b"content-type", b"application/json"), (b"x-request-id", rid.encode())]
+    if close:
+        retry_after = str(SHUTDOWN_RETRY_AFTER_S).encode()
+        headers += [(b"retry-after", retry_after), (b"connection", b"close")]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": json.dumps(body).encode()})

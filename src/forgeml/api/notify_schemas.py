@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from forgeml.api.schemas import Input, Output
 from forgeml.domain.webhooks import DeliveryState
@@ -36,7 +36,7 @@ class WebhookCreate(Input):
         min_length=1, max_length=50, examples=[["training_job.*", "dataset.version_committed"]]
     )
     description: str = Field(default="", max_length=500)
-    enabled: bool = True
+    enabled: StrictBool = True
     tenant_id: str | None = Field(default=None, max_length=32, description="platform admins only")
 
 
@@ -44,7 +44,7 @@ class WebhookUpdate(Input):
     url: str | None = Field(default=None, min_length=1, max_length=2000)
     events: EventPatterns | None = Field(default=None, min_length=1, max_length=50)
     description: str | None = Field(default=None, max_length=500)
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
 
 
 class DeliveryOut(Output):
@@ -79,5 +79,5 @@ class NotificationPrefsOut(Output):
 
 
 class NotificationPrefsUpdate(Input):
-    email_on_job_completed: bool | None = None
-    email_on_job_failed: bool | None = None
+    email_on_job_completed: StrictBool | None = None
+    email_on_job_failed: StrictBool | None = None

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from types import UnionType
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -11,13 +12,16 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    ValidationInfo,
     field_validator,
 )
 from pydantic.json_schema import SkipJsonSchema
 
 from forgeml.domain.identity import (
+    EMAIL_RE,
     PASSWORD_MAX_LEN,
     PASSWORD_MIN_LEN,
+    TENANT_NAME_RE,
     Role,
     TenantStatus,
     TokenScope,
@@ -27,9 +31,29 @@ T = TypeVar("T")
 
 
 class Input(BaseModel):
-    """Base for request bodies: unknown fields are an error, never silently ignored."""
+    """Base for request bodies: unknown fields are an error, never silently ignored, and
+    `true`/`false` is refused where the schema asks for a number (pydantic would read 0/1)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        name = info.field_name
+        if isinstance(value, bool) and name and not _admits_bool(cls.model_fields[name].annotation):
+            raise ValueError("a boolean is not a value of this field")
+        return value
+
+
+def _admits_bool(annotation: Any) -> bool:
+    if annotation is bool or annotation is Any:
+        return True
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _admits_bool(get_args(annotation)[0])
+    if origin is Union or origin is UnionType:
+        return any(_admits_bool(a) for a in get_args(annotation))
+    return False
 
 
 class Output(BaseModel):
@@ -68,16 +92,37 @@ class TenantOut(Output):
 
 
 class TenantCreate(Input):
-    name: str = Field(min_length=1, max_length=63, examples=["acme"])
+    name: str = Field(
+        min_length=1, max_length=63, pattern=TENANT_NAME_RE.pattern, examples=["acme"]
+    )
     display_name: str | None = Field(default=None, max_length=200)
     storage_quota_bytes: int | None = Field(default=None, ge=0)
 
 
-class TenantUpdate(Input):
-    name: str | None = Field(default=None, min_length=1, max_length=63)
-    display_name: str | None = Field(default=None, min_length=1, max_length=200)
+class Patch(Input):
+    """Every field optional: an absent field is unchanged, `null` is refused unless the field
+    names it as a value of its own (listed in `nullable`, e.g. "no quota")."""
+
+    nullable: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any, info: ValidationInfo) -> Any:
+        # defaults are not validated, so only an explicit null gets here
+        if value is None and info.field_name not in cls.nullable:
+            raise ValueError("leave the field out to keep it; null is not a value")
+        return value
+
+
+class TenantUpdate(Patch):
+    nullable = frozenset({"storage_quota_bytes"})  # null: no quota
+
+    name: str | Absent = Field(
+        default=None, min_length=1, max_length=63, pattern=TENANT_NAME_RE.pattern
+    )
+    display_name: str | Absent = Field(default=None, min_length=1, max_length=200)
     storage_quota_bytes: int | None = Field(default=None, ge=0)
-    status: TenantStatus | None = None
+    status: TenantStatus | Absent = None
 
 
 class UserOut(Output):
@@ -97,27 +142,18 @@ _PASSWORD = {"min_length": PASSWORD_MIN_LEN, "max_length": PASSWORD_MAX_LEN}
 
 
 class UserCreate(Input):
-    email: str = Field(min_length=3, max_length=320)
+    email: str = Field(min_length=3, max_length=320, pattern=EMAIL_RE.pattern)
     name: str | None = Field(default=None, max_length=200)
     role: Role = Role.MEMBER
     password: str | None = Field(default=None, **_PASSWORD)  # type: ignore[call-overload]
     tenant_id: str | None = Field(default=None, max_length=32, description="platform admins only")
 
 
-class UserUpdate(Input):
-    """Every field optional, none nullable: an absent field is unchanged, `null` is refused."""
-
+class UserUpdate(Patch):
     name: str | Absent = Field(default=None, min_length=1, max_length=200)
     role: Role | Absent = None
     disabled: StrictBool | Absent = None
     password: str | Absent = Field(default=None, **_PASSWORD)  # type: ignore[call-overload]
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        if value is None:  # defaults are not validated, so only an explicit null gets here
-            raise ValueError("leave the field out to keep it; null is not a value")
-        return value
 
 
 class TokenOut(Output):

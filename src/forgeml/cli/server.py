@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from forgeml.cli.output import JsonOpt, emit, handle_errors
 from forgeml.client import profiles
-from forgeml.config import Settings
+from forgeml.config import Settings, unknown_variables
+from forgeml.domain.errors import InvalidInput
 
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
 admin_app = typer.Typer(
@@ -23,7 +26,22 @@ def load_settings(home: Path | None = None, **overrides: object) -> Settings:
     kw = {k: v for k, v in overrides.items() if v is not None}
     if home is not None:
         kw["home"] = home
-    settings = Settings(**kw)  # type: ignore[arg-type]
+    unknown = unknown_variables(os.environ)
+    if unknown:
+        raise InvalidInput(
+            f"unknown setting variable {', '.join(unknown)}: no setting has this name "
+            "(`forgeml config show` lists them; nested ones are FORGEML_<SECTION>__<NAME>)",
+            code="invalid_config",
+            details={"unknown": unknown},
+        )
+    try:
+        settings = Settings(**kw)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = [{"loc": ".".join(map(str, e["loc"])), "msg": e["msg"]} for e in exc.errors()]
+        shown = "; ".join(f"{p['loc']}: {p['msg']}" for p in problems)
+        raise InvalidInput(
+            f"invalid configuration: {shown}", code="invalid_config", details={"errors": problems}
+        ) from None
     logs.configure(settings.log_level, settings.log_format)
     return settings
 

@@ -145,6 +145,10 @@ class Attempt:
         except AlgorithmError as exc:
             self._fail(job, str(exc))
         except Exception as exc:
+            if self.shutdown.is_set():  # the worker stops: its fault, not the tenant's
+                log.warning("attempt interrupted by shutdown", job=job.id, error=str(exc)[:200])
+                self._give_up("interrupted: the worker shut down", outage=True)
+                return
             log.exception("platform error in attempt", job=job.id)
             # The tenant reads this reason: the exception's text may hold host paths or object
             # keys of platform data, so it stays in the server log (with the job id).
@@ -188,6 +192,13 @@ class Attempt:
             msg = f"AlgorithmError: the environment did not build: {exc.message}"
             raise AlgorithmError(msg) from exc
 
+    def _before_staging_try(self) -> None:
+        if self.shutdown.is_set():
+            raise RunnerShutdown("shutdown while staging")
+        if self.lost.is_set():
+            raise LeaseLost("lease lost while staging")
+        self._stop_point()
+
     def _stop_point(self) -> None:
         """Between stages: a requested stop ends the job now (Stopped), not stages later."""
         if not self.stop.is_set() or self.lost.is_set() or self.shutdown.is_set():
@@ -216,7 +227,14 @@ class Attempt:
             log.warning("released a stale job volume", job=job.id, mount=str(point))
         self._stop_point()
         self._move(Secondary.DOWNLOADING, "staging input data")
-        channels = staging.stage_channels(self.store, job, self.work / "channels")
+        channels = staging.stage_patiently(
+            self.store,
+            job,
+            self.work / "channels",
+            patience_s=self.settings.jobs.staging_patience_s,
+            before_try=self._before_staging_try,
+            sleep=self.stop.wait,  # a stop or shutdown cuts the back-off short
+        )
         self._stop_point()
         with self.db.read() as conn:
             rc = q.get_resource_class(conn, job.resource_class)
@@ -310,7 +328,7 @@ class Attempt:
         if self.lost.is_set():
             raise LeaseLost("lease lost during the run")
         if self.shutdown.is_set():
-            raise RuntimeError("the runner is shutting down")
+            raise RunnerShutdown("the runner is shutting down")
         master = results["algo-1"]
         outcome, reason = overall(results)
         target = _TARGETS[outcome]
@@ -393,6 +411,10 @@ class Attempt:
 def requeue_of(settings: Settings) -> retry.Requeue:
     cfg = settings.jobs
     return retry.Requeue(cfg.retry_backoff_s, cfg.retry_backoff_cap_s, cfg.max_outage_retries)
+
+
+class RunnerShutdown(Exception):
+    """The worker stops: the attempt gives itself up (an outage, retried elsewhere)."""
 
 
 class StoppedEarly(Exception):

@@ -18,11 +18,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from forgeml.domain import retry
 from forgeml.domain.algorithms import relative_path_problem
 from forgeml.domain.checkpoints import DEFAULT_LOCAL_PATH, local_relative
 from forgeml.domain.errors import InvalidInput
 from forgeml.domain.job_model import ResourceClass, TrainingJob
 from forgeml.services.algorithm_envs import ResolvedAlgorithm
+from forgeml.services.log_sink import log_retry
 from forgeml.storage.base import ObjectStore
 from forgeml.training.artifacts import open_inside, walk_files
 from forgeml.training.spec import (
@@ -49,6 +51,8 @@ def _target(root: Path, rel: str) -> Path:
 
 
 def _download(store: ObjectStore, key: str, dest: Path) -> None:
+    if dest.exists():  # fetched by an earlier try (renamed only once complete): keep it
+        return
     tmp = dest.with_name(dest.name + ".part")
     with tmp.open("wb") as f, store.open(key) as chunks:
         for chunk in chunks:
@@ -92,6 +96,28 @@ def stage_channels(store: ObjectStore, job: TrainingJob, root: Path) -> dict[str
         for _, dest in downloads:
             dest.chmod(_STAGED_MODE)
     return out
+
+
+def stage_patiently(
+    store: ObjectStore,
+    job: TrainingJob,
+    root: Path,
+    *,
+    patience_s: float,
+    before_try: Callable[[], None],
+    sleep: Callable[[float], object],
+) -> dict[str, Path]:
+    """`stage_channels` riding out a store outage: transient errors are retried with jittered
+    back-off for `patience_s` (files already fetched are kept), then `Unavailable` goes up and
+    the attempt is interrupted as a platform outage. `before_try` may end it (a stop, shutdown)."""
+
+    def once() -> dict[str, Path]:
+        before_try()
+        return stage_channels(store, job, root)
+
+    return retry.persist(
+        once, patience_s=patience_s, on_retry=log_retry("stage input data"), sleep=sleep
+    )
 
 
 def _content_type(info: dict[str, Any]) -> str:

@@ -6,7 +6,6 @@ changes, log lines and metric samples after the cursors the page already has.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -15,6 +14,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from forgeml.api.deps import SESSION_COOKIE
+from forgeml.api.drain import RECONNECT_MS, drain_of, reconnect_hint
 from forgeml.domain.errors import ForgeError
 from forgeml.web.core import WEB_DIR, Ctx
 from forgeml.web.fmt import phase_note, when
@@ -116,9 +116,13 @@ class JobFeed:
         return out, done and not lines and not samples
 
     async def stream(self) -> AsyncIterator[str]:
-        yield "retry: 3000\n\n"
+        yield f"retry: {RECONNECT_MS}\n\n"
+        drain = drain_of(self.ctx.request)
         polls = 0
         while not await self.ctx.request.is_disconnected():
+            if drain.closing:  # shutdown: EventSource reconnects by itself
+                yield reconnect_hint()
+                return
             try:
                 chunks, done = await run_in_threadpool(self.poll)
             except ForgeError:
@@ -132,4 +136,4 @@ class JobFeed:
             polls += 1
             if polls % RECHECK_EVERY == 0 and not await run_in_threadpool(self._still_signed_in):
                 return
-            await asyncio.sleep(POLL_S)
+            await drain.sleep(POLL_S)

@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
@@ -160,7 +160,8 @@ def get_version(
 @admin.get(
     f"{VERSION}/build-log",
     name="algorithm_version.build_log",
-    response_class=PlainTextResponse,
+    # a media-type-less class: errors are documented as the JSON envelope, not as text/plain
+    response_class=Response,
     responses={**responses(401, 403, 404), 200: {"content": {"text/plain": {}}}},
     openapi_extra=BOTH,
 )

@@ -6,7 +6,6 @@ so an open stream costs the event loop nothing while it waits.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -17,6 +16,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from forgeml.api.deps import SESSION_COOKIE, CurrentActor, Svc
+from forgeml.api.drain import RECONNECT_MS, drain_of, reconnect_hint
 from forgeml.api.errors import responses
 from forgeml.api.notify_schemas import EventTypeOut
 from forgeml.domain.errors import ForgeError, InvalidInput
@@ -93,11 +93,15 @@ async def _events(
     request: Request, svc: Services, flt: StreamFilter, cursor: int
 ) -> AsyncIterator[str]:
     cfg = svc.settings.events
+    drain = drain_of(request)
     svc.events.stream_opened()
     try:
-        yield "retry: 3000\n\n"
+        yield f"retry: {RECONNECT_MS}\n\n"
         quiet_since = checked_at = time.monotonic()
         while not await request.is_disconnected():
+            if drain.closing:  # shutdown: resume elsewhere from the last id
+                yield reconnect_hint()
+                return
             items, cursor, more = await run_in_threadpool(svc.events.read, flt, cursor)
             for seq, env in items:
                 yield f"id: {seq}\nevent: {env['type']}\ndata: {json.dumps(env)}\n\n"
@@ -112,7 +116,7 @@ async def _events(
                     return
                 checked_at = now
             if not more:
-                await asyncio.sleep(cfg.poll_s)
+                await drain.sleep(cfg.poll_s)
     finally:
         svc.events.stream_closed()
 

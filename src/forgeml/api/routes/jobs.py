@@ -4,16 +4,17 @@ artifacts. Routes parse, call one service method and render.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from forgeml.api.deps import CurrentActor, Paging, Svc, resources
+from forgeml.api.drain import RECONNECT_MS, drain_of, reconnect_hint
 from forgeml.api.errors import responses
 from forgeml.api.job_schemas import (
     JobCreate,
@@ -68,7 +69,10 @@ def list_jobs(
     name_contains: Annotated[str | None, Query(max_length=63)] = None,
     created_after: Timestamp | None = None,
     created_before: Timestamp | None = None,
-    tag: Annotated[list[str] | None, Query(description="key=value, repeatable")] = None,
+    tag: Annotated[
+        list[Annotated[str, Field(pattern="=")]] | None,
+        Query(description="key=value, repeatable"),
+    ] = None,
 ) -> PageOut[JobOut]:
     tags = {}
     for item in tag or []:
@@ -268,10 +272,15 @@ def _sse(
     read: Callable[[int], tuple[list[tuple[int, str, dict[str, Any]]], bool]],
     cursor: int,
 ) -> StreamingResponse:
+    drain = drain_of(request)
+
     async def gen() -> AsyncIterator[str]:
         pos = cursor
-        yield "retry: 3000\n\n"
+        yield f"retry: {RECONNECT_MS}\n\n"
         while not await request.is_disconnected():
+            if drain.closing:  # shutdown: the client resumes with Last-Event-ID
+                yield reconnect_hint()
+                return
             items, done = await run_in_threadpool(read, pos)
             for ident, kind, data in items:
                 pos = ident
@@ -280,7 +289,7 @@ def _sse(
                 yield "event: end\ndata: {}\n\n"
                 return
             if not items:
-                await asyncio.sleep(_POLL_S)
+                await drain.sleep(_POLL_S)
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(gen(), media_type="text/event-stream", headers=headers)

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from forgeml.api.deps import Svc
+from forgeml.api.drain import drain_of
 from forgeml.api.schemas import HealthOut
 from forgeml.domain.errors import ForgeError
 
@@ -23,11 +24,16 @@ def healthz() -> HealthOut:
     "/readyz",
     name="ops.readyz",
     response_model=HealthOut,
-    responses={503: {"model": HealthOut, "description": "a dependency is unreachable"}},
+    responses={
+        503: {"model": HealthOut, "description": "draining, or a dependency is unreachable"}
+    },
 )
 def readyz(svc: Svc, request: Request) -> Response:
-    """Ready to serve: the metadata database and the object store answer, no loop is dead."""
+    """Ready to serve: not shutting down, the metadata database and the object store answer, no
+    loop is dead."""
     checks: dict[str, str] = {}
+    if drain_of(request).draining:  # first thing on SIGTERM: the balancer stops sending traffic
+        checks["shutdown"] = "draining"
     for name, ping in (("database", svc.db.ping), ("object_store", svc.store.ping)):
         try:
             ping()

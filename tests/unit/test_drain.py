@@ -1,0 +1,39 @@
+"""The shutdown drain's flags and the wake-up of event streams waiting in `Drain.sleep`."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from forgeml.api.drain import Drain, reconnect_hint
+
+
+def test_close_wakes_a_stream_sleeping_in_any_thread_loop() -> None:
+    drain = Drain()
+    assert not drain.draining and not drain.closing
+    drain.begin()
+    assert drain.draining and not drain.closing
+    asleep = threading.Event()
+    woke: list[bool] = []
+
+    async def stream() -> None:
+        asleep.set()
+        woke.append(await drain.sleep(3600))  # an hour: only close() ends it in this test
+
+    t = threading.Thread(target=lambda: asyncio.run(stream()))
+    t.start()
+    assert asleep.wait(10)
+    while not drain._waiters:  # the sleeper registered itself
+        threading.Event().wait(0.01)
+    drain.close()
+    t.join(10)
+    assert woke == [True] and not t.is_alive()
+
+
+def test_sleep_after_close_returns_at_once_and_the_hint_keeps_the_sse_shape() -> None:
+    drain = Drain()
+    assert asyncio.run(drain.sleep(0)) is False
+    drain.close()
+    assert drain.draining and asyncio.run(drain.sleep(3600)) is True
+    hint = reconnect_hint()
+    assert hint.startswith("retry: ") and hint.endswith("\n\n") and "\ndata:" not in hint
