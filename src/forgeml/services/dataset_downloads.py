@@ -119,7 +119,7 @@ class DownloadService:
 
     def manifest(self, actor: Actor, dataset_id: str, number: int) -> tuple[DatasetVersion, bytes]:
         ds, v = self._version(actor, dataset_id, number)
-        from forgeml.domain.datasets import manifest_key
+        from forgeml.domain.object_keys import manifest_key
         from forgeml.storage.base import read_bytes
 
         return v, read_bytes(self.store, manifest_key(ds.tenant_id, ds.id, v.number))

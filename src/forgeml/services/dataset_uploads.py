@@ -28,14 +28,13 @@ from forgeml.domain.datasets import (
     VersionStatus,
     canonical_manifest,
     check_path,
-    file_key,
     fold,
     manifest_digest,
-    manifest_key,
     path_problems,
 )
 from forgeml.domain.errors import Conflict, InvalidInput, QuotaExceeded
 from forgeml.domain.ids import new_id
+from forgeml.domain.object_keys import file_key, manifest_key
 from forgeml.services import dataset_archives as archives
 from forgeml.services.audit import Actor, record
 from forgeml.services.dataset_parts import FileDecl, HashingBody, PartsMixin

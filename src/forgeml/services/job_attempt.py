@@ -25,6 +25,7 @@ from forgeml.domain import retry
 from forgeml.domain.errors import InvalidInput, Unavailable
 from forgeml.domain.job_model import Lease, TrainingJob
 from forgeml.domain.jobs import ENV_MESSAGE, Secondary
+from forgeml.domain.object_keys import job_prefix
 from forgeml.executors.base import Executor, RunRequest
 from forgeml.queue import claims
 from forgeml.queue.transitions import LeaseLost, current_secondary, fence, move_or_raise, note
@@ -32,7 +33,6 @@ from forgeml.services import attempt_checkpoints
 from forgeml.services import job_staging as staging
 from forgeml.services.algorithm_envs import ResolvedAlgorithm
 from forgeml.services.checkpoint_sync import QuotaCheck
-from forgeml.services.jobs import job_prefix
 from forgeml.services.log_sink import LogSink, log_retry
 from forgeml.storage.base import ObjectStore
 from forgeml.training.artifacts import remove_tree

@@ -51,10 +51,6 @@ class Artifact:
     open: Any  # () -> context manager of byte chunks
 
 
-def job_prefix(tenant_id: str, job_id: str) -> str:
-    return f"tenants/{tenant_id}/jobs/{job_id}/"
-
-
 class JobService:
     def __init__(
         self,
