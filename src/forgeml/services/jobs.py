@@ -23,6 +23,7 @@ from forgeml.db.scope import Scope, scoped
 from forgeml.db.types import utcnow
 from forgeml.domain.authz import Perm, require
 from forgeml.domain.errors import Conflict, InvalidInput, NotFound
+from forgeml.domain.filters import JobFilter
 from forgeml.domain.ids import new_id
 from forgeml.domain.job_model import LogEntry, MetricSample, TrainingJob, Transition
 from forgeml.domain.jobs import CLAIMABLE, JobSpec, Secondary, is_terminal
@@ -179,7 +180,7 @@ class JobService:
         return self._load(actor, job_id)
 
     def list(
-        self, actor: Actor, flt: q.JobFilter, *, cursor: str | None, limit: int
+        self, actor: Actor, flt: JobFilter, *, cursor: str | None, limit: int
     ) -> Page[TrainingJob]:
         require(actor.p, Perm.JOBS_READ)
         with self.db.read() as conn:
