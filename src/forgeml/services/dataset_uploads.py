@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -37,11 +37,9 @@ from forgeml.domain.ids import new_id
 from forgeml.domain.object_keys import file_key, manifest_key
 from forgeml.services import dataset_archives as archives
 from forgeml.services.audit import Actor, record
+from forgeml.services.dataset_access import DatasetAccess
 from forgeml.services.dataset_parts import FileDecl, HashingBody, PartsMixin
 from forgeml.storage.base import DEFAULT_CONTENT_TYPE
-
-if TYPE_CHECKING:
-    from forgeml.services.datasets import DatasetService
 
 
 @dataclass(frozen=True)
@@ -58,7 +56,7 @@ def _sha_problem(value: str | None) -> bool:
 
 
 class UploadService(PartsMixin):
-    def __init__(self, parent: DatasetService) -> None:
+    def __init__(self, parent: DatasetAccess) -> None:
         self.p = parent
         self.db = parent.db
         self.store = parent.store

@@ -70,7 +70,7 @@ class DatasetService:
         self.archive_limits = ArchiveLimits()
         self.uploads = UploadService(self)
         self.downloads = DownloadService(self)
-        self.grants = GrantService(self)
+        self.grants = GrantService(db)
         self.previews = PreviewService(self)
 
     # -- visibility shared by the sibling services -------------------------------------------
