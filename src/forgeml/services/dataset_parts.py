@@ -83,6 +83,15 @@ class HashingBody:
         return out
 
 
+@dataclass(frozen=True)
+class Session:
+    """An upload session as its uploader sees it: the version, its files, parts already sent."""
+
+    version: DatasetVersion
+    files: list[DatasetFile]
+    parts: dict[str, list[dict[str, int | str]]]  # file id -> parts already at the store
+
+
 class PartsMixin:
     """The multipart half of `UploadService` (which provides the attributes and helpers)."""
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -38,15 +37,8 @@ from forgeml.domain.object_keys import file_key, manifest_key
 from forgeml.services import dataset_archives as archives
 from forgeml.services.audit import Actor, record
 from forgeml.services.dataset_access import DatasetAccess
-from forgeml.services.dataset_parts import FileDecl, HashingBody, PartsMixin
+from forgeml.services.dataset_parts import FileDecl, HashingBody, PartsMixin, Session
 from forgeml.storage.base import DEFAULT_CONTENT_TYPE
-
-
-@dataclass(frozen=True)
-class Session:
-    version: DatasetVersion
-    files: list[DatasetFile]
-    parts: dict[str, list[dict[str, int | str]]]  # file id -> parts already at the store
 
 
 def _sha_problem(value: str | None) -> bool:
