@@ -211,6 +211,60 @@ def test_restarted_runner_gives_up_its_previous_jobs(database: Database) -> None
     assert get(database, j).secondary_status == "Interrupted"
 
 
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)  # SQLite serialises writers
+def test_a_late_reconciler_never_interrupts_a_newer_attempt(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reconciler A reads the expired attempt (token 1); before its UPDATE, reconciler B gives it
+    up and a runner claims attempt 2 (token 2). A's UPDATE presents token 1 and changes nothing."""
+    t = tenant(database, "t")
+    j = job(database, t, "j")
+    r = runner(database)
+    with database.write() as conn:
+        assert claims.claim(conn, r, 30) is not None
+    expire(database, j)
+    with database.read() as conn:
+        [(job_id, stale)] = claims.expired(conn)
+    read_done, newer_claimed = threading.Event(), threading.Event()
+    original = claims._platform_outcomes
+
+    def between_read_and_update(conn: Any, jid: str) -> list[str]:
+        if threading.current_thread().name == "reconciler-a":
+            read_done.set()
+            assert newer_claimed.wait(30)
+        return original(conn, jid)
+
+    monkeypatch.setattr(claims, "_platform_outcomes", between_read_and_update)
+    result: dict[str, Any] = {}
+
+    def reconciler_a() -> None:
+        try:
+            with database.write() as conn:
+                result["a"] = claims.give_up_attempt(conn, job_id, stale, "lease expired (A)")
+        except BaseException as exc:  # re-raised below: a thread's failure fails the test
+            result["error"] = exc
+
+    a = threading.Thread(target=reconciler_a, name="reconciler-a")
+    a.start()
+    assert read_done.wait(30)
+    with database.write() as conn:  # reconciler B, then the re-claim
+        assert claims.give_up_attempt(conn, job_id, stale, "lease expired (B)") is not None
+    with database.write() as conn:
+        conn.execute(training_jobs.update().where(training_jobs.c.id == j).values(not_before=None))
+        newer = claims.claim(conn, r, 30)
+    assert newer is not None and newer.attempt == 2
+    newer_claimed.set()
+    a.join(30)
+    assert not a.is_alive()
+    if "error" in result:
+        raise result["error"]
+    assert result["a"] is None  # fenced out by its token in the UPDATE itself
+    after = get(database, j)
+    assert (after.secondary_status, after.attempt) == ("Starting", 2)
+    with database.write() as conn:
+        fence(conn, newer)  # attempt 2 still holds its lease
+
+
 def make_due(db: Database, job_id: str) -> None:
     with db.write() as conn:
         conn.execute(

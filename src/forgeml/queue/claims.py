@@ -215,7 +215,9 @@ def give_up_attempt(
         limit = f"{outages} platform outages" if outage else f"{job.max_attempts} attempts"
         msg = f"{reason}; no retries left ({limit})"
         cleared["failure_reason"] = f"PlatformError: {reason}"
-    moved = move(conn, job_id, target, msg, values=cleared, attempt_outcome=outcome)
+    # The token goes into the UPDATE too: the check above is only a read, and a newer attempt
+    # may have been claimed since (PostgreSQL READ COMMITTED takes no lock for it).
+    moved = move(conn, job_id, target, msg, token=token, values=cleared, attempt_outcome=outcome)
     return target if moved else None
 
 

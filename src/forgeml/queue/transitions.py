@@ -96,17 +96,23 @@ def move(
     message: str,
     *,
     lease: Lease | None = None,
+    token: str | None = None,
     values: dict[str, Any] | None = None,
     attempt_outcome: tuple[str, bool] | None = None,
 ) -> TrainingJob | None:
-    """Atomically move the job to `target`; None when the table or the lease forbids it."""
+    """Atomically move the job to `target`; None when the table or the lease forbids it.
+
+    `lease` (a runner) or `token` (the reconciler ending an attempt it found expired) fence the
+    UPDATE itself: a newer attempt, claimed in between with a new token, is never touched.
+    """
     now = utcnow()
     t = training_jobs
     stmt = t.update().where(
         t.c.id == job_id, t.c.secondary_status.in_([s.value for s in allowed_from(target)])
     )
-    if lease is not None:
-        stmt = stmt.where(t.c.lease_token == lease.token)
+    fence_token = lease.token if lease is not None else token
+    if fence_token is not None:
+        stmt = stmt.where(t.c.lease_token == fence_token)
     row_values: dict[str, Any] = {
         "status": primary(target).value,
         "secondary_status": target.value,
