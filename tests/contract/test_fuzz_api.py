@@ -37,9 +37,10 @@ ACCEPTED_422 = {
     "max_wait_s >= max_runtime_s",
     r"POST /api/v1/webhooks url": "a webhook URL is resolved when it is saved (the SSRF "
     "guard) and no name resolves in the test sandbox",
-    r"POST /api/v1/datasets/\{dataset_id\}/uploads files\.\d+\.path": "the schema states "
-    "what it can of a file path (relative, no control characters, no backslash); segments "
-    "like '..' or '//' and percent-encoded separators are refused by the server's path rules",
+    r"POST /api/v1/datasets/\{dataset_id\}/uploads files\.\d+\.path": "file paths follow "
+    "the server's path rules (relative, no control characters, backslashes, '..' or '//', "
+    "nothing that decodes to one), which list every bad path of a declaration with its "
+    "reason; a schema pattern would stop at the first",
     r"POST /api/v1/checkpoint-locations name": "a location name may not start with the id "
     "prefix ckpt_ (a lookahead the schema's regex dialect cannot state)",
     # The admin plane's platform admin: rules that depend on who calls.

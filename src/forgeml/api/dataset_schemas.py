@@ -61,13 +61,10 @@ class DatasetDetail(DatasetOut):
     latest_version: VersionOut | None = None
 
 
-# What a schema can say of a version's file path (domain/datasets.py path_problem has the rest):
-# relative, no control characters, no backslashes.
-PATH_PATTERN = r"^[^/\\\x00-\x1f\x7f-\x9f][^\\\x00-\x1f\x7f-\x9f]*$"
-
-
 class FileDeclIn(PathInput):
-    path: str = Field(min_length=1, max_length=4096, pattern=PATH_PATTERN)
+    # No pattern: domain/datasets.path_problem lists every bad path of a declaration at once,
+    # with its reason; a schema pattern would stop at the first with a regex for a message.
+    path: str = Field(max_length=4096)
     size: int = Field(ge=0, le=BIGINT_MAX)
     sha256: str | None = Field(default=None, pattern=SHA256)
     content_type: str | None = Field(default=None, max_length=255)
