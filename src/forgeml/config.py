@@ -178,7 +178,10 @@ class EventStreamSettings(BaseModel):
 class WorkerSettings(BaseModel):
     """A standalone `forgeml worker`: its health endpoint (/livez, /readyz), off when unset."""
 
-    health_listen: str | None = None  # host:port, e.g. 127.0.0.1:8081
+    model_config = _STRICT
+
+    # host:port, e.g. 127.0.0.1:8081; unauthenticated, so a private address (docs/operations.md)
+    health_listen: str | None = Field(default=None, pattern=r"^\S+:\d{1,5}$")
 
 
 class JobSettings(BaseModel):

@@ -20,10 +20,10 @@ from fastapi import FastAPI
 
 from forgeml import serving
 from forgeml.api.app import create_app
-from forgeml.api.drain import Drain
 from forgeml.config import Settings
 from forgeml.db import migrate
 from forgeml.db.engine import Database
+from forgeml.edge.drain import Drain
 from forgeml.services.audit import Actor
 from forgeml.services.auth import BootstrapResult
 from forgeml.services.container import Services

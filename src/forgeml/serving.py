@@ -17,7 +17,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from forgeml.api.drain import Drain
+from forgeml.edge.drain import Drain
 from forgeml.services.container import Services
 from forgeml.workers.base import Supervisor
 

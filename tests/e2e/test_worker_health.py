@@ -14,9 +14,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from forgeml.api.drain import Drain
 from forgeml.config import Settings
 from forgeml.db.engine import Database
+from forgeml.edge.drain import Drain
 from forgeml.services.container import Services
 from forgeml.serving import health_app
 from forgeml.storage.memory import MemoryObjectStore

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from forgeml.training.volume import release_stale
 from tests.faults.platform import register_algorithm
 from tests.faults.stack import Stack
 from tests.support.pg_cluster import PgCluster, cluster_problem, start_cluster
@@ -55,6 +56,7 @@ def build_stack(root: Path, store: str, objects: Path | None = None) -> Stack:
 
 def teardown(stack: Stack) -> None:
     stack.close()
+    release_stale(stack.root)  # volumes of attempts whose worker was killed mid-run
     stack.pg.destroy()
     if stack.s3 is not None:
         stack.s3.stop()
@@ -101,6 +103,9 @@ def file_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def _heal(stack: Stack) -> None:
     """Stop the scenario's workers; restart whatever its fault left down."""
     stack.stop_workers()
+    # A worker killed mid-run leaves its job's volume mounted (a loop device); a worker that
+    # restarts releases its own, but the harness also kills workers that never come back.
+    release_stale(stack.root)
     if not stack.pg.running():
         stack.pg.start()
     if stack.s3 is not None and stack.s3.process.poll() is not None:

@@ -37,6 +37,7 @@ JOB_ENV = {
     "FORGEML_JOBS__RUNNER_CPUS": "16",
     "FORGEML_JOBS__RUNNER_MEMORY_BYTES": str(64 * 1024**3),
 }
+DRAIN_S = 2.0  # the server's SIGTERM drain period (server.drain_s): short, but long enough to see
 
 
 class Api(httpx.Client):
@@ -119,7 +120,9 @@ class Stack:
             )  # fmt: skip
 
     def start_server(self, wait: bool = True) -> subprocess.Popen[bytes]:
-        env = self.env("server", FORGEML_LISTEN=f"127.0.0.1:{self.port}")
+        env = self.env(
+            "server", FORGEML_LISTEN=f"127.0.0.1:{self.port}", FORGEML_SERVER__DRAIN_S=str(DRAIN_S)
+        )
         self.server = self._spawn(["server"], "server.log", env)
         if wait:
             self.wait_ready()

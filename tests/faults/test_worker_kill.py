@@ -4,6 +4,7 @@ same runner name or another one, finishes the job exactly once (one attempt's ar
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -48,3 +49,15 @@ def test_worker_kill_9_mid_training_finishes_once(s3_stack: Stack, runner: str) 
     seen = [t["secondary_status"] for t in job["transitions"]]
     assert "Interrupted" in seen and seen.count("Training") == 2, seen
     assert not tenant.api.errors
+    if runner == "same":
+        # The restarted incarnation released what the killed one left mounted (its job volume).
+        work = s3_stack.root / f"home-worker-r-{runner}-1" / "work" / job_id
+        assert mounts_under(work) == [], mounts_under(work)
+
+
+def mounts_under(folder: Path) -> list[str]:
+    return [
+        line.split()[1]
+        for line in Path("/proc/mounts").read_text().splitlines()
+        if line.split()[1].startswith(str(folder))
+    ]

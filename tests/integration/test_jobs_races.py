@@ -17,10 +17,10 @@ from forgeml.config import Settings
 from forgeml.db.engine import Database
 from forgeml.db.jobs import training_jobs
 from forgeml.domain.jobs import Secondary
+from forgeml.domain.object_keys import job_prefix
 from forgeml.queue import claims, pending
 from forgeml.queue.transitions import move_or_raise
 from forgeml.services import job_attempt
-from forgeml.services.jobs import job_prefix
 from forgeml.training.spec import HostResult
 from tests.integration.test_jobs_queue import get, job, runner, tenant
 from tests.support.jobs import (

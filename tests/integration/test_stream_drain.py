@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from forgeml.api.drain import Drain, reconnect_hint
+from forgeml.edge.drain import Drain, reconnect_hint
 from tests.support.jobs import JOBS, job_body, register_algorithm, submit, upload_dataset
 from tests.support.world import World
 

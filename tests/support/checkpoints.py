@@ -6,7 +6,7 @@ from typing import Any
 
 from forgeml.db import checkpoints as cq
 from forgeml.db.types import utcnow
-from forgeml.services.checkpoints import file_key
+from forgeml.domain.object_keys import location_file_key
 from tests.support.world import World
 
 LOCATIONS = "/api/v1/checkpoint-locations"
@@ -21,7 +21,7 @@ def create_location(world: World, headers: dict[str, str], name: str) -> dict[st
 
 def put_file(world: World, loc: dict[str, Any], path: str, data: bytes) -> None:
     """A file as a job's sync would have left it (object + row)."""
-    key = file_key(
+    key = location_file_key(
         loc["tenant_id"], loc["id"], f"ckf_{len(path):02d}{abs(hash(path)) % 10**20:020d}"
     )
     info = world.services.store.put(key, data)

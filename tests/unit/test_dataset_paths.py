@@ -8,12 +8,12 @@ from forgeml.domain.datasets import (
     ManifestEntry,
     canonical_manifest,
     check_path,
-    file_key,
     manifest_digest,
     path_problem,
     path_problems,
 )
 from forgeml.domain.errors import InvalidInput
+from forgeml.domain.object_keys import file_key
 
 GOOD = [
     "a.csv",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from forgeml.api.drain import Drain, reconnect_hint
+from forgeml.edge.drain import Drain, reconnect_hint
 
 
 def test_close_wakes_a_stream_sleeping_in_any_thread_loop() -> None:

@@ -60,3 +60,16 @@ print("ok", Client.__name__, Estimator.__name__, pack_folder.__name__)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["ok", "Client", "Estimator", "pack_folder"]
+
+
+def test_transports_never_import_the_database_layer() -> None:
+    """The API, the portal and the edge they share go through services; the CLI's user verbs go
+    through the SDK. Only `forgeml migrate` (in cli/server.py) opens the database itself."""
+    for package in ("api", "web", "edge"):
+        assert {f: m for f, m in forgeml_imports(package).items() if _db(m)} == {}, package
+    cli = {f: m for f, m in forgeml_imports("cli").items() if _db(m)}
+    assert set(cli) <= {"cli/server.py"}, cli
+
+
+def _db(modules: set[str]) -> set[str]:
+    return {m for m in modules if m == "forgeml.db" or m.startswith("forgeml.db.")}

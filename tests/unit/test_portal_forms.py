@@ -79,3 +79,27 @@ def test_service_problems_land_next_to_the_right_fields() -> None:
 )
 def test_sign_in_redirects_stay_on_the_site(given: str | None, expected: str) -> None:
     assert safe_next(given) == expected
+
+
+def test_a_channel_hint_says_the_description_and_content_types_once() -> None:
+    from forgeml.cli.algorithms import channel_lines
+    from forgeml.domain.algorithms import channel_hint
+
+    card = {
+        "channels": {
+            "train": {
+                "required": True,
+                "description": "rows: x, label",
+                "content_types": ["text/csv"],
+            },
+            "extra": {"content_types": ["text/csv"]},
+            "any": {},
+        }
+    }
+    assert channel_hint(card["channels"]["train"]) == "rows: x, label (text/csv)"
+    assert channel_hint(card["channels"]["extra"]) == "text/csv"
+    assert channel_hint(card["channels"]["any"]) == "any files"
+    assert (
+        channel_lines(card) == "train*: rows: x, label (text/csv); extra: text/csv; any: any files"
+    )
+    assert channel_lines({}) == "none"

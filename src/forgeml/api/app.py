@@ -17,7 +17,6 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 import forgeml
 from forgeml.api import errors
 from forgeml.api.docs import docs_router
-from forgeml.api.drain import Drain
 from forgeml.api.metrics import Metrics
 from forgeml.api.middleware import RequestContextMiddleware
 from forgeml.api.routes import (
@@ -38,6 +37,7 @@ from forgeml.api.routes import (
     users,
     webhooks,
 )
+from forgeml.edge.drain import Drain
 from forgeml.services.audit import Actor
 from forgeml.services.container import Services
 

@@ -1,4 +1,4 @@
-"""One table from domain errors to HTTP statuses, and the one JSON error envelope."""
+"""The one JSON error envelope and its handlers; statuses come from `edge/statuses.py`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from forgeml.domain import errors as e
+from forgeml.edge.statuses import status_for
 
 # Retry-After for a 503 whose cause did not say how long to wait.
 RETRY_AFTER_S = 5
@@ -20,17 +21,6 @@ log = structlog.get_logger("forgeml.api")
 UNAVAILABLE_MESSAGE = "a dependency of the service is temporarily unavailable; retry later"
 REASON_CHARS = 300  # of an error's message kept for the audit row of a refused call
 
-STATUS: dict[type[e.ForgeError], int] = {
-    e.InvalidInput: 422,
-    e.NotFound: 404,
-    e.Conflict: 409,
-    e.Unauthenticated: 401,
-    e.Forbidden: 403,
-    e.QuotaExceeded: 403,
-    e.TooManyRequests: 429,
-    e.PayloadTooLarge: 413,
-    e.Unavailable: 503,
-}
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -73,13 +63,6 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {
         c: {"model": ErrorEnvelope, "description": _DESCRIPTIONS.get(c, "Error")} for c in codes
     }
-
-
-def status_for(exc: e.ForgeError) -> int:
-    for cls in type(exc).__mro__:
-        if cls in STATUS:
-            return STATUS[cls]
-    return 500
 
 
 def envelope(

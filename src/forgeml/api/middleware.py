@@ -16,8 +16,8 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from forgeml.api.drain import Drain
 from forgeml.api.metrics import Metrics
+from forgeml.edge.drain import Drain
 
 log = structlog.get_logger("forgeml.http")
 _RID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

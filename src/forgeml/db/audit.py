@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from forgeml.db.pagination import Page, paginate
 from forgeml.db.scope import Scope, scoped
 from forgeml.db.tables import audit_events
+from forgeml.domain.filters import AuditFilter
 
 
 @dataclass(frozen=True)
@@ -28,18 +29,6 @@ class AuditEvent:
     source_ip: str | None
     request_id: str | None
     details: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class AuditFilter:
-    action: str | None = None
-    actor_id: str | None = None
-    actor_email: str | None = None
-    target_id: str | None = None
-    outcome: str | None = None
-    tenant_id: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
 
 
 def _event(r: RowMapping) -> AuditEvent:

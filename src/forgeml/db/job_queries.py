@@ -6,8 +6,6 @@ through the fenced functions of `queue/leases.py` instead.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,6 +23,7 @@ from forgeml.db.jobs import (
 from forgeml.db.pagination import Page, paginate
 from forgeml.db.scope import Scope, scoped
 from forgeml.domain.errors import Conflict, NotFound
+from forgeml.domain.filters import JobFilter
 from forgeml.domain.job_model import (
     LogEntry,
     MetricSample,
@@ -77,15 +76,6 @@ def find_by_idempotency_key(conn: Connection, tenant_id: str, key: str) -> tuple
     if row is None:
         raise NotFound("no job for this idempotency key")
     return _job(row), str(row["request_hash"])
-
-
-@dataclass(frozen=True)
-class JobFilter:
-    status: str | None = None
-    name_contains: str | None = None
-    created_after: datetime | None = None
-    created_before: datetime | None = None
-    tags: dict[str, str] | None = None
 
 
 def list_jobs(

@@ -121,27 +121,6 @@ class ResolvedInput:
     entries: tuple[ManifestEntry, ...]
 
 
-# --- object keys ----------------------------------------------------------------------------
-
-
-def version_prefix(tenant_id: str | None, dataset_id: str, number: int) -> str:
-    owner = f"tenants/{tenant_id}" if tenant_id else "platform"
-    return f"{owner}/datasets/{dataset_id}/v{number}/"
-
-
-def dataset_prefix(tenant_id: str | None, dataset_id: str) -> str:
-    owner = f"tenants/{tenant_id}" if tenant_id else "platform"
-    return f"{owner}/datasets/{dataset_id}/"
-
-
-def file_key(tenant_id: str | None, dataset_id: str, number: int, file_id: str) -> str:
-    return f"{version_prefix(tenant_id, dataset_id, number)}files/{file_id}"
-
-
-def manifest_key(tenant_id: str | None, dataset_id: str, number: int) -> str:
-    return f"{version_prefix(tenant_id, dataset_id, number)}manifest.json"
-
-
 def canonical_manifest(entries: Iterable[ManifestEntry]) -> bytes:
     """The manifest as stored and hashed: sorted by path, keys sorted, no whitespace."""
     files = {

@@ -91,12 +91,3 @@ def resource_class_problems(names: Sequence[str]) -> list[dict[str, str]]:
         for i, name in enumerate(names)
         if not _RESOURCE_CLASS_RE.fullmatch(name)
     ]
-
-
-def bundle_key(algorithm_id: str, digest: str) -> str:
-    """`platform/algorithms/<algorithm-id>/<digest-hex>.tar.gz` (DESIGN.md "Data")."""
-    return f"platform/algorithms/{algorithm_id}/{digest.removeprefix('sha256:')}.tar.gz"
-
-
-def build_log_key(algorithm_id: str, digest: str) -> str:
-    return f"platform/algorithms/{algorithm_id}/{digest.removeprefix('sha256:')}.build.log"

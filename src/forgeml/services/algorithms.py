@@ -22,11 +22,11 @@ from forgeml.domain.authz import Perm, require
 from forgeml.domain.errors import Conflict, InvalidInput, NotFound
 from forgeml.domain.hyperparameters import validate_hyperparameters
 from forgeml.domain.ids import new_id
+from forgeml.domain.object_keys import bundle_key
 from forgeml.domain.registry import (
     AlgorithmVersion,
     AlgorithmWithVersions,
     VersionStatus,
-    bundle_key,
     resource_class_problems,
     tenant_card,
 )

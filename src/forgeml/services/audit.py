@@ -18,6 +18,7 @@ from forgeml.db.scope import Scope
 from forgeml.db.types import utcnow
 from forgeml.domain.authz import Perm, require
 from forgeml.domain.errors import Unauthenticated
+from forgeml.domain.filters import AuditFilter
 from forgeml.domain.identity import Principal
 from forgeml.domain.ids import new_id
 
@@ -82,7 +83,7 @@ class AuditService:
             record(conn, actor, action, **kw)
 
     def list(
-        self, actor: Actor, flt: audit_db.AuditFilter, *, cursor: str | None, limit: int
+        self, actor: Actor, flt: AuditFilter, *, cursor: str | None, limit: int
     ) -> Page[audit_db.AuditEvent]:
         require(actor.p, Perm.AUDIT_READ)
         with self.db.read() as conn:

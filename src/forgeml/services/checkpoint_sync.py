@@ -19,7 +19,7 @@ from forgeml.db.types import utcnow
 from forgeml.domain.checkpoints import file_path_problem
 from forgeml.domain.errors import NotFound
 from forgeml.domain.ids import new_id
-from forgeml.services.checkpoints import file_key
+from forgeml.domain.object_keys import location_file_key
 from forgeml.storage.base import ObjectStore
 from forgeml.training.artifacts import CheckpointSync, open_inside, walk_files
 
@@ -69,7 +69,7 @@ def location_sync(
             with db.read() as conn:
                 old = _size_of(conn, location_id, rel)
                 check_quota(conn, tenant_id, max(0, size - old))
-            key = file_key(tenant_id, location_id, new_id("ckf"))
+            key = location_file_key(tenant_id, location_id, new_id("ckf"))
             info = store.put(key, f, size=size)
         now = utcnow()
         row: dict[str, object] = {"id": key.rsplit("/", 1)[1], "location_id": location_id}

@@ -34,14 +34,6 @@ _CHUNK = 1024 * 1024
 _SPOOL = 16 * 1024 * 1024  # archives up to this size stay in memory
 
 
-def location_prefix(tenant_id: str, location_id: str) -> str:
-    return f"tenants/{tenant_id}/checkpoints/{location_id}/"
-
-
-def file_key(tenant_id: str, location_id: str, file_id: str) -> str:
-    return f"{location_prefix(tenant_id, location_id)}files/{file_id}"
-
-
 class CheckpointService:
     def __init__(self, db: Database, store: ObjectStore) -> None:
         self.db = db
@@ -177,4 +169,4 @@ class _ChunkReader:
 
 
 ResolveLocation = Callable[[Connection, str, str], CheckpointLocation]
-__all__ = ["CheckpointService", "ResolveLocation", "file_key", "location_prefix"]
+__all__ = ["CheckpointService", "ResolveLocation"]

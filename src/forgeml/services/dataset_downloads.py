@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from forgeml.config import S3Settings
 from forgeml.db import datasets as q
@@ -19,10 +19,8 @@ from forgeml.db.types import utcnow
 from forgeml.domain.datasets import Dataset, DatasetFile, DatasetVersion, check_path, fold
 from forgeml.domain.errors import Conflict, ForgeError, NotFound
 from forgeml.services.audit import Actor, record
+from forgeml.services.dataset_access import DatasetAccess
 from forgeml.storage.base import ObjectStore
-
-if TYPE_CHECKING:
-    from forgeml.services.datasets import DatasetService
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _BLOCK = tarfile.BLOCKSIZE
@@ -77,7 +75,7 @@ def presigned_download(
 
 
 class DownloadService:
-    def __init__(self, parent: DatasetService) -> None:
+    def __init__(self, parent: DatasetAccess) -> None:
         self.p = parent
         self.db = parent.db
         self.store = parent.store
@@ -119,7 +117,7 @@ class DownloadService:
 
     def manifest(self, actor: Actor, dataset_id: str, number: int) -> tuple[DatasetVersion, bytes]:
         ds, v = self._version(actor, dataset_id, number)
-        from forgeml.domain.datasets import manifest_key
+        from forgeml.domain.object_keys import manifest_key
         from forgeml.storage.base import read_bytes
 
         return v, read_bytes(self.store, manifest_key(ds.tenant_id, ds.id, v.number))

@@ -12,7 +12,8 @@ import structlog
 from forgeml.db import datasets as q
 from forgeml.db.engine import Database
 from forgeml.db.types import utcnow
-from forgeml.domain.datasets import DatasetVersion, VersionStatus, version_prefix
+from forgeml.domain.datasets import DatasetVersion, VersionStatus
+from forgeml.domain.object_keys import version_prefix
 from forgeml.storage.base import ObjectStore
 
 log = structlog.get_logger("forgeml.datasets.gc")

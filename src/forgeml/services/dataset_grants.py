@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Connection
 
 from forgeml.db import datasets as q
 from forgeml.db import grants as grants_q
 from forgeml.db import identity as idq
+from forgeml.db.engine import Database
 from forgeml.db.pagination import Page
 from forgeml.db.scope import Scope
 from forgeml.db.types import utcnow
@@ -21,9 +21,6 @@ from forgeml.domain.datasets import Dataset, DatasetKind, DatasetVersion, Grant
 from forgeml.domain.errors import InvalidInput, NotFound
 from forgeml.domain.ids import new_id
 from forgeml.services.audit import Actor, record
-
-if TYPE_CHECKING:
-    from forgeml.services.datasets import DatasetService
 
 
 @dataclass(frozen=True)
@@ -38,9 +35,8 @@ class PlatformView:
 
 
 class GrantService:
-    def __init__(self, parent: DatasetService) -> None:
-        self.p = parent
-        self.db = parent.db
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     def _granted_ids(self, actor: Actor) -> dict[str, list[Grant]] | None:
         """Dataset id -> active grants of the caller's tenant; None for platform admins (all)."""

@@ -26,11 +26,11 @@ from forgeml.domain.errors import Conflict, InvalidInput, NotFound, QuotaExceede
 from forgeml.domain.ids import new_id
 from forgeml.services import dataset_archives as archives
 from forgeml.services.audit import Actor, record
+from forgeml.services.dataset_access import DatasetAccess
 from forgeml.storage.base import CHUNK_SIZE, MAX_PART_NUMBER, MIN_PART_SIZE, ObjectStore
 
 if TYPE_CHECKING:
     from forgeml.db.engine import Database
-    from forgeml.services.datasets import DatasetService
 
 DEFAULT_PART_SIZE = 64 * 1024 * 1024
 
@@ -83,10 +83,19 @@ class HashingBody:
         return out
 
 
+@dataclass(frozen=True)
+class Session:
+    """An upload session as its uploader sees it: the version, its files, parts already sent."""
+
+    version: DatasetVersion
+    files: list[DatasetFile]
+    parts: dict[str, list[dict[str, int | str]]]  # file id -> parts already at the store
+
+
 class PartsMixin:
     """The multipart half of `UploadService` (which provides the attributes and helpers)."""
 
-    p: DatasetService
+    p: DatasetAccess
     db: Database
     store: ObjectStore
 

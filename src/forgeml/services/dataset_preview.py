@@ -3,8 +3,6 @@ owner; for a granted platform dataset only its columns (the schema), never its r
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from forgeml.db import datasets as q
 from forgeml.domain.dataset_preview import (
     HEAD_BYTES,
@@ -16,15 +14,13 @@ from forgeml.domain.dataset_preview import (
 )
 from forgeml.domain.datasets import Dataset, DatasetFile, DatasetVersion
 from forgeml.services.audit import Actor
-
-if TYPE_CHECKING:
-    from forgeml.services.datasets import DatasetService
+from forgeml.services.dataset_access import DatasetAccess
 
 MAX_FILES = 2000  # files counted for a preview; more are summarised as "2000+"
 
 
 class PreviewService:
-    def __init__(self, parent: DatasetService) -> None:
+    def __init__(self, parent: DatasetAccess) -> None:
         self.p = parent
 
     def preview(self, actor: Actor, dataset_id: str, number: int) -> Preview:

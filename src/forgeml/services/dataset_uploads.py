@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -28,28 +27,18 @@ from forgeml.domain.datasets import (
     VersionStatus,
     canonical_manifest,
     check_path,
-    file_key,
     fold,
     manifest_digest,
-    manifest_key,
     path_problems,
 )
 from forgeml.domain.errors import Conflict, InvalidInput, QuotaExceeded
 from forgeml.domain.ids import new_id
+from forgeml.domain.object_keys import file_key, manifest_key
 from forgeml.services import dataset_archives as archives
 from forgeml.services.audit import Actor, record
-from forgeml.services.dataset_parts import FileDecl, HashingBody, PartsMixin
+from forgeml.services.dataset_access import DatasetAccess
+from forgeml.services.dataset_parts import FileDecl, HashingBody, PartsMixin, Session
 from forgeml.storage.base import DEFAULT_CONTENT_TYPE
-
-if TYPE_CHECKING:
-    from forgeml.services.datasets import DatasetService
-
-
-@dataclass(frozen=True)
-class Session:
-    version: DatasetVersion
-    files: list[DatasetFile]
-    parts: dict[str, list[dict[str, int | str]]]  # file id -> parts already at the store
 
 
 def _sha_problem(value: str | None) -> bool:
@@ -59,7 +48,7 @@ def _sha_problem(value: str | None) -> bool:
 
 
 class UploadService(PartsMixin):
-    def __init__(self, parent: DatasetService) -> None:
+    def __init__(self, parent: DatasetAccess) -> None:
         self.p = parent
         self.db = parent.db
         self.store = parent.store

@@ -31,10 +31,10 @@ from forgeml.domain.datasets import (
     ManifestEntry,
     ResolvedInput,
     check_dataset_name,
-    dataset_prefix,
 )
 from forgeml.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, QuotaExceeded
 from forgeml.domain.ids import new_id
+from forgeml.domain.object_keys import dataset_prefix
 from forgeml.services.audit import Actor, record
 from forgeml.services.dataset_archives import ArchiveLimits
 from forgeml.services.dataset_downloads import DownloadService
@@ -70,7 +70,7 @@ class DatasetService:
         self.archive_limits = ArchiveLimits()
         self.uploads = UploadService(self)
         self.downloads = DownloadService(self)
-        self.grants = GrantService(self)
+        self.grants = GrantService(db)
         self.previews = PreviewService(self)
 
     # -- visibility shared by the sibling services -------------------------------------------

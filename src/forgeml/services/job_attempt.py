@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import structlog
@@ -26,18 +25,19 @@ from forgeml.domain import retry
 from forgeml.domain.errors import InvalidInput, Unavailable
 from forgeml.domain.job_model import Lease, TrainingJob
 from forgeml.domain.jobs import ENV_MESSAGE, Secondary
+from forgeml.domain.object_keys import job_prefix
 from forgeml.executors.base import Executor, RunRequest
 from forgeml.queue import claims
 from forgeml.queue.transitions import LeaseLost, current_secondary, fence, move_or_raise, note
+from forgeml.services import attempt_checkpoints
 from forgeml.services import job_staging as staging
 from forgeml.services.algorithm_envs import ResolvedAlgorithm
-from forgeml.services.checkpoint_sync import QuotaCheck, location_sync, restore_location
-from forgeml.services.jobs import job_prefix
+from forgeml.services.checkpoint_sync import QuotaCheck
 from forgeml.services.log_sink import LogSink, log_retry
 from forgeml.storage.base import ObjectStore
 from forgeml.training.artifacts import remove_tree
 from forgeml.training.environments import EnvironmentBuildFailed
-from forgeml.training.spec import HostResult, HostSpec, LogLine, Outcome, overall
+from forgeml.training.spec import HostResult, Outcome, overall
 from forgeml.training.volume import release_stale
 
 log = structlog.get_logger("forgeml.runner")
@@ -246,7 +246,16 @@ class Attempt:
             stop_grace_s=cfg.stop_grace_s, cpu_hard_cap=cfg.cpu_hard_cap,
             volume_unit_bytes=cfg.volume_unit_bytes, volume_mode=cfg.volume_enforcement,
         )  # fmt: skip
-        restore = self._restore(job, [s.host for s in specs], prefix, sink)
+        restore = attempt_checkpoints.restore(
+            self.db,
+            self.store,
+            job,
+            self.lease.attempt,
+            self.work,
+            [s.host for s in specs],
+            prefix,
+            sink,
+        )
         now = utcnow()
         with self.db.write() as conn:
             fence(conn, self.lease)
@@ -263,7 +272,9 @@ class Attempt:
             on_log=sink,
             stop=self.stop,
             checkpoints_from=restore,
-            checkpoint_sync=self._syncs(job, specs, prefix),
+            checkpoint_sync=attempt_checkpoints.syncs(
+                self.db, self.store, job, self.lease, specs, prefix, self.check_quota
+            ),
             checkpoint_interval_s=self.settings.jobs.checkpoint_interval_s,
         )
         try:
@@ -272,57 +283,6 @@ class Attempt:
             raise AlgorithmError(f"AlgorithmError: {exc.message}") from exc
         sink.flush_patiently(OUTAGE_PATIENCE_S)
         self._finish(job, results, prefix)
-
-    def _restore(
-        self, job: TrainingJob, hosts: list[str], prefix: str, sink: LogSink
-    ) -> dict[str, Path]:
-        cfg = job.checkpoint_config
-        if job.checkpointing and cfg:
-            # A tenant location: restored for every attempt, so a new job resumes from it too.
-            dest = self.work / "restore" / "location"
-            count = restore_location(self.db, self.store, cfg["location_id"], dest)
-            where = f"checkpoint location {cfg['location_name']} ({cfg['location_id']})"
-            sink(LogLine(utcnow(), hosts[0], "system", f"restoring {count} files from {where}"))
-            return dict.fromkeys(hosts, dest) if count else {}
-        if not job.checkpointing or self.lease.attempt <= 1:
-            return {}
-        out = {}
-        for host in hosts:
-            dest = self.work / "restore" / host
-            found = staging.restore_from_store(self.store, f"{prefix}checkpoints/{host}/", dest)
-            if found is not None:
-                out[host] = found
-        return out
-
-    def _syncs(
-        self, job: TrainingJob, specs: tuple[HostSpec, ...], prefix: str
-    ) -> dict[str, Callable[[Path], None]]:
-        if not job.checkpointing:
-            return {}
-        if cfg := job.checkpoint_config:
-            # One hook per host (each remembers what it uploaded); like SageMaker, every host
-            # syncs into the same location.
-            return {
-                s.host: location_sync(
-                    self.db,
-                    self.store,
-                    tenant_id=job.tenant_id,
-                    location_id=cfg["location_id"],
-                    job_id=job.id,
-                    fence=lambda conn: fence(conn, self.lease),
-                    check_quota=self.check_quota,
-                )
-                for s in specs
-            }
-
-        def guard() -> None:
-            with self.db.write() as conn:
-                fence(conn, self.lease)
-
-        return {
-            s.host: staging.checkpoint_sync(self.store, f"{prefix}checkpoints/{s.host}/", guard)
-            for s in specs
-        }
 
     def _finish(self, job: TrainingJob, results: dict[str, HostResult], prefix: str) -> None:
         if self.lost.is_set():

@@ -6,6 +6,7 @@ incarnation's jobs → retry at once).
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import threading
 import time
@@ -26,6 +27,7 @@ from forgeml.services.algorithm_envs import AlgorithmEnvironments, ResolvedAlgor
 from forgeml.services.checkpoint_sync import QuotaCheck
 from forgeml.services.job_attempt import Attempt, requeue_of
 from forgeml.storage.base import ObjectStore
+from forgeml.training.volume import release_stale
 
 log = structlog.get_logger("forgeml.runner")
 
@@ -53,6 +55,7 @@ class JobRunService:
         self.store = store
         self.settings = settings
         self.envs = envs
+        self.work_root = settings.jobs.work_dir or settings.home / "work"  # as Attempt's
         self.executor = executor or open_executor(settings.executor)
         self.runner: Runner | None = None
         self.attempts: dict[str, tuple[Attempt, threading.Thread]] = {}
@@ -75,10 +78,16 @@ class JobRunService:
                 memory_bytes=cfg.runner_memory_bytes or 4 * _physical_memory(),
                 gpu_indices=list(cfg.runner_gpus),
             )
-            for job_id, token in claims.held_by(conn, self.runner.id):
+            held = claims.held_by(conn, self.runner.id)
+            for job_id, token in held:
                 claims.give_up_attempt(
                     conn, job_id, token, "the runner restarted", requeue=requeue_of(self.settings)
                 )
+        # Recovery at start: the previous incarnation died mid-run, so nothing of these jobs
+        # runs here; their volumes (loop mounts) and work folders would otherwise leak.
+        for job_id, _token in held:
+            release_stale(self.work_root / job_id)
+            shutil.rmtree(self.work_root / job_id, ignore_errors=True)  # best effort: a leak only
         log.info("runner registered", runner=self.runner.name, cpus=self.runner.cpus)
         return self.runner
 

@@ -23,6 +23,7 @@ from forgeml.db.scope import Scope, scoped
 from forgeml.db.types import utcnow
 from forgeml.domain.authz import Perm, require
 from forgeml.domain.errors import Conflict, InvalidInput, NotFound
+from forgeml.domain.filters import JobFilter
 from forgeml.domain.ids import new_id
 from forgeml.domain.job_model import LogEntry, MetricSample, TrainingJob, Transition
 from forgeml.domain.jobs import CLAIMABLE, JobSpec, Secondary, is_terminal
@@ -48,10 +49,6 @@ class Artifact:
     size: int
     url: str | None  # presigned (S3); None: stream `open()` through the API
     open: Any  # () -> context manager of byte chunks
-
-
-def job_prefix(tenant_id: str, job_id: str) -> str:
-    return f"tenants/{tenant_id}/jobs/{job_id}/"
 
 
 class JobService:
@@ -179,7 +176,7 @@ class JobService:
         return self._load(actor, job_id)
 
     def list(
-        self, actor: Actor, flt: q.JobFilter, *, cursor: str | None, limit: int
+        self, actor: Actor, flt: JobFilter, *, cursor: str | None, limit: int
     ) -> Page[TrainingJob]:
         require(actor.p, Perm.JOBS_READ)
         with self.db.read() as conn:

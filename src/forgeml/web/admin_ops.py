@@ -94,7 +94,7 @@ def jobs(ctx: Page) -> Response:
     admin_only(ctx)
     if not available(ctx.svc)["jobs"]:
         return ctx.render("soon.html", area="Jobs")
-    from forgeml.db.job_queries import JobFilter
+    from forgeml.domain.filters import JobFilter
 
     page = ctx.svc.jobs.list(
         ctx.actor, JobFilter(), cursor=ctx.request.query_params.get("cursor"), limit=50

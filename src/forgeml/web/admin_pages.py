@@ -8,8 +8,8 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from forgeml.db.audit import AuditFilter
 from forgeml.domain.errors import Forbidden, InvalidInput
+from forgeml.domain.filters import AuditFilter
 from forgeml.web.core import Ctx, Page, PortalRoute, available, field_errors, redirect
 
 router = APIRouter(route_class=PortalRoute, prefix="/admin")

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse
 from starlette.datastructures import FormData
 
-from forgeml.api.deps import SESSION_COOKIE, base_actor, cookie_secure, get_services
 from forgeml.domain.errors import TooManyRequests, Unauthenticated
+from forgeml.edge.auth import SESSION_COOKIE, base_actor, cookie_secure, get_services
 from forgeml.services.container import Services
 from forgeml.web.core import Page, PortalRoute, read_form, redirect, render
 

@@ -1,6 +1,6 @@
 """Portal plumbing: templates, the session principal with form CSRF, flash messages, HTML errors.
 
-Pages resolve the principal through `api.deps.authenticate` (same rules as the API: session cookie,
+Pages resolve the principal through `edge.auth.authenticate` (same rules as the API: session cookie,
 CSRF on unsafe methods — here from the form's `csrf_token` field — and the admin-plane rule).
 """
 
@@ -24,10 +24,10 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 import forgeml
-from forgeml.api.deps import SESSION_COOKIE, authenticate, get_services
-from forgeml.api.errors import status_for
 from forgeml.domain.authz import Perm, allowed
 from forgeml.domain.errors import ForgeError, InvalidInput, NotFound, Unauthenticated
+from forgeml.edge.auth import SESSION_COOKIE, authenticate, get_services
+from forgeml.edge.statuses import status_for
 from forgeml.services.audit import Actor
 from forgeml.services.container import Services
 from forgeml.web import fmt

@@ -36,7 +36,7 @@ def compute_and_cost_since(
     ctx: Ctx, since: datetime, tenant_id: str | None = None
 ) -> dict[str, tuple[float, float]]:
     """(billable seconds, cost at the classes' hourly prices) per tenant since `since`."""
-    from forgeml.db.job_queries import JobFilter
+    from forgeml.domain.filters import JobFilter
 
     prices = class_prices(ctx)
     totals: dict[str, tuple[float, float]] = {}
@@ -57,7 +57,7 @@ def compute_and_cost_since(
 
 
 def _jobs_overview(ctx: Ctx, tenant_id: str) -> dict[str, Any]:
-    from forgeml.db.job_queries import JobFilter
+    from forgeml.domain.filters import JobFilter
 
     active = ctx.svc.jobs.list(ctx.actor, JobFilter(status="InProgress"), cursor=None, limit=100)
     return {

@@ -22,7 +22,7 @@ TAIL_LINES = 400
 
 
 def _filter(ctx: Ctx) -> tuple[Any, dict[str, str]]:
-    from forgeml.db.job_queries import JobFilter
+    from forgeml.domain.filters import JobFilter
 
     q = ctx.request.query_params
     params = {"status": q.get("status") or "", "name": (q.get("name") or "").strip()[:63]}

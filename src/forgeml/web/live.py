@@ -13,9 +13,9 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from forgeml.api.deps import SESSION_COOKIE
-from forgeml.api.drain import RECONNECT_MS, drain_of, reconnect_hint
 from forgeml.domain.errors import ForgeError
+from forgeml.edge.auth import SESSION_COOKIE
+from forgeml.edge.drain import RECONNECT_MS, drain_of, reconnect_hint
 from forgeml.web.core import WEB_DIR, Ctx
 from forgeml.web.fmt import phase_note, when
 

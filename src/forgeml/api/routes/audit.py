@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from forgeml.api.deps import CurrentActor, Paging, Svc
 from forgeml.api.errors import responses
 from forgeml.api.schemas import AuditOut, PageOut, Timestamp
-from forgeml.db.audit import AuditFilter
+from forgeml.domain.filters import AuditFilter
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 

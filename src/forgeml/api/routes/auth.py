@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from forgeml.api.deps import SESSION_COOKIE, AnyActor, CurrentActor, Svc, cookie_secure
+from forgeml.api.deps import AnyActor, CurrentActor, Svc
 from forgeml.api.errors import responses
 from forgeml.api.schemas import LoginIn, LoginOut, MeOut, TenantOut, UserOut
+from forgeml.edge.auth import SESSION_COOKIE, cookie_secure
 
 router = APIRouter(tags=["auth"])
 

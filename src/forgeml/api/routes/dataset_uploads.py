@@ -31,8 +31,7 @@ from forgeml.api.errors import responses
 from forgeml.api.schemas import PageOut
 from forgeml.domain.datasets import DatasetFile
 from forgeml.domain.errors import InvalidInput
-from forgeml.services.dataset_parts import FileDecl
-from forgeml.services.dataset_uploads import Session
+from forgeml.services.dataset_parts import FileDecl, Session
 from forgeml.storage.base import CHUNK_SIZE
 
 T = TypeVar("T")

@@ -15,11 +15,12 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from forgeml.api.deps import SESSION_COOKIE, CurrentActor, Svc
-from forgeml.api.drain import RECONNECT_MS, drain_of, reconnect_hint
+from forgeml.api.deps import CurrentActor, Svc
 from forgeml.api.errors import responses
 from forgeml.api.notify_schemas import EventTypeOut
 from forgeml.domain.errors import ForgeError, InvalidInput
+from forgeml.edge.auth import SESSION_COOKIE
+from forgeml.edge.drain import RECONNECT_MS, drain_of, reconnect_hint
 from forgeml.services.container import Services
 from forgeml.services.events import StreamFilter
 

@@ -14,7 +14,6 @@ from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from forgeml.api.deps import CurrentActor, Paging, Svc, resources
-from forgeml.api.drain import RECONNECT_MS, drain_of, reconnect_hint
 from forgeml.api.errors import responses
 from forgeml.api.job_schemas import (
     JobCreate,
@@ -29,8 +28,9 @@ from forgeml.api.job_schemas import (
     job_out,
 )
 from forgeml.api.schemas import PageOut, Timestamp
-from forgeml.db.job_queries import JobFilter
 from forgeml.domain.errors import InvalidInput
+from forgeml.domain.filters import JobFilter
+from forgeml.edge.drain import RECONNECT_MS, drain_of, reconnect_hint
 
 router = APIRouter(prefix="/training-jobs", tags=["training jobs"])
 JOB = resources(job_id="training_job")

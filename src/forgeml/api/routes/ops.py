@@ -7,9 +7,9 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from forgeml.api.deps import Svc
-from forgeml.api.drain import drain_of
 from forgeml.api.schemas import HealthOut
 from forgeml.domain.errors import ForgeError
+from forgeml.edge.drain import drain_of
 
 router = APIRouter(tags=["ops"])
 

@@ -1,0 +1,78 @@
+"""Who is calling, for the API and the portal alike: a bearer token, or a session cookie with its
+CSRF token on unsafe methods; the admin-plane rule. One place, so both transports agree.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import Request
+
+from forgeml.domain.errors import Forbidden, Unauthenticated
+from forgeml.services.audit import Actor
+from forgeml.services.container import Services
+
+SESSION_COOKIE = "forgeml_session"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+# Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency in the thread
+# pool, one hop (about 0.1 ms, more under load) per dependency per request.
+
+
+async def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def _source_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def cookie_secure(request: Request) -> bool:
+    """Whether credential cookies get `Secure`: always over https (the scheme a trusted proxy
+    reported, see `server.trusted_proxies`), or everywhere when `auth.cookie_secure` is set."""
+    services: Services = request.app.state.services
+    return services.settings.auth.cookie_secure or request.url.scheme == "https"
+
+
+def base_actor(request: Request) -> Actor:
+    """An actor with no principal yet (login, public endpoints)."""
+    state = request.scope.setdefault("state", {})
+    actor: Actor | None = state.get("actor")
+    if actor is None:
+        actor = Actor(
+            principal=None, source_ip=_source_ip(request), request_id=state.get("request_id")
+        )
+        state["actor"] = actor
+    return actor
+
+
+def authenticate(request: Request, services: Services) -> Actor:
+    actor = base_actor(request)
+    if actor.principal is not None:
+        return actor
+    auth = request.headers.get("authorization", "")
+    if auth:
+        scheme, _, raw = auth.partition(" ")
+        if scheme.lower() != "bearer" or not raw.strip():
+            raise Unauthenticated()
+        actor.principal = services.auth.principal_from_token(raw.strip())
+    elif cookie := request.cookies.get(SESSION_COOKIE):
+        principal, csrf = services.auth.principal_from_session(cookie)
+        if request.method not in SAFE_METHODS and not _csrf_ok(request, csrf):
+            raise Forbidden("missing or wrong CSRF token", code="csrf_failed")
+        actor.principal = principal
+        request.scope["state"]["csrf_token"] = csrf
+    else:
+        raise Unauthenticated()
+    plane = request.app.state.plane
+    if plane == "public" and services.settings.admin_listen and actor.principal.is_platform_admin:
+        raise Forbidden("platform admins must use the admin listener", code="admin_plane_only")
+    return actor
+
+
+def _csrf_ok(request: Request, expected: str) -> bool:
+    given = request.headers.get(CSRF_HEADER) or request.scope.get("state", {}).get("form_csrf")
+    return bool(given) and hmac.compare_digest(str(given), expected)

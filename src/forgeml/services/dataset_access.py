@@ -1,0 +1,43 @@
+"""What the data lake's sibling services (uploads, parts, downloads, previews) need of the
+dataset service: visibility checks, quotas, limits and the shared handles. A Protocol, so they
+depend on this small surface and `DatasetService`, which composes them, depends on them.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from sqlalchemy.engine import Connection
+
+from forgeml.config import Settings
+from forgeml.db.engine import Database
+from forgeml.domain.datasets import Dataset
+from forgeml.domain.errors import QuotaExceeded
+from forgeml.services.audit import Actor
+from forgeml.services.dataset_archives import ArchiveLimits
+from forgeml.services.dataset_grants import GrantService
+from forgeml.storage.base import ObjectStore
+
+
+class DatasetAccess(Protocol):
+    db: Database
+    store: ObjectStore
+    settings: Settings
+    archive_limits: ArchiveLimits
+    grants: GrantService
+
+    def load_for_read(self, actor: Actor, dataset_id: str) -> Dataset:
+        """The dataset if the caller may read it (else NotFound/Forbidden)."""
+        ...
+
+    def load_for_write(self, actor: Actor, dataset_id: str) -> Dataset:
+        """The dataset if the caller may change it."""
+        ...
+
+    def check_quota(self, conn: Connection, tenant_id: str | None, extra: int) -> None:
+        """Raise QuotaExceeded when the tenant's usage plus `extra` bytes is over its quota."""
+        ...
+
+    def quota_refused(self, actor: Actor, tenant_id: str | None, exc: QuotaExceeded) -> None:
+        """Record a quota refusal (event + audit) in its own transaction."""
+        ...
