@@ -19,7 +19,7 @@ from bench.support.servers import FORGEML, _stop, _wait_ready, clean_env, free_p
 
 # The machine's shared PostgreSQL; the bench only ever creates and drops its own database.
 PG_ADMIN_URL = os.environ.get(
-    "FORGEML_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+    "FORGEML_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 
 

@@ -37,9 +37,10 @@ ACCEPTED_422 = {
     "max_wait_s >= max_runtime_s",
     r"POST /api/v1/webhooks url": "a webhook URL is resolved when it is saved (the SSRF "
     "guard) and no name resolves in the test sandbox",
-    r"POST /api/v1/datasets/\{dataset_id\}/uploads files\.\d+\.path": "the schema states "
-    "what it can of a file path (relative, no control characters, no backslash); segments "
-    "like '..' or '//' and percent-encoded separators are refused by the server's path rules",
+    r"POST /api/v1/datasets/\{dataset_id\}/uploads files\.\d+\.path": "file paths follow "
+    "the server's path rules (relative, no control characters, backslashes, '..' or '//', "
+    "nothing that decodes to one), which list every bad path of a declaration with its "
+    "reason; a schema pattern would stop at the first",
     r"POST /api/v1/checkpoint-locations name": "a location name may not start with the id "
     "prefix ckpt_ (a lookahead the schema's regex dialect cannot state)",
     # The admin plane's platform admin: rules that depend on who calls.
@@ -110,17 +111,17 @@ def principal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Principal]:
         assert srv.proc.poll() is None, "the server died under the fuzzer"
 
 
-def _config(headers: dict[str, str]) -> schemathesis.Config:
+def _config(headers: dict[str, str], *, coverage: bool) -> schemathesis.Config:
     return schemathesis.Config.from_dict(
         {
             "seed": 12,  # reproducible in CI; change it locally to explore further
             "headers": headers,
             "request-timeout": TIMEOUT_S,
-            "workers": 2,  # one generates while the server answers the other
+            "workers": 1,  # schemathesis 4 generation is not thread-safe (seen: AST recursion errors)
             "generation": {"mode": "all", "max-examples": MAX_EXAMPLES},
             "phases": {
                 "examples": {"enabled": True},
-                "coverage": {"enabled": True},
+                "coverage": {"enabled": coverage},
                 "fuzzing": {"enabled": True},
                 "stateful": {"enabled": False},
             },
@@ -129,10 +130,10 @@ def _config(headers: dict[str, str]) -> schemathesis.Config:
     )
 
 
-def _load(base: str, token: str) -> Any:
+def _load(base: str, token: str, *, coverage: bool) -> Any:
     headers = {"Authorization": f"Bearer {token}"}
     schema = schemathesis.openapi.from_url(
-        f"{base}{API}/openapi.json", config=_config(headers), headers=headers
+        f"{base}{API}/openapi.json", config=_config(headers, coverage=coverage), headers=headers
     )
     return schema.exclude(operation_id=list(EXCLUDED))
 
@@ -191,9 +192,10 @@ def _tally(totals: Totals, event: Any) -> None:
         totals.failures.append(f"{getattr(event, 'label', '?')}: error: {event.info.format()}")
 
 
-def _fuzz(plane: str, base: str, token: str) -> Totals:
+def _fuzz(plane: str, base: str, token: str, *, coverage: bool = True) -> Totals:
     totals = Totals()
-    for event in schemathesis.engine.from_schema(_load(base, token)).execute():
+    schema = _load(base, token, coverage=coverage)
+    for event in schemathesis.engine.from_schema(schema).execute():
         _tally(totals, event)
     print(totals.line(plane))  # pytest -rA or -s shows it; the closing note quotes it
     return totals
@@ -208,6 +210,10 @@ def test_public_plane_as_a_tenant_admin(principal: Principal) -> None:
 
 @pytest.mark.postgres
 def test_admin_plane_as_the_platform_admin(principal: Principal) -> None:
-    totals = _fuzz("admin", principal.server.admin_url, principal.server.admin_token)
+    # The coverage phase walks the schema deterministically, and both planes serve one document:
+    # it runs once, on the public plane. Here the examples and random cases meet the rules that
+    # depend on the caller (a platform admin), within the module's time budget.
+    srv = principal.server
+    totals = _fuzz("admin", srv.admin_url, srv.admin_token, coverage=False)
     assert totals.operations and totals.cases, "nothing was fuzzed: a loader or filter mistake"
     assert not totals.failures, "\n\n".join(totals.failures[:20])

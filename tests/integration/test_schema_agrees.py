@@ -95,7 +95,13 @@ def test_numbers_refuse_booleans_and_names_follow_their_documented_pattern(world
         c.put(f"{API}/me/notification-preferences", json=prefs, headers=h), "email_on_job_failed"
     )
     schemas = c.get(f"{API}/openapi.json").json()["components"]["schemas"]
-    for model in ("TenantCreate", "DatasetCreate", "LocationCreate", "ResourceClassIn"):
+    for model in (
+        "TenantCreate",
+        "TenantUpdate",
+        "DatasetCreate",
+        "LocationCreate",
+        "ResourceClassIn",
+    ):
         assert "pattern" in schemas[model]["properties"]["name"], model
     status = schemas["TenantUpdate"]["properties"]["status"]
     assert "null" not in str(status), status
@@ -112,3 +118,17 @@ def test_405_for_a_literal_path_names_its_own_methods_and_bad_utf8_is_422(world:
     body = b'{"name": "\xff\xfe"}'
     bad = c.post(f"{API}/datasets", content=body, headers={**h, "content-type": "application/json"})
     _invalid(bad, "body")
+
+
+def test_numbers_past_the_database_columns_are_refused_not_overflowed(world: World) -> None:
+    c, h = world.client, world.a.h()
+    huge = 2**63  # one past BIGINT
+    body = {"name": "huge", "storage_quota_bytes": huge}
+    _invalid(c.post(f"{API}/tenants", json=body, headers=world.admin), "storage_quota_bytes")
+    rc = {"name": "huge", "cpus": 1, "memory_bytes": huge}
+    _invalid(c.put(f"{API}/admin/resource-classes", json=rc, headers=world.admin), "memory_bytes")
+    ds = c.post(f"{API}/datasets", json={"name": "huge"}, headers=h).json()["id"]
+    decl = {"path": "a.bin", "size": huge}
+    _invalid(
+        c.post(f"{API}/datasets/{ds}/uploads", json={"files": [decl]}, headers=h), "files.0.size"
+    )

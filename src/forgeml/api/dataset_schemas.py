@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from forgeml.api.schemas import Input, Output
+from forgeml.api.schemas import BIGINT_MAX, Input, Output
 from forgeml.domain.datasets import DATASET_NAME_RE, DatasetKind, FileState, VersionStatus
 
 SHA256 = r"^[0-9a-f]{64}$"
@@ -61,14 +61,11 @@ class DatasetDetail(DatasetOut):
     latest_version: VersionOut | None = None
 
 
-# What a schema can say of a version's file path (domain/datasets.py path_problem has the rest):
-# relative, no control characters, no backslashes.
-PATH_PATTERN = r"^[^/\\\x00-\x1f\x7f-\x9f][^\\\x00-\x1f\x7f-\x9f]*$"
-
-
 class FileDeclIn(PathInput):
-    path: str = Field(min_length=1, max_length=4096, pattern=PATH_PATTERN)
-    size: int = Field(ge=0)
+    # No pattern: domain/datasets.path_problem lists every bad path of a declaration at once,
+    # with its reason; a schema pattern would stop at the first with a regex for a message.
+    path: str = Field(max_length=4096)
+    size: int = Field(ge=0, le=BIGINT_MAX)
     sha256: str | None = Field(default=None, pattern=SHA256)
     content_type: str | None = Field(default=None, max_length=255)
 
@@ -101,7 +98,9 @@ class UploadOut(BaseModel):
 
 class PartsIn(PathInput):
     path: str = Field(max_length=4096)
-    size: int | None = Field(default=None, ge=0, description="declare the file if not yet")
+    size: int | None = Field(
+        default=None, ge=0, le=BIGINT_MAX, description="declare the file if not yet"
+    )
     sha256: str | None = Field(default=None, pattern=SHA256)
     content_type: str | None = Field(default=None, max_length=255)
     part_size: int | None = Field(default=None, ge=5 * 1024 * 1024, le=5 * 1024**3)

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field, StrictBool
 
 from forgeml.api.checkpoint_schemas import CheckpointConfigIn, CheckpointConfigOut
-from forgeml.api.schemas import Input, Output
+from forgeml.api.schemas import BIGINT_MAX, INT_MAX, Input, Output
 from forgeml.domain.checkpoints import CheckpointConfig
 from forgeml.domain.job_model import INSTANCE_TYPE_RE
 from forgeml.domain.jobs import ChannelRef, JobSpec, phase
@@ -17,7 +17,9 @@ from forgeml.services.job_submit import shown_lineage
 
 class ChannelIn(Input):
     dataset_id: str = Field(max_length=32)
-    version: int | None = Field(default=None, ge=1, description="default: the latest committed")
+    version: int | None = Field(
+        default=None, ge=1, le=INT_MAX, description="default: the latest committed"
+    )
 
 
 class ResourcesIn(Input):
@@ -28,7 +30,7 @@ class ResourcesIn(Input):
 
 class StoppingIn(Input):
     max_runtime_s: int | None = Field(default=None, description="> 0 and at most the limit")
-    max_wait_s: int | None = Field(default=None, ge=1)
+    max_wait_s: int | None = Field(default=None, ge=1, le=INT_MAX)
 
 
 class RetryIn(Input):
@@ -180,9 +182,9 @@ class ResourceClassIn(Input):
     name: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9][a-z0-9._-]*$")
     description: str = Field(default="", max_length=500)
     cpus: int = Field(ge=1, le=1024)
-    memory_bytes: int = Field(ge=64 * 1024 * 1024)
+    memory_bytes: int = Field(ge=64 * 1024 * 1024, le=BIGINT_MAX)
     gpus: int = Field(default=0, ge=0, le=64)
-    max_volume_gb: int = Field(default=100, ge=1)
+    max_volume_gb: int = Field(default=100, ge=1, le=INT_MAX)
     price_per_hour: float = Field(default=0.0, ge=0)
     enabled: StrictBool = True
     instance_type: str | None = Field(

@@ -29,6 +29,13 @@ from forgeml.domain.identity import (
 
 T = TypeVar("T")
 
+# Bounds in the schema for numbers stored in BIGINT and INTEGER columns, so a larger one is the
+# documented 422, not an overflow in the INSERT. The BIGINT one is the largest integer a JSON
+# double holds exactly (2^53 - 1, 8 PiB as bytes): at 2^63 clients and validators that read
+# numbers as doubles disagree about which values lie inside.
+BIGINT_MAX = 2**53 - 1
+INT_MAX = 2**31 - 1
+
 
 class Input(BaseModel):
     """Base for request bodies: unknown fields are an error, never silently ignored, and
@@ -96,7 +103,7 @@ class TenantCreate(Input):
         min_length=1, max_length=63, pattern=TENANT_NAME_RE.pattern, examples=["acme"]
     )
     display_name: str | None = Field(default=None, max_length=200)
-    storage_quota_bytes: int | None = Field(default=None, ge=0)
+    storage_quota_bytes: int | None = Field(default=None, ge=0, le=BIGINT_MAX)
 
 
 class Patch(Input):
@@ -117,11 +124,10 @@ class Patch(Input):
 class TenantUpdate(Patch):
     nullable = frozenset({"storage_quota_bytes"})  # null: no quota
 
-    name: str | Absent = Field(
-        default=None, min_length=1, max_length=63, pattern=TENANT_NAME_RE.pattern
-    )
+    # the pattern inside the union: on the outer Field pydantic leaves it out of the schema
+    name: Annotated[str, Field(max_length=63, pattern=TENANT_NAME_RE.pattern)] | Absent = None
     display_name: str | Absent = Field(default=None, min_length=1, max_length=200)
-    storage_quota_bytes: int | None = Field(default=None, ge=0)
+    storage_quota_bytes: int | None = Field(default=None, ge=0, le=BIGINT_MAX)
     status: TenantStatus | Absent = None
 
 
