@@ -54,9 +54,17 @@ def build_stack(root: Path, store: str, objects: Path | None = None) -> Stack:
     return stack
 
 
+def release_job_volumes(stack: Stack) -> None:
+    """A worker killed mid-run leaves its job's volume mounted (a loop device); a worker that
+    restarts releases its own, but the harness also kills workers that never come back. Only
+    the homes' work folders: the file store's tmpfs under the stack root must stay."""
+    for work in stack.root.glob("home-*/work"):
+        release_stale(work)
+
+
 def teardown(stack: Stack) -> None:
     stack.close()
-    release_stale(stack.root)  # volumes of attempts whose worker was killed mid-run
+    release_job_volumes(stack)
     stack.pg.destroy()
     if stack.s3 is not None:
         stack.s3.stop()
@@ -103,9 +111,7 @@ def file_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def _heal(stack: Stack) -> None:
     """Stop the scenario's workers; restart whatever its fault left down."""
     stack.stop_workers()
-    # A worker killed mid-run leaves its job's volume mounted (a loop device); a worker that
-    # restarts releases its own, but the harness also kills workers that never come back.
-    release_stale(stack.root)
+    release_job_volumes(stack)
     if not stack.pg.running():
         stack.pg.start()
     if stack.s3 is not None and stack.s3.process.poll() is not None:

@@ -35,8 +35,9 @@ class Server:
 
 
 def start(home: Path, port: int, env: dict[str, str]) -> Server:
-    # No shutdown drain period (readyz 503 for 5 s) unless a test asks for one: stops stay fast.
-    env = {"FORGEML_SERVER__DRAIN_S": "0", **env}
+    # No shutdown drain period (readyz 503 for 5 s) and a short stop grace for running jobs
+    # (a shutdown waits grace + 15 s for them to hand back) unless a test asks: stops stay fast.
+    env = {"FORGEML_SERVER__DRAIN_S": "0", "FORGEML_JOBS__STOP_GRACE_S": "2", **env}
     proc = subprocess.Popen(
         [FORGEML, "up", "--port", str(port), "--home", str(home), "--json"],
         stdout=subprocess.PIPE,
@@ -65,7 +66,7 @@ def start(home: Path, port: int, env: dict[str, str]) -> Server:
 
 def stop(server: Server) -> int:
     server.proc.send_signal(signal.SIGTERM)
-    return server.proc.wait(timeout=20)
+    return server.proc.wait(timeout=60)  # running jobs get stop grace + 15 s to hand back
 
 
 @pytest.fixture
