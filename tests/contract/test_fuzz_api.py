@@ -17,7 +17,8 @@ import schemathesis
 import schemathesis.engine
 from schemathesis.engine import Status, events
 
-from tests.support.api_process import ApiProcess, api_process, private_pg_database
+from tests.support.api_process import ApiProcess, api_process
+from tests.support.db import private_pg_database
 
 API = "/api/v1"
 MAX_EXAMPLES = 5  # fuzzing-phase cases per operation; the whole module stays under 2 minutes

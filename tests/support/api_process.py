@@ -9,18 +9,14 @@ import os
 import signal
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import sqlalchemy as sa
 
-from tests.support.db import _pg_admin, _pg_url, pg_available
 from tests.support.server import FORGEML, free_port
-from tests.support.services import service_missing
 
 
 @dataclass
@@ -69,24 +65,6 @@ def _wait_healthy(proc: subprocess.Popen[bytes], *urls: str, log: Path) -> None:
 
 
 @contextmanager
-def private_pg_database(prefix: str) -> Iterator[str]:
-    """A fresh, empty database on the shared PostgreSQL, dropped afterwards (skip when absent)."""
-    reason = pg_available()
-    if reason:
-        service_missing(reason)
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    eng = _pg_admin()
-    with eng.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield _pg_url(name)
-    finally:
-        with eng.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        eng.dispose()
-
-
-@contextmanager
 def api_process(home: Path, database_url: str) -> Iterator[ApiProcess]:
     """Migrate, bootstrap the platform admin, run `forgeml server`; SIGTERM it afterwards."""
     public, admin = free_port(), free_port()
@@ -109,4 +87,4 @@ def api_process(home: Path, database_url: str) -> Iterator[ApiProcess]:
             proc.wait()
 
 
-__all__ = ["ApiProcess", "api_process", "private_pg_database"]
+__all__ = ["ApiProcess", "api_process"]

@@ -122,18 +122,28 @@ def empty_database(kind: str, workdir: Path) -> Iterator[Database]:
         finally:
             db.dispose()
         return
+    with private_pg_database("fmlempty") as url:
+        db = Database(url)
+        try:
+            yield db
+        finally:
+            db.dispose()
+
+
+@contextmanager
+def private_pg_database(prefix: str) -> Iterator[str]:
+    """A fresh, empty database on the shared PostgreSQL, dropped afterwards (skip when absent,
+    fail under CI); its URL."""
     reason = pg_available()
     if reason:
         service_missing(reason)
-    name = f"fmlempty_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     eng = _pg_admin()
     with eng.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    db = Database(_pg_url(name))
     try:
-        yield db
+        yield _pg_url(name)
     finally:
-        db.dispose()
         with eng.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         eng.dispose()
