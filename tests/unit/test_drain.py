@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from forgeml.edge.drain import Drain, reconnect_hint
 
@@ -30,10 +33,17 @@ def test_close_wakes_a_stream_sleeping_in_any_thread_loop() -> None:
     assert woke == [True] and not t.is_alive()
 
 
+def run_in_own_loop(coro: Coroutine[Any, Any, bool]) -> bool:
+    """asyncio.run in a thread of its own: the browser tests' sync Playwright leaves an event
+    loop running in this process's main thread, where asyncio.run refuses to start."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result(timeout=30)
+
+
 def test_sleep_after_close_returns_at_once_and_the_hint_keeps_the_sse_shape() -> None:
     drain = Drain()
-    assert asyncio.run(drain.sleep(0)) is False
+    assert run_in_own_loop(drain.sleep(0)) is False
     drain.close()
-    assert drain.draining and asyncio.run(drain.sleep(3600)) is True
+    assert drain.draining and run_in_own_loop(drain.sleep(3600)) is True
     hint = reconnect_hint()
     assert hint.startswith("retry: ") and hint.endswith("\n\n") and "\ndata:" not in hint
