@@ -24,9 +24,9 @@ from forgeml.config import Settings
 from forgeml.db import migrate
 from forgeml.db.engine import Database
 from forgeml.edge.drain import Drain
-from forgeml.services.audit import Actor
-from forgeml.services.auth import BootstrapResult
 from forgeml.services.container import Services
+from forgeml.services.identity.audit import Actor
+from forgeml.services.identity.auth import BootstrapResult
 from forgeml.serving import health_app
 from forgeml.web.routes import portal_router
 from forgeml.workers.algorithm_builder import AlgorithmBuilder

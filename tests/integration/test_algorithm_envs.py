@@ -16,8 +16,8 @@ import pytest
 from forgeml.client.packing import pack_folder
 from forgeml.db import algorithms as q
 from forgeml.domain.errors import Conflict
-from forgeml.services.audit import Actor
 from forgeml.services.container import Services
+from forgeml.services.identity.audit import Actor
 from forgeml.training.environments import EnvironmentStatus
 from forgeml.workers.algorithm_builder import AlgorithmBuilder
 from tests.support.algorithms import ADMIN_API, EXAMPLES, register, tiny_bundle

@@ -12,7 +12,7 @@ import pytest
 
 from forgeml.client.packing import pack_folder
 from forgeml.domain.errors import Conflict, NotFound
-from forgeml.services.audit import Actor
+from forgeml.services.identity.audit import Actor
 from tests.support.algorithms import (
     ADMIN_API,
     CARDS_API,

@@ -14,7 +14,7 @@ from forgeml.db import credentials
 from forgeml.db.engine import Database
 from forgeml.db.tables import users
 from forgeml.domain.errors import Unauthenticated
-from forgeml.services.secrets import hash_token
+from forgeml.services.identity.secrets import hash_token
 from tests.support.world import World, auth
 
 

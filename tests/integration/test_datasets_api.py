@@ -189,7 +189,7 @@ def test_killed_upload_leaves_nothing_and_resumes(world: World) -> None:
         yield big[: len(big) // 2]
         raise ConnectionResetError("client went away")
 
-    from forgeml.services.audit import Actor
+    from forgeml.services.identity.audit import Actor
 
     actor = Actor(principal=svc.auth.principal_from_token(world.a.tokens["tenant-admin"]))
     with pytest.raises(ConnectionResetError):
@@ -212,7 +212,7 @@ def test_abort_and_expiry_collect_the_objects(world: World) -> None:
     from datetime import timedelta
 
     from forgeml.db.types import utcnow
-    from forgeml.services.dataset_gc import collect_garbage
+    from forgeml.services.datasets.gc import collect_garbage
 
     svc, c, h = world.services, world.client, world.a.h()
     ds = create(c, h, "gc")

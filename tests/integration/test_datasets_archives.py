@@ -8,7 +8,7 @@ import io
 import tarfile
 import zipfile
 
-from forgeml.services.dataset_archives import ArchiveLimits
+from forgeml.services.datasets.archives import ArchiveLimits
 from tests.support.datasets import API, commit, create, ok, open_session, sha
 from tests.support.world import World
 

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from forgeml.config import Settings
 from forgeml.db.dispatch import email_outbox
 from forgeml.db.engine import Database
-from forgeml.services.dispatch import Dispatcher
+from forgeml.services.notify.dispatch import Dispatcher
 from tests.support.notify import SmtpServer, drain, job_finished, parts, smtp_server
 from tests.support.world import World
 

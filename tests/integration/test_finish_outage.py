@@ -17,8 +17,8 @@ from fastapi.testclient import TestClient
 from forgeml.domain.errors import Unavailable
 from forgeml.domain.jobs import is_terminal
 from forgeml.main import build_app
-from forgeml.services import job_attempt
 from forgeml.services.container import Services
+from forgeml.services.jobs import attempt as job_attempt
 from forgeml.storage.memory import MemoryObjectStore
 from tests.integration.test_outages import proxied  # noqa: F401  (fixture)
 from tests.support.jobs import (

@@ -23,7 +23,7 @@ from forgeml.domain.jobs import Secondary
 from forgeml.domain.retry import Requeue
 from forgeml.queue import claims
 from forgeml.queue.transitions import LeaseLost, fence, move, move_or_raise, record_transition
-from forgeml.services.log_sink import LogSink
+from forgeml.services.jobs.log_sink import LogSink
 from forgeml.training.spec import LogLine
 
 

@@ -20,7 +20,7 @@ from forgeml.domain.jobs import Secondary
 from forgeml.domain.object_keys import job_prefix
 from forgeml.queue import claims, pending
 from forgeml.queue.transitions import move_or_raise
-from forgeml.services import job_attempt
+from forgeml.services.jobs import attempt as job_attempt
 from forgeml.training.spec import HostResult
 from tests.integration.test_jobs_queue import get, job, runner, tenant
 from tests.support.jobs import (

@@ -24,7 +24,7 @@ from forgeml.domain.errors import Unavailable
 from forgeml.main import build_app
 from forgeml.queue import claims
 from forgeml.services.container import Services
-from forgeml.services.log_sink import LogSink
+from forgeml.services.jobs.log_sink import LogSink
 from forgeml.storage.memory import MemoryObjectStore
 from forgeml.training.spec import LogLine
 from forgeml.workers.base import Supervisor

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from forgeml.config import Settings
 from forgeml.db.engine import Database
 from forgeml.db.jobs import training_jobs
-from forgeml.services import jobs as jobs_service
+from forgeml.services.jobs import service as jobs_service
 from tests.support.datasets import create, sha
 from tests.support.jobs import JOBS, job_body, job_settings, register_algorithm, upload_dataset
 from tests.support.world import World

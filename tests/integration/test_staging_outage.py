@@ -17,8 +17,8 @@ from fastapi.testclient import TestClient
 
 from forgeml.db.engine import Database
 from forgeml.main import build_app
-from forgeml.services import job_attempt
 from forgeml.services.container import Services
+from forgeml.services.jobs import attempt as job_attempt
 from forgeml.storage.s3 import S3ObjectStore
 from tests.support.jobs import (
     job_body,

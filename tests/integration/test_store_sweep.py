@@ -17,7 +17,7 @@ from forgeml.db.engine import Database
 from forgeml.db.types import utcnow
 from forgeml.main import build_app, build_loops
 from forgeml.services.container import Services
-from forgeml.services.store_sweep import sweep_store
+from forgeml.services.datasets.store_sweep import sweep_store
 from forgeml.storage.base import ObjectStore
 from forgeml.storage.keys import RESERVED_SEGMENT
 from forgeml.storage.local import FileObjectStore

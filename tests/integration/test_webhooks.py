@@ -12,8 +12,8 @@ import pytest
 from forgeml.config import Settings, WebhookSettings
 from forgeml.db.engine import Database
 from forgeml.domain.errors import InvalidInput
-from forgeml.services.dispatch import Dispatcher
-from forgeml.services.ssrf import AddressGuard
+from forgeml.services.notify.dispatch import Dispatcher
+from forgeml.services.notify.ssrf import AddressGuard
 from tests.support.notify import (
     Receiver,
     SmtpServer,

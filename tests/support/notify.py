@@ -23,7 +23,7 @@ from fastapi import FastAPI
 from forgeml.db.events import Event, emit
 from forgeml.domain.events import validate
 from forgeml.services.container import Services
-from forgeml.services.dispatch import Dispatcher
+from forgeml.services.notify.dispatch import Dispatcher
 from tests.support.world import World
 
 

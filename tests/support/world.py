@@ -7,8 +7,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from forgeml.services.audit import Actor
 from forgeml.services.container import Services
+from forgeml.services.identity.audit import Actor
 
 PASSWORD = "correct-horse-battery"
 

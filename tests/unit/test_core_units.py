@@ -12,7 +12,12 @@ from forgeml.domain.authz import ROLE_PERMS, Perm, allowed
 from forgeml.domain.errors import InvalidInput
 from forgeml.domain.identity import Principal, Role, TokenScope, check_tenant_name, normalize_email
 from forgeml.domain.ids import looks_like_id, new_id
-from forgeml.services.secrets import hash_password, hash_token, new_api_token, verify_password
+from forgeml.services.identity.secrets import (
+    hash_password,
+    hash_token,
+    new_api_token,
+    verify_password,
+)
 
 
 def test_ids_are_prefixed_unique_and_time_ordered() -> None:

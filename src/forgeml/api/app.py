@@ -38,8 +38,8 @@ from forgeml.api.routes import (
     webhooks,
 )
 from forgeml.edge.drain import Drain
-from forgeml.services.audit import Actor
 from forgeml.services.container import Services
+from forgeml.services.identity.audit import Actor
 
 API_PREFIX = "/api/v1"
 _CSP = (

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request
 
 from forgeml.edge.auth import authenticate, base_actor, get_services
-from forgeml.services.audit import Actor
 from forgeml.services.container import Services
+from forgeml.services.identity.audit import Actor
 
 
 def current_actor(request: Request, services: Annotated[Services, Depends(get_services)]) -> Actor:

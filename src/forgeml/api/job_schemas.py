@@ -12,7 +12,7 @@ from forgeml.api.schemas import BIGINT_MAX, INT_MAX, Input, Output
 from forgeml.domain.checkpoints import CheckpointConfig
 from forgeml.domain.job_model import INSTANCE_TYPE_RE
 from forgeml.domain.jobs import ChannelRef, JobSpec, phase
-from forgeml.services.job_submit import shown_lineage
+from forgeml.services.jobs.submit import shown_lineage
 
 
 class ChannelIn(Input):

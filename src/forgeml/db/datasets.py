@@ -2,7 +2,7 @@
 (platform grants are in `db/grants.py`).
 
 Platform datasets have `tenant_id` NULL, so `scoped(...)` hides them from every tenant by
-construction; tenants see them only through `grants` (see `services/datasets.py`).
+construction; tenants see them only through `grants` (see `services/datasets/service.py`).
 """
 
 from __future__ import annotations

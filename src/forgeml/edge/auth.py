@@ -9,8 +9,8 @@ import hmac
 from fastapi import Request
 
 from forgeml.domain.errors import Forbidden, Unauthenticated
-from forgeml.services.audit import Actor
 from forgeml.services.container import Services
+from forgeml.services.identity.audit import Actor
 
 SESSION_COOKIE = "forgeml_session"
 CSRF_HEADER = "x-csrf-token"

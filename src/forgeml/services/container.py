@@ -7,19 +7,19 @@ from typing import Any
 
 from forgeml.config import Settings
 from forgeml.db.engine import Database
-from forgeml.services.algorithm_envs import AlgorithmEnvironments
-from forgeml.services.algorithms import AlgorithmService
-from forgeml.services.audit import AuditService
-from forgeml.services.auth import AuthService
-from forgeml.services.checkpoints import CheckpointService
-from forgeml.services.datasets import DatasetService
-from forgeml.services.events import EventService
-from forgeml.services.identity import TenantService, TokenService, UserService
-from forgeml.services.job_runner import JobRunService
-from forgeml.services.jobs import JobService, build_job_services
-from forgeml.services.notify import NotificationService
-from forgeml.services.scheduling import SchedulingService
-from forgeml.services.webhooks import WebhookService
+from forgeml.services.algorithms.envs import AlgorithmEnvironments
+from forgeml.services.algorithms.service import AlgorithmService
+from forgeml.services.checkpoints.service import CheckpointService
+from forgeml.services.datasets.service import DatasetService
+from forgeml.services.identity.audit import AuditService
+from forgeml.services.identity.auth import AuthService
+from forgeml.services.identity.service import TenantService, TokenService, UserService
+from forgeml.services.jobs.runner import JobRunService
+from forgeml.services.jobs.scheduling import SchedulingService
+from forgeml.services.jobs.service import JobService, build_job_services
+from forgeml.services.notify.events import EventService
+from forgeml.services.notify.service import NotificationService
+from forgeml.services.notify.webhooks import WebhookService
 from forgeml.storage.base import ObjectStore
 
 

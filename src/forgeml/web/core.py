@@ -28,8 +28,8 @@ from forgeml.domain.authz import Perm, allowed
 from forgeml.domain.errors import ForgeError, InvalidInput, NotFound, Unauthenticated
 from forgeml.edge.auth import SESSION_COOKIE, authenticate, get_services
 from forgeml.edge.statuses import status_for
-from forgeml.services.audit import Actor
 from forgeml.services.container import Services
+from forgeml.services.identity.audit import Actor
 from forgeml.web import fmt
 
 WEB_DIR = Path(__file__).parent

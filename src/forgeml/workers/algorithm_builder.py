@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import socket
 
-from forgeml.services.algorithm_envs import AlgorithmEnvironments
+from forgeml.services.algorithms.envs import AlgorithmEnvironments
 from forgeml.workers.base import Loop
 
 

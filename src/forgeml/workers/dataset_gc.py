@@ -4,8 +4,8 @@ object store (temp files, orphaned multipart uploads)."""
 from __future__ import annotations
 
 from forgeml.services.container import Services
-from forgeml.services.dataset_gc import collect_garbage
-from forgeml.services.store_sweep import sweep_store
+from forgeml.services.datasets.gc import collect_garbage
+from forgeml.services.datasets.store_sweep import sweep_store
 from forgeml.workers.base import Loop
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 
 from forgeml.services.container import Services
-from forgeml.services.dispatch import Dispatcher
+from forgeml.services.notify.dispatch import Dispatcher
 from forgeml.workers.base import Loop
 
 

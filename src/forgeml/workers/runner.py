@@ -10,7 +10,7 @@ import threading
 import structlog
 
 from forgeml.domain import retry
-from forgeml.services.job_runner import JobRunService
+from forgeml.services.jobs.runner import JobRunService
 from forgeml.workers.base import Loop
 
 log = structlog.get_logger("forgeml.workers")

@@ -31,7 +31,7 @@ from forgeml.api.errors import responses
 from forgeml.api.schemas import PageOut
 from forgeml.domain.datasets import DatasetFile
 from forgeml.domain.errors import InvalidInput
-from forgeml.services.dataset_parts import FileDecl, Session
+from forgeml.services.datasets.parts import FileDecl, Session
 from forgeml.storage.base import CHUNK_SIZE
 
 T = TypeVar("T")

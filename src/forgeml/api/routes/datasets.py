@@ -23,7 +23,7 @@ from forgeml.api.deps import CurrentActor, Paging, Svc, resources
 from forgeml.api.errors import envelope, responses
 from forgeml.api.schemas import PageOut
 from forgeml.domain.datasets import DatasetKind
-from forgeml.services.dataset_downloads import RangeNotSatisfiable
+from forgeml.services.datasets.downloads import RangeNotSatisfiable
 from forgeml.storage.base import CHUNK_SIZE
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])

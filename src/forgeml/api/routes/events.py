@@ -22,7 +22,7 @@ from forgeml.domain.errors import ForgeError, InvalidInput
 from forgeml.edge.auth import SESSION_COOKIE
 from forgeml.edge.drain import RECONNECT_MS, drain_of, reconnect_hint
 from forgeml.services.container import Services
-from forgeml.services.events import StreamFilter
+from forgeml.services.notify.events import StreamFilter
 
 router = APIRouter(prefix="/events", tags=["events"])
 _SSE: dict[int | str, dict[str, Any]] = {

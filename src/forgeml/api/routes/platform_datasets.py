@@ -15,7 +15,7 @@ from forgeml.api.dataset_schemas import (
 from forgeml.api.deps import CurrentActor, Paging, Svc, resources
 from forgeml.api.errors import responses
 from forgeml.api.schemas import PageOut
-from forgeml.services.dataset_grants import PlatformView
+from forgeml.services.datasets.grants import PlatformView
 
 router = APIRouter(tags=["platform datasets"])
 

@@ -17,7 +17,7 @@ from forgeml.api.notify_schemas import (
 )
 from forgeml.api.schemas import PageOut
 from forgeml.domain.webhooks import DeliveryState
-from forgeml.services.webhooks import WebhookWithSecret
+from forgeml.services.notify.webhooks import WebhookWithSecret
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 HOOK = resources(webhook_id="webhook")

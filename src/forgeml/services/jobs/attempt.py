@@ -29,11 +29,11 @@ from forgeml.domain.object_keys import job_prefix
 from forgeml.executors.base import Executor, RunRequest
 from forgeml.queue import claims
 from forgeml.queue.transitions import LeaseLost, current_secondary, fence, move_or_raise, note
-from forgeml.services import attempt_checkpoints
-from forgeml.services import job_staging as staging
-from forgeml.services.algorithm_envs import ResolvedAlgorithm
-from forgeml.services.checkpoint_sync import QuotaCheck
-from forgeml.services.log_sink import LogSink, log_retry
+from forgeml.services.algorithms.envs import ResolvedAlgorithm
+from forgeml.services.checkpoints import attempt as attempt_checkpoints
+from forgeml.services.checkpoints.sync import QuotaCheck
+from forgeml.services.jobs import staging
+from forgeml.services.jobs.log_sink import LogSink, log_retry
 from forgeml.storage.base import ObjectStore
 from forgeml.training.artifacts import remove_tree
 from forgeml.training.environments import EnvironmentBuildFailed

@@ -24,9 +24,9 @@ from forgeml.domain.datasets import (
 )
 from forgeml.domain.errors import Conflict, InvalidInput, NotFound, QuotaExceeded
 from forgeml.domain.ids import new_id
-from forgeml.services import dataset_archives as archives
-from forgeml.services.audit import Actor, record
-from forgeml.services.dataset_access import DatasetAccess
+from forgeml.services.datasets import archives
+from forgeml.services.datasets.access import DatasetAccess
+from forgeml.services.identity.audit import Actor, record
 from forgeml.storage.base import CHUNK_SIZE, MAX_PART_NUMBER, MIN_PART_SIZE, ObjectStore
 
 if TYPE_CHECKING:

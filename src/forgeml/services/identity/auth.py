@@ -21,8 +21,8 @@ from forgeml.domain.identity import (
     normalize_email,
 )
 from forgeml.domain.ids import new_id
-from forgeml.services.audit import Actor, record
-from forgeml.services.secrets import (
+from forgeml.services.identity.audit import Actor, record
+from forgeml.services.identity.secrets import (
     hash_password,
     hash_token,
     new_api_token,

@@ -21,8 +21,8 @@ from forgeml.domain.ids import looks_like_id
 from forgeml.domain.jobs import JobSpec, Problems, spec_problems
 from forgeml.domain.tenant_inputs import channel_name_problem, environment_values
 from forgeml.queue import pending
-from forgeml.services.algorithm_envs import AlgorithmEnvironments, ResolvedAlgorithm
-from forgeml.services.audit import Actor
+from forgeml.services.algorithms.envs import AlgorithmEnvironments, ResolvedAlgorithm
+from forgeml.services.identity.audit import Actor
 
 #: `(conn, tenant, dataset, version, algorithm) -> ResolvedInput` (DatasetService.resolve_input)
 InputResolver = Callable[[Connection, str, str, int | None, str | None], ResolvedInput]

@@ -30,8 +30,8 @@ from forgeml.domain.registry import (
     resource_class_problems,
     tenant_card,
 )
-from forgeml.services.algorithm_envs import AlgorithmEnvironments
-from forgeml.services.audit import Actor, record
+from forgeml.services.algorithms.envs import AlgorithmEnvironments
+from forgeml.services.identity.audit import Actor, record
 from forgeml.storage.base import ObjectStore
 from forgeml.training.bundle import DEFAULT_MAX_MEMBERS, BundleInfo, inspect_bundle
 

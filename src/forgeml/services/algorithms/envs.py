@@ -25,7 +25,7 @@ from forgeml.domain.authz import Perm, require
 from forgeml.domain.errors import Conflict, InvalidInput, NotFound
 from forgeml.domain.object_keys import build_log_key
 from forgeml.domain.registry import AlgorithmVersion, VersionStatus
-from forgeml.services.audit import Actor, record
+from forgeml.services.identity.audit import Actor, record
 from forgeml.storage.base import ObjectStore, read_bytes
 from forgeml.training.build_jail import BuildIsolation
 from forgeml.training.bundle import extract_bundle

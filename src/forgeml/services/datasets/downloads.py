@@ -18,8 +18,8 @@ from forgeml.db.pagination import Page
 from forgeml.db.types import utcnow
 from forgeml.domain.datasets import Dataset, DatasetFile, DatasetVersion, check_path, fold
 from forgeml.domain.errors import Conflict, ForgeError, NotFound
-from forgeml.services.audit import Actor, record
-from forgeml.services.dataset_access import DatasetAccess
+from forgeml.services.datasets.access import DatasetAccess
+from forgeml.services.identity.audit import Actor, record
 from forgeml.storage.base import ObjectStore
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")

@@ -26,7 +26,7 @@ from forgeml.domain.errors import InvalidInput
 from forgeml.domain.events import validate
 from forgeml.domain.ids import new_id
 from forgeml.domain.webhooks import DeliveryState, NotificationPrefs
-from forgeml.services.audit import Actor, record
+from forgeml.services.identity.audit import Actor, record
 
 log = structlog.get_logger("forgeml.notify")
 _env = jinja2.Environment(

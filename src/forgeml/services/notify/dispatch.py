@@ -33,9 +33,9 @@ from forgeml.db.types import utcnow
 from forgeml.domain.errors import InvalidInput
 from forgeml.domain.events import envelope, matches
 from forgeml.domain.webhooks import DeliveryState, Webhook, backoff_s, sign
-from forgeml.services.notify import Mailer
-from forgeml.services.ssrf import AddressGuard
-from forgeml.services.webhooks import delivery_row
+from forgeml.services.notify.service import Mailer
+from forgeml.services.notify.ssrf import AddressGuard
+from forgeml.services.notify.webhooks import delivery_row
 
 log = structlog.get_logger("forgeml.dispatch")
 CURSOR = "notifications"

@@ -26,8 +26,8 @@ from forgeml.domain.identity import (
     normalize_email,
 )
 from forgeml.domain.ids import new_id
-from forgeml.services.audit import Actor, record
-from forgeml.services.secrets import hash_password, new_api_token
+from forgeml.services.identity.audit import Actor, record
+from forgeml.services.identity.secrets import hash_password, new_api_token
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Webhook subscriptions (tenant admins): CRUD, secret rotation, delivery log, redelivery, ping.
 
-Deliveries are made by the dispatcher (`services/dispatch.py`); this service only writes rows,
+Deliveries are made by the dispatcher (`notify/dispatch.py`); this service only writes rows,
 so an API replica never makes outbound calls on a request's behalf.
 """
 
@@ -23,8 +23,8 @@ from forgeml.domain.errors import Conflict, InvalidInput, NotFound
 from forgeml.domain.events import check_patterns
 from forgeml.domain.ids import new_id
 from forgeml.domain.webhooks import Delivery, DeliveryState, Webhook
-from forgeml.services.audit import Actor, record
-from forgeml.services.ssrf import AddressGuard
+from forgeml.services.identity.audit import Actor, record
+from forgeml.services.notify.ssrf import AddressGuard
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from forgeml.db.engine import Database
 from forgeml.db.types import utcnow
 from forgeml.domain.job_model import Lease, TrainingJob
 from forgeml.queue.transitions import fence
-from forgeml.services import job_staging as staging
-from forgeml.services.checkpoint_sync import QuotaCheck, location_sync, restore_location
+from forgeml.services.checkpoints.sync import QuotaCheck, location_sync, restore_location
+from forgeml.services.jobs import staging
 from forgeml.storage.base import ObjectStore
 from forgeml.training.spec import HostSpec, LogLine
 

@@ -16,7 +16,7 @@ from forgeml.domain.authz import Perm, require
 from forgeml.domain.errors import InvalidInput
 from forgeml.domain.job_model import ResourceClass, Runner, instance_type_problem
 from forgeml.queue import pending
-from forgeml.services.audit import Actor, record
+from forgeml.services.identity.audit import Actor, record
 
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789.-_")
 

@@ -27,7 +27,7 @@ from forgeml.domain.checkpoints import (
 from forgeml.domain.errors import Conflict, InvalidInput, NotFound
 from forgeml.domain.ids import looks_like_id, new_id
 from forgeml.domain.jobs import QUEUED_OR_RUNNING
-from forgeml.services.audit import Actor, record
+from forgeml.services.identity.audit import Actor, record
 from forgeml.storage.base import ObjectStore
 
 _CHUNK = 1024 * 1024

@@ -20,7 +20,7 @@ from forgeml.domain.authz import Perm, require
 from forgeml.domain.datasets import Dataset, DatasetKind, DatasetVersion, Grant
 from forgeml.domain.errors import InvalidInput, NotFound
 from forgeml.domain.ids import new_id
-from forgeml.services.audit import Actor, record
+from forgeml.services.identity.audit import Actor, record
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,9 @@ from forgeml.executors.base import Executor
 from forgeml.executors.registry import open_executor
 from forgeml.queue import claims, pending
 from forgeml.queue.transitions import move
-from forgeml.services.algorithm_envs import AlgorithmEnvironments, ResolvedAlgorithm
-from forgeml.services.checkpoint_sync import QuotaCheck
-from forgeml.services.job_attempt import Attempt, requeue_of
+from forgeml.services.algorithms.envs import AlgorithmEnvironments, ResolvedAlgorithm
+from forgeml.services.checkpoints.sync import QuotaCheck
+from forgeml.services.jobs.attempt import Attempt, requeue_of
 from forgeml.storage.base import ObjectStore
 from forgeml.training.volume import release_stale
 

@@ -34,10 +34,10 @@ from forgeml.domain.datasets import (
 from forgeml.domain.errors import Conflict, InvalidInput, QuotaExceeded
 from forgeml.domain.ids import new_id
 from forgeml.domain.object_keys import file_key, manifest_key
-from forgeml.services import dataset_archives as archives
-from forgeml.services.audit import Actor, record
-from forgeml.services.dataset_access import DatasetAccess
-from forgeml.services.dataset_parts import FileDecl, HashingBody, PartsMixin, Session
+from forgeml.services.datasets import archives
+from forgeml.services.datasets.access import DatasetAccess
+from forgeml.services.datasets.parts import FileDecl, HashingBody, PartsMixin, Session
+from forgeml.services.identity.audit import Actor, record
 from forgeml.storage.base import DEFAULT_CONTENT_TYPE
 
 
@@ -388,7 +388,7 @@ class UploadService(PartsMixin):
                 tenant_id=ds.tenant_id,
             )
             v = q.get_version_by_id(conn, v.id)
-        from forgeml.services.dataset_gc import clean_version
+        from forgeml.services.datasets.gc import clean_version
 
         clean_version(self.db, self.store, v)
         return v

@@ -29,9 +29,9 @@ from forgeml.domain.job_model import LogEntry, MetricSample, TrainingJob, Transi
 from forgeml.domain.jobs import CLAIMABLE, JobSpec, Secondary, is_terminal
 from forgeml.queue.transitions import move as move_job
 from forgeml.queue.transitions import record_transition
-from forgeml.services.audit import Actor, record
-from forgeml.services.dataset_downloads import presigned_download
-from forgeml.services.job_submit import Submission, idempotent_replay, request_hash
+from forgeml.services.datasets.downloads import presigned_download
+from forgeml.services.identity.audit import Actor, record
+from forgeml.services.jobs.submit import Submission, idempotent_replay, request_hash
 from forgeml.storage.base import ObjectStore
 
 ARTIFACTS = ("model.tar.gz", "output.tar.gz")
@@ -294,8 +294,8 @@ def build_job_services(
     Also tells the datasets service which versions queued or running jobs read, so those
     datasets cannot be deleted under a job.
     """
-    from forgeml.services.job_runner import JobRunService
-    from forgeml.services.scheduling import SchedulingService
+    from forgeml.services.jobs.runner import JobRunService
+    from forgeml.services.jobs.scheduling import SchedulingService
 
     def in_use(conn: Any, version_ids: list[str]) -> bool:
         return q.count_active_with_versions(conn, version_ids) > 0

@@ -13,8 +13,8 @@ from forgeml.domain.dataset_preview import (
     kind_of,
 )
 from forgeml.domain.datasets import Dataset, DatasetFile, DatasetVersion
-from forgeml.services.audit import Actor
-from forgeml.services.dataset_access import DatasetAccess
+from forgeml.services.datasets.access import DatasetAccess
+from forgeml.services.identity.audit import Actor
 
 MAX_FILES = 2000  # files counted for a preview; more are summarised as "2000+"
 

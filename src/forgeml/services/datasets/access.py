@@ -13,9 +13,9 @@ from forgeml.config import Settings
 from forgeml.db.engine import Database
 from forgeml.domain.datasets import Dataset
 from forgeml.domain.errors import QuotaExceeded
-from forgeml.services.audit import Actor
-from forgeml.services.dataset_archives import ArchiveLimits
-from forgeml.services.dataset_grants import GrantService
+from forgeml.services.datasets.archives import ArchiveLimits
+from forgeml.services.datasets.grants import GrantService
+from forgeml.services.identity.audit import Actor
 from forgeml.storage.base import ObjectStore
 
 

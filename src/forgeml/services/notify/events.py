@@ -17,8 +17,8 @@ from forgeml.db.scope import Scope
 from forgeml.domain.authz import Perm, require
 from forgeml.domain.errors import InvalidInput
 from forgeml.domain.events import CATALOGUE, check_patterns, matches
-from forgeml.services.audit import Actor
-from forgeml.services.dispatch import envelope_of
+from forgeml.services.identity.audit import Actor
+from forgeml.services.notify.dispatch import envelope_of
 
 
 @dataclass(frozen=True)

@@ -35,12 +35,12 @@ from forgeml.domain.datasets import (
 from forgeml.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, QuotaExceeded
 from forgeml.domain.ids import new_id
 from forgeml.domain.object_keys import dataset_prefix
-from forgeml.services.audit import Actor, record
-from forgeml.services.dataset_archives import ArchiveLimits
-from forgeml.services.dataset_downloads import DownloadService
-from forgeml.services.dataset_grants import GrantService
-from forgeml.services.dataset_preview import PreviewService
-from forgeml.services.dataset_uploads import UploadService
+from forgeml.services.datasets.archives import ArchiveLimits
+from forgeml.services.datasets.downloads import DownloadService
+from forgeml.services.datasets.grants import GrantService
+from forgeml.services.datasets.preview import PreviewService
+from forgeml.services.datasets.uploads import UploadService
+from forgeml.services.identity.audit import Actor, record
 from forgeml.storage.base import ObjectStore
 
 log = structlog.get_logger("forgeml.datasets")

@@ -23,8 +23,8 @@ from forgeml.domain.algorithms import relative_path_problem
 from forgeml.domain.checkpoints import DEFAULT_LOCAL_PATH, local_relative
 from forgeml.domain.errors import InvalidInput
 from forgeml.domain.job_model import ResourceClass, TrainingJob
-from forgeml.services.algorithm_envs import ResolvedAlgorithm
-from forgeml.services.log_sink import log_retry
+from forgeml.services.algorithms.envs import ResolvedAlgorithm
+from forgeml.services.jobs.log_sink import log_retry
 from forgeml.storage.base import ObjectStore
 from forgeml.training.artifacts import open_inside, walk_files
 from forgeml.training.spec import (

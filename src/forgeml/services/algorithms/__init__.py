@@ -1,0 +1,1 @@
+"""Algorithm capability: the registry and the algorithms' Python environments."""

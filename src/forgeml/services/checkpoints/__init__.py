@@ -1,0 +1,1 @@
+"""Checkpoint capability: tenant checkpoints and their sync with running attempts."""

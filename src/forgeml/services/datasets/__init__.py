@@ -1,0 +1,1 @@
+"""Dataset capability: the data lake's uploads, downloads, archives, grants, previews and GC."""

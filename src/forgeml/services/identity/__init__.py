@@ -1,0 +1,1 @@
+"""Identity capability: tenants, users, tokens, sign-in, secrets and the audit trail."""

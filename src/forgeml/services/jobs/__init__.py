@@ -1,0 +1,1 @@
+"""Job capability: submission, the runner, attempts, staging, scheduling and live logs."""

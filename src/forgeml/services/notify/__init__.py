@@ -1,0 +1,1 @@
+"""Notification capability: the event outbox, its dispatcher, webhooks and e-mail."""
