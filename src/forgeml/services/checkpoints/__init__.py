@@ -1,1 +1,1 @@
-"""Checkpoint capability: tenant checkpoints and their sync with running attempts."""
+"""Checkpoint capability: tenant checkpoints and the location sync the runner uses."""

@@ -30,8 +30,8 @@ from forgeml.executors.base import Executor, RunRequest
 from forgeml.queue import claims
 from forgeml.queue.transitions import LeaseLost, current_secondary, fence, move_or_raise, note
 from forgeml.services.algorithms.envs import ResolvedAlgorithm
-from forgeml.services.checkpoints import attempt as attempt_checkpoints
 from forgeml.services.checkpoints.sync import QuotaCheck
+from forgeml.services.jobs import checkpoints as attempt_checkpoints
 from forgeml.services.jobs import staging
 from forgeml.services.jobs.log_sink import LogSink, log_retry
 from forgeml.storage.base import ObjectStore
