@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from forgeml.client.packing import pack_folder
+from forgeml.config import Settings
 from forgeml.db import algorithms as q
 from forgeml.domain.errors import Conflict
 from forgeml.services.container import Services
@@ -21,14 +22,27 @@ from forgeml.services.identity.audit import Actor
 from forgeml.training.environments import EnvironmentStatus
 from forgeml.workers.algorithm_builder import AlgorithmBuilder
 from tests.support.algorithms import ADMIN_API, EXAMPLES, register, tiny_bundle
+from tests.support.shared_tmp import run_shared_dir
 from tests.support.world import World
 
 HEADER = "=== building environment"
 
 
+@pytest.fixture
+def settings(
+    settings: Settings, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    # the examples' cache: torch builds once a run
+    if request.node.get_closest_marker("example_envs"):
+        settings.algorithm_envs_dir = run_shared_dir(tmp_path_factory, "example-envs")
+    return settings
+
+
 @pytest.fixture(autouse=True)
-def _remove_envs(services: Services) -> Iterator[None]:
+def _remove_envs(services: Services, request: pytest.FixtureRequest) -> Iterator[None]:
     yield
+    if request.node.get_closest_marker("example_envs"):
+        return  # shared with tests/integration/test_jobs_examples.py, which reuses it
     cache = services.algorithm_envs.cache
     for lock in cache.root.glob("*.lock") if cache.root.exists() else []:
         cache.remove(f"sha256:{lock.stem}")  # envs are read-only: remove them properly
@@ -191,6 +205,7 @@ def test_tabular_example_registers_and_builds_with_scikit_learn(
 
 
 @pytest.mark.slow
+@pytest.mark.example_envs
 def test_digits_example_builds_with_the_local_torch_wheel(world: World, tmp_path: Path) -> None:
     bundle, _ = pack_folder(EXAMPLES / "digits-classifier", out=tmp_path / "d.tar.gz")
     v = register(world, bundle.read_bytes(), build=True)

@@ -30,6 +30,7 @@ from tests.support.platform_jobs import (
     require_bwrap,
     sandboxed_settings,
 )
+from tests.support.shared_tmp import run_shared_dir
 from tests.support.world import World
 
 pytestmark = pytest.mark.slow
@@ -46,8 +47,7 @@ def settings(
     tmp_path: Path, database: Database, tmp_path_factory: pytest.TempPathFactory
 ) -> Settings:
     require_bwrap()
-    envs = tmp_path_factory.getbasetemp() / "example-envs"  # one cache per session: built once
-    envs.mkdir(exist_ok=True)
+    envs = run_shared_dir(tmp_path_factory, "example-envs")  # one cache per run: built once
     return sandboxed_settings(tmp_path, database.url, envs, lease_s=60.0)
 
 
