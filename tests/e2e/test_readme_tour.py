@@ -18,6 +18,7 @@ import pytest
 
 from tests.support.server import Server, free_port, start, stop
 from tests.support.services import service_missing
+from tests.support.shared_tmp import run_shared_dir
 
 pytestmark = pytest.mark.slow
 
@@ -83,14 +84,19 @@ def _workdir(tmp: Path) -> Path:
     return work
 
 
-def test_readme_tour_runs_as_written(tmp_path: Path) -> None:
+def test_readme_tour_runs_as_written(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     if shutil.which("curl") is None:
         service_missing("curl is not installed")
     tour = read_tour((REPO / "README.md").read_text())
     assert tour.server_env and len(tour.steps) >= 20
     base = {k: v for k, v in os.environ.items() if not k.startswith("FORGEML_")}
     base |= {"FORGEML_HOME": str(tmp_path / "home"), "FORGEML_CONFIG_DIR": str(tmp_path / "cfg")}
-    server = start(tmp_path / "home", free_port(), {**base, **tour.server_env})
+    # an operator setting the README leaves at its default: the examples' environments that other
+    # tests of this run build (torch takes minutes) are reused instead of built again
+    envs = {"FORGEML_ALGORITHM_ENVS_DIR": str(run_shared_dir(tmp_path_factory, "example-envs"))}
+    server = start(tmp_path / "home", free_port(), {**base, **envs, **tour.server_env})
     try:
         _run_steps(server, tour, base, _workdir(tmp_path))
     finally:
