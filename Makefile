@@ -5,7 +5,7 @@ VENV ?= .venv
 LINT_PATHS := src tests $(wildcard bench examples)
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
-PYTEST_ARGS ?= -n 2 --dist loadgroup --durations=15
+PYTEST_ARGS ?= -n 2 --dist loadgroup --durations=40
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
