@@ -150,11 +150,12 @@ class Stack:
         return proc
 
     @staticmethod
-    def kill(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> int:
-        """Signal the process (kill -9 by default) and reap it; its exit status."""
+    def kill(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL, within_s: float = 60) -> int:
+        """Signal the process (kill -9 by default) and reap it; its exit status.
+        TimeoutExpired when it is still running `within_s` seconds later."""
         if proc.poll() is None:
             proc.send_signal(sig)
-        return proc.wait(timeout=60)
+        return proc.wait(timeout=within_s)
 
     def kill_server(self) -> None:
         if self.server is not None:
