@@ -10,6 +10,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -292,6 +293,25 @@ class Settings(BaseSettings):
         # An index URL may carry credentials (https://user:token@host/simple).
         data["builds"]["pip_env"] = {k: mask_url(v) for k, v in data["builds"]["pip_env"].items()}
         return data
+
+
+@dataclass(frozen=True)
+class AlgorithmSettings:
+    """The slice of Settings the algorithm registry and its environments read."""
+
+    envs_dir: Path
+    max_bundle_bytes: int
+    sandbox: Literal["required", "auto", "off"]
+    builds: BuildSettings
+
+    @classmethod
+    def of(cls, settings: Settings) -> AlgorithmSettings:
+        return cls(
+            envs_dir=settings.algorithm_envs_dir or settings.home / "envs",
+            max_bundle_bytes=settings.algorithm_max_bundle_bytes,
+            sandbox=settings.sandbox,
+            builds=settings.builds,
+        )
 
 
 def mask_url(url: str) -> str:

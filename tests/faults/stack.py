@@ -22,6 +22,7 @@ import httpx
 from tests.support.pg_cluster import PgCluster
 from tests.support.seaweedfs import SeaweedFS
 from tests.support.server import free_port
+from tests.support.threads import CheckedThread
 
 FORGEML = str(Path(sys.executable).parent / "forgeml")
 # Short leases and back-offs: a killed worker's job is re-claimed in seconds, not minutes.
@@ -149,11 +150,12 @@ class Stack:
         return proc
 
     @staticmethod
-    def kill(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> int:
-        """Signal the process (kill -9 by default) and reap it; its exit status."""
+    def kill(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL, within_s: float = 60) -> int:
+        """Signal the process (kill -9 by default) and reap it; its exit status.
+        TimeoutExpired when it is still running `within_s` seconds later."""
         if proc.poll() is None:
             proc.send_signal(sig)
-        return proc.wait(timeout=60)
+        return proc.wait(timeout=within_s)
 
     def kill_server(self) -> None:
         if self.server is not None:
@@ -200,7 +202,7 @@ class Probe:
         self.samples: list[tuple[float, bool]] = []  # (monotonic time, answered 200)
         self.unreachable = 0
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread = CheckedThread(target=self._run, daemon=True)
 
     @property
     def errors(self) -> Counter[int]:
@@ -221,8 +223,10 @@ class Probe:
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join(10)
-        self.api.close()
+        try:
+            self._thread.join(10)  # a probe that crashed fails the test
+        finally:
+            self.api.close()
 
     def failed(self) -> int:
         return sum(not ok for _, ok in self.samples)

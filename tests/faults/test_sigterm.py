@@ -31,10 +31,11 @@ SERVER_GRACE_S = 30.0  # server.grace_s (default): drain + grace bound the serve
 WORKER_GRACE_S = float(JOB_ENV["FORGEML_JOBS__STOP_GRACE_S"]) + 15  # what docs/operations.md says
 
 
-def terminate(stack: Stack, proc: subprocess.Popen[bytes]) -> tuple[int, float]:
-    """SIGTERM and wait; (exit status, seconds it took)."""
+def terminate(stack: Stack, proc: subprocess.Popen[bytes], grace_s: float) -> tuple[int, float]:
+    """SIGTERM and wait; (exit status, seconds it took, for the report). A process still running
+    after its documented grace fails the test (TimeoutExpired)."""
     started = time.monotonic()
-    status = stack.kill(proc, signal.SIGTERM)
+    status = stack.kill(proc, signal.SIGTERM, within_s=grace_s)
     return status, time.monotonic() - started
 
 
@@ -54,9 +55,9 @@ def test_sigterm_under_load(s3_stack: Stack) -> None:
     # The worker's own health endpoint says it is serving before the signal.
     wait_until(lambda: httpx.get(f"http://{health}/readyz").status_code == 200, 30, "worker ready")
     with Probe(tenant.api, f"{JOBS}?limit=50") as probe, Probe(tenant.api, "/readyz") as ready:
-        worker_rc, worker_s = terminate(s3_stack, worker)
+        worker_rc, worker_s = terminate(s3_stack, worker, WORKER_GRACE_S)
         assert s3_stack.server is not None
-        server_rc, server_s = terminate(s3_stack, s3_stack.server)
+        server_rc, server_s = terminate(s3_stack, s3_stack.server, DRAIN_S + SERVER_GRACE_S)
         restarted = time.monotonic()
         s3_stack.start_server()
         s3_stack.start_worker("term-b")
@@ -81,7 +82,6 @@ def test_sigterm_under_load(s3_stack: Stack) -> None:
     )
     assert outcome.clean(), outcome
     assert worker_rc == 0 and server_rc == 0, (worker_rc, server_rc)
-    assert worker_s < WORKER_GRACE_S and server_s < DRAIN_S + SERVER_GRACE_S
     assert ready.errors[503] > 0  # /readyz said "draining" before the listener closed
     assert not errors, errors  # requests during the drain were served, none cut with a 5xx
     for job in done:  # each running attempt was given up for a retry, not lost or failed

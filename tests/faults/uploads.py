@@ -14,6 +14,7 @@ import httpx
 
 from tests.faults.platform import new_upload
 from tests.faults.stack import Api
+from tests.support.threads import CheckedThread
 
 CHUNK = 1024 * 1024
 
@@ -46,14 +47,14 @@ class CutUpload:
             self.result = exc
 
     def start(self) -> CutUpload:
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread = CheckedThread(target=self._run, daemon=True)
         self._thread.start()
         assert self.paused.wait(60), "the upload never reached its pause"
         return self
 
     def release(self) -> Any:
         self._go.set()
-        self._thread.join(90)
+        self._thread.join(90)  # raises what the upload raised beyond a transport error
         return self.result
 
 

@@ -20,6 +20,7 @@ from forgeml.client.packing import file_digest
 from forgeml.services.container import Services
 from forgeml.workers.algorithm_builder import AlgorithmBuilder
 from tests.support.algorithms import EXAMPLES
+from tests.support.threads import CheckedThread
 from tests.support.world import World
 
 Cli = Callable[..., Any]
@@ -32,11 +33,11 @@ def builder(services: Services) -> Iterator[None]:
     stop = threading.Event()
     loop = AlgorithmBuilder(services.algorithm_envs, "cli-test")
     loop.interval_s = 0.2
-    thread = threading.Thread(target=loop.run, args=(stop,), daemon=True)
+    thread = CheckedThread(target=loop.run, args=(stop,), daemon=True)
     thread.start()
     yield
     stop.set()
-    thread.join(60)
+    thread.join(60)  # raises when the builder loop died during the test
     cache = services.algorithm_envs.cache
     for lock in cache.root.glob("*.lock") if cache.root.exists() else []:
         cache.remove(f"sha256:{lock.stem}")

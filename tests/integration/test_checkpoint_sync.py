@@ -11,6 +11,7 @@ import pytest
 
 from forgeml.training.artifacts import PeriodicSync, open_inside, walk_files
 from forgeml.training.fswatch import CloseWatcher
+from tests.support.services import service_missing
 
 
 def test_close_watcher_sees_saves_in_new_folders_but_not_behind_links(tmp_path: Path) -> None:
@@ -20,7 +21,7 @@ def test_close_watcher_sees_saves_in_new_folders_but_not_behind_links(tmp_path: 
     (root / "via-link").symlink_to(outside, target_is_directory=True)
     w = CloseWatcher(root)
     if not w.active:
-        pytest.skip("inotify is not available here")
+        service_missing("inotify is not available here")
     try:
         assert w.wait(0.05) is False
         (outside / "x.bin").write_bytes(b"1")  # reached only through the link: not watched
@@ -78,7 +79,7 @@ def test_periodic_sync_runs_soon_after_a_save_and_once_at_finish(tmp_path: Path)
     syncer.start()
     try:
         if not syncer._watcher.active:
-            pytest.skip("inotify is not available here")
+            service_missing("inotify is not available here")
         (root / "epoch-1.pt").write_bytes(b"w")
         assert synced.wait(10.0), "no sync after the file was closed"
     finally:

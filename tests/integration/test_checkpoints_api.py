@@ -48,8 +48,8 @@ def test_create_list_browse_download_delete(world: World) -> None:
     for bad in ("", "../x", "a b", "ckpt_01abc", "x" * 101):
         assert c.post(LOCATIONS, json={"name": bad}, headers=h).status_code == 422, bad
     assert c.post(LOCATIONS, json={"name": "v"}, headers=world.a.h("viewer")).status_code == 403
+    put_file(world, loc, "state.json", b'{"step": 2}')  # not in path order: the listing sorts
     put_file(world, loc, "model/epoch-2.pt", b"weights")
-    put_file(world, loc, "state.json", b'{"step": 2}')
     got = c.get(f"{LOCATIONS}/{loc['id']}", headers=world.a.h("viewer")).json()
     assert (got["file_count"], got["size_bytes"]) == (2, 18)
     assert [f["path"] for f in files_of(world, loc["id"])] == ["model/epoch-2.pt", "state.json"]

@@ -16,6 +16,7 @@ from forgeml.config import Settings
 from forgeml.db.engine import Database
 from forgeml.domain.events import CATALOGUE
 from tests.support.notify import dataset_committed, job_finished, live_server, wait_for
+from tests.support.threads import CheckedThread, running
 from tests.support.world import World, auth
 
 
@@ -119,8 +120,6 @@ def test_resume_from_last_event_id_and_type_filter(url: str, world: World) -> No
 
 
 def test_live_events_arrive_while_streaming(url: str, world: World) -> None:
-    import threading
-
     dataset_committed(world.services, world.a.id)  # before the stream: not replayed
 
     def later() -> None:  # once the stream has fixed its starting point
@@ -128,10 +127,8 @@ def test_live_events_arrive_while_streaming(url: str, world: World) -> None:
         job_finished(world.services, world.b.id, job_id="job_b")
         job_finished(world.services, world.a.id, job_id="job_live")
 
-    t = threading.Thread(target=later)
-    t.start()
-    got, _ = read_stream(url, world.a.h("viewer"), want=1)
-    t.join()
+    with running([CheckedThread(target=later)]):
+        got, _ = read_stream(url, world.a.h("viewer"), want=1)
     assert [e["data"]["job_id"] for _, e in got] == ["job_live"]
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from forgeml.db import events as ev
 from forgeml.db.engine import Database
 from forgeml.db.scope import Scope
+from tests.support.threads import CheckedThread, run_all
 
 
 def test_events_roll_back_with_their_transaction(database: Database) -> None:
@@ -32,11 +31,7 @@ def test_seq_is_strictly_increasing_under_concurrent_writers(database: Database)
             with database.write() as conn:
                 ev.emit(conn, "x.n", tenant_id="tnt_a" if n % 2 else "tnt_b", data={"w": n, "i": i})
 
-    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_all([CheckedThread(target=write, args=(n,)) for n in range(4)])
     with database.read() as conn:
         seqs = [e.seq for e in ev.after(conn, Scope.everything(), 0)]
         only_a = ev.after(conn, Scope("tnt_a"), 0)

@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from forgeml.demo.data import write_digits_parts, write_wine_parts
+from tests.support.services import require_module
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "algorithms"
 DIGITS = EXAMPLES / "digits-classifier"
@@ -223,8 +224,6 @@ def test_manifest_is_well_formed(algorithm: Path) -> None:
 
 
 def test_manifests_parse_with_the_platform_parser() -> None:
-    if importlib.util.find_spec("forgeml.domain.algorithms") is None:
-        pytest.skip("the manifest parser is not there yet")
     from forgeml.domain.algorithms import parse_manifest
 
     for algorithm in (DIGITS, TABULAR):
@@ -261,7 +260,7 @@ def test_demo_data_is_deterministic_and_split(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_digits_trains_loads_and_resumes(tmp_path: Path, digits: dict[str, Path]) -> None:
-    torch = pytest.importorskip("torch")
+    torch = require_module("torch")
     channels = {
         "train": digits["tenant"],
         "platform": digits["platform"],
@@ -321,7 +320,7 @@ def test_digits_trains_loads_and_resumes(tmp_path: Path, digits: dict[str, Path]
 
 @pytest.mark.slow
 def test_digits_two_hosts_with_gloo(tmp_path: Path, digits: dict[str, Path]) -> None:
-    pytest.importorskip("torch")
+    require_module("torch")
     channels = {
         "train": digits["tenant"],
         "platform": digits["platform"],
@@ -385,7 +384,7 @@ def test_digits_without_csv_fails_the_sagemaker_way(tmp_path: Path) -> None:
 
 
 def test_tabular_trains_and_loads(tmp_path: Path, wine: dict[str, Path]) -> None:
-    pytest.importorskip("sklearn")
+    require_module("sklearn")
     import joblib  # type: ignore[import-untyped]
 
     channels = {

@@ -25,6 +25,7 @@ from forgeml.queue import claims
 from forgeml.queue.transitions import LeaseLost, fence, move, move_or_raise, record_transition
 from forgeml.services.jobs.log_sink import LogSink
 from forgeml.training.spec import LogLine
+from tests.support.threads import CheckedThread, run_all
 
 
 def tenant(db: Database, name: str) -> str:
@@ -92,11 +93,7 @@ def test_concurrent_claims_hand_out_each_job_once(database: Database) -> None:
             with lock:
                 got.append(lease.job_id)
 
-    threads = [threading.Thread(target=claimer, args=(r,)) for r in runners]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+    run_all([CheckedThread(target=claimer, args=(r,)) for r in runners])
     assert sorted(got) == sorted(ids)
     assert all(get(database, i).secondary_status == "Starting" for i in ids)
 
@@ -238,13 +235,10 @@ def test_a_late_reconciler_never_interrupts_a_newer_attempt(
     result: dict[str, Any] = {}
 
     def reconciler_a() -> None:
-        try:
-            with database.write() as conn:
-                result["a"] = claims.give_up_attempt(conn, job_id, stale, "lease expired (A)")
-        except BaseException as exc:  # re-raised below: a thread's failure fails the test
-            result["error"] = exc
+        with database.write() as conn:
+            result["a"] = claims.give_up_attempt(conn, job_id, stale, "lease expired (A)")
 
-    a = threading.Thread(target=reconciler_a, name="reconciler-a")
+    a = CheckedThread(target=reconciler_a, name="reconciler-a")
     a.start()
     assert read_done.wait(30)
     with database.write() as conn:  # reconciler B, then the re-claim
@@ -254,10 +248,7 @@ def test_a_late_reconciler_never_interrupts_a_newer_attempt(
         newer = claims.claim(conn, r, 30)
     assert newer is not None and newer.attempt == 2
     newer_claimed.set()
-    a.join(30)
-    assert not a.is_alive()
-    if "error" in result:
-        raise result["error"]
+    a.join(30)  # re-raises reconciler A's failure
     assert result["a"] is None  # fenced out by its token in the UPDATE itself
     after = get(database, j)
     assert (after.secondary_status, after.attempt) == ("Starting", 2)

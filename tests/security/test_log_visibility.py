@@ -12,6 +12,7 @@ import pytest
 from forgeml.training import sandbox as sb
 from forgeml.training.spec import Outcome
 from tests.integration.training_helpers import PYTHON, make_spec, run
+from tests.support.services import service_missing
 
 # The owner's code: a helper module and a traceback through it, a library frame (json), and
 # the failure file written the SageMaker way (the formatted traceback).
@@ -33,11 +34,12 @@ except Exception:
     raise
 """
 
-MODES = ["off", pytest.param("required", marks=pytest.mark.skipif(
-    sb.self_test() is not None, reason="bubblewrap is not usable here"))]  # fmt: skip
+MODES = ["off", "required"]
 
 
 def _run(tmp_path: Path, mode: str, visibility: str) -> tuple[str, str]:
+    if mode == "required" and (problem := sb.self_test()) is not None:
+        service_missing(f"bubblewrap is not usable here: {problem}")
     spec = make_spec(tmp_path, TRAIN, log_visibility=visibility)
     (spec.code_dir / "sauce.py").write_text(SAUCE)
     result, captured = run(replace(spec), mode=mode)

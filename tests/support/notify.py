@@ -24,6 +24,7 @@ from forgeml.db.events import Event, emit
 from forgeml.domain.events import validate
 from forgeml.services.container import Services
 from forgeml.services.notify.dispatch import Dispatcher
+from tests.support.threads import CheckedThread
 from tests.support.world import World
 
 
@@ -160,7 +161,7 @@ def live_server(app: FastAPI) -> Iterator[str]:
     port = free_port()
     cfg = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
     server = uvicorn.Server(cfg)
-    t = threading.Thread(target=server.run, daemon=True)
+    t = CheckedThread(target=server.run, daemon=True)
     t.start()
     wait_for(lambda: server.started)
     try:

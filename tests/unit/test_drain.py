@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from forgeml.edge.drain import Drain, reconnect_hint
+from tests.support.threads import CheckedThread
 
 
 def test_close_wakes_a_stream_sleeping_in_any_thread_loop() -> None:
@@ -23,14 +24,14 @@ def test_close_wakes_a_stream_sleeping_in_any_thread_loop() -> None:
         asleep.set()
         woke.append(await drain.sleep(3600))  # an hour: only close() ends it in this test
 
-    t = threading.Thread(target=lambda: asyncio.run(stream()))
+    t = CheckedThread(target=lambda: asyncio.run(stream()))
     t.start()
     assert asleep.wait(10)
     while not drain._waiters:  # the sleeper registered itself
         threading.Event().wait(0.01)
     drain.close()
-    t.join(10)
-    assert woke == [True] and not t.is_alive()
+    t.join(10)  # raises when the stream failed or is still asleep
+    assert woke == [True]
 
 
 def run_in_own_loop(coro: Coroutine[Any, Any, bool]) -> bool:

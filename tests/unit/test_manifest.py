@@ -185,7 +185,8 @@ def test_hyperparameter_declaration_problems(spec: dict[str, Any], loc: str, msg
     ],
 )
 def test_hyperparameter_declarations_accepted(spec: dict[str, Any]) -> None:
-    parse_manifest(hp(**spec))
+    declared = parse_manifest(hp(**spec)).hyperparameters["x"]
+    assert declared.model_dump(mode="json", exclude_defaults=True) == spec  # kept as written
 
 
 def test_categorical_values_are_strings_on_the_card() -> None:

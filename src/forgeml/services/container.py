@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from forgeml.config import Settings
+from forgeml.config import AlgorithmSettings, Settings
 from forgeml.db.engine import Database
 from forgeml.services.algorithms.envs import AlgorithmEnvironments
 from forgeml.services.algorithms.service import AlgorithmService
@@ -47,23 +47,25 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings, db: Database, store: ObjectStore) -> Services:
-        datasets = DatasetService(db, store, settings)
-        envs = AlgorithmEnvironments(db, store, settings)
-        algorithms = AlgorithmService(db, store, settings, envs)
+        # Each service gets only its slice of the settings (the job services still take them whole).
+        datasets = DatasetService(db, store, settings.s3)
+        algorithm_settings = AlgorithmSettings.of(settings)
+        envs = AlgorithmEnvironments(db, store, algorithm_settings)
+        algorithms = AlgorithmService(db, store, algorithm_settings, envs)
         checkpoints = CheckpointService(db, store)
         return cls(
             settings=settings,
             db=db,
             store=store,
-            auth=AuthService(db, settings),
+            auth=AuthService(db, settings.auth),
             tenants=TenantService(db),
             users=UserService(db),
-            tokens=TokenService(db, settings),
+            tokens=TokenService(db, settings.auth),
             audit=AuditService(db),
             datasets=datasets,
             algorithm_envs=envs,
             algorithms=algorithms,
-            webhooks=WebhookService(db, settings),
+            webhooks=WebhookService(db, settings.webhooks),
             checkpoints=checkpoints,
             events=EventService(db),
             notifications=NotificationService(db),

@@ -1,6 +1,6 @@
 """Algorithm environments: extract each version's code and build its virtualenv, once per digest.
 
-Layout under `settings.algorithm_envs_dir` (default `<home>/envs`): `<hex>/` the venv (and its
+Layout under `AlgorithmSettings.envs_dir` (default `<home>/envs`): `<hex>/` the venv (and its
 `.log`/`.lock`/`.failed` files, see `training/environments.py`), `<hex>.code/` the bundle.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import structlog
 from sqlalchemy.engine import Connection
 
-from forgeml.config import Settings
+from forgeml.config import AlgorithmSettings
 from forgeml.db import algorithms as q
 from forgeml.db.engine import Database
 from forgeml.db.types import utcnow
@@ -55,11 +55,11 @@ class ResolvedAlgorithm:
 
 
 class AlgorithmEnvironments:
-    def __init__(self, db: Database, store: ObjectStore, settings: Settings) -> None:
+    def __init__(self, db: Database, store: ObjectStore, settings: AlgorithmSettings) -> None:
         self.db = db
         self.store = store
         self.settings = settings
-        self.root = settings.algorithm_envs_dir or settings.home / "envs"
+        self.root = settings.envs_dir
         builds = settings.builds
         isolation = BuildIsolation(
             sandbox=settings.sandbox,
@@ -157,7 +157,7 @@ class AlgorithmEnvironments:
                     for chunk in chunks:
                         f.write(chunk)
             try:
-                info = extract_bundle(src, dest, max_bytes=self.settings.algorithm_max_bundle_bytes)
+                info = extract_bundle(src, dest, max_bytes=self.settings.max_bundle_bytes)
             except OSError:
                 if (dest / MANIFEST_NAME).is_file():  # another extractor won the race
                     return dest

@@ -12,7 +12,7 @@ from typing import Any, BinaryIO
 
 import sqlalchemy as sa
 
-from forgeml.config import Settings
+from forgeml.config import AlgorithmSettings
 from forgeml.db import algorithms as q
 from forgeml.db import events
 from forgeml.db.engine import Database
@@ -46,7 +46,11 @@ def platform_only(actor: Actor) -> None:
 
 class AlgorithmService:
     def __init__(
-        self, db: Database, store: ObjectStore, settings: Settings, envs: AlgorithmEnvironments
+        self,
+        db: Database,
+        store: ObjectStore,
+        settings: AlgorithmSettings,
+        envs: AlgorithmEnvironments,
     ) -> None:
         self.db = db
         self.store = store
@@ -64,7 +68,7 @@ class AlgorithmService:
         require(actor.p, Perm.PLATFORM_MANAGE)
         info = inspect_bundle(
             bundle,
-            max_bytes=self.settings.algorithm_max_bundle_bytes,
+            max_bytes=self.settings.max_bundle_bytes,
             max_members=DEFAULT_MAX_MEMBERS,
         )
         problems = resource_class_problems(info.manifest.resource_classes)

@@ -5,24 +5,24 @@ depend on this small surface and `DatasetService`, which composes them, depends 
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.engine import Connection
 
-from forgeml.config import Settings
+from forgeml.config import S3Settings
 from forgeml.db.engine import Database
 from forgeml.domain.datasets import Dataset
 from forgeml.domain.errors import QuotaExceeded
 from forgeml.services.datasets.archives import ArchiveLimits
 from forgeml.services.datasets.grants import GrantService
-from forgeml.services.identity.audit import Actor
+from forgeml.services.identity.audit import Actor, record
 from forgeml.storage.base import ObjectStore
 
 
 class DatasetAccess(Protocol):
     db: Database
     store: ObjectStore
-    settings: Settings
+    s3: S3Settings
     archive_limits: ArchiveLimits
     grants: GrantService
 
@@ -41,3 +41,16 @@ class DatasetAccess(Protocol):
     def quota_refused(self, actor: Actor, tenant_id: str | None, exc: QuotaExceeded) -> None:
         """Record a quota refusal (event + audit) in its own transaction."""
         ...
+
+
+def record_version(
+    conn: Connection,
+    actor: Actor,
+    action: str,
+    ds: Dataset,
+    version_id: str,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Audit an action on one version: the version is the target, its dataset's tenant the owner."""
+    target: dict[str, Any] = {"target_type": "dataset_version", "target_id": version_id}
+    record(conn, actor, action, tenant_id=ds.tenant_id, details=details, **target)

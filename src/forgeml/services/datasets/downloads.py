@@ -18,8 +18,8 @@ from forgeml.db.pagination import Page
 from forgeml.db.types import utcnow
 from forgeml.domain.datasets import Dataset, DatasetFile, DatasetVersion, check_path, fold
 from forgeml.domain.errors import Conflict, ForgeError, NotFound
-from forgeml.services.datasets.access import DatasetAccess
-from forgeml.services.identity.audit import Actor, record
+from forgeml.services.datasets.access import DatasetAccess, record_version
+from forgeml.services.identity.audit import Actor
 from forgeml.storage.base import ObjectStore
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -98,14 +98,8 @@ class DownloadService:
         self, actor: Actor, action: str, ds: Dataset, v: DatasetVersion, **details: Any
     ) -> None:
         with self.db.write() as conn:
-            record(
-                conn,
-                actor,
-                action,
-                target_type="dataset_version",
-                target_id=v.id,
-                tenant_id=ds.tenant_id,
-                details={"dataset_id": ds.id, "version": v.number, **details},
+            record_version(
+                conn, actor, action, ds, v.id, {"dataset_id": ds.id, "version": v.number, **details}
             )
 
     def files(
@@ -179,7 +173,7 @@ class DownloadService:
     ) -> tuple[str, datetime]:
         ds, v = self._version(actor, dataset_id, number)
         f = self._file(v, path)
-        s3 = self.p.settings.s3
+        s3 = self.p.s3
         if not s3.presign_downloads:
             msg = "presigned download URLs are turned off here; GET the file through the API"
             raise Conflict(msg, code="presign_disabled")

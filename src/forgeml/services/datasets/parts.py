@@ -25,8 +25,8 @@ from forgeml.domain.datasets import (
 from forgeml.domain.errors import Conflict, InvalidInput, NotFound, QuotaExceeded
 from forgeml.domain.ids import new_id
 from forgeml.services.datasets import archives
-from forgeml.services.datasets.access import DatasetAccess
-from forgeml.services.identity.audit import Actor, record
+from forgeml.services.datasets.access import DatasetAccess, record_version
+from forgeml.services.identity.audit import Actor
 from forgeml.storage.base import CHUNK_SIZE, MAX_PART_NUMBER, MIN_PART_SIZE, ObjectStore
 
 if TYPE_CHECKING:
@@ -142,21 +142,20 @@ class PartsMixin:
         assert f.upload_id is not None and f.part_size is not None
         count = max(1, math.ceil(size / f.part_size))
         done = {p.part_number for p in self.store.list_parts(f.object_key, f.upload_id)}
-        ttl = self.p.settings.s3.presign_expiry_s
+        ttl = self.p.s3.presign_expiry_s
         urls = {
             n: self.store.presign_upload_part(f.object_key, f.upload_id, n, ttl) or ""
             for n in range(1, count + 1)
             if n not in done
         }
         with self.db.write() as conn:
-            record(
+            record_version(
                 conn,
                 actor,
                 "dataset.presign",
-                target_type="dataset_version",
-                target_id=v.id,
-                tenant_id=ds.tenant_id,
-                details={"path": f.path, "direction": "upload", "parts": sorted(urls)},
+                ds,
+                v.id,
+                {"path": f.path, "direction": "upload", "parts": sorted(urls)},
             )
         return PartPlan(f, f.part_size, count, urls, utcnow() + timedelta(seconds=ttl))
 

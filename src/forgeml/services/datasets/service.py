@@ -13,7 +13,7 @@ from typing import Any
 import structlog
 from sqlalchemy.engine import Connection
 
-from forgeml.config import Settings
+from forgeml.config import S3Settings
 from forgeml.db import checkpoints as checkpoints_db
 from forgeml.db import datasets as q
 from forgeml.db import events
@@ -62,10 +62,10 @@ class Usage:
 
 
 class DatasetService:
-    def __init__(self, db: Database, store: ObjectStore, settings: Settings) -> None:
+    def __init__(self, db: Database, store: ObjectStore, s3: S3Settings) -> None:
         self.db = db
         self.store = store
-        self.settings = settings
+        self.s3 = s3  # the only settings the data lake reads: URL lifetimes
         self.in_use: InUseCheck = lambda _conn, _ids: False  # set by the training-jobs feature
         self.archive_limits = ArchiveLimits()
         self.uploads = UploadService(self)

@@ -35,9 +35,9 @@ from forgeml.domain.errors import Conflict, InvalidInput, QuotaExceeded
 from forgeml.domain.ids import new_id
 from forgeml.domain.object_keys import file_key, manifest_key
 from forgeml.services.datasets import archives
-from forgeml.services.datasets.access import DatasetAccess
+from forgeml.services.datasets.access import DatasetAccess, record_version
 from forgeml.services.datasets.parts import FileDecl, HashingBody, PartsMixin, Session
-from forgeml.services.identity.audit import Actor, record
+from forgeml.services.identity.audit import Actor
 from forgeml.storage.base import DEFAULT_CONTENT_TYPE
 
 
@@ -91,14 +91,13 @@ class UploadService(PartsMixin):
                 )
                 self.p.check_quota(conn, ds.tenant_id, sum(f.size for f in files))
                 q.insert_files(conn, [self._row(ds, version, new_id("dsf"), f) for f in files])
-                record(
+                record_version(
                     conn,
                     actor,
                     "dataset_upload.create",
-                    target_type="dataset_version",
-                    target_id=vid,
-                    tenant_id=ds.tenant_id,
-                    details={"dataset_id": ds.id, "number": number, "declared": len(files)},
+                    ds,
+                    vid,
+                    {"dataset_id": ds.id, "number": number, "declared": len(files)},
                 )
         except QuotaExceeded as exc:
             self.p.quota_refused(actor, ds.tenant_id, exc)
@@ -233,14 +232,13 @@ class UploadService(PartsMixin):
                 q.insert_files(conn, new)
                 expires = utcnow() + timedelta(seconds=SESSION_TTL_S)
                 q.transition(conn, v.id, VersionStatus.UPLOADING, {"expires_at": expires})
-                record(
+                record_version(
                     conn,
                     actor,
                     action,
-                    target_type="dataset_version",
-                    target_id=v.id,
-                    tenant_id=ds.tenant_id,
-                    details={"files": len(files), "first": files[0][1].path if files else None},
+                    ds,
+                    v.id,
+                    {"files": len(files), "first": files[0][1].path if files else None},
                 )
                 ids = {fid for fid, _, _ in files}
                 return [f for f in q.session_files(conn, v.id) if f.id in ids]
@@ -359,15 +357,7 @@ class UploadService(PartsMixin):
                     subject_type="dataset",
                     subject_id=ds.id,
                 )
-                record(
-                    conn,
-                    actor,
-                    "dataset_upload.commit",
-                    target_type="dataset_version",
-                    target_id=v.id,
-                    tenant_id=ds.tenant_id,
-                    details=data,
-                )
+                record_version(conn, actor, "dataset_upload.commit", ds, v.id, data)
                 return q.get_version_by_id(conn, v.id)
         except QuotaExceeded as exc:
             self.p.quota_refused(actor, ds.tenant_id, exc)
@@ -379,14 +369,7 @@ class UploadService(PartsMixin):
             closed = {"status": VersionStatus.ABORTED.value, "expires_at": None}
             if not q.transition(conn, v.id, VersionStatus.UPLOADING, closed):
                 raise Conflict("upload session is no longer open", code="upload_closed")
-            record(
-                conn,
-                actor,
-                "dataset_upload.abort",
-                target_type="dataset_version",
-                target_id=v.id,
-                tenant_id=ds.tenant_id,
-            )
+            record_version(conn, actor, "dataset_upload.abort", ds, v.id)
             v = q.get_version_by_id(conn, v.id)
         from forgeml.services.datasets.gc import clean_version
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from forgeml.config import Settings
+from forgeml.config import AuthSettings
 from forgeml.db import credentials as creds
 from forgeml.db import identity as q
 from forgeml.db.engine import Database
@@ -13,6 +14,7 @@ from forgeml.db.scope import Scope
 from forgeml.db.types import utcnow
 from forgeml.domain.errors import TooManyRequests, Unauthenticated
 from forgeml.domain.identity import (
+    Credential,
     Principal,
     Role,
     TenantStatus,
@@ -48,10 +50,17 @@ class BootstrapResult:
     token: str
 
 
+def _principal(cred: Credential, **via: Any) -> Principal:
+    """Who a usable token or session stands for; `via` names which one (and its id)."""
+    return Principal(
+        user_id=cred.user_id, email=cred.email, role=cred.role, tenant_id=cred.tenant_id, **via
+    )
+
+
 class AuthService:
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, auth: AuthSettings) -> None:
         self.db = db
-        self.settings = settings
+        self.auth = auth
 
     def _usable(self, conn: object, user: User) -> bool:
         if user.disabled:
@@ -72,15 +81,7 @@ class AuthService:
         if cred.last_used_at is None or now - cred.last_used_at > _TOUCH_EVERY:
             with self.db.write() as conn:
                 q.touch_token(conn, cred.id, now)
-        return Principal(
-            user_id=cred.user_id,
-            email=cred.email,
-            role=cred.role,
-            tenant_id=cred.tenant_id,
-            via="token",
-            token_id=cred.id,
-            scopes=frozenset(cred.scopes),
-        )
+        return _principal(cred, via="token", token_id=cred.id, scopes=frozenset(cred.scopes))
 
     def principal_from_session(self, raw: str) -> tuple[Principal, str]:
         """Return the session's principal and its CSRF token (checked like tokens)."""
@@ -88,19 +89,11 @@ class AuthService:
             cred = creds.find_session(conn, hash_token(raw))
         if cred is None or not cred.usable(utcnow()):
             raise Unauthenticated()
-        p = Principal(
-            user_id=cred.user_id,
-            email=cred.email,
-            role=cred.role,
-            tenant_id=cred.tenant_id,
-            via="session",
-            session_id=cred.id,
-        )
-        return p, cred.csrf_token
+        return _principal(cred, via="session", session_id=cred.id), cred.csrf_token
 
     def check_password(self, actor: Actor, email: str, password: str) -> User:
         """Verify a login; throttled per e-mail after repeated failures (shared by all replicas)."""
-        cfg = self.settings.auth
+        cfg = self.auth
         now = utcnow()
         try:
             email = normalize_email(email)
@@ -162,7 +155,7 @@ class AuthService:
                     "created_at": now,
                     "revoked_at": None,
                     "source_ip": actor.source_ip,
-                    "expires_at": now + timedelta(seconds=self.settings.auth.session_ttl_s),
+                    "expires_at": now + timedelta(seconds=self.auth.session_ttl_s),
                 },
             )
         p = Principal(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from forgeml.config import Settings
+from forgeml.config import AuthSettings
 from forgeml.db import identity as q
 from forgeml.db.engine import Database
 from forgeml.db.pagination import Page
@@ -266,9 +266,9 @@ class UserService:
 
 
 class TokenService:
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, auth: AuthSettings) -> None:
         self.db = db
-        self.settings = settings
+        self.auth = auth
 
     def create(
         self,
@@ -286,11 +286,7 @@ class TokenService:
         require(p, Perm.TOKENS_MANAGE_ALL if target.id != p.user_id else Perm.TOKENS_MANAGE_OWN)
         if p.token_id is not None and not set(scopes or list(TokenScope)) <= set(p.scopes):
             raise Forbidden("a token cannot create a token with more scopes than its own")
-        days = (
-            expires_in_days
-            if expires_in_days is not None
-            else self.settings.auth.token_default_ttl_days
-        )
+        days = expires_in_days if expires_in_days is not None else self.auth.token_default_ttl_days
         now = utcnow()
         secret, prefix, digest = new_api_token()
         values = {

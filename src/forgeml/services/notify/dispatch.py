@@ -56,7 +56,7 @@ class Dispatcher:
         self.cfg = settings.webhooks
         self.smtp = settings.smtp
         self.guard = AddressGuard(self.cfg)
-        self.mailer = Mailer(settings)
+        self.mailer = Mailer(settings.smtp, settings.public_url or f"http://{settings.listen}")
         # trust_env=False: no proxy from the environment may reroute (or reveal) deliveries
         self.http = httpx.Client(
             follow_redirects=False, timeout=self.cfg.timeout_s, trust_env=False

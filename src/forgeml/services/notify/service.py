@@ -17,7 +17,7 @@ import structlog
 from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
-from forgeml.config import Settings, SmtpSettings
+from forgeml.config import SmtpSettings
 from forgeml.db import dispatch as dq
 from forgeml.db.engine import Database
 from forgeml.db.events import Event
@@ -76,9 +76,9 @@ class NotificationService:
 
 
 class Mailer:
-    def __init__(self, settings: Settings) -> None:
-        self.smtp: SmtpSettings = settings.smtp
-        self.public_url = (settings.public_url or f"http://{settings.listen}").rstrip("/")
+    def __init__(self, smtp: SmtpSettings, public_url: str) -> None:
+        self.smtp = smtp
+        self.public_url = public_url.rstrip("/")  # links in mails append "/..." paths
 
     @property
     def enabled(self) -> bool:

@@ -10,7 +10,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from forgeml.config import Settings
+from forgeml.config import WebhookSettings
 from forgeml.db import events as events_db
 from forgeml.db import webhooks as q
 from forgeml.db.engine import Database
@@ -38,9 +38,9 @@ def new_secret() -> str:
 
 
 class WebhookService:
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, webhooks: WebhookSettings) -> None:
         self.db = db
-        self.guard = AddressGuard(settings.webhooks)
+        self.guard = AddressGuard(webhooks)
 
     def _load(self, actor: Actor, webhook_id: str) -> Webhook:
         """Load through the scope first (404 for foreign ids), then check the role (403)."""
