@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from forgeml.db.pagination import Page, paginate
+from forgeml.db.rows import from_row
 from forgeml.db.tables import ID, metadata
 from forgeml.db.types import UTCDateTime
 from forgeml.domain.errors import Conflict, NotFound
@@ -57,17 +58,11 @@ _V = algorithm_versions
 
 
 def _algorithm(r: RowMapping) -> Algorithm:
-    return Algorithm(
-        id=r["id"], name=r["name"], description=r["description"], created_at=r["created_at"]
-    )
+    return from_row(Algorithm, r)
 
 
 def _version(r: RowMapping) -> AlgorithmVersion:
-    fields = AlgorithmVersion.__dataclass_fields__
-    values: dict[str, Any] = {k: r[k] for k in fields}
-    values["status"] = VersionStatus(r["status"])
-    values["deprecated"] = bool(r["deprecated"])
-    return AlgorithmVersion(**values)
+    return from_row(AlgorithmVersion, r, status=VersionStatus, deprecated=bool)
 
 
 def _visible(stmt: sa.Select[Any], *, include_deprecated: bool) -> sa.Select[Any]:

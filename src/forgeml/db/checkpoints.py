@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from forgeml.db.jobs import training_jobs
 from forgeml.db.pagination import Page, paginate
+from forgeml.db.rows import from_row
 from forgeml.db.scope import Scope, scoped
 from forgeml.db.tables import ID, metadata
 from forgeml.db.types import UTCDateTime
@@ -72,19 +73,11 @@ _SELECT = sa.select(
 
 
 def _location(r: RowMapping) -> CheckpointLocation:
-    fields = {k: r[k] for k in CheckpointLocation.__dataclass_fields__}
-    fields["file_count"], fields["size_bytes"] = int(r["file_count"]), int(r["size_bytes"])
-    return CheckpointLocation(**fields)
+    return from_row(CheckpointLocation, r, file_count=int, size_bytes=int)
 
 
 def _file(r: RowMapping) -> CheckpointFile:
-    return CheckpointFile(
-        location_id=r["location_id"],
-        path=r["path"],
-        size=int(r["size"]),
-        object_key=r["object_key"],
-        updated_at=r["updated_at"],
-    )
+    return from_row(CheckpointFile, r, size=int)
 
 
 def insert_location(conn: Connection, values: dict[str, Any]) -> CheckpointLocation:

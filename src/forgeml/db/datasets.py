@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from forgeml.db.grants import dataset_grants
 from forgeml.db.pagination import Page, paginate
+from forgeml.db.rows import from_row
 from forgeml.db.scope import Scope, scoped
 from forgeml.db.tables import ID, metadata
 from forgeml.db.types import UTCDateTime
@@ -83,26 +84,15 @@ dataset_files = sa.Table(
 
 
 def _dataset(r: RowMapping) -> Dataset:
-    return Dataset(
-        id=r["id"],
-        tenant_id=r["tenant_id"],
-        kind=DatasetKind(r["kind"]),
-        name=r["name"],
-        description=r["description"],
-        schema_notes=r["schema_notes"],
-        created_at=r["created_at"],
-        updated_at=r["updated_at"],
-    )
+    return from_row(Dataset, r, kind=DatasetKind)
 
 
 def _version(r: RowMapping) -> DatasetVersion:
-    fields = {k: r[k] for k in DatasetVersion.__dataclass_fields__}
-    return DatasetVersion(**{**fields, "status": VersionStatus(r["status"])})
+    return from_row(DatasetVersion, r, status=VersionStatus)
 
 
 def _file(r: RowMapping) -> DatasetFile:
-    fields = {k: r[k] for k in DatasetFile.__dataclass_fields__}
-    return DatasetFile(**{**fields, "state": FileState(r["state"])})
+    return from_row(DatasetFile, r, state=FileState)
 
 
 # --- datasets -------------------------------------------------------------------------------

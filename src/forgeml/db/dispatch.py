@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 
 from forgeml.db.events import Event, events
+from forgeml.db.rows import from_row
 from forgeml.db.scope import Scope, scoped
 from forgeml.db.tables import ID, metadata, users
 from forgeml.db.types import UTCDateTime
@@ -95,7 +96,7 @@ def advance_cursor(conn: Connection, name: str, seq: int, at: datetime) -> None:
 
 def event_by_id(conn: Connection, event_id: str) -> Event | None:
     row = conn.execute(sa.select(events).where(events.c.id == event_id)).mappings().first()
-    return None if row is None else Event(**{k: row[k] for k in Event.__dataclass_fields__})
+    return None if row is None else from_row(Event, row)
 
 
 def latest_seq(conn: Connection, scope: Scope) -> int:

@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
+from forgeml.db.rows import from_row
 from forgeml.db.scope import Scope, scoped
 from forgeml.db.tables import metadata
 from forgeml.db.types import UTCDateTime, utcnow
@@ -49,7 +50,7 @@ class Event:
 
 
 def _event(r: RowMapping) -> Event:
-    return Event(**{k: r[k] for k in Event.__dataclass_fields__})
+    return from_row(Event, r)
 
 
 def emit(

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from forgeml.db.pagination import Page, paginate
+from forgeml.db.rows import from_row
 from forgeml.db.scope import Scope, scoped
 from forgeml.db.tables import ID, metadata
 from forgeml.db.types import UTCDateTime
@@ -31,9 +32,7 @@ dataset_grants = sa.Table(
 
 
 def _grant(r: RowMapping) -> Grant:
-    algos = r["algorithms"]
-    fields = {k: r[k] for k in Grant.__dataclass_fields__}
-    return Grant(**{**fields, "algorithms": tuple(algos) if algos is not None else None})
+    return from_row(Grant, r, algorithms=lambda algos: None if algos is None else tuple(algos))
 
 
 def insert_grant(conn: Connection, values: dict[str, Any]) -> Grant:

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from forgeml.db.dispatch import insert_ignoring_duplicates
 from forgeml.db.pagination import Page, paginate
+from forgeml.db.rows import from_row
 from forgeml.db.scope import Scope, scoped
 from forgeml.db.tables import ID, metadata
 from forgeml.db.types import UTCDateTime
@@ -64,24 +65,11 @@ deliveries = sa.Table(
 
 
 def _webhook(r: RowMapping) -> Webhook:
-    return Webhook(
-        id=r["id"],
-        tenant_id=r["tenant_id"],
-        url=r["url"],
-        events=tuple(r["events"]),
-        description=r["description"],
-        enabled=bool(r["enabled"]),
-        failure_streak=r["failure_streak"],
-        disabled_reason=r["disabled_reason"],
-        created_at=r["created_at"],
-        updated_at=r["updated_at"],
-    )
+    return from_row(Webhook, r, events=tuple, enabled=bool)
 
 
 def _delivery(r: RowMapping) -> Delivery:
-    fields = {k: r[k] for k in Delivery.__dataclass_fields__}
-    fields["state"] = DeliveryState(r["state"])
-    return Delivery(**fields)
+    return from_row(Delivery, r, state=DeliveryState)
 
 
 # --- subscriptions --------------------------------------------------------------------------
