@@ -15,24 +15,23 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from forgeml.db.pagination import Page, paginate
 from forgeml.db.rows import from_row
-from forgeml.db.tables import ID, metadata
-from forgeml.db.types import UTCDateTime
+from forgeml.db.tables import ID, id_column, metadata, timestamp
 from forgeml.domain.errors import Conflict, NotFound
 from forgeml.domain.registry import Algorithm, AlgorithmVersion, VersionStatus
 
 algorithms = sa.Table(
     "algorithms",
     metadata,
-    sa.Column("id", ID, primary_key=True),
+    id_column(),
     sa.Column("name", sa.String(63), nullable=False, unique=True),
     sa.Column("description", sa.Text, nullable=False),
-    sa.Column("created_at", UTCDateTime, nullable=False),
+    timestamp("created_at"),
 )
 
 algorithm_versions = sa.Table(
     "algorithm_versions",
     metadata,
-    sa.Column("id", ID, primary_key=True),
+    id_column(),
     sa.Column("algorithm_id", ID, sa.ForeignKey("algorithms.id"), nullable=False),
     sa.Column("name", sa.String(63), nullable=False),
     sa.Column("version", sa.String(64), nullable=False),
@@ -44,11 +43,11 @@ algorithm_versions = sa.Table(
     sa.Column("failure_reason", sa.Text, nullable=True),
     sa.Column("deprecated", sa.Boolean, nullable=False, default=False),
     sa.Column("bundle_key", sa.String(255), nullable=False),
-    sa.Column("created_at", UTCDateTime, nullable=False),
+    timestamp("created_at"),
     sa.Column("created_by", sa.String(64), nullable=True),
-    sa.Column("env_built_at", UTCDateTime, nullable=True),
+    timestamp("env_built_at", nullable=True),
     sa.Column("build_claimed_by", sa.String(64), nullable=True),
-    sa.Column("build_claimed_at", UTCDateTime, nullable=True),
+    timestamp("build_claimed_at", nullable=True),
     sa.UniqueConstraint("algorithm_id", "version"),
     sa.UniqueConstraint("algorithm_id", "digest"),
     sa.Index("ix_algorithm_versions_status", "status"),

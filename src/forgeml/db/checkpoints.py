@@ -19,39 +19,38 @@ from forgeml.db.jobs import training_jobs
 from forgeml.db.pagination import Page, paginate
 from forgeml.db.rows import from_row
 from forgeml.db.scope import Scope, scoped
-from forgeml.db.tables import ID, metadata
-from forgeml.db.types import UTCDateTime
+from forgeml.db.tables import ID, id_column, metadata, tenant_column, timestamp
 from forgeml.domain.checkpoints import CheckpointFile, CheckpointLocation
 from forgeml.domain.errors import Conflict, InvalidInput, NotFound
 
 checkpoint_locations = sa.Table(
     "checkpoint_locations",
     metadata,
-    sa.Column("id", ID, primary_key=True),
-    sa.Column("tenant_id", ID, sa.ForeignKey("tenants.id"), nullable=False, index=True),
+    id_column(),
+    tenant_column(nullable=False),
     sa.Column("name", sa.String(100), nullable=False),
     sa.Column("description", sa.String(1000), nullable=False),
     sa.Column("last_job_id", ID, nullable=True),
-    sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.Column("updated_at", UTCDateTime, nullable=False),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     sa.UniqueConstraint("tenant_id", "name"),
 )
 
 checkpoint_files = sa.Table(
     "checkpoint_files",
     metadata,
-    sa.Column("id", ID, primary_key=True),
+    id_column(),
     sa.Column(
         "location_id",
         ID,
         sa.ForeignKey("checkpoint_locations.id", ondelete="CASCADE"),
         nullable=False,
     ),
-    sa.Column("tenant_id", ID, nullable=False, index=True),
+    tenant_column(nullable=False, references=False),
     sa.Column("path", sa.String(1024), nullable=False),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("object_key", sa.String(300), nullable=False),
-    sa.Column("updated_at", UTCDateTime, nullable=False),
+    timestamp("updated_at"),
     sa.UniqueConstraint("location_id", "path"),
 )
 

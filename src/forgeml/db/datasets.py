@@ -17,8 +17,7 @@ from forgeml.db.grants import dataset_grants
 from forgeml.db.pagination import Page, paginate
 from forgeml.db.rows import from_row
 from forgeml.db.scope import Scope, scoped
-from forgeml.db.tables import ID, metadata
-from forgeml.db.types import UTCDateTime
+from forgeml.db.tables import ID, id_column, metadata, tenant_column, timestamp
 from forgeml.domain.datasets import (
     Dataset,
     DatasetFile,
@@ -32,33 +31,33 @@ from forgeml.domain.errors import Conflict, NotFound
 datasets = sa.Table(
     "datasets",
     metadata,
-    sa.Column("id", ID, primary_key=True),
-    sa.Column("tenant_id", ID, sa.ForeignKey("tenants.id"), nullable=True, index=True),
+    id_column(),
+    tenant_column(nullable=True),
     # tenant id or "platform": a real unique key for names (NULLs never collide in SQL).
     sa.Column("owner", sa.String(32), nullable=False),
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("name", sa.String(100), nullable=False),
     sa.Column("description", sa.Text, nullable=False),
     sa.Column("schema_notes", sa.Text, nullable=False),
-    sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.Column("updated_at", UTCDateTime, nullable=False),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     sa.UniqueConstraint("owner", "name"),
 )
 
 dataset_versions = sa.Table(
     "dataset_versions",
     metadata,
-    sa.Column("id", ID, primary_key=True),
+    id_column(),
     sa.Column("dataset_id", ID, sa.ForeignKey("datasets.id"), nullable=False),
-    sa.Column("tenant_id", ID, nullable=True, index=True),
+    tenant_column(nullable=True, references=False),
     sa.Column("number", sa.Integer, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("file_count", sa.Integer, nullable=False),
     sa.Column("size_bytes", sa.BigInteger, nullable=False),
     sa.Column("digest", sa.String(64), nullable=True),
-    sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.Column("committed_at", UTCDateTime, nullable=True),
-    sa.Column("expires_at", UTCDateTime, nullable=True),
+    timestamp("created_at"),
+    timestamp("committed_at", nullable=True),
+    timestamp("expires_at", nullable=True),
     sa.Column("created_by", sa.String(64), nullable=True),
     sa.UniqueConstraint("dataset_id", "number"),
     sa.Index("ix_dataset_versions_status_expires_at", "status", "expires_at"),
@@ -67,9 +66,9 @@ dataset_versions = sa.Table(
 dataset_files = sa.Table(
     "dataset_files",
     metadata,
-    sa.Column("id", ID, primary_key=True),
+    id_column(),
     sa.Column("version_id", ID, sa.ForeignKey("dataset_versions.id"), nullable=False),
-    sa.Column("tenant_id", ID, nullable=True, index=True),
+    tenant_column(nullable=True, references=False),
     sa.Column("path", sa.String(1024), nullable=False),
     sa.Column("path_key", sa.String(1024), nullable=False),  # domain.datasets.fold(path)
     sa.Column("size", sa.BigInteger, nullable=True),

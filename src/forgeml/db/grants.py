@@ -13,21 +13,20 @@ from sqlalchemy.engine import Connection, RowMapping
 from forgeml.db.pagination import Page, paginate
 from forgeml.db.rows import from_row
 from forgeml.db.scope import Scope, scoped
-from forgeml.db.tables import ID, metadata
-from forgeml.db.types import UTCDateTime
+from forgeml.db.tables import ID, id_column, metadata, tenant_column, timestamp
 from forgeml.domain.datasets import Grant
 from forgeml.domain.errors import NotFound
 
 dataset_grants = sa.Table(
     "dataset_grants",
     metadata,
-    sa.Column("id", ID, primary_key=True),
+    id_column(),
     sa.Column("dataset_id", ID, sa.ForeignKey("datasets.id"), nullable=False, index=True),
-    sa.Column("tenant_id", ID, sa.ForeignKey("tenants.id"), nullable=False, index=True),
+    tenant_column(nullable=False),
     sa.Column("algorithms", sa.JSON, nullable=True),
-    sa.Column("expires_at", UTCDateTime, nullable=True),
-    sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.Column("revoked_at", UTCDateTime, nullable=True),
+    timestamp("expires_at", nullable=True),
+    timestamp("created_at"),
+    timestamp("revoked_at", nullable=True),
 )
 
 
