@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from forgeml.db.pagination import Page, paginate
-from forgeml.db.rows import from_row
+from forgeml.db.rows import from_row, one
 from forgeml.db.tables import ID, id_column, metadata, timestamp
 from forgeml.domain.errors import Conflict, NotFound
 from forgeml.domain.registry import Algorithm, AlgorithmVersion, VersionStatus
@@ -101,10 +101,7 @@ def get_algorithm(
     stmt = sa.select(algorithms).where(algorithms.c.id == algorithm_id)
     if tenant_view:
         stmt = stmt.where(_has_visible_version(include_deprecated))
-    row = conn.execute(stmt).mappings().first()
-    if row is None:
-        raise NotFound(f"algorithm {algorithm_id!r} not found")
-    return _algorithm(row)
+    return one(conn, stmt, _algorithm, f"algorithm {algorithm_id!r} not found")
 
 
 def _has_visible_version(include_deprecated: bool) -> sa.ColumnElement[bool]:
@@ -165,10 +162,7 @@ def get_version(
         stmt = stmt.where(_V.c.algorithm_id == algorithm_id)
     if tenant_view:
         stmt = _visible(stmt, include_deprecated=include_deprecated)
-    row = conn.execute(stmt).mappings().first()
-    if row is None:
-        raise NotFound(f"algorithm version {version_id!r} not found")
-    return _version(row)
+    return one(conn, stmt, _version, f"algorithm version {version_id!r} not found")
 
 
 def find_version(conn: Connection, name: str, version: str) -> AlgorithmVersion:
@@ -188,10 +182,7 @@ def latest_usable_version(conn: Connection, name: str) -> AlgorithmVersion:
         .order_by(_V.c.id.desc())
         .limit(1)
     )
-    found = conn.execute(stmt).mappings().first()
-    if found is None:
-        raise NotFound(f"algorithm {name} has no usable version")
-    return _version(found)
+    return one(conn, stmt, _version, f"algorithm {name} has no usable version")
 
 
 def versions_of(

@@ -17,11 +17,11 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from forgeml.db.jobs import training_jobs
 from forgeml.db.pagination import Page, paginate
-from forgeml.db.rows import from_row
+from forgeml.db.rows import from_row, one
 from forgeml.db.scope import Scope, scoped
 from forgeml.db.tables import ID, id_column, metadata, tenant_column, timestamp
 from forgeml.domain.checkpoints import CheckpointFile, CheckpointLocation
-from forgeml.domain.errors import Conflict, InvalidInput, NotFound
+from forgeml.domain.errors import Conflict, InvalidInput
 
 checkpoint_locations = sa.Table(
     "checkpoint_locations",
@@ -88,18 +88,17 @@ def insert_location(conn: Connection, values: dict[str, Any]) -> CheckpointLocat
 
 
 def get_location(conn: Connection, scope: Scope, location_id: str) -> CheckpointLocation:
-    row = conn.execute(scoped(_SELECT.where(_L.c.id == location_id), _L, scope)).mappings().first()
-    if row is None:
-        raise NotFound(f"checkpoint location {location_id!r} not found")
-    return _location(row)
+    return one(
+        conn,
+        scoped(_SELECT.where(_L.c.id == location_id), _L, scope),
+        _location,
+        f"checkpoint location {location_id!r} not found",
+    )
 
 
 def find_by_name(conn: Connection, tenant_id: str, name: str) -> CheckpointLocation:
     stmt = _SELECT.where(_L.c.tenant_id == tenant_id, _L.c.name == name)
-    row = conn.execute(stmt).mappings().first()
-    if row is None:
-        raise NotFound(f"checkpoint location {name!r} not found")
-    return _location(row)
+    return one(conn, stmt, _location, f"checkpoint location {name!r} not found")
 
 
 def list_locations(
@@ -168,10 +167,7 @@ def list_files(
 
 def get_file(conn: Connection, location_id: str, path: str) -> CheckpointFile:
     stmt = sa.select(_F).where(_F.c.location_id == location_id, _F.c.path == path)
-    row = conn.execute(stmt).mappings().first()
-    if row is None:
-        raise NotFound(f"no checkpoint file {path[:200]!r}")
-    return _file(row)
+    return one(conn, stmt, _file, f"no checkpoint file {path[:200]!r}")
 
 
 def put_file(conn: Connection, values: dict[str, Any]) -> str | None:

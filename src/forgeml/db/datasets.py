@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from forgeml.db.grants import dataset_grants
 from forgeml.db.pagination import Page, paginate
-from forgeml.db.rows import from_row
+from forgeml.db.rows import from_row, one
 from forgeml.db.scope import Scope, scoped
 from forgeml.db.tables import ID, id_column, metadata, tenant_column, timestamp
 from forgeml.domain.datasets import (
@@ -110,10 +110,7 @@ def insert_dataset(conn: Connection, values: dict[str, Any]) -> Dataset:
 
 def get_dataset(conn: Connection, scope: Scope, dataset_id: str) -> Dataset:
     stmt = scoped(sa.select(datasets).where(datasets.c.id == dataset_id), datasets, scope)
-    row = conn.execute(stmt).mappings().first()
-    if row is None:
-        raise NotFound(f"dataset {dataset_id!r} not found")
-    return _dataset(row)
+    return one(conn, stmt, _dataset, f"dataset {dataset_id!r} not found")
 
 
 def find_platform_dataset(conn: Connection, dataset_id: str) -> Dataset | None:
@@ -204,10 +201,12 @@ def get_committed(conn: Connection, dataset_id: str, number: int | None) -> Data
     )
     if number is not None:
         stmt = stmt.where(dataset_versions.c.number == number)
-    row = conn.execute(stmt.order_by(dataset_versions.c.number.desc()).limit(1)).mappings().first()
-    if row is None:
-        raise NotFound(f"version {number if number is not None else 'latest'} not found")
-    return _version(row)
+    return one(
+        conn,
+        stmt.order_by(dataset_versions.c.number.desc()).limit(1),
+        _version,
+        f"version {number if number is not None else 'latest'} not found",
+    )
 
 
 def list_versions(

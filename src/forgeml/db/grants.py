@@ -11,11 +11,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from forgeml.db.pagination import Page, paginate
-from forgeml.db.rows import from_row
+from forgeml.db.rows import from_row, one, where_given
 from forgeml.db.scope import Scope, scoped
 from forgeml.db.tables import ID, id_column, metadata, tenant_column, timestamp
 from forgeml.domain.datasets import Grant
-from forgeml.domain.errors import NotFound
 
 dataset_grants = sa.Table(
     "dataset_grants",
@@ -43,10 +42,7 @@ def get_grant(conn: Connection, scope: Scope, grant_id: str) -> Grant:
     stmt = scoped(
         sa.select(dataset_grants).where(dataset_grants.c.id == grant_id), dataset_grants, scope
     )
-    row = conn.execute(stmt).mappings().first()
-    if row is None:
-        raise NotFound(f"grant {grant_id!r} not found")
-    return _grant(row)
+    return one(conn, stmt, _grant, f"grant {grant_id!r} not found")
 
 
 def list_grants(
@@ -58,11 +54,11 @@ def list_grants(
     cursor: str | None,
     limit: int,
 ) -> Page[Grant]:
-    stmt = scoped(sa.select(dataset_grants), dataset_grants, scope)
-    if dataset_id:
-        stmt = stmt.where(dataset_grants.c.dataset_id == dataset_id)
-    if tenant_id:
-        stmt = stmt.where(dataset_grants.c.tenant_id == tenant_id)
+    stmt = where_given(
+        scoped(sa.select(dataset_grants), dataset_grants, scope),
+        (dataset_grants.c.dataset_id, dataset_id),
+        (dataset_grants.c.tenant_id, tenant_id),
+    )
     return paginate(conn, stmt, dataset_grants.c.id, _grant, cursor=cursor, limit=limit)
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from forgeml.db.dispatch import insert_ignoring_duplicates
 from forgeml.db.pagination import Page, paginate
-from forgeml.db.rows import from_row
+from forgeml.db.rows import from_row, one
 from forgeml.db.scope import Scope, scoped
 from forgeml.db.tables import ID, id_column, metadata, tenant_column, timestamp
 from forgeml.domain.errors import NotFound
@@ -160,10 +160,7 @@ def get_delivery(conn: Connection, scope: Scope, webhook_id: str, delivery_id: s
         deliveries,
         scope,
     )
-    row = conn.execute(stmt).mappings().first()
-    if row is None:
-        raise NotFound(f"delivery {delivery_id!r} not found")
-    return _delivery(row)
+    return one(conn, stmt, _delivery, f"delivery {delivery_id!r} not found")
 
 
 def list_deliveries(
