@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Unpack
 from urllib.parse import quote
 
 from forgeml.domain.errors import InvalidInput, NotFound
@@ -20,7 +21,9 @@ from forgeml.storage.base import (
     MAX_PRESIGN_S,
     MIN_PART_SIZE,
     Data,
+    ObjectInfo,
     PartInfo,
+    PutOptions,
 )
 from forgeml.storage.keys import check_key
 
@@ -215,6 +218,19 @@ def utc_from_timestamp(ts: float) -> datetime:
 
 def utc_now() -> datetime:
     return datetime.now(tz=UTC)
+
+
+class TypedPut:
+    """`put()` with the keywords the protocol declares, written once for every backend: the key
+    checked, the content type defaulted and validated, then the backend's `_put`."""
+
+    def put(self, key: str, data: Data, **options: Unpack[PutOptions]) -> ObjectInfo:
+        check_key(key)
+        ctype = content_type_or_default(options.get("content_type"))
+        return self._put(key, data, ctype, options.get("size"))
+
+    def _put(self, key: str, data: Data, content_type: str, size: int | None) -> ObjectInfo:
+        raise NotImplementedError
 
 
 class NoPresign:
