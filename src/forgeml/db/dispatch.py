@@ -21,6 +21,20 @@ from forgeml.db.tables import ID, id_column, metadata, tenant_column, timestamp,
 from forgeml.domain.identity import Role
 from forgeml.domain.webhooks import DeliveryState, NotificationPrefs
 
+
+def retry_columns() -> list[sa.Column[Any]]:
+    """The state, attempt count, retry window and lease of an outbox row that is sent until it
+    goes through (webhook deliveries and e-mails)."""
+    return [
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False),
+        timestamp("next_attempt_at"),
+        timestamp("window_start"),
+        timestamp("lease_until", nullable=True),
+        sa.Column("lease_token", sa.String(32), nullable=True),
+    ]
+
+
 dispatch_cursors = sa.Table(
     "dispatch_cursors",
     metadata,
@@ -40,12 +54,7 @@ email_outbox = sa.Table(
     sa.Column("subject", sa.String(300), nullable=False),
     sa.Column("text_body", sa.Text, nullable=False),
     sa.Column("html_body", sa.Text, nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False),
-    timestamp("next_attempt_at"),
-    timestamp("window_start"),
-    timestamp("lease_until", nullable=True),
-    sa.Column("lease_token", sa.String(32), nullable=True),
+    *retry_columns(),
     sa.Column("last_error", sa.String(1000), nullable=True),
     timestamp("sent_at", nullable=True),
     timestamp("created_at"),

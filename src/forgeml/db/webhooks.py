@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
-from forgeml.db.dispatch import insert_ignoring_duplicates
+from forgeml.db.dispatch import insert_ignoring_duplicates, retry_columns
 from forgeml.db.pagination import Page, paginate
 from forgeml.db.rows import from_row, one
 from forgeml.db.scope import Scope, scoped
@@ -44,12 +44,7 @@ deliveries = sa.Table(
     sa.Column("webhook_id", ID, sa.ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
     sa.Column("event_id", ID, nullable=False),
     sa.Column("event_type", sa.String(100), nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False),
-    timestamp("next_attempt_at"),
-    timestamp("window_start"),
-    timestamp("lease_until", nullable=True),
-    sa.Column("lease_token", sa.String(32), nullable=True),
+    *retry_columns(),
     timestamp("last_attempt_at", nullable=True),
     sa.Column("last_status_code", sa.Integer, nullable=True),
     sa.Column("last_duration_ms", sa.Integer, nullable=True),
