@@ -220,9 +220,10 @@ def utc_now() -> datetime:
     return datetime.now(tz=UTC)
 
 
-class TypedPut:
-    """`put()` with the keywords the protocol declares, written once for every backend: the key
-    checked, the content type defaulted and validated, then the backend's `_put`."""
+class StoreBase:
+    """What every backend does the same way on top of its own primitives: `put()` checks the key
+    and the content type, then calls the backend's `_put`; `exists()` is a look-up that did not
+    raise `NotFound`."""
 
     def put(self, key: str, data: Data, **options: Unpack[PutOptions]) -> ObjectInfo:
         check_key(key)
@@ -231,6 +232,20 @@ class TypedPut:
 
     def _put(self, key: str, data: Data, content_type: str, size: int | None) -> ObjectInfo:
         raise NotImplementedError
+
+    def head(self, key: str) -> ObjectInfo:
+        raise NotImplementedError
+
+    def exists(self, key: str) -> bool:
+        try:
+            self._find(key)
+        except NotFound:
+            return False
+        return True
+
+    def _find(self, key: str) -> object:
+        """The cheapest look-up that raises `NotFound` for a missing object (here: `head`)."""
+        return self.head(key)
 
 
 class NoPresign:

@@ -19,7 +19,7 @@ from forgeml.domain.errors import InvalidInput, NotFound
 from forgeml.storage.base import CHUNK_SIZE, Data, ObjectInfo, PartInfo, UploadInfo
 from forgeml.storage.common import (
     NoPresign,
-    TypedPut,
+    StoreBase,
     check_part_number,
     check_upload_id,
     checked_chunks,
@@ -64,7 +64,7 @@ def _read_all(data: Data, size: int | None = None) -> tuple[bytes, str]:
     return bytes(buf), digest.hexdigest()
 
 
-class MemoryObjectStore(TypedPut, NoPresign):
+class MemoryObjectStore(StoreBase, NoPresign):
     """A thread-safe dict of objects plus in-flight multipart uploads."""
 
     def __init__(self, name: str = "") -> None:
@@ -110,13 +110,6 @@ class MemoryObjectStore(TypedPut, NoPresign):
 
     def head(self, key: str) -> ObjectInfo:
         return self._get(key).info(key)
-
-    def exists(self, key: str) -> bool:
-        try:
-            self._get(key)
-        except NotFound:
-            return False
-        return True
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         check_prefix(prefix)
