@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -37,6 +38,11 @@ PLATFORM_COLS = ["id", "name", "size_bytes", "description", "versions"]
 
 Paths = Annotated[list[Path], typer.Argument(help="Files and folders (a folder: its contents).")]
 VersionOpt = Annotated[int | None, typer.Option("--version", "-v", help="Default: latest.")]
+# The upload options, shared by tenant and platform datasets.
+PrefixOpt = Annotated[str, typer.Option(help="Folder inside the version.")]
+ArchiveOpt = Annotated[bool, typer.Option(help="PATHs are zip/tar(.gz) to unpack server-side.")]
+DirectOpt = Annotated[bool, typer.Option(help="Presigned parts straight to S3.")]
+SessionOpt = Annotated[str | None, typer.Option(help="Resume this upload session id.")]
 
 
 def client() -> Client:
@@ -67,37 +73,56 @@ def bar(
         yield (lambda n: progress.advance(task, n)), plan
 
 
-def _upload(
-    c: Client,
-    ref: str,
-    kind: str,
-    paths: list[Path],
-    *,
-    prefix: str,
-    archive: bool,
-    direct: bool,
-    session: str | None,
-    commit: bool,
-    quiet: bool,
-) -> dict[str, Any]:
-    ds = c.datasets.find(ref, kind)
-    if archive:
-        up = c.datasets.session(ds["id"], session) if session else c.datasets.open_upload(ds["id"])
-        uid = up["version"]["id"]
-        for p in paths:
-            c.datasets.put_archive(ds["id"], uid, p, prefix)
-        return c.datasets.commit(ds["id"], uid) if commit else c.datasets.session(ds["id"], uid)
-    with bar("upload", quiet) as (advance, plan):
-        return c.datasets.upload(
-            ds["id"],
-            list(paths),
-            prefix=prefix,
-            upload_id=session,
-            direct=direct,
-            commit=commit,
-            progress=advance,
-            on_plan=plan,
-        )
+@dataclass(frozen=True)
+class _Upload:
+    """What `dataset upload` and `platform-dataset upload` were asked to do."""
+
+    prefix: str
+    archive: bool
+    direct: bool
+    session: str | None
+    commit: bool
+
+
+def _upload(ref: str, kind: str, paths: list[Path], up: _Upload, quiet: bool) -> dict[str, Any]:
+    with client() as c:
+        ds = c.datasets.find(ref, kind)
+        if up.archive:
+            return _upload_archives(c, ds["id"], paths, up)
+        with bar("upload", quiet) as (advance, plan):
+            return c.datasets.upload(
+                ds["id"],
+                list(paths),
+                prefix=up.prefix,
+                upload_id=up.session,
+                direct=up.direct,
+                commit=up.commit,
+                progress=advance,
+                on_plan=plan,
+            )
+
+
+def _upload_archives(c: Client, dataset_id: str, paths: list[Path], up: _Upload) -> dict[str, Any]:
+    """Archives are unpacked server-side: one session, each archive put whole, then commit."""
+    ds = c.datasets
+    session = ds.session(dataset_id, up.session) if up.session else ds.open_upload(dataset_id)
+    uid = session["version"]["id"]
+    for p in paths:
+        ds.put_archive(dataset_id, uid, p, up.prefix)
+    return ds.commit(dataset_id, uid) if up.commit else ds.session(dataset_id, uid)
+
+
+def _create(name: str, kind: str, description: str, schema_notes: str, json_out: bool) -> None:
+    with client() as c:
+        ds = c.datasets.create(name, kind=kind, description=description, schema_notes=schema_notes)
+    emit(ds, json_out, DS_COLS)
+
+
+def _rm(ref: str, kind: str | None, json_out: bool) -> None:
+    with client() as c:
+        ds = c.datasets.find(ref, kind)
+        c.datasets.delete(ds["id"])
+    emit({"deleted": ds["id"]}, json_out)
 
 
 def _show(c: Client, ref: str, kind: str | None) -> dict[str, Any]:
@@ -116,12 +141,7 @@ def dataset_create(
     schema_notes: Annotated[str, typer.Option()] = "",
     json_out: JsonOpt = False,
 ) -> None:
-    with client() as c:
-        emit(
-            c.datasets.create(name, description=description, schema_notes=schema_notes),
-            json_out,
-            DS_COLS,
-        )
+    _create(name, "tenant", description, schema_notes, json_out)
 
 
 @dataset_app.command("upload")
@@ -129,29 +149,17 @@ def dataset_create(
 def dataset_upload(
     dataset: Annotated[str, typer.Argument(help="Dataset id or name.")],
     paths: Paths,
-    prefix: Annotated[str, typer.Option(help="Folder inside the version.")] = "",
-    archive: Annotated[
-        bool, typer.Option(help="PATHs are zip/tar(.gz) to unpack server-side.")
-    ] = False,
-    direct: Annotated[bool, typer.Option(help="Presigned parts straight to S3.")] = False,
-    session: Annotated[str | None, typer.Option(help="Resume this upload session id.")] = None,
+    prefix: PrefixOpt = "",
+    archive: ArchiveOpt = False,
+    direct: DirectOpt = False,
+    session: SessionOpt = None,
     commit: Annotated[bool, typer.Option(help="Commit when all files arrived.")] = True,
     json_out: JsonOpt = False,
 ) -> None:
     """Upload files/folders as a new version (re-run to resume an interrupted upload)."""
-    with client() as c:
-        out = _upload(
-            c,
-            dataset,
-            "tenant",
-            paths,
-            prefix=prefix,
-            archive=archive,
-            direct=direct,
-            session=session,
-            commit=commit,
-            quiet=json_out,
-        )
+    out = _upload(
+        dataset, "tenant", paths, _Upload(prefix, archive, direct, session, commit), json_out
+    )
     emit(out, json_out, VERSION_COLS if "number" in out else None)
 
 
@@ -198,10 +206,7 @@ def dataset_download(
 @dataset_app.command("rm")
 @handle_errors
 def dataset_rm(dataset: str, json_out: JsonOpt = False) -> None:
-    with client() as c:
-        ds = c.datasets.find(dataset)
-        c.datasets.delete(ds["id"])
-    emit({"deleted": ds["id"]}, json_out)
+    _rm(dataset, None, json_out)
 
 
 @dataset_app.command("abort")
@@ -234,11 +239,7 @@ def platform_create(
     schema_notes: Annotated[str, typer.Option()] = "",
     json_out: JsonOpt = False,
 ) -> None:
-    with client() as c:
-        ds = c.datasets.create(
-            name, kind="platform", description=description, schema_notes=schema_notes
-        )
-    emit(ds, json_out, DS_COLS)
+    _create(name, "platform", description, schema_notes, json_out)
 
 
 @platform_app.command("upload")
@@ -246,25 +247,15 @@ def platform_create(
 def platform_upload(
     dataset: str,
     paths: Paths,
-    prefix: Annotated[str, typer.Option()] = "",
-    archive: Annotated[bool, typer.Option()] = False,
-    direct: Annotated[bool, typer.Option()] = False,
-    session: Annotated[str | None, typer.Option()] = None,
+    prefix: PrefixOpt = "",
+    archive: ArchiveOpt = False,
+    direct: DirectOpt = False,
+    session: SessionOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    with client() as c:
-        out = _upload(
-            c,
-            dataset,
-            "platform",
-            paths,
-            prefix=prefix,
-            archive=archive,
-            direct=direct,
-            session=session,
-            commit=True,
-            quiet=json_out,
-        )
+    out = _upload(
+        dataset, "platform", paths, _Upload(prefix, archive, direct, session, True), json_out
+    )
     emit(out, json_out, VERSION_COLS)
 
 
@@ -287,10 +278,7 @@ def platform_show(dataset: str, json_out: JsonOpt = False) -> None:
 @platform_app.command("rm")
 @handle_errors
 def platform_rm(dataset: str, json_out: JsonOpt = False) -> None:
-    with client() as c:
-        ds = c.datasets.find(dataset, "platform")
-        c.datasets.delete(ds["id"])
-    emit({"deleted": ds["id"]}, json_out)
+    _rm(dataset, "platform", json_out)
 
 
 # --- grants ----------------------------------------------------------------------------------

@@ -83,14 +83,13 @@ class Algorithms:
                         progress(done, total)
                     yield chunk
 
-        data: Json = self.c.json(
+        return self.c.call(
             "POST",
             ADMIN,
             params={"build": str(build).lower()},
             content=chunks(),
             headers={"Content-Type": "application/gzip", "Content-Length": str(total)},
         )
-        return data
 
     def wait(
         self,
@@ -117,16 +116,13 @@ class Algorithms:
         return list(self.c.pages(ADMIN, {"name": name}))
 
     def get(self, algorithm_id: str) -> Json:
-        data: Json = self.c.json("GET", f"{ADMIN}/{algorithm_id}")
-        return data
+        return self.c.call("GET", f"{ADMIN}/{algorithm_id}")
 
     def version(self, algorithm_id: str, version_id: str) -> Json:
-        data: Json = self.c.json("GET", f"{ADMIN}/{algorithm_id}/versions/{version_id}")
-        return data
+        return self.c.call("GET", f"{ADMIN}/{algorithm_id}/versions/{version_id}")
 
     def _change(self, algorithm_id: str, version_id: str, verb: str) -> Json:
-        data: Json = self.c.json("POST", f"{ADMIN}/{algorithm_id}/versions/{version_id}/{verb}")
-        return data
+        return self.c.call("POST", f"{ADMIN}/{algorithm_id}/versions/{version_id}/{verb}")
 
     def deprecate(self, algorithm_id: str, version_id: str) -> Json:
         return self._change(algorithm_id, version_id, "deprecate")
@@ -171,8 +167,7 @@ class Algorithms:
 
     def card(self, algorithm_id: str, include_deprecated: bool = False) -> Json:
         params = {"include_deprecated": "true"} if include_deprecated else {}
-        data: Json = self.c.json("GET", f"{CARDS}/{algorithm_id}", params=params)
-        return data
+        return self.c.call("GET", f"{CARDS}/{algorithm_id}", params=params)
 
     def validate_hyperparameters(
         self, algorithm_id: str, version_id: str, hyperparameters: dict[str, Any]

@@ -20,7 +20,7 @@ from urllib.parse import quote
 import httpx
 
 from forgeml.client.errors import ApiError, error_from
-from forgeml.client.transport import Transport
+from forgeml.client.transport import Transport, id_named
 
 API = "/api/v1"
 Json = dict[str, Any]
@@ -80,15 +80,13 @@ class Datasets:
         self, name: str, *, kind: str = "tenant", description: str = "", schema_notes: str = ""
     ) -> Json:
         body = {"name": name, "kind": kind, "description": description}
-        data: Json = self.c.json("POST", self._u(), json={**body, "schema_notes": schema_notes})
-        return data
+        return self.c.call("POST", self._u(), json={**body, "schema_notes": schema_notes})
 
     def list(self, kind: str | None = None) -> builtins.list[Json]:
         return builtins.list(self.c.pages(self._u(), {"kind": kind}))
 
     def get(self, dataset_id: str) -> Json:
-        data: Json = self.c.json("GET", self._u(dataset_id))
-        return data
+        return self.c.call("GET", self._u(dataset_id))
 
     def find(self, name_or_id: str, kind: str | None = None) -> Json:
         """A dataset by id or by name."""
@@ -104,10 +102,7 @@ class Datasets:
         `ref` (own datasets first: that is what a tenant means by a bare name)."""
         if ref.startswith("dst_"):
             return ref
-        for ds in [*self.list(), *PlatformDatasets(self.c).list()]:
-            if ds["name"] == ref:
-                return str(ds["id"])
-        raise ApiError(404, "not_found", f"dataset {ref!r} not found")
+        return id_named([*self.list(), *PlatformDatasets(self.c).list()], ref, "dataset")
 
     def delete(self, dataset_id: str) -> None:
         self.c.json("DELETE", self._u(dataset_id))
@@ -116,45 +111,36 @@ class Datasets:
         return builtins.list(self.c.pages(self._u(dataset_id, "versions")))
 
     def version(self, dataset_id: str, number: int) -> Json:
-        data: Json = self.c.json("GET", self._u(dataset_id, "versions", str(number)))
-        return data
+        return self.c.call("GET", self._u(dataset_id, "versions", str(number)))
 
     def files(self, dataset_id: str, number: int) -> builtins.list[Json]:
         return builtins.list(self.c.pages(self._u(dataset_id, "versions", str(number), "files")))
 
     def usage(self, tenant_id: str | None = None) -> Json:
-        data: Json = self.c.json(
+        return self.c.call(
             "GET", self._u("usage"), params={"tenant_id": tenant_id} if tenant_id else None
         )
-        return data
 
     def presign(self, dataset_id: str, number: int, path: str) -> Json:
         url = self._u(dataset_id, "versions", str(number), "presign")
-        data: Json = self.c.json("POST", url, json={"path": path})
-        return data
+        return self.c.call("POST", url, json={"path": path})
 
     # -- uploads -----------------------------------------------------------------------------
 
     def open_upload(self, dataset_id: str, files: builtins.list[Json] | None = None) -> Json:
-        data: Json = self.c.json(
-            "POST", self._u(dataset_id, "uploads"), json={"files": files or []}
-        )
-        return data
+        return self.c.call("POST", self._u(dataset_id, "uploads"), json={"files": files or []})
 
     def session(self, dataset_id: str, upload_id: str) -> Json:
-        data: Json = self.c.json("GET", self._u(dataset_id, "uploads", upload_id))
-        return data
+        return self.c.call("GET", self._u(dataset_id, "uploads", upload_id))
 
     def sessions(self, dataset_id: str) -> builtins.list[Json]:
         return builtins.list(self.c.pages(self._u(dataset_id, "uploads")))
 
     def commit(self, dataset_id: str, upload_id: str) -> Json:
-        data: Json = self.c.json("POST", self._u(dataset_id, "uploads", upload_id, "commit"))
-        return data
+        return self.c.call("POST", self._u(dataset_id, "uploads", upload_id, "commit"))
 
     def abort(self, dataset_id: str, upload_id: str) -> Json:
-        data: Json = self.c.json("DELETE", self._u(dataset_id, "uploads", upload_id))
-        return data
+        return self.c.call("DELETE", self._u(dataset_id, "uploads", upload_id))
 
     def put_file(
         self, dataset_id: str, upload_id: str, f: LocalFile, progress: Progress | None = None
@@ -172,8 +158,7 @@ class Datasets:
             "x-content-sha256": f.sha256,
         }
         url = self._u(dataset_id, "uploads", upload_id, "files", _quoted(f.path))
-        data: Json = self.c.json("PUT", url, content=body(), headers=headers, timeout=None)
-        return data
+        return self.c.call("PUT", url, content=body(), headers=headers, timeout=None)
 
     def put_archive(
         self, dataset_id: str, upload_id: str, archive: Path, prefix: str = ""
@@ -336,8 +321,7 @@ class PlatformDatasets:
         return builtins.list(self.c.pages(f"{API}/platform-datasets"))
 
     def get(self, dataset_id: str) -> Json:
-        data: Json = self.c.json("GET", f"{API}/platform-datasets/{dataset_id}")
-        return data
+        return self.c.call("GET", f"{API}/platform-datasets/{dataset_id}")
 
 
 class Grants:
@@ -353,8 +337,7 @@ class Grants:
         expires_at: str | None = None,
     ) -> Json:
         body = {"dataset_id": dataset_id, "tenant_id": tenant_id, "algorithms": algorithms}
-        data: Json = self.c.json("POST", f"{API}/grants", json={**body, "expires_at": expires_at})
-        return data
+        return self.c.call("POST", f"{API}/grants", json={**body, "expires_at": expires_at})
 
     def list(
         self, dataset_id: str | None = None, tenant_id: str | None = None
@@ -364,5 +347,4 @@ class Grants:
         )
 
     def revoke(self, grant_id: str) -> Json:
-        data: Json = self.c.json("DELETE", f"{API}/grants/{grant_id}")
-        return data
+        return self.c.call("DELETE", f"{API}/grants/{grant_id}")

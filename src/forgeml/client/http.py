@@ -83,12 +83,10 @@ class Client(Transport):
         return data
 
     def me(self) -> Json:
-        data: Json = self.json("GET", f"{API}/me")
-        return data
+        return self.call("GET", f"{API}/me")
 
     def health(self) -> Json:
-        data: Json = self.json("GET", "/healthz")
-        return data
+        return self.call("GET", "/healthz")
 
     def ready(self) -> Json:
         resp = self.http.get("/readyz")
@@ -106,8 +104,7 @@ class _Resource:
         return "/".join([f"{API}{self.path}", *parts])
 
     def get(self, obj_id: str) -> Json:
-        data: Json = self.c.json("GET", self._url(obj_id))
-        return data
+        return self.c.call("GET", self._url(obj_id))
 
     def list(self, **filters: Any) -> list[Json]:
         return list(self.c.pages(self._url(), filters))
@@ -137,22 +134,16 @@ class _Tenants(_Resource):
             "display_name": display_name,
             "storage_quota_bytes": storage_quota_bytes,
         }
-        data: Json = self.c.json(
-            "POST", self._url(), json={k: v for k, v in body.items() if v is not None}
-        )
-        return data
+        return self.c.send_set("POST", self._url(), **body)
 
     def update(self, tenant_id: str, **changes: Any) -> Json:
-        data: Json = self.c.json("PATCH", self._url(tenant_id), json=changes)
-        return data
+        return self.c.call("PATCH", self._url(tenant_id), json=changes)
 
     def suspend(self, tenant_id: str) -> Json:
-        data: Json = self.c.json("POST", self._url(tenant_id, "suspend"))
-        return data
+        return self.c.call("POST", self._url(tenant_id, "suspend"))
 
     def resume(self, tenant_id: str) -> Json:
-        data: Json = self.c.json("POST", self._url(tenant_id, "resume"))
-        return data
+        return self.c.call("POST", self._url(tenant_id, "resume"))
 
 
 class _Users(_Resource):
@@ -178,14 +169,10 @@ class _Users(_Resource):
             "password": password,
             "tenant_id": tenant_id,
         }
-        data: Json = self.c.json(
-            "POST", self._url(), json={k: v for k, v in body.items() if v is not None}
-        )
-        return data
+        return self.c.send_set("POST", self._url(), **body)
 
     def update(self, user_id: str, **changes: Any) -> Json:
-        data: Json = self.c.json("PATCH", self._url(user_id), json=changes)
-        return data
+        return self.c.call("PATCH", self._url(user_id), json=changes)
 
     def delete(self, user_id: str) -> None:
         self.c.json("DELETE", self._url(user_id))
@@ -208,14 +195,10 @@ class _Tokens(_Resource):
             "expires_in_days": expires_in_days,
             "user_id": user_id,
         }
-        data: Json = self.c.json(
-            "POST", self._url(), json={k: v for k, v in body.items() if v is not None}
-        )
-        return data
+        return self.c.send_set("POST", self._url(), **body)
 
     def revoke(self, token_id: str) -> Json:
-        data: Json = self.c.json("DELETE", self._url(token_id))
-        return data
+        return self.c.call("DELETE", self._url(token_id))
 
 
 class _Audit(_Resource):

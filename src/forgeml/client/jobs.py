@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from forgeml.client.datasets import Datasets
-from forgeml.client.errors import ApiError, error_from
-from forgeml.client.transport import Transport
+from forgeml.client.transport import Transport, id_named
 from forgeml.domain.ids import looks_like_id
 
 API = "/api/v1/training-jobs"
@@ -26,28 +25,22 @@ class Jobs:
 
     def submit(self, body: Json, *, idempotency_key: str | None = None) -> Json:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        data: Json = self.c.json("POST", API, json=body, headers=headers)
-        return data
+        return self.c.call("POST", API, json=body, headers=headers)
 
     def resolve(self, ref: str) -> str:
         """A job id, or the id of the job with exactly this name (names are unique per tenant)."""
         if looks_like_id(ref) and ref.startswith("job_"):
             return ref
-        for job in self.c.pages(API, {"name_contains": ref}):
-            if job["name"] == ref:
-                return str(job["id"])
-        raise ApiError(404, "not_found", f"training job {ref!r} not found")
+        return id_named(self.c.pages(API, {"name_contains": ref}), ref, "training job")
 
     def get(self, job_id: str) -> Json:
-        data: Json = self.c.json("GET", f"{API}/{self.resolve(job_id)}")
-        return data
+        return self.c.call("GET", f"{API}/{self.resolve(job_id)}")
 
     def list(self, **filters: Any) -> list[Json]:
         return list(self.c.pages(API, filters))
 
     def stop(self, job_id: str) -> Json:
-        data: Json = self.c.json("POST", f"{API}/{self.resolve(job_id)}/stop")
-        return data
+        return self.c.call("POST", f"{API}/{self.resolve(job_id)}/stop")
 
     def logs(self, job_id: str, *, after: int = 0, follow: bool = False) -> Iterator[Json]:
         """Every log line; with `follow`, keep polling until the job ended and all lines came."""
@@ -82,16 +75,7 @@ class Jobs:
         """Save an artifact (following a presigned redirect) and return the file's path."""
         path = dest / artifact if dest.is_dir() else dest
         job_id = self.resolve(job_id)
-        with self.c.http.stream(
-            "GET", f"{API}/{job_id}/artifacts/{artifact}", follow_redirects=True
-        ) as resp:
-            if resp.status_code >= 400:
-                resp.read()
-                raise error_from(resp)
-            with path.open("wb") as f:
-                for chunk in resp.iter_bytes():
-                    f.write(chunk)
-        return path
+        return self.c.download(f"{API}/{job_id}/artifacts/{artifact}", path, follow_redirects=True)
 
 
 class TrainingJob:

@@ -4,7 +4,9 @@ unpacked from the server's envelope, cursor pages. Resources depend on this, nev
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -47,6 +49,29 @@ class Transport:
         resp = self.request(method, path, **kw)
         return None if resp.status_code == 204 or not resp.content else resp.json()
 
+    def call(self, method: str, path: str, **kw: Any) -> Json:
+        """`json()` for the endpoints that answer with one object."""
+        data: Json = self.json(method, path, **kw)
+        return data
+
+    def send_set(self, method: str, path: str, **fields: Any) -> Json:
+        """Send only the fields that are set: None leaves the choice to the server."""
+        return self.call(method, path, json={k: v for k, v in fields.items() if v is not None})
+
+    def download(self, path: str, target: Path, **kw: Any) -> Path:
+        """Stream the body of a GET into `target` (via `<target>.part`, so a broken download
+        never leaves a file that looks complete)."""
+        part = target.with_name(target.name + ".part")
+        with self.http.stream("GET", path, **kw) as resp:
+            if resp.status_code >= 400:
+                resp.read()
+                raise error_from(resp)
+            with part.open("wb") as out:
+                for chunk in resp.iter_bytes():
+                    out.write(chunk)
+        os.replace(part, target)
+        return target
+
     def pages(self, path: str, params: dict[str, Any] | None = None) -> Iterator[Json]:
         """Iterate over every item of a cursor-paginated list."""
         params = {k: v for k, v in (params or {}).items() if v is not None}
@@ -56,3 +81,11 @@ class Transport:
             if not page.get("next_cursor"):
                 return
             params["cursor"] = page["next_cursor"]
+
+
+def id_named(items: Iterable[Json], ref: str, what: str, field: str = "name") -> str:
+    """The id of the item whose `field` is `ref` (the first one), else a 404 `ApiError`."""
+    for item in items:
+        if item.get(field) == ref:
+            return str(item["id"])
+    raise ApiError(404, "not_found", f"{what} {ref!r} not found")

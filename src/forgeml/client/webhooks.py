@@ -25,8 +25,7 @@ class Webhooks:
         return "/".join([f"{API}/webhooks", *parts])
 
     def _json(self, method: str, path: str, **kw: Any) -> Json:
-        data: Json = self.c.json(method, path, **kw)
-        return data
+        return self.c.call(method, path, **kw)
 
     def create(
         self,
@@ -133,9 +132,7 @@ class NotificationPrefs:
         self.c = client
 
     def get(self) -> Json:
-        data: Json = self.c.json("GET", f"{API}/me/notification-preferences")
-        return data
+        return self.c.call("GET", f"{API}/me/notification-preferences")
 
     def update(self, **changes: bool) -> Json:
-        data: Json = self.c.json("PUT", f"{API}/me/notification-preferences", json=changes)
-        return data
+        return self.c.call("PUT", f"{API}/me/notification-preferences", json=changes)

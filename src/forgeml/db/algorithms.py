@@ -14,24 +14,24 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from forgeml.db.pagination import Page, paginate
-from forgeml.db.tables import ID, metadata
-from forgeml.db.types import UTCDateTime
+from forgeml.db.rows import from_row, one
+from forgeml.db.tables import ID, id_column, metadata, timestamp
 from forgeml.domain.errors import Conflict, NotFound
 from forgeml.domain.registry import Algorithm, AlgorithmVersion, VersionStatus
 
 algorithms = sa.Table(
     "algorithms",
     metadata,
-    sa.Column("id", ID, primary_key=True),
+    id_column(),
     sa.Column("name", sa.String(63), nullable=False, unique=True),
     sa.Column("description", sa.Text, nullable=False),
-    sa.Column("created_at", UTCDateTime, nullable=False),
+    timestamp("created_at"),
 )
 
 algorithm_versions = sa.Table(
     "algorithm_versions",
     metadata,
-    sa.Column("id", ID, primary_key=True),
+    id_column(),
     sa.Column("algorithm_id", ID, sa.ForeignKey("algorithms.id"), nullable=False),
     sa.Column("name", sa.String(63), nullable=False),
     sa.Column("version", sa.String(64), nullable=False),
@@ -43,11 +43,11 @@ algorithm_versions = sa.Table(
     sa.Column("failure_reason", sa.Text, nullable=True),
     sa.Column("deprecated", sa.Boolean, nullable=False, default=False),
     sa.Column("bundle_key", sa.String(255), nullable=False),
-    sa.Column("created_at", UTCDateTime, nullable=False),
+    timestamp("created_at"),
     sa.Column("created_by", sa.String(64), nullable=True),
-    sa.Column("env_built_at", UTCDateTime, nullable=True),
+    timestamp("env_built_at", nullable=True),
     sa.Column("build_claimed_by", sa.String(64), nullable=True),
-    sa.Column("build_claimed_at", UTCDateTime, nullable=True),
+    timestamp("build_claimed_at", nullable=True),
     sa.UniqueConstraint("algorithm_id", "version"),
     sa.UniqueConstraint("algorithm_id", "digest"),
     sa.Index("ix_algorithm_versions_status", "status"),
@@ -57,17 +57,11 @@ _V = algorithm_versions
 
 
 def _algorithm(r: RowMapping) -> Algorithm:
-    return Algorithm(
-        id=r["id"], name=r["name"], description=r["description"], created_at=r["created_at"]
-    )
+    return from_row(Algorithm, r)
 
 
 def _version(r: RowMapping) -> AlgorithmVersion:
-    fields = AlgorithmVersion.__dataclass_fields__
-    values: dict[str, Any] = {k: r[k] for k in fields}
-    values["status"] = VersionStatus(r["status"])
-    values["deprecated"] = bool(r["deprecated"])
-    return AlgorithmVersion(**values)
+    return from_row(AlgorithmVersion, r, status=VersionStatus, deprecated=bool)
 
 
 def _visible(stmt: sa.Select[Any], *, include_deprecated: bool) -> sa.Select[Any]:
@@ -107,10 +101,7 @@ def get_algorithm(
     stmt = sa.select(algorithms).where(algorithms.c.id == algorithm_id)
     if tenant_view:
         stmt = stmt.where(_has_visible_version(include_deprecated))
-    row = conn.execute(stmt).mappings().first()
-    if row is None:
-        raise NotFound(f"algorithm {algorithm_id!r} not found")
-    return _algorithm(row)
+    return one(conn, stmt, _algorithm, f"algorithm {algorithm_id!r} not found")
 
 
 def _has_visible_version(include_deprecated: bool) -> sa.ColumnElement[bool]:
@@ -171,10 +162,7 @@ def get_version(
         stmt = stmt.where(_V.c.algorithm_id == algorithm_id)
     if tenant_view:
         stmt = _visible(stmt, include_deprecated=include_deprecated)
-    row = conn.execute(stmt).mappings().first()
-    if row is None:
-        raise NotFound(f"algorithm version {version_id!r} not found")
-    return _version(row)
+    return one(conn, stmt, _version, f"algorithm version {version_id!r} not found")
 
 
 def find_version(conn: Connection, name: str, version: str) -> AlgorithmVersion:
@@ -194,10 +182,7 @@ def latest_usable_version(conn: Connection, name: str) -> AlgorithmVersion:
         .order_by(_V.c.id.desc())
         .limit(1)
     )
-    found = conn.execute(stmt).mappings().first()
-    if found is None:
-        raise NotFound(f"algorithm {name} has no usable version")
-    return _version(found)
+    return one(conn, stmt, _version, f"algorithm {name} has no usable version")
 
 
 def versions_of(

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from forgeml.db.pagination import Page, paginate
+from forgeml.db.rows import from_row
 from forgeml.db.scope import Scope, scoped
 from forgeml.db.tables import audit_events
 from forgeml.domain.filters import AuditFilter
@@ -32,7 +33,7 @@ class AuditEvent:
 
 
 def _event(r: RowMapping) -> AuditEvent:
-    return AuditEvent(**{k: r[k] for k in AuditEvent.__dataclass_fields__})
+    return from_row(AuditEvent, r)
 
 
 def insert_event(conn: Connection, values: dict[str, Any]) -> None:

@@ -17,40 +17,40 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from forgeml.db.jobs import training_jobs
 from forgeml.db.pagination import Page, paginate
+from forgeml.db.rows import from_row, one
 from forgeml.db.scope import Scope, scoped
-from forgeml.db.tables import ID, metadata
-from forgeml.db.types import UTCDateTime
+from forgeml.db.tables import ID, id_column, metadata, tenant_column, timestamp
 from forgeml.domain.checkpoints import CheckpointFile, CheckpointLocation
-from forgeml.domain.errors import Conflict, InvalidInput, NotFound
+from forgeml.domain.errors import Conflict, InvalidInput
 
 checkpoint_locations = sa.Table(
     "checkpoint_locations",
     metadata,
-    sa.Column("id", ID, primary_key=True),
-    sa.Column("tenant_id", ID, sa.ForeignKey("tenants.id"), nullable=False, index=True),
+    id_column(),
+    tenant_column(nullable=False),
     sa.Column("name", sa.String(100), nullable=False),
     sa.Column("description", sa.String(1000), nullable=False),
     sa.Column("last_job_id", ID, nullable=True),
-    sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.Column("updated_at", UTCDateTime, nullable=False),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     sa.UniqueConstraint("tenant_id", "name"),
 )
 
 checkpoint_files = sa.Table(
     "checkpoint_files",
     metadata,
-    sa.Column("id", ID, primary_key=True),
+    id_column(),
     sa.Column(
         "location_id",
         ID,
         sa.ForeignKey("checkpoint_locations.id", ondelete="CASCADE"),
         nullable=False,
     ),
-    sa.Column("tenant_id", ID, nullable=False, index=True),
+    tenant_column(nullable=False, references=False),
     sa.Column("path", sa.String(1024), nullable=False),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("object_key", sa.String(300), nullable=False),
-    sa.Column("updated_at", UTCDateTime, nullable=False),
+    timestamp("updated_at"),
     sa.UniqueConstraint("location_id", "path"),
 )
 
@@ -72,19 +72,11 @@ _SELECT = sa.select(
 
 
 def _location(r: RowMapping) -> CheckpointLocation:
-    fields = {k: r[k] for k in CheckpointLocation.__dataclass_fields__}
-    fields["file_count"], fields["size_bytes"] = int(r["file_count"]), int(r["size_bytes"])
-    return CheckpointLocation(**fields)
+    return from_row(CheckpointLocation, r, file_count=int, size_bytes=int)
 
 
 def _file(r: RowMapping) -> CheckpointFile:
-    return CheckpointFile(
-        location_id=r["location_id"],
-        path=r["path"],
-        size=int(r["size"]),
-        object_key=r["object_key"],
-        updated_at=r["updated_at"],
-    )
+    return from_row(CheckpointFile, r, size=int)
 
 
 def insert_location(conn: Connection, values: dict[str, Any]) -> CheckpointLocation:
@@ -96,18 +88,17 @@ def insert_location(conn: Connection, values: dict[str, Any]) -> CheckpointLocat
 
 
 def get_location(conn: Connection, scope: Scope, location_id: str) -> CheckpointLocation:
-    row = conn.execute(scoped(_SELECT.where(_L.c.id == location_id), _L, scope)).mappings().first()
-    if row is None:
-        raise NotFound(f"checkpoint location {location_id!r} not found")
-    return _location(row)
+    return one(
+        conn,
+        scoped(_SELECT.where(_L.c.id == location_id), _L, scope),
+        _location,
+        f"checkpoint location {location_id!r} not found",
+    )
 
 
 def find_by_name(conn: Connection, tenant_id: str, name: str) -> CheckpointLocation:
     stmt = _SELECT.where(_L.c.tenant_id == tenant_id, _L.c.name == name)
-    row = conn.execute(stmt).mappings().first()
-    if row is None:
-        raise NotFound(f"checkpoint location {name!r} not found")
-    return _location(row)
+    return one(conn, stmt, _location, f"checkpoint location {name!r} not found")
 
 
 def list_locations(
@@ -176,10 +167,7 @@ def list_files(
 
 def get_file(conn: Connection, location_id: str, path: str) -> CheckpointFile:
     stmt = sa.select(_F).where(_F.c.location_id == location_id, _F.c.path == path)
-    row = conn.execute(stmt).mappings().first()
-    if row is None:
-        raise NotFound(f"no checkpoint file {path[:200]!r}")
-    return _file(row)
+    return one(conn, stmt, _file, f"no checkpoint file {path[:200]!r}")
 
 
 def put_file(conn: Connection, values: dict[str, Any]) -> str | None:

@@ -15,9 +15,9 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from forgeml.db.grants import dataset_grants
 from forgeml.db.pagination import Page, paginate
+from forgeml.db.rows import from_row, one
 from forgeml.db.scope import Scope, scoped
-from forgeml.db.tables import ID, metadata
-from forgeml.db.types import UTCDateTime
+from forgeml.db.tables import ID, id_column, metadata, tenant_column, timestamp
 from forgeml.domain.datasets import (
     Dataset,
     DatasetFile,
@@ -31,33 +31,33 @@ from forgeml.domain.errors import Conflict, NotFound
 datasets = sa.Table(
     "datasets",
     metadata,
-    sa.Column("id", ID, primary_key=True),
-    sa.Column("tenant_id", ID, sa.ForeignKey("tenants.id"), nullable=True, index=True),
+    id_column(),
+    tenant_column(nullable=True),
     # tenant id or "platform": a real unique key for names (NULLs never collide in SQL).
     sa.Column("owner", sa.String(32), nullable=False),
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("name", sa.String(100), nullable=False),
     sa.Column("description", sa.Text, nullable=False),
     sa.Column("schema_notes", sa.Text, nullable=False),
-    sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.Column("updated_at", UTCDateTime, nullable=False),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     sa.UniqueConstraint("owner", "name"),
 )
 
 dataset_versions = sa.Table(
     "dataset_versions",
     metadata,
-    sa.Column("id", ID, primary_key=True),
+    id_column(),
     sa.Column("dataset_id", ID, sa.ForeignKey("datasets.id"), nullable=False),
-    sa.Column("tenant_id", ID, nullable=True, index=True),
+    tenant_column(nullable=True, references=False),
     sa.Column("number", sa.Integer, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("file_count", sa.Integer, nullable=False),
     sa.Column("size_bytes", sa.BigInteger, nullable=False),
     sa.Column("digest", sa.String(64), nullable=True),
-    sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.Column("committed_at", UTCDateTime, nullable=True),
-    sa.Column("expires_at", UTCDateTime, nullable=True),
+    timestamp("created_at"),
+    timestamp("committed_at", nullable=True),
+    timestamp("expires_at", nullable=True),
     sa.Column("created_by", sa.String(64), nullable=True),
     sa.UniqueConstraint("dataset_id", "number"),
     sa.Index("ix_dataset_versions_status_expires_at", "status", "expires_at"),
@@ -66,9 +66,9 @@ dataset_versions = sa.Table(
 dataset_files = sa.Table(
     "dataset_files",
     metadata,
-    sa.Column("id", ID, primary_key=True),
+    id_column(),
     sa.Column("version_id", ID, sa.ForeignKey("dataset_versions.id"), nullable=False),
-    sa.Column("tenant_id", ID, nullable=True, index=True),
+    tenant_column(nullable=True, references=False),
     sa.Column("path", sa.String(1024), nullable=False),
     sa.Column("path_key", sa.String(1024), nullable=False),  # domain.datasets.fold(path)
     sa.Column("size", sa.BigInteger, nullable=True),
@@ -83,26 +83,15 @@ dataset_files = sa.Table(
 
 
 def _dataset(r: RowMapping) -> Dataset:
-    return Dataset(
-        id=r["id"],
-        tenant_id=r["tenant_id"],
-        kind=DatasetKind(r["kind"]),
-        name=r["name"],
-        description=r["description"],
-        schema_notes=r["schema_notes"],
-        created_at=r["created_at"],
-        updated_at=r["updated_at"],
-    )
+    return from_row(Dataset, r, kind=DatasetKind)
 
 
 def _version(r: RowMapping) -> DatasetVersion:
-    fields = {k: r[k] for k in DatasetVersion.__dataclass_fields__}
-    return DatasetVersion(**{**fields, "status": VersionStatus(r["status"])})
+    return from_row(DatasetVersion, r, status=VersionStatus)
 
 
 def _file(r: RowMapping) -> DatasetFile:
-    fields = {k: r[k] for k in DatasetFile.__dataclass_fields__}
-    return DatasetFile(**{**fields, "state": FileState(r["state"])})
+    return from_row(DatasetFile, r, state=FileState)
 
 
 # --- datasets -------------------------------------------------------------------------------
@@ -121,10 +110,7 @@ def insert_dataset(conn: Connection, values: dict[str, Any]) -> Dataset:
 
 def get_dataset(conn: Connection, scope: Scope, dataset_id: str) -> Dataset:
     stmt = scoped(sa.select(datasets).where(datasets.c.id == dataset_id), datasets, scope)
-    row = conn.execute(stmt).mappings().first()
-    if row is None:
-        raise NotFound(f"dataset {dataset_id!r} not found")
-    return _dataset(row)
+    return one(conn, stmt, _dataset, f"dataset {dataset_id!r} not found")
 
 
 def find_platform_dataset(conn: Connection, dataset_id: str) -> Dataset | None:
@@ -215,10 +201,12 @@ def get_committed(conn: Connection, dataset_id: str, number: int | None) -> Data
     )
     if number is not None:
         stmt = stmt.where(dataset_versions.c.number == number)
-    row = conn.execute(stmt.order_by(dataset_versions.c.number.desc()).limit(1)).mappings().first()
-    if row is None:
-        raise NotFound(f"version {number if number is not None else 'latest'} not found")
-    return _version(row)
+    return one(
+        conn,
+        stmt.order_by(dataset_versions.c.number.desc()).limit(1),
+        _version,
+        f"version {number if number is not None else 'latest'} not found",
+    )
 
 
 def list_versions(

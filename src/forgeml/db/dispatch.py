@@ -15,40 +15,49 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 
 from forgeml.db.events import Event, events
+from forgeml.db.rows import from_row
 from forgeml.db.scope import Scope, scoped
-from forgeml.db.tables import ID, metadata, users
-from forgeml.db.types import UTCDateTime
+from forgeml.db.tables import ID, id_column, metadata, tenant_column, timestamp, users
 from forgeml.domain.identity import Role
 from forgeml.domain.webhooks import DeliveryState, NotificationPrefs
+
+
+def retry_columns() -> list[sa.Column[Any]]:
+    """The state, attempt count, retry window and lease of an outbox row that is sent until it
+    goes through (webhook deliveries and e-mails)."""
+    return [
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False),
+        timestamp("next_attempt_at"),
+        timestamp("window_start"),
+        timestamp("lease_until", nullable=True),
+        sa.Column("lease_token", sa.String(32), nullable=True),
+    ]
+
 
 dispatch_cursors = sa.Table(
     "dispatch_cursors",
     metadata,
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("seq", sa.BigInteger, nullable=False),
-    sa.Column("updated_at", UTCDateTime, nullable=False),
+    timestamp("updated_at"),
 )
 
 email_outbox = sa.Table(
     "email_outbox",
     metadata,
-    sa.Column("id", ID, primary_key=True),
-    sa.Column("tenant_id", ID, nullable=True, index=True),
+    id_column(),
+    tenant_column(nullable=True, references=False),
     sa.Column("event_id", ID, nullable=False),
     sa.Column("user_id", ID, nullable=False),
     sa.Column("to_address", sa.String(320), nullable=False),
     sa.Column("subject", sa.String(300), nullable=False),
     sa.Column("text_body", sa.Text, nullable=False),
     sa.Column("html_body", sa.Text, nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False),
-    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
-    sa.Column("window_start", UTCDateTime, nullable=False),
-    sa.Column("lease_until", UTCDateTime, nullable=True),
-    sa.Column("lease_token", sa.String(32), nullable=True),
+    *retry_columns(),
     sa.Column("last_error", sa.String(1000), nullable=True),
-    sa.Column("sent_at", UTCDateTime, nullable=True),
-    sa.Column("created_at", UTCDateTime, nullable=False),
+    timestamp("sent_at", nullable=True),
+    timestamp("created_at"),
     sa.UniqueConstraint("event_id", "user_id"),
     sa.Index("ix_email_outbox_state_next_attempt_at", "state", "next_attempt_at"),
 )
@@ -59,7 +68,7 @@ notification_prefs = sa.Table(
     sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("email_on_job_completed", sa.Boolean, nullable=False),
     sa.Column("email_on_job_failed", sa.Boolean, nullable=False),
-    sa.Column("updated_at", UTCDateTime, nullable=False),
+    timestamp("updated_at"),
 )
 
 
@@ -95,7 +104,7 @@ def advance_cursor(conn: Connection, name: str, seq: int, at: datetime) -> None:
 
 def event_by_id(conn: Connection, event_id: str) -> Event | None:
     row = conn.execute(sa.select(events).where(events.c.id == event_id)).mappings().first()
-    return None if row is None else Event(**{k: row[k] for k in Event.__dataclass_fields__})
+    return None if row is None else from_row(Event, row)
 
 
 def latest_seq(conn: Connection, scope: Scope) -> int:

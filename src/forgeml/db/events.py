@@ -13,9 +13,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
+from forgeml.db.rows import from_row
 from forgeml.db.scope import Scope, scoped
-from forgeml.db.tables import metadata
-from forgeml.db.types import UTCDateTime, utcnow
+from forgeml.db.tables import metadata, timestamp
+from forgeml.db.types import utcnow
 from forgeml.domain.ids import new_id
 
 _PG_LOCK_KEY = 0x466F726765  # "Forge": the advisory lock that orders event writers
@@ -30,7 +31,7 @@ events = sa.Table(
     sa.Column("tenant_id", sa.String(32), nullable=True, index=True),
     sa.Column("subject_type", sa.String(50), nullable=True),
     sa.Column("subject_id", sa.String(64), nullable=True),
-    sa.Column("at", UTCDateTime, nullable=False),
+    timestamp("at"),
     sa.Column("data", sa.JSON, nullable=False),
 )
 
@@ -49,7 +50,7 @@ class Event:
 
 
 def _event(r: RowMapping) -> Event:
-    return Event(**{k: r[k] for k in Event.__dataclass_fields__})
+    return from_row(Event, r)
 
 
 def emit(

@@ -11,29 +11,26 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from forgeml.db.pagination import Page, paginate
+from forgeml.db.rows import from_row, one, where_given
 from forgeml.db.scope import Scope, scoped
-from forgeml.db.tables import ID, metadata
-from forgeml.db.types import UTCDateTime
+from forgeml.db.tables import ID, id_column, metadata, tenant_column, timestamp
 from forgeml.domain.datasets import Grant
-from forgeml.domain.errors import NotFound
 
 dataset_grants = sa.Table(
     "dataset_grants",
     metadata,
-    sa.Column("id", ID, primary_key=True),
+    id_column(),
     sa.Column("dataset_id", ID, sa.ForeignKey("datasets.id"), nullable=False, index=True),
-    sa.Column("tenant_id", ID, sa.ForeignKey("tenants.id"), nullable=False, index=True),
+    tenant_column(nullable=False),
     sa.Column("algorithms", sa.JSON, nullable=True),
-    sa.Column("expires_at", UTCDateTime, nullable=True),
-    sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.Column("revoked_at", UTCDateTime, nullable=True),
+    timestamp("expires_at", nullable=True),
+    timestamp("created_at"),
+    timestamp("revoked_at", nullable=True),
 )
 
 
 def _grant(r: RowMapping) -> Grant:
-    algos = r["algorithms"]
-    fields = {k: r[k] for k in Grant.__dataclass_fields__}
-    return Grant(**{**fields, "algorithms": tuple(algos) if algos is not None else None})
+    return from_row(Grant, r, algorithms=lambda algos: None if algos is None else tuple(algos))
 
 
 def insert_grant(conn: Connection, values: dict[str, Any]) -> Grant:
@@ -45,10 +42,7 @@ def get_grant(conn: Connection, scope: Scope, grant_id: str) -> Grant:
     stmt = scoped(
         sa.select(dataset_grants).where(dataset_grants.c.id == grant_id), dataset_grants, scope
     )
-    row = conn.execute(stmt).mappings().first()
-    if row is None:
-        raise NotFound(f"grant {grant_id!r} not found")
-    return _grant(row)
+    return one(conn, stmt, _grant, f"grant {grant_id!r} not found")
 
 
 def list_grants(
@@ -60,11 +54,11 @@ def list_grants(
     cursor: str | None,
     limit: int,
 ) -> Page[Grant]:
-    stmt = scoped(sa.select(dataset_grants), dataset_grants, scope)
-    if dataset_id:
-        stmt = stmt.where(dataset_grants.c.dataset_id == dataset_id)
-    if tenant_id:
-        stmt = stmt.where(dataset_grants.c.tenant_id == tenant_id)
+    stmt = where_given(
+        scoped(sa.select(dataset_grants), dataset_grants, scope),
+        (dataset_grants.c.dataset_id, dataset_id),
+        (dataset_grants.c.tenant_id, tenant_id),
+    )
     return paginate(conn, stmt, dataset_grants.c.id, _grant, cursor=cursor, limit=limit)
 
 

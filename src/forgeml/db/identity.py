@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from forgeml.db.pagination import Page, paginate
+from forgeml.db.rows import from_row, one, where_given
 from forgeml.db.scope import Scope, scoped
 from forgeml.db.tables import api_tokens, browser_sessions, login_attempts, tenants, users
 from forgeml.domain.errors import Conflict, NotFound
@@ -16,44 +17,15 @@ from forgeml.domain.identity import ApiToken, Role, Tenant, TenantStatus, TokenS
 
 
 def _tenant(r: RowMapping) -> Tenant:
-    return Tenant(
-        id=r["id"],
-        name=r["name"],
-        display_name=r["display_name"],
-        status=TenantStatus(r["status"]),
-        storage_quota_bytes=r["storage_quota_bytes"],
-        created_at=r["created_at"],
-        updated_at=r["updated_at"],
-    )
+    return from_row(Tenant, r, status=TenantStatus)
 
 
 def _user(r: RowMapping) -> User:
-    return User(
-        id=r["id"],
-        tenant_id=r["tenant_id"],
-        email=r["email"],
-        name=r["name"],
-        role=Role(r["role"]),
-        disabled=bool(r["disabled"]),
-        created_at=r["created_at"],
-        updated_at=r["updated_at"],
-        last_login_at=r["last_login_at"],
-    )
+    return from_row(User, r, role=Role, disabled=bool)
 
 
 def _token(r: RowMapping) -> ApiToken:
-    return ApiToken(
-        id=r["id"],
-        user_id=r["user_id"],
-        tenant_id=r["tenant_id"],
-        name=r["name"],
-        prefix=r["prefix"],
-        scopes=tuple(TokenScope(s) for s in r["scopes"]),
-        created_at=r["created_at"],
-        expires_at=r["expires_at"],
-        revoked_at=r["revoked_at"],
-        last_used_at=r["last_used_at"],
-    )
+    return from_row(ApiToken, r, scopes=lambda scopes: tuple(map(TokenScope, scopes)))
 
 
 # --- tenants (the tenant row's own id is its tenant_id) -------------------------------------
@@ -68,10 +40,7 @@ def insert_tenant(conn: Connection, values: dict[str, Any]) -> Tenant:
 
 def get_tenant(conn: Connection, scope: Scope, tenant_id: str) -> Tenant:
     stmt = scoped(sa.select(tenants).where(tenants.c.id == tenant_id), tenants, scope, "id")
-    row = conn.execute(stmt).mappings().first()
-    if row is None:
-        raise NotFound(f"tenant {tenant_id!r} not found")
-    return _tenant(row)
+    return one(conn, stmt, _tenant, f"tenant {tenant_id!r} not found")
 
 
 def list_tenants(
@@ -132,11 +101,9 @@ def list_users(
     cursor: str | None,
     limit: int,
 ) -> Page[User]:
-    stmt = scoped(sa.select(users), users, scope)
-    if tenant_id:
-        stmt = stmt.where(users.c.tenant_id == tenant_id)
-    if role:
-        stmt = stmt.where(users.c.role == role)
+    stmt = where_given(
+        scoped(sa.select(users), users, scope), (users.c.tenant_id, tenant_id), (users.c.role, role)
+    )
     return paginate(conn, stmt, users.c.id, _user, cursor=cursor, limit=limit)
 
 
@@ -176,10 +143,7 @@ def get_token(
     stmt = scoped(sa.select(api_tokens).where(api_tokens.c.id == token_id), api_tokens, scope)
     if user_id is not None:
         stmt = stmt.where(api_tokens.c.user_id == user_id)
-    row = conn.execute(stmt).mappings().first()
-    if row is None:
-        raise NotFound(f"token {token_id!r} not found")
-    return _token(row)
+    return one(conn, stmt, _token, f"token {token_id!r} not found")
 
 
 def list_tokens(

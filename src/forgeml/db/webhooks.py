@@ -12,19 +12,19 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
-from forgeml.db.dispatch import insert_ignoring_duplicates
+from forgeml.db.dispatch import insert_ignoring_duplicates, retry_columns
 from forgeml.db.pagination import Page, paginate
+from forgeml.db.rows import from_row, one
 from forgeml.db.scope import Scope, scoped
-from forgeml.db.tables import ID, metadata
-from forgeml.db.types import UTCDateTime
+from forgeml.db.tables import ID, id_column, metadata, tenant_column, timestamp
 from forgeml.domain.errors import NotFound
 from forgeml.domain.webhooks import Delivery, DeliveryState, Webhook
 
 webhooks = sa.Table(
     "webhooks",
     metadata,
-    sa.Column("id", ID, primary_key=True),
-    sa.Column("tenant_id", ID, sa.ForeignKey("tenants.id"), nullable=False, index=True),
+    id_column(),
+    tenant_column(nullable=False),
     sa.Column("url", sa.String(2000), nullable=False),
     sa.Column("events", sa.JSON, nullable=False),
     sa.Column("description", sa.String(500), nullable=False),
@@ -32,31 +32,26 @@ webhooks = sa.Table(
     sa.Column("enabled", sa.Boolean, nullable=False),
     sa.Column("failure_streak", sa.Integer, nullable=False),
     sa.Column("disabled_reason", sa.String(500), nullable=True),
-    sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.Column("updated_at", UTCDateTime, nullable=False),
+    timestamp("created_at"),
+    timestamp("updated_at"),
 )
 
 deliveries = sa.Table(
     "deliveries",
     metadata,
-    sa.Column("id", ID, primary_key=True),
-    sa.Column("tenant_id", ID, nullable=False, index=True),
+    id_column(),
+    tenant_column(nullable=False, references=False),
     sa.Column("webhook_id", ID, sa.ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
     sa.Column("event_id", ID, nullable=False),
     sa.Column("event_type", sa.String(100), nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False),
-    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
-    sa.Column("window_start", UTCDateTime, nullable=False),
-    sa.Column("lease_until", UTCDateTime, nullable=True),
-    sa.Column("lease_token", sa.String(32), nullable=True),
-    sa.Column("last_attempt_at", UTCDateTime, nullable=True),
+    *retry_columns(),
+    timestamp("last_attempt_at", nullable=True),
     sa.Column("last_status_code", sa.Integer, nullable=True),
     sa.Column("last_duration_ms", sa.Integer, nullable=True),
     sa.Column("last_error", sa.String(1000), nullable=True),
     sa.Column("last_response", sa.Text, nullable=True),
-    sa.Column("delivered_at", UTCDateTime, nullable=True),
-    sa.Column("created_at", UTCDateTime, nullable=False),
+    timestamp("delivered_at", nullable=True),
+    timestamp("created_at"),
     sa.UniqueConstraint("event_id", "webhook_id"),
     sa.Index("ix_deliveries_webhook_id", "webhook_id"),
     sa.Index("ix_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
@@ -64,24 +59,11 @@ deliveries = sa.Table(
 
 
 def _webhook(r: RowMapping) -> Webhook:
-    return Webhook(
-        id=r["id"],
-        tenant_id=r["tenant_id"],
-        url=r["url"],
-        events=tuple(r["events"]),
-        description=r["description"],
-        enabled=bool(r["enabled"]),
-        failure_streak=r["failure_streak"],
-        disabled_reason=r["disabled_reason"],
-        created_at=r["created_at"],
-        updated_at=r["updated_at"],
-    )
+    return from_row(Webhook, r, events=tuple, enabled=bool)
 
 
 def _delivery(r: RowMapping) -> Delivery:
-    fields = {k: r[k] for k in Delivery.__dataclass_fields__}
-    fields["state"] = DeliveryState(r["state"])
-    return Delivery(**fields)
+    return from_row(Delivery, r, state=DeliveryState)
 
 
 # --- subscriptions --------------------------------------------------------------------------
@@ -173,10 +155,7 @@ def get_delivery(conn: Connection, scope: Scope, webhook_id: str, delivery_id: s
         deliveries,
         scope,
     )
-    row = conn.execute(stmt).mappings().first()
-    if row is None:
-        raise NotFound(f"delivery {delivery_id!r} not found")
-    return _delivery(row)
+    return one(conn, stmt, _delivery, f"delivery {delivery_id!r} not found")
 
 
 def list_deliveries(

@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO, NamedTuple, Protocol, runtime_checkable
+from typing import BinaryIO, NamedTuple, Protocol, TypedDict, Unpack, runtime_checkable
 
 #: Bytes moved per read/write when streaming through the platform.
 CHUNK_SIZE = 1024 * 1024
@@ -63,6 +63,14 @@ class UploadInfo(NamedTuple):
 Data = bytes | bytearray | memoryview | BinaryIO
 
 
+class PutOptions(TypedDict, total=False):
+    """The keywords of `ObjectStore.put`: the object's content type (default
+    `DEFAULT_CONTENT_TYPE`) and the size the data must have (None: whatever it turns out)."""
+
+    content_type: str | None
+    size: int | None
+
+
 @runtime_checkable
 class ObjectStore(Protocol):
     """A flat key space of immutable-once-written objects (keys: see `storage.keys.check_key`).
@@ -82,14 +90,7 @@ class ObjectStore(Protocol):
         """The store's URL, never with credentials."""
         ...
 
-    def put(
-        self,
-        key: str,
-        data: Data,
-        *,
-        content_type: str | None = None,
-        size: int | None = None,
-    ) -> ObjectInfo:
+    def put(self, key: str, data: Data, **options: Unpack[PutOptions]) -> ObjectInfo:
         """Store `data` under `key`, replacing any object there, reading streams in chunks.
 
         When `size` is given and the data is shorter or longer, raise `InvalidInput` and leave

@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Unpack
 from urllib.parse import quote
 
 from forgeml.domain.errors import InvalidInput, NotFound
@@ -20,7 +21,9 @@ from forgeml.storage.base import (
     MAX_PRESIGN_S,
     MIN_PART_SIZE,
     Data,
+    ObjectInfo,
     PartInfo,
+    PutOptions,
 )
 from forgeml.storage.keys import check_key
 
@@ -215,6 +218,34 @@ def utc_from_timestamp(ts: float) -> datetime:
 
 def utc_now() -> datetime:
     return datetime.now(tz=UTC)
+
+
+class StoreBase:
+    """What every backend does the same way on top of its own primitives: `put()` checks the key
+    and the content type, then calls the backend's `_put`; `exists()` is a look-up that did not
+    raise `NotFound`."""
+
+    def put(self, key: str, data: Data, **options: Unpack[PutOptions]) -> ObjectInfo:
+        check_key(key)
+        ctype = content_type_or_default(options.get("content_type"))
+        return self._put(key, data, ctype, options.get("size"))
+
+    def _put(self, key: str, data: Data, content_type: str, size: int | None) -> ObjectInfo:
+        raise NotImplementedError
+
+    def head(self, key: str) -> ObjectInfo:
+        raise NotImplementedError
+
+    def exists(self, key: str) -> bool:
+        try:
+            self._find(key)
+        except NotFound:
+            return False
+        return True
+
+    def _find(self, key: str) -> object:
+        """The cheapest look-up that raises `NotFound` for a missing object (here: `head`)."""
+        return self.head(key)
 
 
 class NoPresign:

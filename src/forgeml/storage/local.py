@@ -20,6 +20,7 @@ from forgeml.domain.errors import Conflict, InvalidInput, NotFound, Unavailable
 from forgeml.storage.base import CHUNK_SIZE, Data, ObjectInfo, PartInfo, UploadInfo
 from forgeml.storage.common import (
     NoPresign,
+    StoreBase,
     check_part_number,
     checked_chunks,
     content_type_or_default,
@@ -59,7 +60,7 @@ def _fs_errors(key: str) -> Iterator[None]:
         raise Unavailable(f"file store error on {key!r}: {exc.strerror or exc}") from exc
 
 
-class FileObjectStore(NoPresign):
+class FileObjectStore(StoreBase, NoPresign):
     """Objects as files under `root`. A `put` object's etag is its file's fingerprint (inode, size,
     mtime, as web servers do for files; no content hash), a multipart one's `md5-of-md5s-N`.
 
@@ -119,16 +120,7 @@ class FileObjectStore(NoPresign):
             self._meta.write(key, st, etag, content_type)
         return self._meta.info(key, st, etag, content_type)
 
-    def put(
-        self,
-        key: str,
-        data: Data,
-        *,
-        content_type: str | None = None,
-        size: int | None = None,
-    ) -> ObjectInfo:
-        self._path(key)
-        ctype = content_type_or_default(content_type)
+    def _put(self, key: str, data: Data, ctype: str, size: int | None) -> ObjectInfo:
         # No content hash here: the etag is the file's version fingerprint (stat_etag), and
         # callers that need a digest (datasets: sha256) hash the bytes once themselves.
         chunks = guarded(checked_chunks(data, size))
@@ -167,12 +159,8 @@ class FileObjectStore(NoPresign):
             etag, ctype = self._meta.read(key, self._path(key), st)
         return self._meta.info(key, st, etag, ctype)
 
-    def exists(self, key: str) -> bool:
-        try:
-            self._stat(key)
-        except NotFound:
-            return False
-        return True
+    def _find(self, key: str) -> object:
+        return self._stat(key)  # cheaper than head(): no sidecar read
 
     def open(
         self, key: str, *, start: int | None = None, end: int | None = None

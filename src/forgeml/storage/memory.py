@@ -19,6 +19,7 @@ from forgeml.domain.errors import InvalidInput, NotFound
 from forgeml.storage.base import CHUNK_SIZE, Data, ObjectInfo, PartInfo, UploadInfo
 from forgeml.storage.common import (
     NoPresign,
+    StoreBase,
     check_part_number,
     check_upload_id,
     checked_chunks,
@@ -63,7 +64,7 @@ def _read_all(data: Data, size: int | None = None) -> tuple[bytes, str]:
     return bytes(buf), digest.hexdigest()
 
 
-class MemoryObjectStore(NoPresign):
+class MemoryObjectStore(StoreBase, NoPresign):
     """A thread-safe dict of objects plus in-flight multipart uploads."""
 
     def __init__(self, name: str = "") -> None:
@@ -80,16 +81,7 @@ class MemoryObjectStore(NoPresign):
 
     # -- whole objects -------------------------------------------------------------------------
 
-    def put(
-        self,
-        key: str,
-        data: Data,
-        *,
-        content_type: str | None = None,
-        size: int | None = None,
-    ) -> ObjectInfo:
-        check_key(key)
-        ctype = content_type_or_default(content_type)
+    def _put(self, key: str, data: Data, ctype: str, size: int | None) -> ObjectInfo:
         body, etag = _read_all(data, size)
         obj = _Object(body, etag, ctype, utc_now())
         with self._lock:
@@ -118,13 +110,6 @@ class MemoryObjectStore(NoPresign):
 
     def head(self, key: str) -> ObjectInfo:
         return self._get(key).info(key)
-
-    def exists(self, key: str) -> bool:
-        try:
-            self._get(key)
-        except NotFound:
-            return False
-        return True
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         check_prefix(prefix)

@@ -16,6 +16,7 @@ from forgeml.config import S3Settings, mask_url
 from forgeml.domain.errors import InvalidInput, NotFound, Unavailable
 from forgeml.storage.base import Data, ObjectInfo, PartInfo, UploadInfo
 from forgeml.storage.common import (
+    StoreBase,
     check_expiry,
     check_part_number,
     check_upload_id,
@@ -40,7 +41,7 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-class S3ObjectStore:
+class S3ObjectStore(StoreBase):
     """Objects under `<prefix>/` in one bucket; keys in the API never include the prefix."""
 
     supports_presign: bool = True
@@ -133,16 +134,9 @@ class S3ObjectStore:
 
     # -- whole objects -------------------------------------------------------------------------
 
-    def put(
-        self,
-        key: str,
-        data: Data,
-        *,
-        content_type: str | None = None,
-        size: int | None = None,
-    ) -> ObjectInfo:
+    def _put(self, key: str, data: Data, ctype: str, size: int | None) -> ObjectInfo:
         full = self._full(key)
-        extra = {"ContentType": content_type_or_default(content_type)}
+        extra = {"ContentType": ctype}
         # Streams go through s3transfer in `multipart_chunksize` pieces: one PUT when small,
         # a multipart upload (aborted on any error, ours included) when large.
         # ChunkReader is file-like enough for s3transfer (read/readable/seekable), not an IO.
@@ -176,13 +170,6 @@ class S3ObjectStore:
             r = self._client.head_object(Bucket=self._bucket, Key=self._full(key))
         etag = r["ETag"].strip('"')
         return ObjectInfo(key, r["ContentLength"], etag, r["ContentType"], _utc(r["LastModified"]))
-
-    def exists(self, key: str) -> bool:
-        try:
-            self.head(key)
-        except NotFound:
-            return False
-        return True
 
     def _pages(self, prefix: str) -> Iterator[builtins.list[dict[str, Any]]]:
         paginator = self._client.get_paginator("list_objects_v2")

@@ -34,6 +34,12 @@ class Loop:
 
     def run(self, stop: threading.Event) -> None:
         log.info("loop started", loop=self.name)
+        self.iterate(stop)
+        log.info("loop stopped", loop=self.name)
+
+    def iterate(self, stop: threading.Event) -> None:
+        """Tick until `stop` is set: at once again when busy, after `idle()` when not, backing
+        off (jittered, growing) after a tick that raised."""
         failures = 0
         while not stop.is_set():
             self.beat()
@@ -47,8 +53,11 @@ class Loop:
                 stop.wait(wait)
                 continue
             if not busy:
-                stop.wait(self.interval_s)
-        log.info("loop stopped", loop=self.name)
+                self.idle(stop)
+
+    def idle(self, stop: threading.Event) -> None:
+        """Wait between ticks that found nothing to do; loops that can be woken override it."""
+        stop.wait(self.interval_s)
 
 
 # A loop restarted this many times within RESTART_WINDOW_S takes the process down instead.

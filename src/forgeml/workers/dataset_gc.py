@@ -9,27 +9,26 @@ from forgeml.services.datasets.store_sweep import sweep_store
 from forgeml.workers.base import Loop
 
 
-class DatasetGcLoop(Loop):
+class _ServicesLoop(Loop):
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+
+class DatasetGcLoop(_ServicesLoop):
     """Runs `collect_garbage` once a minute, at once again while there is a backlog."""
 
     name = "dataset-gc"
     interval_s = 60.0
 
-    def __init__(self, services: Services) -> None:
-        self.services = services
-
     def tick(self) -> bool:
         return collect_garbage(self.services.db, self.services.store).busy
 
 
-class StoreSweepLoop(Loop):
+class StoreSweepLoop(_ServicesLoop):
     """Runs `sweep_store` every ten minutes with the `store_sweep_after_s` age."""
 
     name = "store-sweep"
     interval_s = 600.0
-
-    def __init__(self, services: Services) -> None:
-        self.services = services
 
     def tick(self) -> bool:
         s = self.services

@@ -1,8 +1,6 @@
 """${message}
 
-Revision ID: ${up_revision}
-Revises: ${down_revision | comma,n}
-Create Date: ${create_date}
+Revision ${up_revision} (revises ${down_revision | comma,n}), created ${create_date}.
 """
 
 from __future__ import annotations
@@ -10,13 +8,16 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import forgeml.db.types
-
+# Shared columns, named constraints and tables with indexes: forgeml.db.migrations.helpers
 ${imports if imports else ""}
 revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}
+% if branch_labels:
 branch_labels = ${repr(branch_labels)}
+% endif
+% if depends_on:
 depends_on = ${repr(depends_on)}
+% endif
 
 
 def upgrade() -> None:

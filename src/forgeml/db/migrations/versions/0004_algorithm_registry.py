@@ -1,37 +1,32 @@
 """algorithm registry
 
-Revision ID: 0004
-Revises: 0002
-Create Date: 2026-11-24 21:25:33.756905
+Revision 0004 (revises 0002), created 2026-11-24 21:25:33.756905.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
 
-import forgeml.db.types
+from forgeml.db.migrations.helpers import create_table, drop_table, fk, key, pk, ts, unique
 
 revision = "0004"
 down_revision = "0002"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
+    create_table(
         "algorithms",
-        sa.Column("id", sa.String(length=32), nullable=False),
+        key(),
         sa.Column("name", sa.String(length=63), nullable=False),
         sa.Column("description", sa.Text(), nullable=False),
-        sa.Column("created_at", forgeml.db.types.UTCDateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_algorithms")),
-        sa.UniqueConstraint("name", name=op.f("uq_algorithms_name")),
+        ts("created_at"),
+        pk("algorithms"),
+        unique("algorithms", "name"),
     )
-    op.create_table(
+    create_table(
         "algorithm_versions",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("algorithm_id", sa.String(length=32), nullable=False),
+        key(),
+        key("algorithm_id"),
         sa.Column("name", sa.String(length=63), nullable=False),
         sa.Column("version", sa.String(length=64), nullable=False),
         sa.Column("digest", sa.String(length=71), nullable=False),
@@ -42,30 +37,19 @@ def upgrade() -> None:
         sa.Column("failure_reason", sa.Text(), nullable=True),
         sa.Column("deprecated", sa.Boolean(), nullable=False),
         sa.Column("bundle_key", sa.String(length=255), nullable=False),
-        sa.Column("created_at", forgeml.db.types.UTCDateTime(timezone=True), nullable=False),
+        ts("created_at"),
         sa.Column("created_by", sa.String(length=64), nullable=True),
-        sa.Column("env_built_at", forgeml.db.types.UTCDateTime(timezone=True), nullable=True),
+        ts("env_built_at", nullable=True),
         sa.Column("build_claimed_by", sa.String(length=64), nullable=True),
-        sa.Column("build_claimed_at", forgeml.db.types.UTCDateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["algorithm_id"],
-            ["algorithms.id"],
-            name=op.f("fk_algorithm_versions_algorithm_id_algorithms"),
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_algorithm_versions")),
-        sa.UniqueConstraint(
-            "algorithm_id", "digest", name=op.f("uq_algorithm_versions_algorithm_id_digest")
-        ),
-        sa.UniqueConstraint(
-            "algorithm_id", "version", name=op.f("uq_algorithm_versions_algorithm_id_version")
-        ),
+        ts("build_claimed_at", nullable=True),
+        fk("algorithm_versions", "algorithm_id", "algorithms"),
+        pk("algorithm_versions"),
+        unique("algorithm_versions", "algorithm_id", "digest"),
+        unique("algorithm_versions", "algorithm_id", "version"),
+        indexes=["status"],
     )
-    with op.batch_alter_table("algorithm_versions", schema=None) as batch_op:
-        batch_op.create_index("ix_algorithm_versions_status", ["status"], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("algorithm_versions", schema=None) as batch_op:
-        batch_op.drop_index("ix_algorithm_versions_status")
-    op.drop_table("algorithm_versions")
-    op.drop_table("algorithms")
+    drop_table("algorithm_versions", ["status"])
+    drop_table("algorithms")

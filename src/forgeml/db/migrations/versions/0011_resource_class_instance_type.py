@@ -1,8 +1,6 @@
 """resource classes declare the ml.* instance type they stand for
 
-Revision ID: 0011
-Revises: 0005
-Create Date: 2026-12-02 16:30:00
+Revision 0011 (revises 0005), created 2026-12-02 16:30:00.
 """
 
 from __future__ import annotations
@@ -10,10 +8,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from forgeml.db.migrations.helpers import drop_column
+
 revision = "0011"
 down_revision = "0005"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
@@ -21,5 +19,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("resource_classes") as batch:
-        batch.drop_column("instance_type")
+    drop_column("resource_classes", "instance_type")

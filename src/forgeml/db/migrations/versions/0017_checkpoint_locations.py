@@ -1,8 +1,6 @@
 """checkpoint locations, their files, and the job's checkpoint_config
 
-Revision ID: 0017
-Revises: 0005
-Create Date: 2026-12-02 16:40:00
+Revision 0017 (revises 0005), created 2026-12-02 16:40:00.
 """
 
 from __future__ import annotations
@@ -10,62 +8,41 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import forgeml.db.types
+from forgeml.db.migrations.helpers import create_table, drop_table, fk, key, pk, ts, unique
 
 revision = "0017"
 down_revision = "0005"
-branch_labels = None
-depends_on = None
-
-_TS = forgeml.db.types.UTCDateTime(timezone=True)
 
 
 def upgrade() -> None:
-    op.create_table(
+    create_table(
         "checkpoint_locations",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        key(),
+        key("tenant_id"),
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("description", sa.String(length=1000), nullable=False),
-        sa.Column("last_job_id", sa.String(length=32), nullable=True),
-        sa.Column("created_at", _TS, nullable=False),
-        sa.Column("updated_at", _TS, nullable=False),
-        sa.ForeignKeyConstraint(
-            ["tenant_id"], ["tenants.id"], name=op.f("fk_checkpoint_locations_tenant_id_tenants")
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_checkpoint_locations")),
-        sa.UniqueConstraint(
-            "tenant_id", "name", name=op.f("uq_checkpoint_locations_tenant_id_name")
-        ),
+        key("last_job_id", nullable=True),
+        ts("created_at"),
+        ts("updated_at"),
+        fk("checkpoint_locations", "tenant_id", "tenants"),
+        pk("checkpoint_locations"),
+        unique("checkpoint_locations", "tenant_id", "name"),
+        indexes=["tenant_id"],
     )
-    with op.batch_alter_table("checkpoint_locations", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_checkpoint_locations_tenant_id"), ["tenant_id"], unique=False
-        )
-    op.create_table(
+    create_table(
         "checkpoint_files",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("location_id", sa.String(length=32), nullable=False),
-        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        key(),
+        key("location_id"),
+        key("tenant_id"),
         sa.Column("path", sa.String(length=1024), nullable=False),
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("object_key", sa.String(length=300), nullable=False),
-        sa.Column("updated_at", _TS, nullable=False),
-        sa.ForeignKeyConstraint(
-            ["location_id"],
-            ["checkpoint_locations.id"],
-            name=op.f("fk_checkpoint_files_location_id_checkpoint_locations"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_checkpoint_files")),
-        sa.UniqueConstraint(
-            "location_id", "path", name=op.f("uq_checkpoint_files_location_id_path")
-        ),
+        ts("updated_at"),
+        fk("checkpoint_files", "location_id", "checkpoint_locations", ondelete="CASCADE"),
+        pk("checkpoint_files"),
+        unique("checkpoint_files", "location_id", "path"),
+        indexes=["tenant_id"],
     )
-    with op.batch_alter_table("checkpoint_files", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_checkpoint_files_tenant_id"), ["tenant_id"], unique=False
-        )
     with op.batch_alter_table("training_jobs", schema=None) as batch_op:
         batch_op.add_column(sa.Column("checkpoint_config", sa.JSON(), nullable=True))
 
@@ -73,5 +50,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("training_jobs", schema=None) as batch_op:
         batch_op.drop_column("checkpoint_config")
-    op.drop_table("checkpoint_files")
-    op.drop_table("checkpoint_locations")
+    drop_table("checkpoint_files")
+    drop_table("checkpoint_locations")
