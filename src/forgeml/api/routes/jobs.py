@@ -4,14 +4,12 @@ artifacts. Routes parse, call one service method and render.
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 from pydantic import Field
-from starlette.concurrency import run_in_threadpool
 
 from forgeml.api.deps import CurrentActor, Paging, Svc, resources
 from forgeml.api.errors import responses
@@ -30,13 +28,11 @@ from forgeml.api.job_schemas import (
 from forgeml.api.schemas import PageOut, Timestamp
 from forgeml.domain.errors import InvalidInput
 from forgeml.domain.filters import JobFilter
-from forgeml.edge.drain import RECONNECT_MS, drain_of, reconnect_hint
+from forgeml.edge.sse import SSE_RESPONSE, Batch, event, sse_response
+from forgeml.services.container import Services
 
 router = APIRouter(prefix="/training-jobs", tags=["training jobs"])
 JOB = resources(job_id="training_job")
-_SSE: dict[int | str, dict[str, Any]] = {
-    200: {"description": "text/event-stream", "content": {"text/event-stream": {}}}
-}
 _POLL_S = 0.3
 
 
@@ -218,7 +214,7 @@ for _name, _op in (("model.tar.gz", "model"), ("output.tar.gz", "output")):
     "/{job_id}/logs/stream",
     name="training_job.logs_stream",
     response_class=StreamingResponse,
-    responses={**_SSE, **responses(401, 403, 404, 422)},
+    responses={**SSE_RESPONSE, **responses(401, 403, 404, 422)},
     openapi_extra=JOB,
 )
 def stream_logs(
@@ -238,14 +234,14 @@ def stream_logs(
         out = [(x.id, "log", LogLineOut.model_validate(x).model_dump(mode="json")) for x in lines]
         return out, done
 
-    return _sse(request, read, after)
+    return _sse(request, svc, read, after)
 
 
 @router.get(
     "/{job_id}/events/stream",
     name="training_job.events_stream",
     response_class=StreamingResponse,
-    responses={**_SSE, **responses(401, 403, 404, 422)},
+    responses={**SSE_RESPONSE, **responses(401, 403, 404, 422)},
     openapi_extra=JOB,
 )
 def stream_events(
@@ -264,32 +260,25 @@ def stream_events(
         out = [(e.seq, e.type, JobEventOut.model_validate(e).model_dump(mode="json")) for e in evs]
         return out, finished and not evs
 
-    return _sse(request, read, after)
+    return _sse(request, svc, read, after)
 
 
 def _sse(
     request: Request,
+    svc: Services,
     read: Callable[[int], tuple[list[tuple[int, str, dict[str, Any]]], bool]],
     cursor: int,
 ) -> StreamingResponse:
-    drain = drain_of(request)
+    pos = cursor
 
-    async def gen() -> AsyncIterator[str]:
-        pos = cursor
-        yield f"retry: {RECONNECT_MS}\n\n"
-        while not await request.is_disconnected():
-            if drain.closing:  # shutdown: the client resumes with Last-Event-ID
-                yield reconnect_hint()
-                return
-            items, done = await run_in_threadpool(read, pos)
-            for ident, kind, data in items:
-                pos = ident
-                yield f"id: {ident}\nevent: {kind}\ndata: {json.dumps(data)}\n\n"
-            if done:
-                yield "event: end\ndata: {}\n\n"
-                return
-            if not items:
-                await drain.sleep(_POLL_S)
+    def poll() -> Batch:
+        nonlocal pos
+        items, done = read(pos)
+        if items:
+            pos = items[-1][0]
+        chunks = [event(kind, data, ident) for ident, kind, data in items]
+        if done:
+            chunks.append(event("end", {}))
+        return Batch(chunks, done=done, more=bool(items))  # a full page: read on at once
 
-    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(gen(), media_type="text/event-stream", headers=headers)
+    return sse_response(request, svc, poll, _POLL_S)
