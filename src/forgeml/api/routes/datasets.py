@@ -21,7 +21,7 @@ from forgeml.api.dataset_schemas import (
 )
 from forgeml.api.deps import CurrentActor, Paging, Svc, resources
 from forgeml.api.errors import envelope, responses
-from forgeml.api.schemas import PageOut
+from forgeml.api.schemas import PageOut, page_of
 from forgeml.domain.datasets import DatasetKind
 from forgeml.services.datasets.downloads import RangeNotSatisfiable
 from forgeml.storage.base import CHUNK_SIZE
@@ -57,9 +57,7 @@ def list_datasets(
     actor: CurrentActor, svc: Svc, page: Paging, kind: Annotated[DatasetKind | None, Query()] = None
 ) -> PageOut[DatasetOut]:
     res = svc.datasets.list(actor, kind=kind, cursor=page.cursor, limit=page.limit)
-    return PageOut(
-        items=[DatasetOut.model_validate(d) for d in res.items], next_cursor=res.next_cursor
-    )
+    return page_of(DatasetOut.model_validate, res)
 
 
 @router.get(
@@ -130,9 +128,7 @@ def list_versions(
     dataset_id: str, actor: CurrentActor, svc: Svc, page: Paging
 ) -> PageOut[VersionOut]:
     res = svc.datasets.versions(actor, dataset_id, cursor=page.cursor, limit=page.limit)
-    return PageOut(
-        items=[VersionOut.model_validate(v) for v in res.items], next_cursor=res.next_cursor
-    )
+    return page_of(VersionOut.model_validate, res)
 
 
 @router.get(
@@ -172,9 +168,7 @@ def list_files(
     res = svc.datasets.downloads.files(
         actor, dataset_id, number, cursor=page.cursor, limit=page.limit
     )
-    return PageOut(
-        items=[FileOut.model_validate(f) for f in res.items], next_cursor=res.next_cursor
-    )
+    return page_of(FileOut.model_validate, res)
 
 
 @router.get(
