@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 from fastapi.responses import FileResponse, StreamingResponse
 
 from forgeml.api.dataset_schemas import (
@@ -21,7 +21,7 @@ from forgeml.api.dataset_schemas import (
 )
 from forgeml.api.deps import CurrentActor, Paging, Svc, resources
 from forgeml.api.errors import envelope, responses
-from forgeml.api.schemas import PageOut, page_of
+from forgeml.api.schemas import INT_MAX, PageOut, page_of
 from forgeml.domain.datasets import DatasetKind
 from forgeml.services.datasets.downloads import RangeNotSatisfiable
 from forgeml.storage.base import CHUNK_SIZE
@@ -30,6 +30,8 @@ router = APIRouter(prefix="/datasets", tags=["datasets"])
 DS = resources(dataset_id="dataset")
 DSV = resources(dataset_id="dataset", number="dataset_version")
 DSF = resources(dataset_id="dataset", number="dataset_version", file_path="dataset_file")
+# Version numbers are INTEGER columns: a larger one is the documented 422, not an overflow.
+VersionNumber = Annotated[int, Path(ge=1, le=INT_MAX)]
 
 
 @router.post(
@@ -138,7 +140,9 @@ def list_versions(
     responses=responses(401, 403, 404, 422),
     openapi_extra=DSV,
 )
-def get_version(dataset_id: str, number: int, actor: CurrentActor, svc: Svc) -> VersionOut:
+def get_version(
+    dataset_id: str, number: VersionNumber, actor: CurrentActor, svc: Svc
+) -> VersionOut:
     return VersionOut.model_validate(svc.datasets.version(actor, dataset_id, number))
 
 
@@ -148,7 +152,7 @@ def get_version(dataset_id: str, number: int, actor: CurrentActor, svc: Svc) -> 
     responses={200: {"content": {"application/json": {}}}, **responses(401, 403, 404, 422)},
     openapi_extra=DSV,
 )
-def get_manifest(dataset_id: str, number: int, actor: CurrentActor, svc: Svc) -> Response:
+def get_manifest(dataset_id: str, number: VersionNumber, actor: CurrentActor, svc: Svc) -> Response:
     v, body = svc.datasets.downloads.manifest(actor, dataset_id, number)
     return Response(
         body, media_type="application/json", headers={"x-forgeml-digest": v.digest or ""}
@@ -163,7 +167,7 @@ def get_manifest(dataset_id: str, number: int, actor: CurrentActor, svc: Svc) ->
     openapi_extra=DSV,
 )
 def list_files(
-    dataset_id: str, number: int, actor: CurrentActor, svc: Svc, page: Paging
+    dataset_id: str, number: VersionNumber, actor: CurrentActor, svc: Svc, page: Paging
 ) -> PageOut[FileOut]:
     res = svc.datasets.downloads.files(
         actor, dataset_id, number, cursor=page.cursor, limit=page.limit
@@ -183,7 +187,7 @@ def list_files(
 )
 def download_file(
     dataset_id: str,
-    number: int,
+    number: VersionNumber,
     file_path: str,
     actor: CurrentActor,
     svc: Svc,
@@ -227,7 +231,9 @@ def download_file(
     responses={200: {"content": {"application/x-tar": {}}}, **responses(401, 403, 404, 422)},
     openapi_extra=DSV,
 )
-def download_archive(dataset_id: str, number: int, actor: CurrentActor, svc: Svc) -> Response:
+def download_archive(
+    dataset_id: str, number: VersionNumber, actor: CurrentActor, svc: Svc
+) -> Response:
     ds, v, chunks = svc.datasets.downloads.archive(actor, dataset_id, number)
     name = quote(f"{ds.name}-v{v.number}.tar")
     return StreamingResponse(
@@ -248,7 +254,7 @@ def download_archive(dataset_id: str, number: int, actor: CurrentActor, svc: Svc
     openapi_extra=DSV,
 )
 def presign(
-    dataset_id: str, number: int, body: PathIn, actor: CurrentActor, svc: Svc
+    dataset_id: str, number: VersionNumber, body: PathIn, actor: CurrentActor, svc: Svc
 ) -> PresignOut:
     url, expires = svc.datasets.downloads.presign(actor, dataset_id, number, body.path)
     return PresignOut(url=url, expires_at=expires)
