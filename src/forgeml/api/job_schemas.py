@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StrictBool
 
 from forgeml.api.checkpoint_schemas import CheckpointConfigIn, CheckpointConfigOut
 from forgeml.api.schemas import BIGINT_MAX, INT_MAX, Input, Output
+from forgeml.domain import jobs as limits
 from forgeml.domain.checkpoints import CheckpointConfig
+from forgeml.domain.hyperparameters import MAX_HYPERPARAMETERS
 from forgeml.domain.job_model import INSTANCE_TYPE_RE
 from forgeml.domain.jobs import ChannelRef, JobSpec, phase
+from forgeml.domain.tenant_inputs import MAX_ENV, MAX_ENV_VALUE
 from forgeml.services.jobs.submit import shown_lineage
 
 
@@ -24,7 +27,7 @@ class ChannelIn(Input):
 
 class ResourcesIn(Input):
     resource_class: str = Field(default="cpu.small", max_length=63)
-    instance_count: int = Field(default=1, ge=1, le=64)
+    instance_count: int = Field(default=1, ge=1, le=limits.MAX_INSTANCES)
     volume_gb: int = Field(default=10, ge=1, le=16384)
 
 
@@ -34,13 +37,28 @@ class StoppingIn(Input):
 
 
 class RetryIn(Input):
-    max_attempts: int = Field(default=3, description="platform failures are retried; 1..10")
+    max_attempts: int = Field(
+        default=3,
+        description=f"platform failures are retried; 1..{limits.MAX_ATTEMPTS}",
+        json_schema_extra={"minimum": 1, "maximum": limits.MAX_ATTEMPTS},
+    )
+
+
+TagValue = Annotated[str, Field(max_length=limits.MAX_TAG_VALUE)]
+EnvValue = Annotated[str, Field(max_length=MAX_ENV_VALUE)]
 
 
 class JobCreate(Input):
-    name: str = Field(min_length=1, max_length=200, examples=["churn-2026-11-24"])
+    # The name's pattern is advertised, not enforced here: `spec_problems` checks it together
+    # with everything else, so a bad request lists every problem at once.
+    name: str = Field(
+        min_length=1,
+        max_length=limits.NAME_MAX,
+        json_schema_extra={"pattern": limits.NAME_PATTERN},
+        examples=["churn-2026-11-24"],
+    )
     algorithm: str = Field(min_length=1, max_length=200, description="version id, or name:version")
-    hyperparameters: dict[str, Any] = Field(default_factory=dict, max_length=1000)
+    hyperparameters: dict[str, Any] = Field(default_factory=dict, max_length=MAX_HYPERPARAMETERS)
     input_data: dict[str, ChannelIn] = Field(default_factory=dict, max_length=64)
     resources: ResourcesIn = Field(default_factory=ResourcesIn)
     stopping_condition: StoppingIn = Field(default_factory=StoppingIn)
@@ -50,8 +68,8 @@ class JobCreate(Input):
         default=None, description="restore from and sync to a tenant checkpoint location"
     )
     preemptible: StrictBool = False
-    environment: dict[str, str] = Field(default_factory=dict, max_length=200)
-    tags: dict[str, str] = Field(default_factory=dict, max_length=200)
+    environment: dict[str, EnvValue] = Field(default_factory=dict, max_length=MAX_ENV)
+    tags: dict[str, TagValue] = Field(default_factory=dict, max_length=limits.MAX_TAGS)
 
     def to_spec(self, default_runtime_s: int) -> JobSpec:
         stop = self.stopping_condition

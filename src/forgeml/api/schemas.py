@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from types import UnionType
-from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar, Union, get_args, get_origin
+from typing import (
+    Annotated,
+    Any,
+    ClassVar,
+    Generic,
+    Literal,
+    Protocol,
+    TypeVar,
+    Union,
+    get_args,
+    get_origin,
+)
 
 from pydantic import (
     BaseModel,
@@ -86,6 +98,19 @@ Timestamp = Annotated[datetime, BeforeValidator(_no_epoch_number)]
 class PageOut(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = None
+
+
+class _Page(Protocol):
+    @property
+    def items(self) -> Sequence[Any]: ...
+    @property
+    def next_cursor(self) -> str | None: ...
+
+
+def page_of(convert: Callable[[Any], T], res: _Page) -> PageOut[T]:
+    """One page of a service's listing, each item rendered by `convert` (a model's
+    `model_validate`, or a route's own renderer)."""
+    return PageOut(items=[convert(x) for x in res.items], next_cursor=res.next_cursor)
 
 
 class TenantOut(Output):

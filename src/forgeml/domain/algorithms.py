@@ -23,6 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from forgeml.domain import metric_patterns
 from forgeml.domain.errors import InvalidInput
 from forgeml.domain.hyperparameters import (
     MAX_HYPERPARAMETERS,
@@ -195,18 +196,13 @@ class MetricDefinition(BaseModel):
 
     model_config = _CONFIG
 
-    name: Annotated[str, StringConstraints(min_length=1, max_length=255)]
-    regex: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=metric_patterns.NAME_MAX)]
+    regex: Annotated[str, StringConstraints(min_length=1, max_length=metric_patterns.REGEX_MAX)]
 
     @field_validator("regex")
     @classmethod
     def _compiles(cls, regex: str) -> str:
-        try:
-            groups = re.compile(regex).groups
-        except re.error as exc:
-            raise ValueError(f"not a valid regular expression: {exc}") from None
-        if groups < 1:
-            raise ValueError("needs at least one group, e.g. loss=([0-9.eE+-]+)")
+        metric_patterns.compile_metric(regex)  # its ValueError is the field's message
         return regex
 
 

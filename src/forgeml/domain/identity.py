@@ -10,7 +10,9 @@ from enum import StrEnum
 from forgeml.domain.errors import InvalidInput
 
 TENANT_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-EMAIL_RE = re.compile(r"^[^@\s\x00-\x1f]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
+# \x85 and \ufeff spelled out: `\s` differs between Python, the API's validator (Rust) and JSON
+# Schema (ECMA) on exactly these two, and the schema must refuse what the API refuses.
+EMAIL_RE = re.compile(r"^[^@\s\x00-\x1f\x85\ufeff]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
 
 
 class Role(StrEnum):

@@ -17,11 +17,18 @@ from forgeml.domain.checkpoints import CheckpointConfig, local_path_problem
 from forgeml.domain.errors import InvalidInput
 from forgeml.domain.tenant_inputs import channel_name_problem
 
-NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
-TAG_KEY_RE = re.compile(r"^[\w.:/=+@-]{1,128}$")
+# The limits of a job spec, defined here only: the API schema advertises (and mostly enforces)
+# them, `spec_problems` checks them for every caller (tests/unit/test_limits_once.py).
+NAME_MAX = 63
+NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+NAME_RE = re.compile(NAME_PATTERN)
+TAG_KEY_PATTERN = r"^[\w.:/=+@-]{1,128}$"
+TAG_KEY_RE = re.compile(TAG_KEY_PATTERN)
+MAX_TAG_VALUE = 256
 MAX_TAGS = 50
 MAX_INSTANCES = 16
 MAX_ATTEMPTS = 10
+MAX_LOG_LINE = 64 * 1024  # bytes of one log line the launcher reads and the log keeps
 
 
 class Status(StrEnum):
@@ -203,8 +210,8 @@ def _tag_problems(tags: Mapping[str, str]) -> Problems:
     for key, value in tags.items():
         if not TAG_KEY_RE.fullmatch(key) or key.lower().startswith("forgeml:"):
             p.append({"loc": f"tags.{key[:64]}", "msg": "invalid or reserved tag key"})
-        if len(value) > 256:
-            p.append({"loc": f"tags.{key[:64]}", "msg": "value longer than 256"})
+        if len(value) > MAX_TAG_VALUE:
+            p.append({"loc": f"tags.{key[:64]}", "msg": f"value longer than {MAX_TAG_VALUE}"})
     return p
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hmac
 
-from fastapi import Request
+from fastapi import Request, Response
 
 from forgeml.domain.errors import Forbidden, Unauthenticated
 from forgeml.services.container import Services
@@ -35,6 +35,24 @@ def cookie_secure(request: Request) -> bool:
     reported, see `server.trusted_proxies`), or everywhere when `auth.cookie_secure` is set."""
     services: Services = request.app.state.services
     return services.settings.auth.cookie_secure or request.url.scheme == "https"
+
+
+def set_session_cookie(response: Response, request: Request, cookie: str) -> None:
+    """The browser session cookie, set the same way by the API's login and the portal's."""
+    services: Services = request.app.state.services
+    response.set_cookie(
+        SESSION_COOKIE,
+        cookie,
+        httponly=True,
+        samesite="strict",
+        path="/",
+        secure=cookie_secure(request),
+        max_age=services.settings.auth.session_ttl_s,
+    )
+
+
+def clear_session_cookie(response: Response) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/")
 
 
 def base_actor(request: Request) -> Actor:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+from forgeml.domain.jobs import MAX_LOG_LINE
 from forgeml.training import sandbox as sb
 from forgeml.training.artifacts import CheckpointSync, PeriodicSync, pack, restore_checkpoints
 from forgeml.training.contract import JAIL_TMP, SANDBOX_ROOT, HostLayout, build_tree, validate_spec
@@ -37,7 +38,6 @@ from forgeml.training.program_env import build_env, program_argv
 from forgeml.training.spec import HostResult, HostSpec, LogLine, LogStream, Outcome
 from forgeml.training.volume import ENOSPC_TEXT, HostVolume
 
-_MAX_LINE = 64 * 1024
 _TICK_S = 0.05
 _Item = tuple[LogStream, datetime, str | None]
 
@@ -109,7 +109,7 @@ def _read_info(fd: int, timeout_s: float = 10.0) -> dict[str, int]:
 
 
 def _reader(stream: IO[bytes], name: LogStream, out: queue.Queue[_Item]) -> None:
-    for raw in iter(lambda: stream.readline(_MAX_LINE), b""):
+    for raw in iter(lambda: stream.readline(MAX_LOG_LINE), b""):
         out.put((name, _now(), raw.decode("utf-8", "replace").rstrip("\r\n")))
     out.put((name, _now(), None))
 

@@ -11,7 +11,14 @@ from fastapi.responses import HTMLResponse
 from starlette.datastructures import FormData
 
 from forgeml.domain.errors import TooManyRequests, Unauthenticated
-from forgeml.edge.auth import SESSION_COOKIE, base_actor, cookie_secure, get_services
+from forgeml.edge.auth import (
+    SESSION_COOKIE,
+    base_actor,
+    clear_session_cookie,
+    cookie_secure,
+    get_services,
+    set_session_cookie,
+)
 from forgeml.services.container import Services
 from forgeml.web.core import Page, PortalRoute, read_form, redirect, render
 
@@ -86,15 +93,7 @@ def login_submit(
     if next_url == "/" and user.tenant_id is None:
         next_url = "/admin"
     resp = redirect(next_url)
-    resp.set_cookie(
-        SESSION_COOKIE,
-        session.cookie,
-        httponly=True,
-        samesite="strict",
-        path="/",
-        secure=cookie_secure(request),
-        max_age=svc.settings.auth.session_ttl_s,
-    )
+    set_session_cookie(resp, request, session.cookie)
     resp.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return resp
 
@@ -103,5 +102,5 @@ def login_submit(
 def logout(ctx: Page) -> Response:
     ctx.svc.auth.logout(ctx.actor)
     resp = redirect("/login", "You are signed out.")
-    resp.delete_cookie(SESSION_COOKIE, path="/")
+    clear_session_cookie(resp)
     return resp

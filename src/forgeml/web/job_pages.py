@@ -126,9 +126,7 @@ def job_live(job_id: str, ctx: Page) -> Response:
     q = ctx.request.query_params
     logs_after = int(q["logs"]) if q.get("logs", "").isdigit() else 0
     metrics_after = int(q["metrics"]) if q.get("metrics", "").isdigit() else 0
-    feed = live.JobFeed(ctx, job_id, logs_after, metrics_after)
-    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(feed.stream(), media_type="text/event-stream", headers=headers)
+    return live.JobFeed(ctx, job_id, logs_after, metrics_after).response()
 
 
 @router.post("/jobs/{job_id}/stop", name="portal.job_stop")

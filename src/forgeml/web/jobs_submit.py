@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Any
 
 from forgeml.domain.errors import ForgeError, InvalidInput
+from forgeml.domain.jobs import MAX_INSTANCES, NAME_RE
 from forgeml.domain.registry import AlgorithmVersion, AlgorithmWithVersions
 from forgeml.web.core import Ctx, service
-
-JOB_NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 
 
 def channel_options(
@@ -80,9 +78,9 @@ def checkpoint_locations(ctx: Ctx) -> list[Any]:
 def basic_errors(ctx: Ctx) -> dict[str, str]:
     """Checks of the job-level fields, also enforced by the jobs service (errors next to fields)."""
     errors: dict[str, str] = {}
-    if not JOB_NAME_RE.match(ctx.field("name")):
+    if not NAME_RE.match(ctx.field("name")):
         errors["name"] = "1-63 letters, digits and inner hyphens; unique in your organisation"
-    _int_field(ctx, "instance_count", 1, 64, errors)
+    _int_field(ctx, "instance_count", 1, MAX_INSTANCES, errors)
     _int_field(ctx, "max_runtime_min", 1, 7 * 24 * 60, errors)
     if not ctx.field("resource_class"):
         errors["resource_class"] = "choose a resource class"

@@ -6,21 +6,17 @@ changes, log lines and metric samples after the cursors the page already has.
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
 
 from forgeml.domain.errors import ForgeError
-from forgeml.edge.auth import SESSION_COOKIE
-from forgeml.edge.drain import RECONNECT_MS, drain_of, reconnect_hint
+from forgeml.edge.sse import Batch, event, sse_response
 from forgeml.web.core import WEB_DIR, Ctx
 from forgeml.web.fmt import phase_note, when
 
-POLL_S = 1.0
-RECHECK_EVERY = 30  # polls between credential re-checks (a revoked session ends the stream)
+POLL_S = 1.0  # credential re-checks and keep-alives follow the `events` settings
 TERMINAL = {"Completed", "Failed", "Stopped", "MaxRuntimeExceeded", "MaxWaitTimeExceeded"}
 CHART_JS = WEB_DIR / "static" / "vendor" / "uPlot.iife.min.js"
 
@@ -38,10 +34,6 @@ def epoch(at: datetime) -> float:
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
     return at.timestamp()
-
-
-def sse(event: str, data: Any) -> str:
-    return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n"
 
 
 class JobFeed:
@@ -93,47 +85,29 @@ class JobFeed:
             self.metrics_after = batch[-1][0]
         return [{"name": s.name, "t": epoch(s.at), "v": s.value} for _c, s in batch]
 
-    def _still_signed_in(self) -> bool:
-        try:
-            cookie = self.ctx.request.cookies.get(SESSION_COOKIE, "")
-            self.ctx.svc.auth.principal_from_session(cookie)
-        except ForgeError:
-            return False
-        return True
-
     def poll(self) -> tuple[list[str], bool]:
         out = []
         status = self._status()
         if status:
-            out.append(sse("status", status))
+            out.append(event("status", status))
         lines = self._logs()
         if lines:
-            out.append(sse("log", {"after": self.logs_after, "lines": lines}))
+            out.append(event("log", {"after": self.logs_after, "lines": lines}))
         samples = self._metrics()
         if samples:
-            out.append(sse("metrics", {"after": self.metrics_after, "samples": samples}))
+            out.append(event("metrics", {"after": self.metrics_after, "samples": samples}))
         done = bool(self.last_status and is_terminal(self.last_status[1]))
         return out, done and not lines and not samples
 
-    async def stream(self) -> AsyncIterator[str]:
-        yield f"retry: {RECONNECT_MS}\n\n"
-        drain = drain_of(self.ctx.request)
-        polls = 0
-        while not await self.ctx.request.is_disconnected():
-            if drain.closing:  # shutdown: EventSource reconnects by itself
-                yield reconnect_hint()
-                return
-            try:
-                chunks, done = await run_in_threadpool(self.poll)
-            except ForgeError:
-                yield sse("end", {"reason": "gone"})
-                return
-            for chunk in chunks:
-                yield chunk
-            if done:
-                yield sse("end", {"reason": "finished"})
-                return
-            polls += 1
-            if polls % RECHECK_EVERY == 0 and not await run_in_threadpool(self._still_signed_in):
-                return
-            await drain.sleep(POLL_S)
+    def next_batch(self) -> Batch:
+        """One poll as the SSE loop wants it; a job that vanished ends the stream."""
+        try:
+            chunks, done = self.poll()
+        except ForgeError:
+            return Batch([event("end", {"reason": "gone"})], done=True)
+        if done:
+            chunks.append(event("end", {"reason": "finished"}))
+        return Batch(chunks, done=done)
+
+    def response(self) -> StreamingResponse:
+        return sse_response(self.ctx.request, self.ctx.svc, self.next_batch, POLL_S)

@@ -25,7 +25,7 @@ from forgeml.api.algorithm_schemas import (
 )
 from forgeml.api.deps import CurrentActor, Paging, Svc, resources
 from forgeml.api.errors import responses
-from forgeml.api.schemas import PageOut
+from forgeml.api.schemas import PageOut, page_of
 from forgeml.domain.errors import InvalidInput, NotFound, PayloadTooLarge
 
 
@@ -128,7 +128,7 @@ def list_algorithms(
     name: Annotated[str | None, Query(max_length=63)] = None,
 ) -> PageOut[AlgorithmAdminOut]:
     res = svc.algorithms.list_admin(actor, name=name, cursor=page.cursor, limit=page.limit)
-    return PageOut(items=[AlgorithmAdminOut.of(a) for a in res.items], next_cursor=res.next_cursor)
+    return page_of(AlgorithmAdminOut.of, res)
 
 
 @admin.get(
@@ -241,7 +241,7 @@ def list_cards(
     res = svc.algorithms.cards(
         actor, include_deprecated=include_deprecated, cursor=page.cursor, limit=page.limit
     )
-    return PageOut(items=[AlgorithmCardOut.of(a) for a in res.items], next_cursor=res.next_cursor)
+    return page_of(AlgorithmCardOut.of, res)
 
 
 @cards.get(

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from forgeml.api.deps import CurrentActor, Paging, Svc
 from forgeml.api.errors import responses
-from forgeml.api.schemas import AuditOut, PageOut, Timestamp
+from forgeml.api.schemas import AuditOut, PageOut, Timestamp, page_of
 from forgeml.domain.filters import AuditFilter
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -42,9 +42,7 @@ def list_audit(
         until=_utc(until),
     )
     res = svc.audit.list(actor, flt, cursor=page.cursor, limit=page.limit)
-    return PageOut(
-        items=[AuditOut.model_validate(e) for e in res.items], next_cursor=res.next_cursor
-    )
+    return page_of(AuditOut.model_validate, res)
 
 
 def _utc(value: datetime | None) -> datetime | None:

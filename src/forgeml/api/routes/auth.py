@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request, Response
 from forgeml.api.deps import AnyActor, CurrentActor, Svc
 from forgeml.api.errors import responses
 from forgeml.api.schemas import LoginIn, LoginOut, MeOut, TenantOut, UserOut
-from forgeml.edge.auth import SESSION_COOKIE, cookie_secure
+from forgeml.edge.auth import clear_session_cookie, set_session_cookie
 
 router = APIRouter(tags=["auth"])
 
@@ -29,15 +29,7 @@ def login(
         )
         return LoginOut(user=UserOut.model_validate(user), token=new.secret)
     session = svc.auth.create_session(actor, user)
-    response.set_cookie(
-        SESSION_COOKIE,
-        session.cookie,
-        httponly=True,
-        samesite="strict",
-        path="/",
-        secure=cookie_secure(request),
-        max_age=svc.settings.auth.session_ttl_s,
-    )
+    set_session_cookie(response, request, session.cookie)
     return LoginOut(user=UserOut.model_validate(user), csrf_token=session.csrf_token)
 
 
@@ -45,7 +37,7 @@ def login(
 def logout(actor: CurrentActor, svc: Svc, response: Response) -> Response:
     svc.auth.logout(actor)
     response.status_code = 204
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    clear_session_cookie(response)
     return response
 
 

@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from forgeml.api.checkpoint_schemas import CheckpointFileOut, LocationCreate, LocationOut
 from forgeml.api.deps import CurrentActor, Paging, Svc, resources
 from forgeml.api.errors import responses
-from forgeml.api.schemas import PageOut
+from forgeml.api.schemas import PageOut, page_of
 
 router = APIRouter(prefix="/checkpoint-locations", tags=["checkpoints"])
 LOC = resources(location_id="checkpoint_location")
@@ -39,9 +39,7 @@ def create_location(body: LocationCreate, actor: CurrentActor, svc: Svc) -> Loca
 )
 def list_locations(actor: CurrentActor, svc: Svc, page: Paging) -> PageOut[LocationOut]:
     res = svc.checkpoints.list(actor, cursor=page.cursor, limit=page.limit)
-    return PageOut(
-        items=[LocationOut.model_validate(x) for x in res.items], next_cursor=res.next_cursor
-    )
+    return page_of(LocationOut.model_validate, res)
 
 
 @router.get(
@@ -73,9 +71,7 @@ def list_files(
     res = svc.checkpoints.files(
         actor, location_id, prefix=prefix, cursor=page.cursor, limit=page.limit
     )
-    return PageOut(
-        items=[CheckpointFileOut.model_validate(f) for f in res.items], next_cursor=res.next_cursor
-    )
+    return page_of(CheckpointFileOut.model_validate, res)
 
 
 @router.get(

@@ -28,7 +28,7 @@ from forgeml.api.dataset_schemas import (
 )
 from forgeml.api.deps import CurrentActor, Paging, Svc, resources
 from forgeml.api.errors import responses
-from forgeml.api.schemas import PageOut
+from forgeml.api.schemas import PageOut, page_of
 from forgeml.domain.datasets import DatasetFile
 from forgeml.domain.errors import InvalidInput
 from forgeml.services.datasets.parts import FileDecl, Session
@@ -165,9 +165,7 @@ def list_uploads(
     dataset_id: str, actor: CurrentActor, svc: Svc, page: Paging
 ) -> PageOut[VersionOut]:
     res = svc.datasets.uploads.sessions(actor, dataset_id, cursor=page.cursor, limit=page.limit)
-    return PageOut(
-        items=[VersionOut.model_validate(v) for v in res.items], next_cursor=res.next_cursor
-    )
+    return page_of(VersionOut.model_validate, res)
 
 
 @router.get(

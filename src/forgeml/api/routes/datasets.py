@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 from fastapi.responses import FileResponse, StreamingResponse
 
 from forgeml.api.dataset_schemas import (
@@ -21,7 +21,7 @@ from forgeml.api.dataset_schemas import (
 )
 from forgeml.api.deps import CurrentActor, Paging, Svc, resources
 from forgeml.api.errors import envelope, responses
-from forgeml.api.schemas import PageOut
+from forgeml.api.schemas import INT_MAX, PageOut, page_of
 from forgeml.domain.datasets import DatasetKind
 from forgeml.services.datasets.downloads import RangeNotSatisfiable
 from forgeml.storage.base import CHUNK_SIZE
@@ -30,6 +30,8 @@ router = APIRouter(prefix="/datasets", tags=["datasets"])
 DS = resources(dataset_id="dataset")
 DSV = resources(dataset_id="dataset", number="dataset_version")
 DSF = resources(dataset_id="dataset", number="dataset_version", file_path="dataset_file")
+# Version numbers are INTEGER columns: a larger one is the documented 422, not an overflow.
+VersionNumber = Annotated[int, Path(ge=1, le=INT_MAX)]
 
 
 @router.post(
@@ -57,9 +59,7 @@ def list_datasets(
     actor: CurrentActor, svc: Svc, page: Paging, kind: Annotated[DatasetKind | None, Query()] = None
 ) -> PageOut[DatasetOut]:
     res = svc.datasets.list(actor, kind=kind, cursor=page.cursor, limit=page.limit)
-    return PageOut(
-        items=[DatasetOut.model_validate(d) for d in res.items], next_cursor=res.next_cursor
-    )
+    return page_of(DatasetOut.model_validate, res)
 
 
 @router.get(
@@ -130,9 +130,7 @@ def list_versions(
     dataset_id: str, actor: CurrentActor, svc: Svc, page: Paging
 ) -> PageOut[VersionOut]:
     res = svc.datasets.versions(actor, dataset_id, cursor=page.cursor, limit=page.limit)
-    return PageOut(
-        items=[VersionOut.model_validate(v) for v in res.items], next_cursor=res.next_cursor
-    )
+    return page_of(VersionOut.model_validate, res)
 
 
 @router.get(
@@ -142,7 +140,9 @@ def list_versions(
     responses=responses(401, 403, 404, 422),
     openapi_extra=DSV,
 )
-def get_version(dataset_id: str, number: int, actor: CurrentActor, svc: Svc) -> VersionOut:
+def get_version(
+    dataset_id: str, number: VersionNumber, actor: CurrentActor, svc: Svc
+) -> VersionOut:
     return VersionOut.model_validate(svc.datasets.version(actor, dataset_id, number))
 
 
@@ -152,7 +152,7 @@ def get_version(dataset_id: str, number: int, actor: CurrentActor, svc: Svc) -> 
     responses={200: {"content": {"application/json": {}}}, **responses(401, 403, 404, 422)},
     openapi_extra=DSV,
 )
-def get_manifest(dataset_id: str, number: int, actor: CurrentActor, svc: Svc) -> Response:
+def get_manifest(dataset_id: str, number: VersionNumber, actor: CurrentActor, svc: Svc) -> Response:
     v, body = svc.datasets.downloads.manifest(actor, dataset_id, number)
     return Response(
         body, media_type="application/json", headers={"x-forgeml-digest": v.digest or ""}
@@ -167,14 +167,12 @@ def get_manifest(dataset_id: str, number: int, actor: CurrentActor, svc: Svc) ->
     openapi_extra=DSV,
 )
 def list_files(
-    dataset_id: str, number: int, actor: CurrentActor, svc: Svc, page: Paging
+    dataset_id: str, number: VersionNumber, actor: CurrentActor, svc: Svc, page: Paging
 ) -> PageOut[FileOut]:
     res = svc.datasets.downloads.files(
         actor, dataset_id, number, cursor=page.cursor, limit=page.limit
     )
-    return PageOut(
-        items=[FileOut.model_validate(f) for f in res.items], next_cursor=res.next_cursor
-    )
+    return page_of(FileOut.model_validate, res)
 
 
 @router.get(
@@ -189,7 +187,7 @@ def list_files(
 )
 def download_file(
     dataset_id: str,
-    number: int,
+    number: VersionNumber,
     file_path: str,
     actor: CurrentActor,
     svc: Svc,
@@ -233,7 +231,9 @@ def download_file(
     responses={200: {"content": {"application/x-tar": {}}}, **responses(401, 403, 404, 422)},
     openapi_extra=DSV,
 )
-def download_archive(dataset_id: str, number: int, actor: CurrentActor, svc: Svc) -> Response:
+def download_archive(
+    dataset_id: str, number: VersionNumber, actor: CurrentActor, svc: Svc
+) -> Response:
     ds, v, chunks = svc.datasets.downloads.archive(actor, dataset_id, number)
     name = quote(f"{ds.name}-v{v.number}.tar")
     return StreamingResponse(
@@ -254,7 +254,7 @@ def download_archive(dataset_id: str, number: int, actor: CurrentActor, svc: Svc
     openapi_extra=DSV,
 )
 def presign(
-    dataset_id: str, number: int, body: PathIn, actor: CurrentActor, svc: Svc
+    dataset_id: str, number: VersionNumber, body: PathIn, actor: CurrentActor, svc: Svc
 ) -> PresignOut:
     url, expires = svc.datasets.downloads.presign(actor, dataset_id, number, body.path)
     return PresignOut(url=url, expires_at=expires)

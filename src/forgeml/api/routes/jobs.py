@@ -4,14 +4,13 @@ artifacts. Routes parse, call one service method and render.
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 from pydantic import Field
-from starlette.concurrency import run_in_threadpool
 
 from forgeml.api.deps import CurrentActor, Paging, Svc, resources
 from forgeml.api.errors import responses
@@ -27,16 +26,15 @@ from forgeml.api.job_schemas import (
     TransitionOut,
     job_out,
 )
-from forgeml.api.schemas import PageOut, Timestamp
+from forgeml.api.schemas import PageOut, Timestamp, page_of
 from forgeml.domain.errors import InvalidInput
 from forgeml.domain.filters import JobFilter
-from forgeml.edge.drain import RECONNECT_MS, drain_of, reconnect_hint
+from forgeml.edge.sse import SSE_RESPONSE, Batch, event, sse_response
+from forgeml.services.container import Services
+from forgeml.services.identity.audit import Actor
 
 router = APIRouter(prefix="/training-jobs", tags=["training jobs"])
 JOB = resources(job_id="training_job")
-_SSE: dict[int | str, dict[str, Any]] = {
-    200: {"description": "text/event-stream", "content": {"text/event-stream": {}}}
-}
 _POLL_S = 0.3
 
 
@@ -82,7 +80,7 @@ def list_jobs(
         tags[key] = value
     flt = JobFilter(status, name_contains, created_after, created_before, tags or None)
     res = svc.jobs.list(actor, flt, cursor=page.cursor, limit=page.limit)
-    return PageOut(items=[job_out(j) for j in res.items], next_cursor=res.next_cursor)
+    return page_of(job_out, res)
 
 
 @router.get(
@@ -149,10 +147,7 @@ def job_metrics(
     limit: Annotated[int, Query(ge=1, le=10000)] = 5000,
 ) -> MetricsOut:
     rows = svc.jobs.metrics(actor, job_id, name=name, after=after, limit=limit)
-    items = [
-        MetricOut(id=i, name=m.name, at=m.at, value=m.value, host=m.host, attempt=m.attempt)
-        for i, m in rows
-    ]
+    items = [MetricOut(id=i, **asdict(m)) for i, m in rows]
     return MetricsOut(items=items, next_after=rows[-1][0] if rows else after)
 
 
@@ -195,101 +190,93 @@ def _artifact(name: str) -> Callable[..., Response]:
     return download
 
 
-for _name, _op in (("model.tar.gz", "model"), ("output.tar.gz", "output")):
+def _streaming_get(path: str, endpoint: Callable[..., Response], name: str, **kw: Any) -> None:
+    """A GET of one job whose body streams (artifact downloads, live streams)."""
     router.add_api_route(
+        path,
+        endpoint,
+        methods=["GET"],
+        name=name,
+        response_class=StreamingResponse,
+        openapi_extra=JOB,
+        **kw,
+    )
+
+
+_DOWNLOAD: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/gzip": {}}},
+    307: {"description": "redirect to a presigned URL"},
+    **responses(401, 403, 404),
+}
+for _name, _op in (("model.tar.gz", "model"), ("output.tar.gz", "output")):
+    _streaming_get(
         f"/{{job_id}}/artifacts/{_name}",
         _artifact(_name),
-        methods=["GET"],
-        name=f"training_job.{_op}_download",
-        response_class=StreamingResponse,
-        responses={
-            200: {"content": {"application/gzip": {}}},
-            307: {"description": "redirect to a presigned URL"},
-            **responses(401, 403, 404),
-        },
-        openapi_extra=JOB,
+        f"training_job.{_op}_download",
+        responses=_DOWNLOAD,
     )
 
 
 # --- live streams (SSE) ----------------------------------------------------------------------
 
 
-@router.get(
-    "/{job_id}/logs/stream",
-    name="training_job.logs_stream",
-    response_class=StreamingResponse,
-    responses={**_SSE, **responses(401, 403, 404, 422)},
-    openapi_extra=JOB,
-)
-def stream_logs(
-    job_id: str,
-    request: Request,
-    actor: CurrentActor,
-    svc: Svc,
-    after: Annotated[int, Query(ge=0)] = 0,
-) -> StreamingResponse:
-    """Log lines as server-sent events (`id:` = line id, `event: log`) until the job ends."""
-    svc.jobs.get(actor, job_id)  # 404/403 before the stream starts
-
-    def read(cursor: int) -> tuple[list[tuple[int, str, dict[str, Any]]], bool]:
-        finished = svc.jobs.is_finished(actor, job_id)
-        lines = svc.jobs.logs(actor, job_id, after=cursor, limit=1000)
-        done = finished and not lines
-        out = [(x.id, "log", LogLineOut.model_validate(x).model_dump(mode="json")) for x in lines]
-        return out, done
-
-    return _sse(request, read, after)
+Page = list[tuple[int, str, dict[str, Any]]]  # (SSE id, event type, data)
 
 
-@router.get(
-    "/{job_id}/events/stream",
-    name="training_job.events_stream",
-    response_class=StreamingResponse,
-    responses={**_SSE, **responses(401, 403, 404, 422)},
-    openapi_extra=JOB,
-)
-def stream_events(
-    job_id: str,
-    request: Request,
-    actor: CurrentActor,
-    svc: Svc,
-    after: Annotated[int, Query(ge=0)] = 0,
-) -> StreamingResponse:
-    """The job's events (state changes, completion) as server-sent events until it ends."""
-    svc.jobs.get(actor, job_id)
-
-    def read(cursor: int) -> tuple[list[tuple[int, str, dict[str, Any]]], bool]:
-        finished = svc.jobs.is_finished(actor, job_id)
-        evs = svc.jobs.events(actor, job_id, after=cursor, limit=500)
-        out = [(e.seq, e.type, JobEventOut.model_validate(e).model_dump(mode="json")) for e in evs]
-        return out, finished and not evs
-
-    return _sse(request, read, after)
+def _log_page(svc: Services, actor: Actor, job_id: str, after: int) -> Page:
+    lines = svc.jobs.logs(actor, job_id, after=after, limit=1000)
+    return [(x.id, "log", LogLineOut.model_validate(x).model_dump(mode="json")) for x in lines]
 
 
-def _sse(
-    request: Request,
-    read: Callable[[int], tuple[list[tuple[int, str, dict[str, Any]]], bool]],
-    cursor: int,
-) -> StreamingResponse:
-    drain = drain_of(request)
+def _event_page(svc: Services, actor: Actor, job_id: str, after: int) -> Page:
+    evs = svc.jobs.events(actor, job_id, after=after, limit=500)
+    return [(e.seq, e.type, JobEventOut.model_validate(e).model_dump(mode="json")) for e in evs]
 
-    async def gen() -> AsyncIterator[str]:
-        pos = cursor
-        yield f"retry: {RECONNECT_MS}\n\n"
-        while not await request.is_disconnected():
-            if drain.closing:  # shutdown: the client resumes with Last-Event-ID
-                yield reconnect_hint()
-                return
-            items, done = await run_in_threadpool(read, pos)
-            for ident, kind, data in items:
-                pos = ident
-                yield f"id: {ident}\nevent: {kind}\ndata: {json.dumps(data)}\n\n"
+
+def _streamer(page: Callable[[Services, Actor, str, int], Page]) -> Callable[..., Response]:
+    def stream(
+        job_id: str,
+        request: Request,
+        actor: CurrentActor,
+        svc: Svc,
+        after: Annotated[int, Query(ge=0)] = 0,
+    ) -> StreamingResponse:
+        svc.jobs.get(actor, job_id)  # 404/403 before the stream starts
+        pos = after
+
+        def poll() -> Batch:
+            nonlocal pos
+            finished = svc.jobs.is_finished(actor, job_id)  # before reading: nothing is missed
+            items = page(svc, actor, job_id, pos)
+            if items:
+                pos = items[-1][0]
+            chunks = [event(kind, data, ident) for ident, kind, data in items]
+            done = finished and not items
             if done:
-                yield "event: end\ndata: {}\n\n"
-                return
-            if not items:
-                await drain.sleep(_POLL_S)
+                chunks.append(event("end", {}))
+            return Batch(chunks, done=done, more=bool(items))  # a full page: read on at once
 
-    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(gen(), media_type="text/event-stream", headers=headers)
+        return sse_response(request, svc, poll, _POLL_S)
+
+    return stream
+
+
+for _route, _page, _doc in (
+    (
+        "logs",
+        _log_page,
+        "Log lines as server-sent events (`id:` = line id, `event: log`) until the job ends.",
+    ),
+    (
+        "events",
+        _event_page,
+        "The job's events (state changes, completion) as server-sent events until it ends.",
+    ),
+):
+    _streaming_get(
+        f"/{{job_id}}/{_route}/stream",
+        _streamer(_page),
+        f"training_job.{_route}_stream",
+        description=_doc,
+        responses={**SSE_RESPONSE, **responses(401, 403, 404, 422)},
+    )

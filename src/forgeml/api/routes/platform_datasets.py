@@ -14,7 +14,7 @@ from forgeml.api.dataset_schemas import (
 )
 from forgeml.api.deps import CurrentActor, Paging, Svc, resources
 from forgeml.api.errors import responses
-from forgeml.api.schemas import PageOut
+from forgeml.api.schemas import PageOut, page_of
 from forgeml.services.datasets.grants import PlatformView
 
 router = APIRouter(tags=["platform datasets"])
@@ -49,7 +49,7 @@ def view_out(v: PlatformView) -> PlatformDatasetOut:
 )
 def list_platform(actor: CurrentActor, svc: Svc, page: Paging) -> PageOut[PlatformDatasetOut]:
     res = svc.datasets.grants.list_platform(actor, cursor=page.cursor, limit=page.limit)
-    return PageOut(items=[view_out(v) for v in res.items], next_cursor=res.next_cursor)
+    return page_of(view_out, res)
 
 
 @router.get(
@@ -97,9 +97,7 @@ def list_grants(
     res = svc.datasets.grants.list(
         actor, dataset_id=dataset_id, tenant_id=tenant_id, cursor=page.cursor, limit=page.limit
     )
-    return PageOut(
-        items=[GrantOut.model_validate(g) for g in res.items], next_cursor=res.next_cursor
-    )
+    return page_of(GrantOut.model_validate, res)
 
 
 @router.get(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from forgeml.api.deps import CurrentActor, Paging, Svc, resources
 from forgeml.api.errors import responses
-from forgeml.api.schemas import PageOut, TenantCreate, TenantOut, TenantUpdate
+from forgeml.api.schemas import PageOut, TenantCreate, TenantOut, TenantUpdate, page_of
 from forgeml.domain.identity import TenantStatus
 
 router = APIRouter(prefix="/tenants", tags=["tenants"])
@@ -38,9 +38,7 @@ def list_tenants(
     res = svc.tenants.list(
         actor, status=status.value if status else None, cursor=page.cursor, limit=page.limit
     )
-    return PageOut(
-        items=[TenantOut.model_validate(t) for t in res.items], next_cursor=res.next_cursor
-    )
+    return page_of(TenantOut.model_validate, res)
 
 
 @router.get(

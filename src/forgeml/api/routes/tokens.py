@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from forgeml.api.deps import CurrentActor, Paging, Svc, resources
 from forgeml.api.errors import responses
-from forgeml.api.schemas import PageOut, TokenCreate, TokenCreated, TokenOut
+from forgeml.api.schemas import PageOut, TokenCreate, TokenCreated, TokenOut, page_of
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
 
@@ -42,9 +42,7 @@ def list_tokens(
     user_id: Annotated[str | None, Query(max_length=32)] = None,
 ) -> PageOut[TokenOut]:
     res = svc.tokens.list(actor, user_id=user_id, cursor=page.cursor, limit=page.limit)
-    return PageOut(
-        items=[TokenOut.model_validate(t) for t in res.items], next_cursor=res.next_cursor
-    )
+    return page_of(TokenOut.model_validate, res)
 
 
 @router.get(

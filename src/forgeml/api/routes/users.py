@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from forgeml.api.deps import CurrentActor, Paging, Svc, resources
 from forgeml.api.errors import responses
-from forgeml.api.schemas import PageOut, UserCreate, UserOut, UserUpdate
+from forgeml.api.schemas import PageOut, UserCreate, UserOut, UserUpdate, page_of
 from forgeml.domain.identity import Role
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -50,9 +50,7 @@ def list_users(
         cursor=page.cursor,
         limit=page.limit,
     )
-    return PageOut(
-        items=[UserOut.model_validate(u) for u in res.items], next_cursor=res.next_cursor
-    )
+    return page_of(UserOut.model_validate, res)
 
 
 @router.get(

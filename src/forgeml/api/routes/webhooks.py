@@ -15,7 +15,7 @@ from forgeml.api.notify_schemas import (
     WebhookOut,
     WebhookUpdate,
 )
-from forgeml.api.schemas import PageOut
+from forgeml.api.schemas import PageOut, page_of
 from forgeml.domain.webhooks import DeliveryState
 from forgeml.services.notify.webhooks import WebhookWithSecret
 
@@ -53,9 +53,7 @@ def create_webhook(body: WebhookCreate, actor: CurrentActor, svc: Svc) -> Webhoo
 )
 def list_webhooks(actor: CurrentActor, svc: Svc, page: Paging) -> PageOut[WebhookOut]:
     res = svc.webhooks.list(actor, cursor=page.cursor, limit=page.limit)
-    return PageOut(
-        items=[WebhookOut.model_validate(w) for w in res.items], next_cursor=res.next_cursor
-    )
+    return page_of(WebhookOut.model_validate, res)
 
 
 @router.get(
@@ -143,9 +141,7 @@ def list_deliveries(
         cursor=page.cursor,
         limit=page.limit,
     )
-    return PageOut(
-        items=[DeliveryOut.model_validate(d) for d in res.items], next_cursor=res.next_cursor
-    )
+    return page_of(DeliveryOut.model_validate, res)
 
 
 @router.get(
