@@ -321,11 +321,7 @@ class Attempt:
         self._patiently(
             "record the outcome",
             lambda: self._move(
-                target,
-                message,
-                values=values,
-                attempt_outcome=(outcome.value, True),
-                failure=kind,
+                target, message, values=values, attempt_outcome=(outcome.value, True), failure=kind
             ),
         )
 
