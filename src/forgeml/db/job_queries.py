@@ -1,11 +1,12 @@
 """Queries on training jobs, their transitions, logs and metrics, resource classes and runners.
 
 Every statement on a tenant-owned table goes through `scoped`; writes that a runner makes go
-through the fenced functions of `queue/leases.py` instead.
+through the fenced functions of `queue/transitions.py` instead.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,6 +24,7 @@ from forgeml.db.jobs import (
 from forgeml.db.pagination import Page, paginate
 from forgeml.db.scope import Scope, scoped
 from forgeml.domain.errors import Conflict, NotFound
+from forgeml.domain.failures import FailureKind
 from forgeml.domain.filters import JobFilter
 from forgeml.domain.job_model import (
     LogEntry,
@@ -170,6 +172,39 @@ def attempt_times(conn: Connection, job_id: str) -> list[AttemptTimes]:
         AttemptTimes(r["starting_at"], r["training_started_at"], r["ended_at"], r["billable"])
         for r in rows
     ]
+
+
+def close_attempt(
+    conn: Connection,
+    job_id: str,
+    number: int,
+    outcome: str,
+    billable: bool,
+    failure: FailureKind | None,
+    now: datetime,
+) -> None:
+    """End attempt `number` of the job (if still open) with its outcome and failure kind."""
+    a = job_attempts
+    conn.execute(
+        a.update()
+        .where(a.c.job_id == job_id, a.c.number == number, a.c.ended_at.is_(None))
+        .values(
+            ended_at=now,
+            outcome=outcome,
+            billable=billable,
+            failure_kind=failure.value if failure else None,
+        )
+    )
+
+
+def set_billing(conn: Connection, job_id: str, billable: int, training: int) -> TrainingJob:
+    t = training_jobs
+    conn.execute(
+        t.update()
+        .where(t.c.id == job_id)
+        .values(billable_seconds=billable, training_seconds=training)
+    )
+    return get_job(conn, Scope.everything(), job_id)
 
 
 def count_active_with_versions(conn: Connection, version_ids: list[str]) -> int:

@@ -109,6 +109,7 @@ job_attempts = sa.Table(
     sa.Column("outcome", sa.String(32), nullable=True),
     sa.Column("billable", sa.Boolean, nullable=False),
     sa.Column("message", sa.String(2000), nullable=True),
+    sa.Column("failure_kind", sa.String(32), nullable=True),  # domain.failures.FailureKind
     sa.UniqueConstraint("job_id", "number"),
 )
 

@@ -15,13 +15,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from forgeml.db import job_queries as q
 from forgeml.db.jobs import job_attempts, resource_classes, runners, training_jobs
+from forgeml.db.scope import Scope
 from forgeml.db.types import utcnow
+from forgeml.domain.failures import FailureKind, rule
 from forgeml.domain.ids import new_id
-from forgeml.domain.job_model import Lease, Runner
+from forgeml.domain.job_model import Lease, Runner, TrainingJob
 from forgeml.domain.jobs import CLAIMABLE, RUNNING, Secondary
 from forgeml.domain.retry import Requeue
-from forgeml.queue.transitions import close_attempt, move, record_transition
+from forgeml.queue.policies import RetryPolicy
+from forgeml.queue.transitions import JobRef, move
 
 _CLAIMABLE = [s.value for s in CLAIMABLE]
 _RUNNING = [s.value for s in RUNNING]
@@ -82,9 +86,6 @@ def claim(conn: Connection, runner: Runner, lease_s: float) -> Lease | None:
     now = utcnow()
     token = secrets.token_hex(16)
     values = {
-        "status": "InProgress",
-        "secondary_status": Secondary.STARTING.value,
-        "status_message": f"starting on runner {runner.name}",
         "attempt": t.c.attempt + 1,
         "lease_token": token,
         "runner_id": runner.id,
@@ -92,49 +93,42 @@ def claim(conn: Connection, runner: Runner, lease_s: float) -> Lease | None:
         "pending_reason": None,
         "not_before": None,
         "started_at": sa.func.coalesce(t.c.started_at, now),
-        "updated_at": now,
     }
+    pick: JobRef
     if conn.dialect.name == "postgresql":
-        job_id = conn.execute(
+        picked = conn.execute(
             _candidates(cap, now).with_for_update(skip_locked=True, of=t)
         ).scalar_one_or_none()
-        if job_id is None:
+        if picked is None:
             return None
-        stmt = t.update().where(t.c.id == job_id, t.c.secondary_status.in_(_CLAIMABLE))
-        if conn.execute(stmt.values(**values)).rowcount == 0:
-            return None
-    else:
-        stmt = (
-            t.update()
-            .where(t.c.id == _candidates(cap, now).scalar_subquery())
-            .where(t.c.secondary_status.in_(_CLAIMABLE))
-            .values(**values)
-            .returning(t.c.id)
-        )
-        job_id = conn.execute(stmt).scalar_one_or_none()
-        if job_id is None:
-            return None
-    return _start_attempt(conn, str(job_id), runner, token, cap, now)
+        pick = str(picked)
+    else:  # SQLite ignores FOR UPDATE: the pick is a subquery of the UPDATE itself
+        pick = _candidates(cap, now).scalar_subquery()
+    job = move(
+        conn, pick, Secondary.STARTING, f"starting on runner {runner.name}", values=values,
+        transition_message=lambda j: (
+            f"attempt {j.attempt} of {j.max_attempts} starting on runner {runner.name}"
+        ),
+    )  # fmt: skip
+    if job is None:
+        return None
+    return _start_attempt(conn, job, runner, token, cap, now)
 
 
 def _start_attempt(
-    conn: Connection, job_id: str, runner: Runner, token: str, cap: Capacity, now: datetime
+    conn: Connection, job: TrainingJob, runner: Runner, token: str, cap: Capacity, now: datetime
 ) -> Lease:
-    from forgeml.db import job_queries as q
-    from forgeml.db.scope import Scope
-
     t, rc = training_jobs, resource_classes
     gpus_each = conn.execute(
         sa.select(rc.c.gpus).select_from(t.join(rc, rc.c.name == t.c.resource_class))
-        .where(t.c.id == job_id)
+        .where(t.c.id == job.id)
     ).scalar_one()  # fmt: skip
-    job = q.get_job(conn, Scope.everything(), job_id)
     gpus = list(cap.gpu_indices[: gpus_each * job.instance_count])
-    conn.execute(t.update().where(t.c.id == job_id).values(gpu_indices=gpus))
+    conn.execute(t.update().where(t.c.id == job.id).values(gpu_indices=gpus))
     conn.execute(
         job_attempts.insert().values(
             id=new_id("att"),
-            job_id=job_id,
+            job_id=job.id,
             tenant_id=job.tenant_id,
             number=job.attempt,
             runner_id=runner.id,
@@ -143,9 +137,7 @@ def _start_attempt(
             billable=True,
         )
     )
-    msg = f"attempt {job.attempt} of {job.max_attempts} starting on runner {runner.name}"
-    record_transition(conn, job, Secondary.STARTING, msg, now)
-    return Lease(job_id, job.tenant_id, job.attempt, token, runner.id)
+    return Lease(job.id, job.tenant_id, job.attempt, token, runner.id)
 
 
 def heartbeat(conn: Connection, lease: Lease, lease_s: float) -> Secondary | None:
@@ -168,19 +160,16 @@ def give_up_attempt(
     token: str | None,
     reason: str,
     *,
-    billable: bool = False,
+    billable: bool | None = None,
     outage: bool = False,
     requeue: Requeue = Requeue(),
 ) -> Secondary | None:
-    """End an attempt that the platform lost: retry (Interrupted, claimable after a back-off)
-    or fail; Stopping → Stopped. An `outage` (database or store unreachable) is the platform's
-    fault: it is capped by `requeue.max_outage_retries`, never by the tenant's `max_attempts`.
+    """End an attempt that the platform lost: `RetryPolicy` decides between a retry and Failed,
+    the `StopRule` turns Stopping into Stopped. An `outage` (database or store unreachable) is
+    the platform's fault and spends none of the tenant's attempts (see domain/failures).
 
     Guarded by the attempt's token, so a runner that still writes is fenced out from now on.
     """
-    from forgeml.db import job_queries as q
-    from forgeml.db.scope import Scope
-
     job = q.get_job(conn, Scope.everything(), job_id)
     t = training_jobs
     if (
@@ -191,38 +180,29 @@ def give_up_attempt(
         is None
     ):
         return None
+    kind = FailureKind.PLATFORM_OUTAGE if outage else FailureKind.PLATFORM_ERROR
+    ended = [FailureKind(o) for o in _platform_outcomes(conn, job_id)]
+    d = RetryPolicy.decide(job, ended, kind, reason, requeue, utcnow())
     cleared: dict[str, Any] = {
         "lease_token": None,
         "runner_id": None,
         "lease_expires_at": None,
         "gpu_indices": [],
+        **d.values,
     }
-    kinds = _platform_outcomes(conn, job_id)
-    outages = kinds.count(OUTAGE) + outage
-    spent = job.attempt - outages  # the tenant's attempts: outages excluded
-    outcome = (OUTAGE if outage else PLATFORM_ERROR, billable)
-    if job.secondary_status == Secondary.STOPPING.value:
-        target, msg = Secondary.STOPPED, f"stopped; {reason}"
-    elif (outages <= requeue.max_outage_retries) if outage else (spent < job.max_attempts):
-        target = Secondary.INTERRUPTED
-        msg = f"{reason}; retrying (attempt {job.attempt} interrupted, {spent} of "
-        msg += f"{job.max_attempts} used)"
-        cleared["pending_reason"] = f"waiting for capacity in class {job.resource_class}"
-        wait = requeue.wait_s(len(kinds) + 1)
-        cleared["not_before"] = utcnow() + timedelta(seconds=wait) if wait > 0 else None
-    else:
-        target = Secondary.FAILED
-        limit = f"{outages} platform outages" if outage else f"{job.max_attempts} attempts"
-        msg = f"{reason}; no retries left ({limit})"
-        cleared["failure_reason"] = f"PlatformError: {reason}"
+    outcome = (kind.value, rule(kind).billable if billable is None else billable)
     # The token goes into the UPDATE too: the check above is only a read, and a newer attempt
     # may have been claimed since (PostgreSQL READ COMMITTED takes no lock for it).
-    moved = move(conn, job_id, target, msg, token=token, values=cleared, attempt_outcome=outcome)
-    return target if moved else None
+    moved = move(
+        conn, job_id, d.target, d.message, token=token, values=cleared,
+        attempt_outcome=outcome, failure=kind, reason=d.reason,
+    )  # fmt: skip
+    return d.target if moved else None
 
 
-PLATFORM_ERROR = "platform_error"  # attempt outcomes of the platform's failures
-OUTAGE = "platform_outage"
+# Attempt outcomes of the platform's failures: the values of their failure kinds.
+PLATFORM_ERROR = FailureKind.PLATFORM_ERROR.value
+OUTAGE = FailureKind.PLATFORM_OUTAGE.value
 
 
 def _platform_outcomes(conn: Connection, job_id: str) -> list[str]:
@@ -270,8 +250,6 @@ def register_runner(
     gpu_indices: list[int],
 ) -> Runner:
     """Create or take over the runner row of `name` with a new incarnation."""
-    from forgeml.db import job_queries as q
-
     now = utcnow()
     values = {
         "incarnation": secrets.token_hex(8),
@@ -294,4 +272,4 @@ def runner_heartbeat(conn: Connection, runner_id: str) -> None:
     conn.execute(runners.update().where(runners.c.id == runner_id).values(heartbeat_at=utcnow()))
 
 
-__all__ = ["Capacity", "claim", "close_attempt", "expired", "give_up_attempt", "heartbeat"]
+__all__ = ["Capacity", "claim", "expired", "give_up_attempt", "heartbeat"]

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Literal
 
+from forgeml.domain.failures import FailureKind, display
 from forgeml.training.spec import HostSpec
 
 VolumeMode = Literal["auto", "mount", "watch"]
@@ -77,7 +78,7 @@ class HostVolume:
 
     @property
     def message(self) -> str:
-        return f"AlgorithmError: the job exceeded its volume of {self.label}"
+        return display(FailureKind.LIMIT_EXCEEDED, f"the job exceeded its volume of {self.label}")
 
     def open(self) -> HostVolume:
         self.root.mkdir(parents=True, exist_ok=True)

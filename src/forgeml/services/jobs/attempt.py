@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 import structlog
-from sqlalchemy.engine import Connection
 
 from forgeml.config import Settings
 from forgeml.db import job_queries as q
@@ -23,11 +22,13 @@ from forgeml.db.scope import Scope
 from forgeml.db.types import utcnow
 from forgeml.domain import retry
 from forgeml.domain.errors import InvalidInput, Unavailable
+from forgeml.domain.failures import FailureKind, display, rule
 from forgeml.domain.job_model import Lease, TrainingJob
 from forgeml.domain.jobs import ENV_MESSAGE, Secondary
 from forgeml.domain.object_keys import job_prefix
 from forgeml.executors.base import Executor, RunRequest
 from forgeml.queue import claims
+from forgeml.queue.policies import StopRule
 from forgeml.queue.transitions import LeaseLost, current_secondary, fence, move_or_raise, note
 from forgeml.services.algorithms.envs import ResolvedAlgorithm
 from forgeml.services.checkpoints.sync import QuotaCheck
@@ -49,7 +50,12 @@ T = TypeVar("T")
 
 
 class AlgorithmError(Exception):
-    """The job's own code or configuration failed: no retry."""
+    """The job's own code or configuration failed: no retry (the kind's rule says so)."""
+
+    def __init__(self, reason: str, kind: FailureKind = FailureKind.ALGORITHM_ERROR) -> None:
+        super().__init__(display(kind, reason))
+        self.reason = reason
+        self.kind = kind
 
 
 class Attempt:
@@ -143,7 +149,7 @@ class Attempt:
         except LeaseLost as exc:
             log.warning("attempt fenced out", job=job.id, reason=exc.message)
         except AlgorithmError as exc:
-            self._fail(job, str(exc))
+            self._fail(job, exc)
         except Exception as exc:
             if self.shutdown.is_set():  # the worker stops: its fault, not the tenant's
                 log.warning("attempt interrupted by shutdown", job=job.id, error=str(exc)[:200])
@@ -189,8 +195,7 @@ class Attempt:
                 raise box["error"]
             return cast(ResolvedAlgorithm, box["algo"])
         except EnvironmentBuildFailed as exc:
-            msg = f"AlgorithmError: the environment did not build: {exc.message}"
-            raise AlgorithmError(msg) from exc
+            raise AlgorithmError(f"the environment did not build: {exc.message}") from exc
 
     def _before_staging_try(self) -> None:
         if self.shutdown.is_set():
@@ -212,7 +217,8 @@ class Attempt:
                 Secondary.STOPPED,
                 "Stopped: the job was stopped on request",
                 lease=self.lease,
-                attempt_outcome=(Outcome.STOPPED.value, True),
+                attempt_outcome=(Outcome.STOPPED.value, rule(FailureKind.STOPPED).billable),
+                failure=FailureKind.STOPPED,
             )
         raise StoppedEarly
 
@@ -280,7 +286,7 @@ class Attempt:
         try:
             results = self.executor.run(request)
         except InvalidInput as exc:
-            raise AlgorithmError(f"AlgorithmError: {exc.message}") from exc
+            raise AlgorithmError(exc.message) from exc
         sink.flush_patiently(OUTAGE_PATIENCE_S)
         self._finish(job, results, prefix)
 
@@ -291,12 +297,12 @@ class Attempt:
             raise RunnerShutdown("the runner is shutting down")
         master = results["algo-1"]
         outcome, reason = overall(results)
-        target = _TARGETS[outcome]
-        # The stop rule: the program's end is recorded by Training → Uploading; a stop that
-        # committed first (Stopping) wins and the job ends Stopped, one that comes later is
-        # refused (Uploading cannot go to Stopping), so a finished program keeps its outcome.
-        if self._patiently("record the end", self._recorded_end) == Secondary.STOPPING:
-            target = Secondary.STOPPED
+        target, kind = _TARGETS[outcome]
+        # The stop rule (queue/policies.StopRule): the program's end is recorded by Training →
+        # Uploading; a stop that committed first wins, one that comes later is refused.
+        recorded = self._patiently("record the end", self._recorded_end)
+        if recorded == Secondary.STOPPING:
+            target, kind = StopRule.on_end(recorded, target), FailureKind.STOPPED
             reason = reason or "Stopped: the job was stopped on request"
         # Attempt-scoped keys: a runner fenced out after its last lease check can only write
         # under its own attempt's keys, never over what the job exposes; the job's pointer to
@@ -315,7 +321,7 @@ class Attempt:
         self._patiently(
             "record the outcome",
             lambda: self._move(
-                target, message, values=values, attempt_outcome=(outcome.value, True)
+                target, message, values=values, attempt_outcome=(outcome.value, True), failure=kind
             ),
         )
 
@@ -339,18 +345,19 @@ class Attempt:
             )
         return Secondary.UPLOADING
 
-    def _fail(self, job: TrainingJob, reason: str) -> None:
+    def _fail(self, job: TrainingJob, exc: AlgorithmError) -> None:
         try:
             with self.db.write() as conn:
-                target = _unless_stopping(conn, job.id, Secondary.FAILED)
+                current = current_secondary(conn, job.id)
                 move_or_raise(
                     conn,
                     job.id,
-                    target,
-                    reason,
+                    StopRule.on_end(current, Secondary.FAILED),
+                    str(exc),
                     lease=self.lease,
-                    values={"failure_reason": reason[:2000]},
-                    attempt_outcome=("Failed", True),
+                    attempt_outcome=("Failed", rule(exc.kind).billable),
+                    failure=exc.kind,
+                    reason=exc.reason,
                 )
         except LeaseLost:
             log.warning("could not record failure: lease lost", job=job.id)
@@ -381,14 +388,10 @@ class StoppedEarly(Exception):
     """A stop request ended the attempt before its program started (the job is Stopped)."""
 
 
-_TARGETS = {
-    Outcome.COMPLETED: Secondary.COMPLETED,
-    Outcome.FAILED: Secondary.FAILED,
-    Outcome.STOPPED: Secondary.STOPPED,
-    Outcome.MAX_RUNTIME_EXCEEDED: Secondary.MAX_RUNTIME_EXCEEDED,
+# How the program's run ended -> the job's status and the attempt's failure kind.
+_TARGETS: dict[Outcome, tuple[Secondary, FailureKind | None]] = {
+    Outcome.COMPLETED: (Secondary.COMPLETED, None),
+    Outcome.FAILED: (Secondary.FAILED, FailureKind.ALGORITHM_ERROR),
+    Outcome.STOPPED: (Secondary.STOPPED, FailureKind.STOPPED),
+    Outcome.MAX_RUNTIME_EXCEEDED: (Secondary.MAX_RUNTIME_EXCEEDED, FailureKind.LIMIT_EXCEEDED),
 }
-
-
-def _unless_stopping(conn: Connection, job_id: str, target: Secondary) -> Secondary:
-    """A job asked to stop ends as Stopped whatever its program did (Stopping → Stopped only)."""
-    return Secondary.STOPPED if current_secondary(conn, job_id) == Secondary.STOPPING else target

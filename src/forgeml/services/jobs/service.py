@@ -26,9 +26,8 @@ from forgeml.domain.errors import Conflict, InvalidInput, NotFound
 from forgeml.domain.filters import JobFilter
 from forgeml.domain.ids import new_id
 from forgeml.domain.job_model import LogEntry, MetricSample, TrainingJob, Transition
-from forgeml.domain.jobs import CLAIMABLE, JobSpec, Secondary, is_terminal
-from forgeml.queue.transitions import move as move_job
-from forgeml.queue.transitions import record_transition
+from forgeml.domain.jobs import JobSpec, Secondary, is_terminal
+from forgeml.queue import transitions
 from forgeml.services.datasets.downloads import presigned_download
 from forgeml.services.identity.audit import Actor, record
 from forgeml.services.jobs.submit import Submission, idempotent_replay, request_hash
@@ -87,9 +86,6 @@ class JobService:
             "id": new_id("job"),
             "tenant_id": tenant_id,
             "name": spec.name,
-            "status": "InProgress",
-            "secondary_status": Secondary.PENDING.value,
-            "status_message": "queued",
             "algorithm_id": algo.algorithm_id,
             "algorithm_version_id": algo.version_id,
             "algorithm_name": algo.manifest.name,
@@ -143,8 +139,7 @@ class JobService:
             )
             if seen:
                 return seen  # type: ignore[no-any-return]
-            job = q.insert_job(conn, values)
-            record_transition(conn, job, Secondary.PENDING, "queued", values["created_at"])
+            job = transitions.create(conn, values)
             record(
                 conn,
                 actor,
@@ -224,16 +219,12 @@ class JobService:
                 f"job {job.name} already ended ({job.secondary_status})", code="job_finished"
             )
         with self.db.write() as conn:
-            moved = None
-            if Secondary(job.secondary_status) in CLAIMABLE:
-                moved = move_job(conn, job_id, Secondary.STOPPED, "stopped before it ran")
-            if moved is None:
-                moved = move_job(conn, job_id, Secondary.STOPPING, "stop requested")
+            moved = transitions.request_stop(conn, job_id)
             if moved is None:
                 moved = q.get_job(conn, Scope.everything(), job_id)
                 if moved.secondary_status == Secondary.UPLOADING.value:
-                    # Its program has ended: the outcome is fixed (see the stop rule in
-                    # services/job_attempt._finish); a late stop must not rewrite it.
+                    # Its program has ended: the outcome is fixed (the stop rule in
+                    # queue/policies.StopRule); a late stop must not rewrite it.
                     raise Conflict(
                         f"job {job.name} is finishing: its program already ended",
                         code="job_finishing",

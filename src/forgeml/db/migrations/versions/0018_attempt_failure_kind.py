@@ -1,0 +1,26 @@
+"""the attempt's failure kind (domain.failures.FailureKind)
+
+Revision ID: 0018
+Revises: 0005
+Create Date: 2026-12-03 14:40:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0018"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("training_job_attempts", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("failure_kind", sa.String(length=32), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("training_job_attempts", schema=None) as batch_op:
+        batch_op.drop_column("failure_kind")
