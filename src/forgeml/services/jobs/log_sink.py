@@ -5,7 +5,6 @@ A write that fails keeps its batch (it goes back in front), so a transient outag
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable
 
@@ -15,6 +14,8 @@ from forgeml.db.engine import Database
 from forgeml.db.jobs import job_logs, job_metrics
 from forgeml.domain import retry
 from forgeml.domain.job_model import Lease
+from forgeml.domain.jobs import MAX_LOG_LINE
+from forgeml.domain.metric_patterns import MetricPatterns
 from forgeml.queue.transitions import LeaseLost, fence
 from forgeml.training.spec import LogLine
 
@@ -39,7 +40,7 @@ class LogSink:
     def __init__(self, db: Database, lease: Lease, metrics: list[tuple[str, str]]) -> None:
         self.db = db
         self.lease = lease
-        self.patterns = [(n, re.compile(r)) for n, r in metrics]
+        self.patterns = MetricPatterns(metrics)  # checked at registration; compiled once here
         self.pending: list[LogLine] = []
         self.lock = threading.Lock()
         self.lost = False
@@ -81,7 +82,7 @@ class LogSink:
                     "at": line.time,
                     "host": line.host,
                     "stream": line.stream,
-                    "text": line.text[:65536],
+                    "text": line.text[:MAX_LOG_LINE],
                 }
             )
             if line.stream != "system":
@@ -93,23 +94,16 @@ class LogSink:
                 conn.execute(job_metrics.insert(), points)
 
     def _metrics(self, line: LogLine) -> list[dict[str, object]]:
-        out: list[dict[str, object]] = []
-        for name, pattern in self.patterns:
-            m = pattern.search(line.text)
-            try:
-                value = float(m.group(1)) if m and m.group(1) is not None else None
-            except ValueError:
-                value = None
-            if value is not None and value == value and abs(value) != float("inf"):
-                out.append(
-                    {
-                        "job_id": self.lease.job_id,
-                        "tenant_id": self.lease.tenant_id,
-                        "attempt": self.lease.attempt,
-                        "host": line.host,
-                        "name": name,
-                        "at": line.time,
-                        "value": value,
-                    }
-                )
-        return out
+        lease = self.lease
+        return [
+            {
+                "job_id": lease.job_id,
+                "tenant_id": lease.tenant_id,
+                "attempt": lease.attempt,
+                "host": line.host,
+                "name": name,
+                "at": line.time,
+                "value": value,
+            }
+            for name, value in self.patterns.scan(line.text)
+        ]

@@ -1,8 +1,6 @@
 """the attempt's failure kind (domain.failures.FailureKind)
 
-Revision ID: 0018
-Revises: 0005
-Create Date: 2026-12-03 14:40:00
+Revision 0018 (revises 0005), created 2026-12-03 14:40:00.
 """
 
 from __future__ import annotations
@@ -12,8 +10,6 @@ from alembic import op
 
 revision = "0018"
 down_revision = "0005"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
