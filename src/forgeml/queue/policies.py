@@ -1,4 +1,4 @@
-"""The named rules every job status change runs through, in order (see docs/job-state.md).
+"""The named rules every job status change runs through, in order (ARCHITECTURE.md says more).
 
 In the spirit of Prefect's orchestration rules: `transitions.move` checks the transition table in
 its UPDATE, and runs `BEFORE` on the proposed move and `AFTER` once the row has changed, all in

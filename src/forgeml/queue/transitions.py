@@ -2,7 +2,7 @@
 
 `create` inserts a job (Pending), `move` changes one (claim, phases, retry, stop, terminal). The
 UPDATE itself checks the transition table (and, fenced, the lease token); the named policies of
-`queue/policies.py` run around it, all in the caller's transaction. See docs/job-state.md.
+`queue/policies.py` run around it, all in the caller's transaction. See ARCHITECTURE.md.
 """
 
 from __future__ import annotations
