@@ -314,6 +314,42 @@ class AlgorithmSettings:
         )
 
 
+@dataclass(frozen=True)
+class JobServiceSettings:
+    """The slice of Settings the job services read: limits, this process's runner, where and how
+    attempts run, and the store for presigned artifact downloads."""
+
+    jobs: JobSettings
+    work_root: Path  # <work_root>/<job>/attempt-<n> holds an attempt's files
+    sandbox: Literal["required", "auto", "off"]
+    executor: Literal["local", "ray"]
+    s3: S3Settings
+
+    @classmethod
+    def of(cls, settings: Settings) -> JobServiceSettings:
+        return cls(
+            jobs=settings.jobs,
+            work_root=settings.jobs.work_dir or settings.home / "work",
+            sandbox=settings.sandbox,
+            executor=settings.executor,
+            s3=settings.s3,
+        )
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """The slice of Settings the notification dispatcher reads."""
+
+    webhooks: WebhookSettings
+    smtp: SmtpSettings
+    public_url: str  # links in e-mails point here
+
+    @classmethod
+    def of(cls, settings: Settings) -> NotifySettings:
+        url = settings.public_url or f"http://{settings.listen}"
+        return cls(webhooks=settings.webhooks, smtp=settings.smtp, public_url=url)
+
+
 def mask_url(url: str) -> str:
     """Hide the password part of `scheme://user:password@host/...`."""
     if "://" not in url or "@" not in url:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from forgeml.config import Settings
+from forgeml.config import NotifySettings, Settings
 from forgeml.db.dispatch import email_outbox
 from forgeml.db.engine import Database
 from forgeml.services.notify.dispatch import Dispatcher
@@ -37,7 +37,7 @@ def settings(tmp_path: Path, database: Database, smtp: SmtpServer) -> Settings:
 
 def run(world: World) -> None:
     """Dispatcher passes until one finds nothing to do."""
-    d = Dispatcher(world.services.db, world.services.settings)
+    d = Dispatcher(world.services.db, NotifySettings.of(world.services.settings))
     try:
         while d.run_once():
             pass
@@ -140,7 +140,7 @@ def test_smtp_outage_is_retried_until_it_works(world: World, smtp: SmtpServer) -
             )
         }
     )
-    d = Dispatcher(world.services.db, down)
+    d = Dispatcher(world.services.db, NotifySettings.of(down))
     try:
         drain(d, lambda: _email_attempts(world) >= 2)
     finally:
@@ -152,7 +152,7 @@ def test_smtp_outage_is_retried_until_it_works(world: World, smtp: SmtpServer) -
     up = world.services.settings.model_copy(
         update={"smtp": world.services.settings.smtp.model_copy(update={"backoff_base_s": 0.05})}
     )
-    d = Dispatcher(world.services.db, up)
+    d = Dispatcher(world.services.db, NotifySettings.of(up))
     try:
         drain(d, lambda: len(smtp.mailbox.messages) == 1)
     finally:
@@ -170,7 +170,7 @@ def test_nothing_is_queued_while_smtp_is_not_configured(world: World, smtp: Smtp
     off = world.services.settings.model_copy(
         update={"smtp": world.services.settings.smtp.model_copy(update={"host": None})}
     )
-    d = Dispatcher(world.services.db, off)
+    d = Dispatcher(world.services.db, NotifySettings.of(off))
     d.run_once()
     d.close()
     with world.services.db.read() as conn:

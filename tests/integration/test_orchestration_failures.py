@@ -3,6 +3,8 @@ tenant's failure reason is derived from it."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import sqlalchemy as sa
 
 from forgeml.db import job_queries as q
@@ -86,3 +88,29 @@ def test_a_runners_failure_derives_its_reason_and_closes_the_attempt_with_the_ki
         assert q.get_job(conn, Scope.everything(), j).ended_at is not None
     assert [s for s, _ in history] == ["Pending", "Starting", "Downloading", "Failed"]
     assert history[1][1] == "attempt 1 of 2 starting on runner r1"
+
+
+def test_entering_training_stamps_the_attempt_and_training_time_counts_from_there(
+    database: Database,
+) -> None:
+    t = tenant(database, "t")
+    j = job(database, t, "j")
+    r = runner(database)
+    with database.write() as conn:
+        lease = claims.claim(conn, r, 30)
+        assert lease is not None
+        move_or_raise(conn, j, Secondary.DOWNLOADING, "staging", lease=lease)
+        started = q.attempt_times(conn, j)[0].starting_at
+        # staging took 40 s, then the program ran 25 s
+        at = started + timedelta(seconds=40)
+        move_or_raise(
+            conn, j, Secondary.TRAINING, "training", lease=lease,
+            values={"training_started_at": at},
+        )  # fmt: skip
+        [times] = q.attempt_times(conn, j)
+        assert times.training_started_at == at
+        q.close_attempt(conn, j, 1, "Completed", True, None, at + timedelta(seconds=25))
+        move_or_raise(conn, j, Secondary.UPLOADING, "uploading", lease=lease)
+        done = move_or_raise(conn, j, Secondary.COMPLETED, "done", lease=lease)
+    # billed from the attempt's start (issue 16 moves that to the program's start)
+    assert (done.billable_seconds, done.training_seconds) == (65, 25)

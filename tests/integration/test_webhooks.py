@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from forgeml.config import Settings, WebhookSettings
+from forgeml.config import NotifySettings, Settings, WebhookSettings
 from forgeml.db.engine import Database
 from forgeml.domain.errors import InvalidInput
 from forgeml.services.notify.dispatch import Dispatcher
@@ -62,7 +62,7 @@ def settings(tmp_path: Path, database: Database, smtp: SmtpServer) -> Settings:
 
 @pytest.fixture
 def dispatcher(world: World) -> Iterator[Dispatcher]:
-    d = Dispatcher(world.services.db, world.services.settings)
+    d = Dispatcher(world.services.db, NotifySettings.of(world.services.settings))
     yield d
     d.close()
 
@@ -141,7 +141,10 @@ def test_receiver_failing_three_times_gets_the_event_on_the_fourth_try(
 
 def test_receiver_down_for_the_whole_window_ends_failed(world: World) -> None:
     h = hook(world, f"http://127.0.0.1:{free_port()}/gone", ["*"])  # nothing listens there
-    d = Dispatcher(world.services.db, with_webhooks(world.services.settings, retry_window_s=0.4))
+    d = Dispatcher(
+        world.services.db,
+        NotifySettings.of(with_webhooks(world.services.settings, retry_window_s=0.4)),
+    )
     try:
         dataset_committed(world.services, world.a.id)
         drain(d, lambda: state(world, h["id"]) == "failed")
@@ -154,7 +157,10 @@ def test_receiver_down_for_the_whole_window_ends_failed(world: World) -> None:
 
 def test_error_responses_are_logged_truncated(world: World, dispatcher: Dispatcher) -> None:
     failing = Receiver(statuses=[500] * 100).start()
-    d = Dispatcher(world.services.db, with_webhooks(world.services.settings, retry_window_s=0.3))
+    d = Dispatcher(
+        world.services.db,
+        NotifySettings.of(with_webhooks(world.services.settings, retry_window_s=0.3)),
+    )
     try:
         h = hook(world, failing.url, ["*"])
         dataset_committed(world.services, world.a.id)
@@ -172,7 +178,7 @@ def test_long_failure_streak_disables_the_webhook_notifies_and_mails_admins(
 ) -> None:
     failing = Receiver(statuses=[500] * 100).start()
     settings = with_webhooks(world.services.settings, disable_after_failures=3)
-    d = Dispatcher(world.services.db, settings)
+    d = Dispatcher(world.services.db, NotifySettings.of(settings))
     try:
         bad = hook(world, failing.url, ["dataset.*"])
         watcher = hook(world, receiver.url, ["webhook.*"])
@@ -199,7 +205,7 @@ def test_long_failure_streak_disables_the_webhook_notifies_and_mails_admins(
     assert all(r.envelope["tenant_id"] == world.a.id for r in receiver.got)
     # a disabled webhook gets nothing more until it is enabled again, which resets the streak
     dataset_committed(world.services, world.a.id)
-    d2 = Dispatcher(world.services.db, settings)
+    d2 = Dispatcher(world.services.db, NotifySettings.of(settings))
     d2.run_once()
     d2.close()
     assert len(failing.got) == 3
@@ -270,7 +276,9 @@ def test_concurrent_dispatchers_deliver_each_event_exactly_once(
     h = hook(world, receiver.url, ["*"])
     for _ in range(12):
         dataset_committed(world.services, world.a.id)
-    pool = [Dispatcher(world.services.db, world.services.settings) for _ in range(3)]
+    pool = [
+        Dispatcher(world.services.db, NotifySettings.of(world.services.settings)) for _ in range(3)
+    ]
     stop = threading.Event()
 
     def work(d: Dispatcher) -> None:
@@ -377,7 +385,9 @@ def test_loopback_is_refused_unless_allowlisted() -> None:
 def test_delivery_rechecks_the_address_at_send_time(world: World, receiver: Receiver) -> None:
     """The address passed at creation but no longer does (rebinding, allowlist change)."""
     h = hook(world, receiver.url, ["*"])
-    strict = Dispatcher(world.services.db, with_webhooks(world.services.settings, allow_hosts=[]))
+    strict = Dispatcher(
+        world.services.db, NotifySettings.of(with_webhooks(world.services.settings, allow_hosts=[]))
+    )
     try:
         dataset_committed(world.services, world.a.id)
         drain(strict, lambda: attempts(world, h["id"]) >= 1)

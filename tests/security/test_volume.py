@@ -11,9 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from forgeml.config import Settings
 from forgeml.db.engine import Database
+from forgeml.db.jobs import job_attempts
 from forgeml.services.container import Services
 from forgeml.training.spec import EntryPoint, HostSpec
 from forgeml.training.volume import HostVolume, release_stale, usage_bytes
@@ -80,6 +82,13 @@ def services(settings: Settings, database: Database) -> Iterator[Services]:
     svc.job_runs.shutdown(30)
 
 
+def _failure_kinds(world: World, job_id: str) -> list[str | None]:
+    a = job_attempts
+    with world.services.db.read() as conn:
+        rows = conn.execute(sa.select(a.c.failure_kind).where(a.c.job_id == job_id))
+        return [kind for (kind,) in rows]
+
+
 def _mounts_under(path: Path) -> list[str]:
     return [m for m in Path("/proc/mounts").read_text().splitlines() if str(path) in m]
 
@@ -115,6 +124,7 @@ def test_a_job_that_fills_its_volume_fails_and_nothing_else_is_affected(world: W
             job["failure_reason"] == f"AlgorithmError: the job exceeded its volume of {VOLUME} GB"
         )
         assert f"wrote 64 MiB into {where}" not in logs_text(world, world.a.h(), job_id)
+        assert _failure_kinds(world, job_id) == ["limit_exceeded"]  # the platform's limit
     other = run_to_end(world, fits)
     assert other["secondary_status"] == "Completed", other  # another tenant's job in parallel
     assert "wrote 2 MiB into tmp" in logs_text(world, world.b.h(), fits)

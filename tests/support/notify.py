@@ -20,8 +20,9 @@ import uvicorn
 from aiosmtpd.controller import Controller
 from fastapi import FastAPI
 
-from forgeml.db.events import Event, emit
-from forgeml.domain.events import validate
+from forgeml.config import NotifySettings
+from forgeml.db.events import emit
+from forgeml.domain.events import Event, validate
 from forgeml.services.container import Services
 from forgeml.services.notify.dispatch import Dispatcher
 from tests.support.threads import CheckedThread
@@ -253,7 +254,7 @@ def b_webhook(world: World) -> tuple[str, str]:
     if cached is None:
         h = hook(world, "http://93.184.215.14/hook", ["*"], tenant="b")  # public; never called
         dataset_committed(world.services, world.b.id)
-        d = Dispatcher(world.services.db, world.services.settings)
+        d = Dispatcher(world.services.db, NotifySettings.of(world.services.settings))
         d.fan_out()
         d.close()
         cached = (h["id"], deliveries(world, h["id"], "b")[0]["id"])

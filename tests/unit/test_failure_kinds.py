@@ -136,7 +136,12 @@ def test_artifacts_switch_only_in_a_fenced_terminal_move() -> None:
 
 def test_the_policies_run_in_their_declared_order() -> None:
     assert [p.name for p in BEFORE] == ["artifact-switch", "failure-reason"]
-    assert [p.name for p in AFTER] == ["attempt-close", "billing", "events"]
+    assert [p.name for p in AFTER] == [
+        "attempt-training-start",
+        "attempt-close",
+        "billing",
+        "events",
+    ]
 
 
 def test_the_volume_message_keeps_its_text(tmp_path: Path) -> None:

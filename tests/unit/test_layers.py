@@ -73,3 +73,36 @@ def test_transports_never_import_the_database_layer() -> None:
 
 def _db(modules: set[str]) -> set[str]:
     return {m for m in modules if m == "forgeml.db" or m.startswith("forgeml.db.")}
+
+
+# Building or running SQL: what only db/ and queue/ may do.
+SQL_CALLS = {"select", "insert", "update", "delete", "text", "execute"}
+
+
+def sql_calls(package: str) -> dict[str, list[str]]:
+    """`sa.select(...)`, `table.insert()`, `conn.execute(...)` and the like, per file of `package`."""
+    found: dict[str, list[str]] = {}
+    for path in sorted((SRC / package).rglob("*.py")):
+        hits = [
+            f"{node.lineno}: .{node.func.attr}()"
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in SQL_CALLS
+            # dict.update(), set.update(), str.text... : only SQL-looking receivers count
+            and _sql_receiver(node.func.value)
+        ]
+        if hits:
+            found[str(path.relative_to(SRC))] = hits
+    return found
+
+
+def _sql_receiver(node: ast.expr) -> bool:
+    name = node.id if isinstance(node, ast.Name) else getattr(node, "attr", "")
+    return name in {"sa", "conn", "connection"} or name.endswith(("_jobs", "_attempts", "_logs"))
+
+
+def test_services_run_no_sql_of_their_own() -> None:
+    # Every service reads and writes through db/ query functions (ARCHITECTURE.md).
+    assert sql_calls("db")  # the scan recognises SQL where it is
+    assert sql_calls("services") == {}

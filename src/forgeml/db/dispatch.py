@@ -14,10 +14,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 
-from forgeml.db.events import Event, events
+from forgeml.db.events import events
 from forgeml.db.rows import from_row
 from forgeml.db.scope import Scope, scoped
 from forgeml.db.tables import ID, id_column, metadata, tenant_column, timestamp, users
+from forgeml.domain.events import Event
 from forgeml.domain.identity import Role
 from forgeml.domain.webhooks import DeliveryState, NotificationPrefs
 

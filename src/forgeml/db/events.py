@@ -6,8 +6,6 @@ commits or rolls back together with its cause.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,6 +15,7 @@ from forgeml.db.rows import from_row
 from forgeml.db.scope import Scope, scoped
 from forgeml.db.tables import metadata, timestamp
 from forgeml.db.types import utcnow
+from forgeml.domain.events import Event
 from forgeml.domain.ids import new_id
 
 _PG_LOCK_KEY = 0x466F726765  # "Forge": the advisory lock that orders event writers
@@ -34,19 +33,6 @@ events = sa.Table(
     timestamp("at"),
     sa.Column("data", sa.JSON, nullable=False),
 )
-
-
-@dataclass(frozen=True)
-class Event:
-    id: str
-    seq: int
-    type: str
-    version: int
-    tenant_id: str | None
-    subject_type: str | None
-    subject_id: str | None
-    at: datetime
-    data: dict[str, Any]
 
 
 def _event(r: RowMapping) -> Event:
@@ -90,8 +76,19 @@ def emit(
     return Event(**values)  # type: ignore[arg-type]
 
 
-def after(conn: Connection, scope: Scope, seq: int, *, limit: int = 500) -> list[Event]:
-    """Events with `seq` greater than the given one, oldest first, within `scope`."""
-    stmt = scoped(sa.select(events).where(events.c.seq > seq), events, scope)
-    rows = conn.execute(stmt.order_by(events.c.seq).limit(limit)).mappings().all()
+def after(
+    conn: Connection,
+    scope: Scope,
+    seq: int,
+    *,
+    limit: int = 500,
+    subject: tuple[str, str] | None = None,
+) -> list[Event]:
+    """Events with `seq` greater than the given one, oldest first, within `scope` (and about
+    one `(subject_type, subject_id)` when given)."""
+    e = events
+    stmt = sa.select(e).where(e.c.seq > seq)
+    if subject is not None:
+        stmt = stmt.where(e.c.subject_type == subject[0], e.c.subject_id == subject[1])
+    rows = conn.execute(scoped(stmt, e, scope).order_by(e.c.seq).limit(limit)).mappings().all()
     return [_event(r) for r in rows]

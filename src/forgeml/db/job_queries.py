@@ -151,6 +151,16 @@ def logs(conn: Connection, scope: Scope, job_id: str, *, after: int, limit: int)
     ]
 
 
+def append_logs(
+    conn: Connection, lines: list[dict[str, Any]], points: list[dict[str, Any]]
+) -> None:
+    """Append a batch of log lines and the metric points parsed from them."""
+    if lines:
+        conn.execute(job_logs.insert(), lines)
+    if points:
+        conn.execute(job_metrics.insert(), points)
+
+
 def metrics(
     conn: Connection, scope: Scope, job_id: str, *, name: str | None, after: int, limit: int
 ) -> list[tuple[int, MetricSample]]:
@@ -172,6 +182,14 @@ def attempt_times(conn: Connection, job_id: str) -> list[AttemptTimes]:
         AttemptTimes(r["starting_at"], r["training_started_at"], r["ended_at"], r["billable"])
         for r in rows
     ]
+
+
+def start_attempt_training(conn: Connection, job_id: str, number: int, at: datetime) -> None:
+    """Attempt `number`'s program started at `at` (billable time counts from here)."""
+    a = job_attempts
+    conn.execute(
+        a.update().where(a.c.job_id == job_id, a.c.number == number).values(training_started_at=at)
+    )
 
 
 def close_attempt(

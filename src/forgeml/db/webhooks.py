@@ -143,6 +143,12 @@ def disable(conn: Connection, webhook_id: str, reason: str, at: datetime) -> boo
 # --- deliveries -----------------------------------------------------------------------------
 
 
+def deliverable() -> list[sa.ColumnElement[bool]]:
+    """Which deliveries a dispatcher may claim: those of enabled webhooks, and any ping."""
+    d, live = deliveries, sa.select(webhooks.c.id).where(webhooks.c.enabled)
+    return [sa.or_(d.c.webhook_id.in_(live), d.c.event_type == "webhook.ping")]
+
+
 def insert_deliveries(conn: Connection, rows: list[dict[str, Any]]) -> None:
     insert_ignoring_duplicates(conn, deliveries, rows, ["event_id", "webhook_id"])
 

@@ -159,25 +159,28 @@ def check_patterns(patterns: list[str], loc: str = "events") -> list[str]:
     return sorted(set(patterns))
 
 
-def envelope(
-    *,
-    id: str,
-    type_: str,
-    version: int,
-    tenant_id: str | None,
-    at: datetime,
-    data: dict[str, Any],
-    subject_type: str | None = None,
-    subject_id: str | None = None,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Event:
+    id: str
+    seq: int
+    type: str
+    version: int
+    tenant_id: str | None
+    subject_type: str | None
+    subject_id: str | None
+    at: datetime
+    data: dict[str, Any]
+
+
+def envelope(e: Event) -> dict[str, Any]:
     """The one JSON shape of an event on every channel (webhook body, SSE `data:` line)."""
-    subject = {"type": subject_type, "id": subject_id} if subject_id else None
+    subject = {"type": e.subject_type, "id": e.subject_id} if e.subject_id else None
     return {
-        "id": id,
-        "type": type_,
-        "version": version,
-        "tenant_id": tenant_id,
-        "time": at.isoformat().replace("+00:00", "Z"),
+        "id": e.id,
+        "type": e.type,
+        "version": e.version,
+        "tenant_id": e.tenant_id,
+        "time": e.at.isoformat().replace("+00:00", "Z"),
         "subject": subject,
-        "data": data,
+        "data": e.data,
     }

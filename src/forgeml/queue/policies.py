@@ -87,6 +87,19 @@ class AttemptClose:
         q.close_attempt(p.conn, p.job_id, p.job.attempt, outcome, billable, p.failure, p.now)
 
 
+class AttemptTrainingStart:
+    """Entering Training stamps the attempt's `training_started_at`, in the same fenced write:
+    the job's training seconds count from there."""
+
+    name = "attempt-training-start"
+
+    def apply(self, p: Proposal) -> None:
+        assert p.job is not None
+        if p.target is Secondary.TRAINING and p.job.attempt > 0:
+            at = p.values.get("training_started_at", p.now)
+            q.start_attempt_training(p.conn, p.job_id, p.job.attempt, at)
+
+
 class BillingPolicy:
     """On a terminal status: billable and training seconds over the billable attempts."""
 
@@ -111,11 +124,11 @@ class EventsPolicy:
         emit_events(p.conn, p.job, p.target, p.transition_message or p.message)
 
 
-# The order matters: the prefix before the row is written; the attempt closes before billing
-# reads it; events last, so they carry the final row. (The history row is part of the write
-# itself: `transitions.move` stores it before AFTER runs.)
+# The order matters: the prefix before the row is written; the attempt is stamped or closed
+# before billing reads it; events last, so they carry the final row. (The history row is part
+# of the write itself: `transitions.move` stores it before AFTER runs.)
 BEFORE: list[Policy] = [ArtifactSwitch(), FailureReason()]
-AFTER: list[Policy] = [AttemptClose(), BillingPolicy(), EventsPolicy()]
+AFTER: list[Policy] = [AttemptTrainingStart(), AttemptClose(), BillingPolicy(), EventsPolicy()]
 
 
 def emit_events(conn: Connection, job: TrainingJob, target: Secondary, message: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from forgeml.config import AlgorithmSettings, Settings
+from forgeml.config import AlgorithmSettings, JobServiceSettings, Settings
 from forgeml.db.engine import Database
 from forgeml.services.algorithms.envs import AlgorithmEnvironments
 from forgeml.services.algorithms.service import AlgorithmService
@@ -47,7 +47,7 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings, db: Database, store: ObjectStore) -> Services:
-        # Each service gets only its slice of the settings (the job services still take them whole).
+        # Each service gets only its slice of the settings (tests/unit/test_settings_slices.py).
         datasets = DatasetService(db, store, settings.s3)
         algorithm_settings = AlgorithmSettings.of(settings)
         envs = AlgorithmEnvironments(db, store, algorithm_settings)
@@ -86,6 +86,6 @@ def _jobs(
     checkpoints: CheckpointService,
 ) -> dict[str, Any]:
     jobs, scheduling, runs = build_job_services(
-        settings, db, store, datasets, algorithms, envs, checkpoints
+        JobServiceSettings.of(settings), db, store, datasets, algorithms, envs, checkpoints
     )
     return {"jobs": jobs, "scheduling": scheduling, "job_runs": runs}

@@ -381,4 +381,5 @@ def _run_in_volume(
         model_artifact=model,
         output_artifact=output,
         sandboxed=choice.use_bwrap,
+        over_limit=over is not None,
     )

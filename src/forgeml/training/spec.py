@@ -156,15 +156,26 @@ class HostResult:
     model_artifact: Path
     output_artifact: Path
     sandboxed: bool
+    # A platform limit (the job's volume) failed the run, not the program: limit_exceeded.
+    over_limit: bool = False
 
 
-def overall(results: dict[str, HostResult]) -> tuple[Outcome, str | None]:
-    """The job's outcome from its hosts': a stop wins, then max runtime, then the first failure."""
+@dataclass(frozen=True)
+class Overall:
+    """The job's outcome from its hosts' results."""
+
+    outcome: Outcome
+    reason: str | None = None
+    over_limit: bool = False
+
+
+def overall(results: dict[str, HostResult]) -> Overall:
+    """The first failure wins (with whether a limit caused it), then max runtime, then a stop."""
     outcomes = {r.outcome for r in results.values()}
     failed = [r for _, r in sorted(results.items()) if r.outcome == Outcome.FAILED]
     if failed:
-        return Outcome.FAILED, failed[0].failure_reason
+        return Overall(Outcome.FAILED, failed[0].failure_reason, failed[0].over_limit)
     for o in (Outcome.MAX_RUNTIME_EXCEEDED, Outcome.STOPPED):
         if o in outcomes:
-            return o, next(r.failure_reason for r in results.values() if r.outcome == o)
-    return Outcome.COMPLETED, None
+            return Overall(o, next(r.failure_reason for r in results.values() if r.outcome == o))
+    return Overall(Outcome.COMPLETED)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 
+from forgeml.config import NotifySettings
 from forgeml.services.container import Services
 from forgeml.services.notify.dispatch import Dispatcher
 from forgeml.workers.base import Loop
@@ -17,7 +18,7 @@ class DispatcherLoop(Loop):
     name = "dispatcher"
 
     def __init__(self, services: Services, index: int = 0) -> None:
-        self.dispatcher = Dispatcher(services.db, services.settings)
+        self.dispatcher = Dispatcher(services.db, NotifySettings.of(services.settings))
         self.interval_s = services.settings.webhooks.poll_interval_s
         self.name = f"dispatcher-{index}"
 

@@ -31,7 +31,8 @@ from forgeml.api.errors import responses
 from forgeml.api.schemas import PageOut, page_of
 from forgeml.domain.datasets import DatasetFile
 from forgeml.domain.errors import InvalidInput
-from forgeml.services.datasets.parts import FileDecl, Session
+from forgeml.services.datasets.parts import Session
+from forgeml.services.datasets.upload_files import FileDecl
 from forgeml.storage.base import CHUNK_SIZE
 
 T = TypeVar("T")

@@ -135,8 +135,8 @@ class AlgorithmService:
             conn,
             actor,
             "algorithm.register",
-            target_type="algorithm_version",
-            target_id=version.id,
+            "algorithm_version",
+            version.id,
             tenant_id=None,
             details={**data, "version": m.version, "digest": info.digest, "build": build},
         )
@@ -186,8 +186,8 @@ class AlgorithmService:
                 conn,
                 actor,
                 "algorithm.deprecate" if deprecated else "algorithm.undeprecate",
-                target_type="algorithm_version",
-                target_id=version_id,
+                "algorithm_version",
+                version_id,
                 tenant_id=None,
             )
         return version
@@ -218,12 +218,7 @@ class AlgorithmService:
                     details={"status": version.status.value},
                 )
             record(
-                conn,
-                actor,
-                "algorithm.rebuild",
-                target_type="algorithm_version",
-                target_id=version_id,
-                tenant_id=None,
+                conn, actor, "algorithm.rebuild", "algorithm_version", version_id, tenant_id=None
             )
         return version
 
@@ -244,10 +239,7 @@ class AlgorithmService:
 
     def _audit_read(self, actor: Actor, action: str, version_id: str) -> None:
         with self.db.write() as conn:
-            record(
-                conn, actor, action, target_type="algorithm_version", target_id=version_id,
-                tenant_id=None,
-            )  # fmt: skip
+            record(conn, actor, action, "algorithm_version", version_id, tenant_id=None)
 
     # --- tenant view (cards) -------------------------------------------------------------
 

@@ -68,8 +68,8 @@ class CheckpointService:
                 conn,
                 actor,
                 "checkpoint_location.create",
-                target_type="checkpoint_location",
-                target_id=loc.id,
+                "checkpoint_location",
+                loc.id,
                 tenant_id=tenant_id,
                 details={"name": name},
             )
@@ -130,8 +130,8 @@ class CheckpointService:
                 conn,
                 actor,
                 "checkpoint_location.delete",
-                target_type="checkpoint_location",
-                target_id=loc.id,
+                "checkpoint_location",
+                loc.id,
                 tenant_id=loc.tenant_id,
                 details={"name": loc.name, "files": len(keys)},
             )

@@ -129,8 +129,8 @@ class GrantService:
                 conn,
                 actor,
                 "grant.create",
-                target_type="grant",
-                target_id=grant.id,
+                "grant",
+                grant.id,
                 tenant_id=tenant_id,
                 details={"dataset_id": dataset_id, "algorithms": algorithms},
             )
@@ -170,12 +170,5 @@ class GrantService:
         with self.db.write() as conn:
             grants_q.revoke_grant(conn, grant_id, utcnow())
             grant = grants_q.get_grant(conn, scope, grant_id)
-            record(
-                conn,
-                actor,
-                "grant.revoke",
-                target_type="grant",
-                target_id=grant_id,
-                tenant_id=grant.tenant_id,
-            )
+            record(conn, actor, "grant.revoke", "grant", grant_id, tenant_id=grant.tenant_id)
         return grant

@@ -10,7 +10,6 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
 
 from forgeml.db import datasets as q
 from forgeml.db.types import utcnow
@@ -25,22 +24,12 @@ from forgeml.domain.datasets import (
 from forgeml.domain.errors import Conflict, InvalidInput, NotFound, QuotaExceeded
 from forgeml.domain.ids import new_id
 from forgeml.services.datasets import archives
-from forgeml.services.datasets.access import DatasetAccess, record_version
+from forgeml.services.datasets.access import record_version
+from forgeml.services.datasets.upload_files import FileDecl, UploadFiles
 from forgeml.services.identity.audit import Actor
 from forgeml.storage.base import CHUNK_SIZE, MAX_PART_NUMBER, MIN_PART_SIZE, ObjectStore
 
-if TYPE_CHECKING:
-    from forgeml.db.engine import Database
-
 DEFAULT_PART_SIZE = 64 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class FileDecl:
-    path: str
-    size: int
-    sha256: str | None = None
-    content_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,27 +81,8 @@ class Session:
     parts: dict[str, list[dict[str, int | str]]]  # file id -> parts already at the store
 
 
-class PartsMixin:
-    """The multipart half of `UploadService` (which provides the attributes and helpers)."""
-
-    p: DatasetAccess
-    db: Database
-    store: ObjectStore
-
-    if TYPE_CHECKING:
-
-        def _open(
-            self, actor: Actor, dataset_id: str, upload_id: str
-        ) -> tuple[Dataset, DatasetVersion]: ...
-        def _row(self, ds: Dataset, v: DatasetVersion, fid: str, f: FileDecl) -> dict[str, Any]: ...
-        def _arrived(
-            self,
-            actor: Actor,
-            ds: Dataset,
-            v: DatasetVersion,
-            files: list[tuple[str, FileDecl, DatasetFile | None]],
-            action: str,
-        ) -> list[DatasetFile]: ...
+class PartsMixin(UploadFiles):
+    """The multipart half of `UploadService`: presigned parts straight to the store."""
 
     def plan_parts(
         self, actor: Actor, dataset_id: str, upload_id: str, decl: FileDecl, part_size: int | None

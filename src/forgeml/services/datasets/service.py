@@ -91,8 +91,8 @@ class DatasetService:
                 conn,
                 actor,
                 "platform_dataset.access_denied",
-                target_type="dataset",
-                target_id=dataset_id,
+                "dataset",
+                dataset_id,
                 outcome="denied",
                 details={"reason": "platform datasets are never readable by tenants"},
             )
@@ -141,8 +141,8 @@ class DatasetService:
                 conn,
                 actor,
                 "dataset.create",
-                target_type="dataset",
-                target_id=ds.id,
+                "dataset",
+                ds.id,
                 tenant_id=ds.tenant_id,
                 details={"kind": kind.value},
             )
@@ -179,8 +179,8 @@ class DatasetService:
                 conn,
                 actor,
                 "dataset.update",
-                target_type="dataset",
-                target_id=ds.id,
+                "dataset",
+                ds.id,
                 tenant_id=ds.tenant_id,
                 details={"fields": sorted(values)},
             )
@@ -199,14 +199,7 @@ class DatasetService:
                     "a queued or running training job uses this dataset", code="dataset_in_use"
                 )
             q.delete_dataset(conn, ds.id)
-            record(
-                conn,
-                actor,
-                "dataset.delete",
-                target_type="dataset",
-                target_id=ds.id,
-                tenant_id=ds.tenant_id,
-            )
+            record(conn, actor, "dataset.delete", "dataset", ds.id, tenant_id=ds.tenant_id)
         prefix = dataset_prefix(ds.tenant_id, ds.id)
         try:
             for upload in self.store.list_multipart_uploads(prefix):
@@ -267,8 +260,8 @@ class DatasetService:
                 conn,
                 actor,
                 "quota.exceeded",
-                target_type="tenant",
-                target_id=tenant_id,
+                "tenant",
+                tenant_id,
                 tenant_id=tenant_id,
                 outcome="denied",
                 details=exc.details,

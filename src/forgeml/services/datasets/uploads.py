@@ -9,9 +9,6 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any
-
-import sqlalchemy as sa
 
 from forgeml.db import datasets as q
 from forgeml.db import events
@@ -35,10 +32,10 @@ from forgeml.domain.errors import Conflict, InvalidInput, QuotaExceeded
 from forgeml.domain.ids import new_id
 from forgeml.domain.object_keys import file_key, manifest_key
 from forgeml.services.datasets import archives
-from forgeml.services.datasets.access import DatasetAccess, record_version
-from forgeml.services.datasets.parts import FileDecl, HashingBody, PartsMixin, Session
+from forgeml.services.datasets.access import record_version
+from forgeml.services.datasets.parts import HashingBody, PartsMixin, Session
+from forgeml.services.datasets.upload_files import FileDecl
 from forgeml.services.identity.audit import Actor
-from forgeml.storage.base import DEFAULT_CONTENT_TYPE
 
 
 def _sha_problem(value: str | None) -> bool:
@@ -48,11 +45,6 @@ def _sha_problem(value: str | None) -> bool:
 
 
 class UploadService(PartsMixin):
-    def __init__(self, parent: DatasetAccess) -> None:
-        self.p = parent
-        self.db = parent.db
-        self.store = parent.store
-
     # -- sessions ----------------------------------------------------------------------------
 
     def create(
@@ -103,32 +95,6 @@ class UploadService(PartsMixin):
             self.p.quota_refused(actor, ds.tenant_id, exc)
             raise
         return self.get(actor, dataset_id, vid)
-
-    def _row(self, ds: Dataset, v: DatasetVersion, fid: str, f: FileDecl) -> dict[str, Any]:
-        return {
-            "id": fid,
-            "version_id": v.id,
-            "tenant_id": ds.tenant_id,
-            "path": f.path,
-            "path_key": fold(f.path),
-            "size": f.size,
-            "sha256": f.sha256,
-            "content_type": f.content_type or DEFAULT_CONTENT_TYPE,
-            "object_key": file_key(ds.tenant_id, ds.id, v.number, fid),
-            "state": FileState.PENDING.value,
-            "upload_id": None,
-            "part_size": None,
-        }
-
-    def _open(
-        self, actor: Actor, dataset_id: str, upload_id: str
-    ) -> tuple[Dataset, DatasetVersion]:
-        ds = self.p.load_for_write(actor, dataset_id)
-        with self.db.read() as conn:
-            v = q.get_session(conn, ds.id, upload_id)
-        if v.status is not VersionStatus.UPLOADING:
-            raise Conflict(f"upload session is {v.status.value}", code=f"upload_{v.status.value}")
-        return ds, v
 
     def get(self, actor: Actor, dataset_id: str, upload_id: str) -> Session:
         """The session with each file's state and, for multipart files, the parts that arrived."""
@@ -199,56 +165,6 @@ class UploadService(PartsMixin):
             )
         decl = FileDecl(path, info.size, digest, ctype)
         return self._arrived(actor, ds, v, [(fid, decl, existing)], "dataset_upload.put_file")[0]
-
-    def _quota_before_write(self, actor: Actor, ds: Dataset, size: int) -> None:
-        try:
-            with self.db.read() as conn:
-                self.p.check_quota(conn, ds.tenant_id, size)
-        except QuotaExceeded as exc:
-            self.p.quota_refused(actor, ds.tenant_id, exc)
-            raise
-
-    def _arrived(
-        self,
-        actor: Actor,
-        ds: Dataset,
-        v: DatasetVersion,
-        files: list[tuple[str, FileDecl, DatasetFile | None]],
-        action: str,
-    ) -> list[DatasetFile]:
-        """Record files whose bytes are in the store; on any conflict, remove those bytes."""
-        try:
-            with self.db.write() as conn:
-                if q.get_version_by_id(conn, v.id).status is not VersionStatus.UPLOADING:
-                    raise Conflict("upload session closed meanwhile", code="upload_closed")
-                new = []
-                for fid, decl, existing in files:
-                    done = {"state": FileState.UPLOADED.value, "size": decl.size}
-                    done |= {"sha256": decl.sha256, "upload_id": None}
-                    if existing is not None:
-                        q.update_file(conn, fid, {**done, "content_type": existing.content_type})
-                    else:
-                        new.append({**self._row(ds, v, fid, decl), **done})
-                q.insert_files(conn, new)
-                expires = utcnow() + timedelta(seconds=SESSION_TTL_S)
-                q.transition(conn, v.id, VersionStatus.UPLOADING, {"expires_at": expires})
-                record_version(
-                    conn,
-                    actor,
-                    action,
-                    ds,
-                    v.id,
-                    {"files": len(files), "first": files[0][1].path if files else None},
-                )
-                ids = {fid for fid, _, _ in files}
-                return [f for f in q.session_files(conn, v.id) if f.id in ids]
-        except (sa.exc.IntegrityError, Conflict) as exc:
-            for fid, _decl, existing in files:
-                if existing is None:
-                    self.store.delete(file_key(ds.tenant_id, ds.id, v.number, fid))
-            if isinstance(exc, Conflict) and not isinstance(exc.__cause__, sa.exc.IntegrityError):
-                raise
-            raise Conflict("the same path was uploaded twice", code="duplicate_path") from exc
 
     # -- archives ----------------------------------------------------------------------------
 

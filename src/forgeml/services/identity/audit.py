@@ -43,14 +43,15 @@ def record(
     conn: Connection,
     actor: Actor,
     action: str,
-    *,
     target_type: str | None = None,
     target_id: str | None = None,
+    *,
     tenant_id: str | None = None,
     outcome: str = "success",
     details: dict[str, Any] | None = None,
 ) -> None:
-    """Append one audit event using `conn`'s transaction."""
+    """Append one audit event using `conn`'s transaction: `action` on (`target_type`, `target_id`),
+    in `tenant_id` (default: the actor's tenant)."""
     p = actor.principal
     conn_tenant = tenant_id if tenant_id is not None else (p.tenant_id if p else None)
     audit_db.insert_event(

@@ -134,7 +134,7 @@ class AuthService:
                     tenant_id=user.tenant_id,
                     via="password",
                 )
-                record(conn, actor, "auth.login", target_type="user", target_id=user.id)
+                record(conn, actor, "auth.login", "user", user.id)
         if user is None:
             raise Unauthenticated()
         return user
@@ -173,7 +173,7 @@ class AuthService:
         with self.db.write() as conn:
             if p.session_id:
                 q.revoke_session(conn, p.session_id, utcnow())
-            record(conn, actor, "auth.logout", target_type="user", target_id=p.user_id)
+            record(conn, actor, "auth.logout", "user", p.user_id)
 
     def bootstrap(
         self, actor: Actor, email: str, password: str | None = None
@@ -216,5 +216,5 @@ class AuthService:
                     "last_used_at": None,
                 },
             )
-            record(conn, actor, "platform.bootstrap", target_type="user", target_id=user.id)
+            record(conn, actor, "platform.bootstrap", "user", user.id)
         return BootstrapResult(user=user, password=password, token=secret)

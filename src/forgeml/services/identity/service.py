@@ -56,14 +56,7 @@ class TenantService:
         }
         with self.db.write() as conn:
             tenant = q.insert_tenant(conn, values)
-            record(
-                conn,
-                actor,
-                "tenant.create",
-                target_type="tenant",
-                target_id=tenant.id,
-                tenant_id=tenant.id,
-            )
+            record(conn, actor, "tenant.create", "tenant", tenant.id, tenant_id=tenant.id)
         return tenant
 
     def get(self, actor: Actor, tenant_id: str) -> Tenant:
@@ -106,8 +99,8 @@ class TenantService:
                 conn,
                 actor,
                 action,
-                target_type="tenant",
-                target_id=tenant_id,
+                "tenant",
+                tenant_id,
                 tenant_id=tenant_id,
                 details={"fields": fields},
             )
@@ -167,8 +160,8 @@ class UserService:
                 conn,
                 actor,
                 "user.create",
-                target_type="user",
-                target_id=user.id,
+                "user",
+                user.id,
                 tenant_id=tenant_id,
                 details={"role": role.value},
             )
@@ -227,8 +220,8 @@ class UserService:
                 conn,
                 actor,
                 "user.update",
-                target_type="user",
-                target_id=user_id,
+                "user",
+                user_id,
                 tenant_id=target.tenant_id,
                 details={
                     "fields": sorted(
@@ -255,14 +248,7 @@ class UserService:
         with self.db.write() as conn:
             q.delete_user(conn, scope, user_id)
             self._keep_one_admin(conn, target, {})
-            record(
-                conn,
-                actor,
-                "user.delete",
-                target_type="user",
-                target_id=user_id,
-                tenant_id=target.tenant_id,
-            )
+            record(conn, actor, "user.delete", "user", user_id, tenant_id=target.tenant_id)
 
 
 class TokenService:
@@ -308,8 +294,8 @@ class TokenService:
                 conn,
                 actor,
                 "token.create",
-                target_type="token",
-                target_id=token.id,
+                "token",
+                token.id,
                 tenant_id=target.tenant_id,
                 details={"user_id": target.id, "scopes": values["scopes"]},
             )
@@ -340,12 +326,5 @@ class TokenService:
             require(actor.p, Perm.TOKENS_MANAGE_OWN)
         with self.db.write() as conn:
             token = q.revoke_token(conn, scope, token_id, utcnow(), user_id=own)
-            record(
-                conn,
-                actor,
-                "token.revoke",
-                target_type="token",
-                target_id=token_id,
-                tenant_id=token.tenant_id,
-            )
+            record(conn, actor, "token.revoke", "token", token_id, tenant_id=token.tenant_id)
         return token

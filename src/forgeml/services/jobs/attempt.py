@@ -10,14 +10,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 import structlog
 
-from forgeml.config import Settings
+from forgeml.config import JobServiceSettings, JobSettings
 from forgeml.db import job_queries as q
 from forgeml.db.engine import Database
-from forgeml.db.jobs import job_attempts
 from forgeml.db.scope import Scope
 from forgeml.db.types import utcnow
 from forgeml.domain import retry
@@ -58,33 +58,31 @@ class AlgorithmError(Exception):
         self.kind = kind
 
 
+@dataclass(frozen=True)
+class AttemptDeps:
+    """What every attempt of one runner works with."""
+
+    db: Database
+    store: ObjectStore
+    settings: JobServiceSettings
+    executor: Executor
+    load_algorithm: AlgorithmLoader
+    check_quota: QuotaCheck | None = None  # None: no storage quota applies
+
+
 class Attempt:
     """Runs one claimed attempt; `run()` returns once the job left this runner's hands."""
 
-    def __init__(
-        self,
-        lease: Lease,
-        *,
-        db: Database,
-        store: ObjectStore,
-        settings: Settings,
-        executor: Executor,
-        load_algorithm: AlgorithmLoader,
-        check_quota: QuotaCheck | None = None,
-    ) -> None:
+    def __init__(self, lease: Lease, deps: AttemptDeps) -> None:
         self.lease = lease
-        self.check_quota: QuotaCheck = check_quota or (lambda _conn, _tenant, _extra: None)
-        self.db = db
-        self.store = store
-        self.settings = settings
-        self.executor = executor
-        self.load_algorithm = load_algorithm
+        self.db, self.store, self.settings = deps.db, deps.store, deps.settings
+        self.executor, self.load_algorithm = deps.executor, deps.load_algorithm
+        self.check_quota: QuotaCheck = deps.check_quota or (lambda _conn, _tenant, _extra: None)
         self.stop = threading.Event()  # the user's stop, a lost lease, or shutdown
         self.shutdown = threading.Event()
         self.lost = threading.Event()
         self.done = threading.Event()
-        root = settings.jobs.work_dir or settings.home / "work"
-        self.work = root / lease.job_id / f"attempt-{lease.attempt}"
+        self.work = deps.settings.work_root / lease.job_id / f"attempt-{lease.attempt}"
 
     # --- heartbeat -------------------------------------------------------------------------
 
@@ -262,16 +260,8 @@ class Attempt:
             prefix,
             sink,
         )
-        now = utcnow()
-        with self.db.write() as conn:
-            fence(conn, self.lease)
-            a = job_attempts
-            conn.execute(
-                a.update()
-                .where(a.c.job_id == job.id, a.c.number == self.lease.attempt)
-                .values(training_started_at=now)
-            )
-        self._move(Secondary.TRAINING, "training", values={"training_started_at": now})
+        # The attempt's training_started_at is stamped by the move (policy attempt-training-start).
+        self._move(Secondary.TRAINING, "training", values={"training_started_at": utcnow()})
         request = RunRequest(
             hosts=specs,
             sandbox=self.settings.sandbox,
@@ -296,8 +286,11 @@ class Attempt:
         if self.shutdown.is_set():
             raise RunnerShutdown("the runner is shutting down")
         master = results["algo-1"]
-        outcome, reason = overall(results)
+        end = overall(results)
+        outcome, reason = end.outcome, end.reason
         target, kind = _TARGETS[outcome]
+        if end.over_limit:
+            kind = FailureKind.LIMIT_EXCEEDED  # the platform's limit, not the algorithm's error
         # The stop rule (queue/policies.StopRule): the program's end is recorded by Training →
         # Uploading; a stop that committed first wins, one that comes later is refused.
         recorded = self._patiently("record the end", self._recorded_end)
@@ -363,7 +356,7 @@ class Attempt:
             log.warning("could not record failure: lease lost", job=job.id)
 
     def _give_up(self, reason: str, *, outage: bool = False) -> None:
-        policy = requeue_of(self.settings)
+        policy = requeue_of(self.settings.jobs)
 
         def give_up() -> None:
             with self.db.write() as conn:
@@ -375,8 +368,7 @@ class Attempt:
         self._patiently("give the attempt up", give_up)
 
 
-def requeue_of(settings: Settings) -> retry.Requeue:
-    cfg = settings.jobs
+def requeue_of(cfg: JobSettings) -> retry.Requeue:
     return retry.Requeue(cfg.retry_backoff_s, cfg.retry_backoff_cap_s, cfg.max_outage_retries)
 
 

@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 import structlog
 
+from forgeml.db import job_queries as q
 from forgeml.db.engine import Database
-from forgeml.db.jobs import job_logs, job_metrics
 from forgeml.domain import retry
 from forgeml.domain.job_model import Lease
 from forgeml.domain.jobs import MAX_LOG_LINE
@@ -89,9 +89,7 @@ class LogSink:
                 points += self._metrics(line)
         with self.db.write() as conn:
             fence(conn, lease)
-            conn.execute(job_logs.insert(), logs)
-            if points:
-                conn.execute(job_metrics.insert(), points)
+            q.append_logs(conn, logs, points)
 
     def _metrics(self, line: LogLine) -> list[dict[str, object]]:
         lease = self.lease

@@ -13,7 +13,7 @@ import time
 
 import structlog
 
-from forgeml.config import Settings
+from forgeml.config import JobServiceSettings
 from forgeml.db import algorithms as algo_q
 from forgeml.db.engine import Database
 from forgeml.db.types import utcnow
@@ -25,7 +25,7 @@ from forgeml.queue import claims, pending
 from forgeml.queue.transitions import move
 from forgeml.services.algorithms.envs import AlgorithmEnvironments, ResolvedAlgorithm
 from forgeml.services.checkpoints.sync import QuotaCheck
-from forgeml.services.jobs.attempt import Attempt, requeue_of
+from forgeml.services.jobs.attempt import Attempt, AttemptDeps, requeue_of
 from forgeml.storage.base import ObjectStore
 from forgeml.training.volume import release_stale
 
@@ -44,19 +44,18 @@ class JobRunService:
         self,
         db: Database,
         store: ObjectStore,
-        settings: Settings,
+        settings: JobServiceSettings,
         envs: AlgorithmEnvironments,
         executor: Executor | None = None,
         *,
         check_quota: QuotaCheck | None = None,
     ) -> None:
-        self.db = db
-        self.check_quota = check_quota
-        self.store = store
-        self.settings = settings
-        self.envs = envs
-        self.work_root = settings.jobs.work_dir or settings.home / "work"  # as Attempt's
+        self.db, self.settings, self.envs = db, settings, envs
+        self.work_root = settings.work_root
         self.executor = executor or open_executor(settings.executor)
+        self.deps = AttemptDeps(
+            db, store, settings, self.executor, self.load_algorithm, check_quota
+        )
         self.runner: Runner | None = None
         self.attempts: dict[str, tuple[Attempt, threading.Thread]] = {}
         self._last_reconcile = 0.0
@@ -81,7 +80,11 @@ class JobRunService:
             held = claims.held_by(conn, self.runner.id)
             for job_id, token in held:
                 claims.give_up_attempt(
-                    conn, job_id, token, "the runner restarted", requeue=requeue_of(self.settings)
+                    conn,
+                    job_id,
+                    token,
+                    "the runner restarted",
+                    requeue=requeue_of(self.settings.jobs),
                 )
         # Recovery at start: the previous incarnation died mid-run, so nothing of these jobs
         # runs here; their volumes (loop mounts) and work folders would otherwise leak.
@@ -98,7 +101,7 @@ class JobRunService:
             for job_id, token in claims.expired(conn):
                 lost = "the runner was lost (lease expired)"
                 if claims.give_up_attempt(
-                    conn, job_id, token, lost, requeue=requeue_of(self.settings)
+                    conn, job_id, token, lost, requeue=requeue_of(self.settings.jobs)
                 ):
                     changed += 1
             for job_id in claims.waited_too_long(conn, utcnow()):
@@ -136,15 +139,7 @@ class JobRunService:
             lease = claims.claim(conn, self.runner, self.settings.jobs.lease_s)
         if lease is None:
             return False
-        attempt = Attempt(
-            lease,
-            db=self.db,
-            store=self.store,
-            settings=self.settings,
-            executor=self.executor,
-            load_algorithm=self.load_algorithm,
-            check_quota=self.check_quota,
-        )
+        attempt = Attempt(lease, self.deps)
         thread = threading.Thread(target=attempt.run, name=f"job-{lease.job_id}", daemon=True)
         self.attempts[lease.job_id] = (attempt, thread)
         thread.start()

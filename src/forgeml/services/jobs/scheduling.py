@@ -61,8 +61,8 @@ class SchedulingService:
                 conn,
                 actor,
                 "resource_class.put",
-                target_type="resource_class",
-                target_id=name,
+                "resource_class",
+                name,
                 details={k: v for k, v in values.items() if k != "name"},
             )
         return rc

@@ -12,17 +12,16 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
-
-from forgeml.config import Settings
+from forgeml.config import JobServiceSettings
+from forgeml.db import events as db_events
 from forgeml.db import job_queries as q
 from forgeml.db.engine import Database
-from forgeml.db.events import Event, events
 from forgeml.db.pagination import Page
-from forgeml.db.scope import Scope, scoped
+from forgeml.db.scope import Scope
 from forgeml.db.types import utcnow
 from forgeml.domain.authz import Perm, require
 from forgeml.domain.errors import Conflict, InvalidInput, NotFound
+from forgeml.domain.events import Event
 from forgeml.domain.filters import JobFilter
 from forgeml.domain.ids import new_id
 from forgeml.domain.job_model import LogEntry, MetricSample, TrainingJob, Transition
@@ -55,7 +54,7 @@ class JobService:
         self,
         db: Database,
         store: ObjectStore,
-        settings: Settings,
+        settings: JobServiceSettings,
         submission: Submission,
         on_submit: Callable[[], None] | None = None,
     ) -> None:
@@ -144,8 +143,8 @@ class JobService:
                 conn,
                 actor,
                 "training_job.create",
-                target_type="training_job",
-                target_id=job.id,
+                "training_job",
+                job.id,
                 tenant_id=values["tenant_id"],
                 details={
                     "name": job.name,
@@ -191,17 +190,9 @@ class JobService:
 
     def events(self, actor: Actor, job_id: str, *, after: int, limit: int) -> builtins.list[Event]:
         self._load(actor, job_id)
-        e = events
-        stmt = scoped(
-            sa.select(e).where(
-                e.c.subject_type == "training_job", e.c.subject_id == job_id, e.c.seq > after
-            ),
-            e,
-            Scope.of(actor.p),
-        )
+        subject = ("training_job", job_id)
         with self.db.read() as conn:
-            rows = conn.execute(stmt.order_by(e.c.seq).limit(limit)).mappings().all()
-        return [Event(**{k: r[k] for k in Event.__dataclass_fields__}) for r in rows]
+            return db_events.after(conn, Scope.of(actor.p), after, limit=limit, subject=subject)
 
     def is_finished(self, actor: Actor, job_id: str) -> bool:
         """For live streams: re-checks visibility each time (a revoked token ends the stream)."""
@@ -232,12 +223,7 @@ class JobService:
                 if moved.secondary_status != Secondary.STOPPING.value:
                     raise Conflict(f"job {job.name} already ended", code="job_finished")
             record(
-                conn,
-                actor,
-                "training_job.stop",
-                target_type="training_job",
-                target_id=job_id,
-                tenant_id=job.tenant_id,
+                conn, actor, "training_job.stop", "training_job", job_id, tenant_id=job.tenant_id
             )
         return moved
 
@@ -259,8 +245,8 @@ class JobService:
                 conn,
                 actor,
                 "training_job.artifact_download",
-                target_type="training_job",
-                target_id=job_id,
+                "training_job",
+                job_id,
                 tenant_id=job.tenant_id,
                 details={"artifact": name, "presigned": url is not None, "expires_s": ttl},
             )
@@ -272,7 +258,7 @@ class JobService:
 
 
 def build_job_services(
-    settings: Settings,
+    settings: JobServiceSettings,
     db: Database,
     store: ObjectStore,
     datasets: Any,
@@ -293,7 +279,7 @@ def build_job_services(
 
     datasets.in_use = in_use
     submission = Submission(
-        settings,
+        settings.jobs,
         envs,
         lambda actor, version_id, given: algorithms.validate_hyperparameters(
             actor, version_id, given

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from forgeml.config import Settings
+from forgeml.config import JobSettings
 from forgeml.db import job_queries as q
 from forgeml.domain.checkpoints import CheckpointLocation
 from forgeml.domain.datasets import ResolvedInput
@@ -64,7 +64,7 @@ class Submission:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: JobSettings,
         envs: AlgorithmEnvironments,
         hyperparameters: HyperparameterCheck,
         inputs: InputResolver | None,
@@ -77,7 +77,7 @@ class Submission:
         self.resolve_location = locations
 
     def check(self, conn: Connection, actor: Actor, tenant_id: str, spec: JobSpec) -> Checked:
-        limit = self.settings.jobs.max_runtime_limit_s
+        limit = self.settings.max_runtime_limit_s
         problems = spec_problems(spec, max_runtime_limit_s=limit)
         algo = self._algorithm(actor, spec.algorithm, problems)
         hps: dict[str, str] = {}
@@ -86,7 +86,7 @@ class Submission:
             hps = self._hyperparameters(actor, algo, spec, problems)
             env, env_problems = environment_values(algo.manifest.environment, spec.environment)
             problems += env_problems
-            problems += card_problems(algo, spec, allow_network=self.settings.jobs.allow_network)
+            problems += card_problems(algo, spec, allow_network=self.settings.allow_network)
         problems += self._resources(conn, spec)
         inputs = self._inputs(conn, tenant_id, spec, algo, problems)
         checkpoint = self._checkpoint(conn, tenant_id, spec, problems)

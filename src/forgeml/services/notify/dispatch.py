@@ -23,7 +23,7 @@ import structlog
 from sqlalchemy.engine import Connection, RowMapping
 
 import forgeml
-from forgeml.config import Settings
+from forgeml.config import NotifySettings
 from forgeml.db import dispatch as dq
 from forgeml.db import events as events_db
 from forgeml.db import webhooks as wq
@@ -51,12 +51,12 @@ class Outcome:
 
 
 class Dispatcher:
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, settings: NotifySettings) -> None:
         self.db = db
         self.cfg = settings.webhooks
         self.smtp = settings.smtp
         self.guard = AddressGuard(self.cfg)
-        self.mailer = Mailer(settings.smtp, settings.public_url or f"http://{settings.listen}")
+        self.mailer = Mailer(settings.smtp, settings.public_url)
         # trust_env=False: no proxy from the environment may reroute (or reveal) deliveries
         self.http = httpx.Client(
             follow_redirects=False, timeout=self.cfg.timeout_s, trust_env=False
@@ -115,11 +115,7 @@ class Dispatcher:
         return None if row is None else (row, token)
 
     def deliver_next(self) -> bool:
-        d = wq.deliveries
-        live = sa.select(wq.webhooks.c.id).where(wq.webhooks.c.enabled)
-        claimed = self._claim(
-            d, [sa.or_(d.c.webhook_id.in_(live), d.c.event_type == "webhook.ping")]
-        )
+        claimed = self._claim(wq.deliveries, wq.deliverable())
         if claimed is None:
             return False
         row, token = claimed
@@ -132,7 +128,7 @@ class Dispatcher:
         if event is None:
             outcome = Outcome(False, None, 0, "the event no longer exists", None)
         else:
-            outcome = self.attempt(url, secret, row["id"], envelope_of(event))
+            outcome = self.attempt(url, secret, row["id"], envelope(event))
         with self.db.write() as conn:
             self._record(conn, row, token, outcome, url)
         return True
@@ -249,16 +245,3 @@ class Dispatcher:
         with self.db.write() as conn:
             dq.finish(conn, dq.email_outbox, row["id"], token, values)
         return True
-
-
-def envelope_of(event: events_db.Event) -> dict[str, Any]:
-    return envelope(
-        id=event.id,
-        type_=event.type,
-        version=event.version,
-        tenant_id=event.tenant_id,
-        at=event.at,
-        data=event.data,
-        subject_type=event.subject_type,
-        subject_id=event.subject_id,
-    )

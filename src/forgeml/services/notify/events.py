@@ -16,9 +16,8 @@ from forgeml.db.engine import Database
 from forgeml.db.scope import Scope
 from forgeml.domain.authz import Perm, require
 from forgeml.domain.errors import InvalidInput
-from forgeml.domain.events import CATALOGUE, check_patterns, matches
+from forgeml.domain.events import CATALOGUE, check_patterns, envelope, matches
 from forgeml.services.identity.audit import Actor
-from forgeml.services.notify.dispatch import envelope_of
 
 
 @dataclass(frozen=True)
@@ -67,9 +66,7 @@ class EventService:
         """(seq and envelope of each matching event, new cursor, whether more are waiting)."""
         with self.db.read() as conn:
             batch = events_db.after(conn, flt.scope, after_seq, limit=limit)
-        out = [
-            (e.seq, envelope_of(e)) for e in batch if not flt.types or matches(flt.types, e.type)
-        ]
+        out = [(e.seq, envelope(e)) for e in batch if not flt.types or matches(flt.types, e.type)]
         return out, (batch[-1].seq if batch else after_seq), len(batch) == limit
 
     def latest_seq(self, flt: StreamFilter) -> int:

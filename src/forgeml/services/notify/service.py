@@ -20,10 +20,9 @@ from sqlalchemy.engine import Connection
 from forgeml.config import SmtpSettings
 from forgeml.db import dispatch as dq
 from forgeml.db.engine import Database
-from forgeml.db.events import Event
 from forgeml.db.types import utcnow
 from forgeml.domain.errors import InvalidInput
-from forgeml.domain.events import validate
+from forgeml.domain.events import Event, validate
 from forgeml.domain.ids import new_id
 from forgeml.domain.webhooks import DeliveryState, NotificationPrefs
 from forgeml.services.identity.audit import Actor, record
@@ -68,8 +67,8 @@ class NotificationService:
                 conn,
                 actor,
                 "notification_prefs.update",
-                target_type="user",
-                target_id=actor.p.user_id,
+                "user",
+                actor.p.user_id,
                 details={k: bool(v) for k, v in changes.items()},
             )
         return prefs

@@ -187,15 +187,7 @@ class WebhookService:
         hook: Webhook,
         details: dict[str, Any] | None = None,
     ) -> None:
-        record(
-            conn,
-            actor,
-            action,
-            target_type="webhook",
-            target_id=hook.id,
-            tenant_id=hook.tenant_id,
-            details=details,
-        )
+        record(conn, actor, action, "webhook", hook.id, tenant_id=hook.tenant_id, details=details)
 
 
 def delivery_row(hook: Webhook, event_id: str, event_type: str, now: Any) -> dict[str, Any]:
