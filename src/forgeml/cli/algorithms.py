@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-from forgeml.cli.output import JsonOpt, console, emit, err_console, fail, handle_errors
+from forgeml.cli.output import JsonOpt, console, emit, err_console, fail, handle_errors, verb
 from forgeml.cli.progress import watch_build
 from forgeml.client import Client
 from forgeml.domain.algorithms import channel_hint
@@ -187,21 +187,20 @@ def undeprecate(algorithm: Alg, version: Ver, json_out: JsonOpt = False) -> None
     _change("undeprecate", algorithm, version, json_out)
 
 
-@algorithm_app.command("rebuild")
-@handle_errors
+@verb(algorithm_app, "rebuild", ["id", "name", "version", "status", "failure_reason"])
 def rebuild(
     algorithm: Alg,
     version: Ver,
     wait: Annotated[bool, typer.Option(help="Wait until it is built.")] = True,
     json_out: JsonOpt = False,
-) -> None:
+) -> object:
     """Build a failed (or never built) environment again."""
     with client() as c:
         alg_id, ver_id = _version_ids(c, algorithm, version)
         data = c.algorithms.rebuild(alg_id, ver_id)
         if wait:
             data = _wait(c, data, quiet=json_out)
-    emit(data, json_out, ["id", "name", "version", "status", "failure_reason"])
+    return data
 
 
 @algorithm_app.command("build-log")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from forgeml.cli.output import JsonOpt, console, emit, handle_errors
+from forgeml.cli.output import JsonOpt, console, emit, handle_errors, verb
 from forgeml.client import Client
 
 checkpoint_app = typer.Typer(
@@ -22,51 +22,46 @@ def client() -> Client:
     return Client.from_env()
 
 
-@checkpoint_app.command("create")
-@handle_errors
+@verb(checkpoint_app, "create", COLS)
 def create(
     name: str, description: Annotated[str, typer.Option()] = "", json_out: JsonOpt = False
-) -> None:
+) -> object:
     """Create a location; name it in `forgeml job submit --checkpoint NAME`."""
     with client() as c:
-        emit(c.checkpoints.create(name, description), json_out, COLS)
+        return c.checkpoints.create(name, description)
 
 
-@checkpoint_app.command("ls")
-@handle_errors
-def ls(json_out: JsonOpt = False) -> None:
+@verb(checkpoint_app, "ls", COLS)
+def ls(json_out: JsonOpt = False) -> object:
     """List your checkpoint locations, newest first."""
     with client() as c:
-        emit(c.checkpoints.list(), json_out, COLS)
+        return c.checkpoints.list()
 
 
-@checkpoint_app.command("show")
-@handle_errors
-def show(ref: Ref, json_out: JsonOpt = False) -> None:
+@verb(checkpoint_app, "show")
+def show(ref: Ref, json_out: JsonOpt = False) -> object:
     with client() as c:
-        emit(c.checkpoints.get(ref), json_out)
+        return c.checkpoints.get(ref)
 
 
-@checkpoint_app.command("files")
-@handle_errors
+@verb(checkpoint_app, "files", FILE_COLS)
 def files(
     ref: Ref,
     prefix: Annotated[str, typer.Option(help="only paths starting with this")] = "",
     json_out: JsonOpt = False,
-) -> None:
+) -> object:
     """Browse the files jobs left in a location."""
     with client() as c:
-        emit(c.checkpoints.files(ref, prefix), json_out, FILE_COLS)
+        return c.checkpoints.files(ref, prefix)
 
 
-@checkpoint_app.command("download")
-@handle_errors
+@verb(checkpoint_app, "download")
 def download(
     ref: Ref,
     path: Annotated[str | None, typer.Argument(help="one file; all as .tar.gz if omitted")] = None,
     dest: Annotated[Path, typer.Option("--dest", "-o")] = Path("."),
     json_out: JsonOpt = False,
-) -> None:
+) -> object:
     """Download one file, or the whole location as a .tar.gz archive."""
     with client() as c:
         saved = (
@@ -74,7 +69,7 @@ def download(
             if path
             else c.checkpoints.download_archive(ref, dest)
         )
-    emit({"saved": str(saved), "bytes": saved.stat().st_size}, json_out)
+    return {"saved": str(saved), "bytes": saved.stat().st_size}
 
 
 @checkpoint_app.command("rm")

@@ -22,7 +22,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from forgeml.cli.output import JsonOpt, emit, err_console, handle_errors
+from forgeml.cli.output import JsonOpt, emit, err_console, handle_errors, verb
 from forgeml.client import Client
 
 dataset_app = typer.Typer(
@@ -112,17 +112,31 @@ def _upload_archives(c: Client, dataset_id: str, paths: list[Path], up: _Upload)
     return ds.commit(dataset_id, uid) if up.commit else ds.session(dataset_id, uid)
 
 
-def _create(name: str, kind: str, description: str, schema_notes: str, json_out: bool) -> None:
-    with client() as c:
-        ds = c.datasets.create(name, kind=kind, description=description, schema_notes=schema_notes)
-    emit(ds, json_out, DS_COLS)
+def _create_verb(app: typer.Typer, kind: str) -> None:
+    """`create`, the same for tenant and platform datasets."""
+
+    @verb(app, "create", DS_COLS)
+    def create(
+        name: str,
+        description: Annotated[str, typer.Option()] = "",
+        schema_notes: Annotated[str, typer.Option()] = "",
+        json_out: JsonOpt = False,
+    ) -> object:
+        with client() as c:
+            return c.datasets.create(
+                name, kind=kind, description=description, schema_notes=schema_notes
+            )
 
 
-def _rm(ref: str, kind: str | None, json_out: bool) -> None:
-    with client() as c:
-        ds = c.datasets.find(ref, kind)
-        c.datasets.delete(ds["id"])
-    emit({"deleted": ds["id"]}, json_out)
+def _rm_verb(app: typer.Typer, kind: str | None) -> None:
+    """`rm DATASET`: an id, or a name looked up among the datasets of `kind` (None: all)."""
+
+    @verb(app, "rm")
+    def rm(dataset: str, json_out: JsonOpt = False) -> object:
+        with client() as c:
+            ds = c.datasets.find(dataset, kind)
+            c.datasets.delete(ds["id"])
+        return {"deleted": ds["id"]}
 
 
 def _show(c: Client, ref: str, kind: str | None) -> dict[str, Any]:
@@ -133,15 +147,7 @@ def _show(c: Client, ref: str, kind: str | None) -> dict[str, Any]:
 # --- tenant datasets -------------------------------------------------------------------------
 
 
-@dataset_app.command("create")
-@handle_errors
-def dataset_create(
-    name: str,
-    description: Annotated[str, typer.Option()] = "",
-    schema_notes: Annotated[str, typer.Option()] = "",
-    json_out: JsonOpt = False,
-) -> None:
-    _create(name, "tenant", description, schema_notes, json_out)
+_create_verb(dataset_app, "tenant")
 
 
 @dataset_app.command("upload")
@@ -163,87 +169,70 @@ def dataset_upload(
     emit(out, json_out, VERSION_COLS if "number" in out else None)
 
 
-@dataset_app.command("ls")
-@handle_errors
-def dataset_ls(json_out: JsonOpt = False) -> None:
+@verb(dataset_app, "ls", DS_COLS)
+def dataset_ls(json_out: JsonOpt = False) -> object:
     with client() as c:
-        emit(c.datasets.list("tenant"), json_out, DS_COLS)
+        return c.datasets.list("tenant")
 
 
-@dataset_app.command("show")
-@handle_errors
+@verb(dataset_app, "show")
 def dataset_show(
     dataset: str,
     version: VersionOpt = None,
     files: Annotated[bool, typer.Option()] = False,
     json_out: JsonOpt = False,
-) -> None:
+) -> object:
     """A dataset and its versions; `--files` lists the files of one version."""
     with client() as c:
         out = _show(c, dataset, None)
         if files or version is not None:
             number = version or (out.get("latest_version") or {}).get("number")
             out["files"] = c.datasets.files(out["id"], int(number)) if number else []
-    emit(out, json_out)
+    return out
 
 
-@dataset_app.command("download")
-@handle_errors
+@verb(dataset_app, "download")
 def dataset_download(
     dataset: str,
     dest: Annotated[Path, typer.Argument(help="Folder to write into.")],
     version: VersionOpt = None,
     json_out: JsonOpt = False,
-) -> None:
+) -> object:
     """Download a version's files into DEST, verifying sha256 (re-run to resume)."""
     with client() as c:
         ds = c.datasets.find(dataset)
         with bar("download", json_out) as (advance, plan):
             paths = c.datasets.download(ds["id"], version, dest, progress=advance, on_plan=plan)
-    emit({"dataset_id": ds["id"], "files": [str(p) for p in paths], "verified": True}, json_out)
+    return {"dataset_id": ds["id"], "files": [str(p) for p in paths], "verified": True}
 
 
-@dataset_app.command("rm")
-@handle_errors
-def dataset_rm(dataset: str, json_out: JsonOpt = False) -> None:
-    _rm(dataset, None, json_out)
+_rm_verb(dataset_app, None)
 
 
-@dataset_app.command("abort")
-@handle_errors
-def dataset_abort(dataset: str, session: str, json_out: JsonOpt = False) -> None:
+@verb(dataset_app, "abort", VERSION_COLS)
+def dataset_abort(dataset: str, session: str, json_out: JsonOpt = False) -> object:
     """Abort an open upload session (its bytes are deleted)."""
     with client() as c:
         ds = c.datasets.find(dataset)
-        emit(c.datasets.abort(ds["id"], session), json_out, VERSION_COLS)
+        return c.datasets.abort(ds["id"], session)
 
 
-@dataset_app.command("usage")
-@handle_errors
+@verb(dataset_app, "usage")
 def dataset_usage(
     tenant: Annotated[str | None, typer.Option(help="Tenant id (platform admins).")] = None,
     json_out: JsonOpt = False,
-) -> None:
+) -> object:
     with client() as c:
-        emit(c.datasets.usage(tenant), json_out)
+        return c.datasets.usage(tenant)
 
 
 # --- platform datasets -----------------------------------------------------------------------
 
 
-@platform_app.command("create")
-@handle_errors
-def platform_create(
-    name: str,
-    description: Annotated[str, typer.Option()] = "",
-    schema_notes: Annotated[str, typer.Option()] = "",
-    json_out: JsonOpt = False,
-) -> None:
-    _create(name, "platform", description, schema_notes, json_out)
+_create_verb(platform_app, "platform")
 
 
-@platform_app.command("upload")
-@handle_errors
+@verb(platform_app, "upload", VERSION_COLS)
 def platform_upload(
     dataset: str,
     paths: Paths,
@@ -252,76 +241,62 @@ def platform_upload(
     direct: DirectOpt = False,
     session: SessionOpt = None,
     json_out: JsonOpt = False,
-) -> None:
-    out = _upload(
+) -> object:
+    return _upload(
         dataset, "platform", paths, _Upload(prefix, archive, direct, session, True), json_out
     )
-    emit(out, json_out, VERSION_COLS)
 
 
-@platform_app.command("ls")
-@handle_errors
-def platform_ls(json_out: JsonOpt = False) -> None:
+@verb(platform_app, "ls", PLATFORM_COLS)
+def platform_ls(json_out: JsonOpt = False) -> object:
     """Platform admins: every platform dataset; tenants: the ones granted to them."""
     with client() as c:
-        rows = c.platform_datasets.list()
-    emit(rows, json_out, PLATFORM_COLS)
+        return c.platform_datasets.list()
 
 
-@platform_app.command("show")
-@handle_errors
-def platform_show(dataset: str, json_out: JsonOpt = False) -> None:
+@verb(platform_app, "show")
+def platform_show(dataset: str, json_out: JsonOpt = False) -> object:
     with client() as c:
-        emit(c.platform_datasets.get(dataset), json_out)
+        return c.platform_datasets.get(dataset)
 
 
-@platform_app.command("rm")
-@handle_errors
-def platform_rm(dataset: str, json_out: JsonOpt = False) -> None:
-    _rm(dataset, "platform", json_out)
+_rm_verb(platform_app, "platform")
 
 
 # --- grants ----------------------------------------------------------------------------------
 
 
-@grant_app.command("create")
-@handle_errors
+@verb(grant_app, "create", GRANT_COLS)
 def grant_create(
     dataset: Annotated[str, typer.Argument(help="Platform dataset id or name.")],
     tenant: Annotated[str, typer.Argument(help="Tenant name or id.")],
     algorithm: Annotated[list[str] | None, typer.Option(help="Limit to these algorithms.")] = None,
     expires_at: Annotated[str | None, typer.Option(help="ISO 8601 date-time.")] = None,
     json_out: JsonOpt = False,
-) -> None:
+) -> object:
     with client() as c:
         ds = c.datasets.find(dataset, "platform")
-        emit(
-            c.grants.create(
-                ds["id"],
-                c.tenants.resolve(tenant),
-                algorithms=algorithm or None,
-                expires_at=expires_at,
-            ),
-            json_out,
-            GRANT_COLS,
+        return c.grants.create(
+            ds["id"],
+            c.tenants.resolve(tenant),
+            algorithms=algorithm or None,
+            expires_at=expires_at,
         )
 
 
-@grant_app.command("ls")
-@handle_errors
+@verb(grant_app, "ls", GRANT_COLS)
 def grant_ls(
     dataset: Annotated[str | None, typer.Option()] = None,
     tenant: Annotated[str | None, typer.Option()] = None,
     json_out: JsonOpt = False,
-) -> None:
+) -> object:
     with client() as c:
         dataset_id = c.datasets.find(dataset, "platform")["id"] if dataset else None
         tenant_id = c.tenants.resolve(tenant) if tenant else None
-        emit(c.grants.list(dataset_id, tenant_id), json_out, GRANT_COLS)
+        return c.grants.list(dataset_id, tenant_id)
 
 
-@grant_app.command("revoke")
-@handle_errors
-def grant_revoke(grant_id: str, json_out: JsonOpt = False) -> None:
+@verb(grant_app, "revoke", GRANT_COLS)
+def grant_revoke(grant_id: str, json_out: JsonOpt = False) -> object:
     with client() as c:
-        emit(c.grants.revoke(grant_id), json_out, GRANT_COLS)
+        return c.grants.revoke(grant_id)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from forgeml.cli.output import JsonOpt, console, emit, fail, handle_errors
+from forgeml.cli.output import JsonOpt, console, emit, fail, given, handle_errors, verb
 from forgeml.client import Client
 from forgeml.client import profiles as prof
 
@@ -146,74 +146,62 @@ def whoami(json_out: JsonOpt = False) -> None:
 # --- tenants --------------------------------------------------------------------------------
 
 
-@tenant_app.command("create")
-@handle_errors
+@verb(tenant_app, "create", TENANT_COLS)
 def tenant_create(
     name: str,
     display_name: Annotated[str | None, typer.Option()] = None,
     quota_bytes: Annotated[int | None, typer.Option(help="storage quota")] = None,
     json_out: JsonOpt = False,
-) -> None:
+) -> object:
     with client() as c:
-        emit(c.tenants.create(name, display_name, quota_bytes), json_out, TENANT_COLS)
+        return c.tenants.create(name, display_name, quota_bytes)
 
 
-@tenant_app.command("ls")
-@handle_errors
+@verb(tenant_app, "ls", TENANT_COLS)
 def tenant_ls(
     status: Annotated[str | None, typer.Option()] = None, json_out: JsonOpt = False
-) -> None:
+) -> object:
     with client() as c:
-        emit(c.tenants.list(status=status), json_out, TENANT_COLS)
+        return c.tenants.list(status=status)
 
 
-@tenant_app.command("show")
-@handle_errors
+@verb(tenant_app, "show", TENANT_COLS)
 def tenant_show(
     tenant_id: Annotated[str, typer.Argument(help="Tenant name or id.")], json_out: JsonOpt = False
-) -> None:
+) -> object:
     with client() as c:
-        emit(c.tenants.get(c.tenants.resolve(tenant_id)), json_out, TENANT_COLS)
+        return c.tenants.get(c.tenants.resolve(tenant_id))
 
 
-@tenant_app.command("rename")
-@handle_errors
-def tenant_rename(tenant_id: TenantArg, new_name: str, json_out: JsonOpt = False) -> None:
+@verb(tenant_app, "rename", TENANT_COLS)
+def tenant_rename(tenant_id: TenantArg, new_name: str, json_out: JsonOpt = False) -> object:
     with client() as c:
-        emit(c.tenants.update(c.tenants.resolve(tenant_id), name=new_name), json_out, TENANT_COLS)
+        return c.tenants.update(c.tenants.resolve(tenant_id), name=new_name)
 
 
-@tenant_app.command("set-quota")
-@handle_errors
-def tenant_quota(tenant_id: str, quota_bytes: int, json_out: JsonOpt = False) -> None:
+@verb(tenant_app, "set-quota", TENANT_COLS)
+def tenant_quota(tenant_id: str, quota_bytes: int, json_out: JsonOpt = False) -> object:
     with client() as c:
-        emit(
-            c.tenants.update(c.tenants.resolve(tenant_id), storage_quota_bytes=quota_bytes),
-            json_out,
-            TENANT_COLS,
-        )
+        return c.tenants.update(c.tenants.resolve(tenant_id), storage_quota_bytes=quota_bytes)
 
 
-@tenant_app.command("suspend")
-@handle_errors
-def tenant_suspend(tenant_id: TenantArg, json_out: JsonOpt = False) -> None:
+@verb(tenant_app, "suspend", TENANT_COLS)
+def tenant_suspend(tenant_id: TenantArg, json_out: JsonOpt = False) -> object:
     """Suspend a tenant: its users' credentials stop working at once."""
     with client() as c:
-        emit(c.tenants.suspend(c.tenants.resolve(tenant_id)), json_out, TENANT_COLS)
+        return c.tenants.suspend(c.tenants.resolve(tenant_id))
 
 
-@tenant_app.command("resume")
-@handle_errors
-def tenant_resume(tenant_id: TenantArg, json_out: JsonOpt = False) -> None:
+@verb(tenant_app, "resume", TENANT_COLS)
+def tenant_resume(tenant_id: TenantArg, json_out: JsonOpt = False) -> object:
     with client() as c:
-        emit(c.tenants.resume(c.tenants.resolve(tenant_id)), json_out, TENANT_COLS)
+        return c.tenants.resume(c.tenants.resolve(tenant_id))
 
 
 # --- users ----------------------------------------------------------------------------------
 
 
-@user_app.command("create")
-@handle_errors
+@verb(user_app, "create", USER_COLS)
 def user_create(
     email: str,
     role: Annotated[
@@ -225,62 +213,52 @@ def user_create(
     ] = None,
     password: Annotated[str | None, typer.Option(envvar="FORGEML_NEW_PASSWORD")] = None,
     json_out: JsonOpt = False,
-) -> None:
+) -> object:
     with client() as c:
-        emit(
-            c.users.create(
-                email,
-                role=role,
-                name=name,
-                password=password,
-                tenant_id=c.tenants.resolve(tenant) if tenant else None,
-            ),
-            json_out,
-            USER_COLS,
+        return c.users.create(
+            email,
+            role=role,
+            name=name,
+            password=password,
+            tenant_id=c.tenants.resolve(tenant) if tenant else None,
         )
 
 
-@user_app.command("ls")
-@handle_errors
+@verb(user_app, "ls", USER_COLS)
 def user_ls(
     tenant: Annotated[str | None, typer.Option("--tenant")] = None,
     role: Annotated[str | None, typer.Option()] = None,
     json_out: JsonOpt = False,
-) -> None:
+) -> object:
     with client() as c:
         tenant_id = c.tenants.resolve(tenant) if tenant else None
-        emit(c.users.list(tenant_id=tenant_id, role=role), json_out, USER_COLS)
+        return c.users.list(tenant_id=tenant_id, role=role)
 
 
-@user_app.command("show")
-@handle_errors
-def user_show(user_id: UserArg, json_out: JsonOpt = False) -> None:
+@verb(user_app, "show", USER_COLS)
+def user_show(user_id: UserArg, json_out: JsonOpt = False) -> object:
     with client() as c:
-        emit(c.users.get(c.users.resolve(user_id)), json_out, USER_COLS)
+        return c.users.get(c.users.resolve(user_id))
 
 
-@user_app.command("update")
-@handle_errors
+@verb(user_app, "update", USER_COLS)
 def user_update(
     user_id: UserArg,
     role: Annotated[str | None, typer.Option()] = None,
     name: Annotated[str | None, typer.Option()] = None,
     disabled: Annotated[bool | None, typer.Option("--disabled/--enabled")] = None,
     json_out: JsonOpt = False,
-) -> None:
-    changes = {
-        k: v for k, v in {"role": role, "name": name, "disabled": disabled}.items() if v is not None
-    }
+) -> object:
+    changes = given(role=role, name=name, disabled=disabled)
     with client() as c:
-        emit(c.users.update(c.users.resolve(user_id), **changes), json_out, USER_COLS)
+        return c.users.update(c.users.resolve(user_id), **changes)
 
 
-@user_app.command("rm")
-@handle_errors
-def user_rm(user_id: UserArg, json_out: JsonOpt = False) -> None:
+@verb(user_app, "rm")
+def user_rm(user_id: UserArg, json_out: JsonOpt = False) -> object:
     with client() as c:
         c.users.delete(c.users.resolve(user_id))
-    emit({"deleted": user_id}, json_out)
+    return {"deleted": user_id}
 
 
 # --- tokens and audit -----------------------------------------------------------------------
@@ -304,31 +282,28 @@ def token_create(
         console.print("[yellow]Store the token now: it is not shown again.[/yellow]")
 
 
-@token_app.command("ls")
-@handle_errors
+@verb(token_app, "ls", TOKEN_COLS)
 def token_ls(
     user: Annotated[str | None, typer.Option("--user")] = None, json_out: JsonOpt = False
-) -> None:
+) -> object:
     with client() as c:
-        emit(c.tokens.list(user_id=c.users.resolve(user) if user else None), json_out, TOKEN_COLS)
+        return c.tokens.list(user_id=c.users.resolve(user) if user else None)
 
 
-@token_app.command("revoke")
-@handle_errors
-def token_revoke(token_id: str, json_out: JsonOpt = False) -> None:
+@verb(token_app, "revoke", TOKEN_COLS)
+def token_revoke(token_id: str, json_out: JsonOpt = False) -> object:
     with client() as c:
-        emit(c.tokens.revoke(token_id), json_out, TOKEN_COLS)
+        return c.tokens.revoke(token_id)
 
 
-@audit_app.command("ls")
-@handle_errors
+@verb(audit_app, "ls", AUDIT_COLS)
 def audit_ls(
     action: Annotated[str | None, typer.Option()] = None,
     outcome: Annotated[str | None, typer.Option()] = None,
     tenant: Annotated[str | None, typer.Option("--tenant")] = None,
     limit: Annotated[int, typer.Option(help="newest N events")] = 50,
     json_out: JsonOpt = False,
-) -> None:
+) -> object:
     with client() as c:
         page = c.json(
             "GET",
@@ -344,15 +319,14 @@ def audit_ls(
                 if v
             },
         )
-    emit(page["items"], json_out, AUDIT_COLS)
+    return page["items"]
 
 
 # --- profiles -------------------------------------------------------------------------------
 
 
-@profile_app.command("ls")
-@handle_errors
-def profile_ls(json_out: JsonOpt = False) -> None:
+@verb(profile_app, "ls", ["name", "email", "url", "current"])
+def profile_ls(json_out: JsonOpt = False) -> object:
     """Saved profiles; `current` marks the one commands use (FORGEML_TOKEN wins over all)."""
     current = prof.current_name()
     rows = []
@@ -362,13 +336,12 @@ def profile_ls(json_out: JsonOpt = False) -> None:
         rows.append(
             {"name": name, "email": saved.email, "url": saved.url, "current": name == current}
         )
-    emit(rows, json_out, ["name", "email", "url", "current"])
+    return rows
 
 
-@profile_app.command("use")
-@handle_errors
-def profile_use(name: str, json_out: JsonOpt = False) -> None:
+@verb(profile_app, "use")
+def profile_use(name: str, json_out: JsonOpt = False) -> object:
     """Make a saved profile the current one."""
     if not prof.use(name):
         fail(f"no saved profile {name!r} (see `forgeml profile ls`)", json_out, "not_found")
-    emit({"current": name}, json_out)
+    return {"current": name}

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from forgeml.cli.output import JsonOpt, console, emit, handle_errors
+from forgeml.cli.output import JsonOpt, console, emit, handle_errors, verb
 from forgeml.cli.progress import watch_job
 from forgeml.client import Client
 
@@ -117,25 +117,22 @@ def submit(
         _finish(watch_job(c, job["id"], quiet=json_out or follow), json_out)
 
 
-@job_app.command("ls")
-@handle_errors
+@verb(job_app, "ls", COLS)
 def ls(
     status: Annotated[str | None, typer.Option()] = None,
     name_contains: Annotated[str | None, typer.Option("--name")] = None,
     json_out: JsonOpt = False,
-) -> None:
+) -> object:
     """List your jobs, newest first."""
     with Client.from_env() as c:
-        emit(c.jobs.list(status=status, name_contains=name_contains), json_out, COLS)
+        return c.jobs.list(status=status, name_contains=name_contains)
 
 
-@job_app.command("describe")
-@handle_errors
-def describe(job_id: str, json_out: JsonOpt = False) -> None:
+@verb(job_app, "describe", [*DETAIL, "transitions", "inputs"])
+def describe(job_id: str, json_out: JsonOpt = False) -> object:
     """Status, transitions, failure reason, metrics, billing, lineage."""
     with Client.from_env() as c:
-        job = c.jobs.get(job_id)
-    emit(job, json_out, None if json_out else [*DETAIL, "transitions", "inputs"])
+        return c.jobs.get(job_id)
 
 
 @job_app.command("logs")
@@ -154,12 +151,11 @@ def logs(
                 typer.echo(f"{line['at']} [{line['host']}] {line['text']}")
 
 
-@job_app.command("stop")
-@handle_errors
-def stop(job_id: str, json_out: JsonOpt = False) -> None:
+@verb(job_app, "stop", DETAIL)
+def stop(job_id: str, json_out: JsonOpt = False) -> object:
     """Stop a job (queued: at once; running: SIGTERM, grace period, SIGKILL)."""
     with Client.from_env() as c:
-        emit(c.jobs.stop(job_id), json_out, DETAIL)
+        return c.jobs.stop(job_id)
 
 
 @job_app.command("wait")
@@ -178,15 +174,14 @@ def wait_cmd(
     _finish(job, json_out)
 
 
-@model_app.command("download")
-@handle_errors
+@verb(model_app, "download")
 def download(
     job_id: str,
     dest: Annotated[Path, typer.Option("--to", help="File or folder.")] = Path("."),
     output: Annotated[bool, typer.Option("--output", help="output.tar.gz instead")] = False,
     json_out: JsonOpt = False,
-) -> None:
+) -> object:
     """Download the job's model.tar.gz (or output.tar.gz)."""
     with Client.from_env() as c:
         path = c.jobs.download(job_id, dest, "output.tar.gz" if output else "model.tar.gz")
-    emit({"saved_to": str(path), "bytes": path.stat().st_size}, json_out)
+    return {"saved_to": str(path), "bytes": path.stat().st_size}

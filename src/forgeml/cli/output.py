@@ -79,6 +79,29 @@ def fail(
     raise typer.Exit(1)
 
 
+def given(**options: Any) -> dict[str, Any]:
+    """The options given on the command line (None: left out), e.g. the changes of an update."""
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def verb(
+    app: typer.Typer, name: str, columns: Sequence[str] | None = None
+) -> Callable[[Callable[P, object]], Callable[P, None]]:
+    """Register a command that returns what it shows: `emit` prints it (a table of `columns`, or
+    JSON with --json) and `handle_errors` turns a failure into its message and exit code 1."""
+
+    def register(fn: Callable[P, object]) -> Callable[P, None]:
+        @functools.wraps(fn)
+        def shown(*args: P.args, **kwargs: P.kwargs) -> None:
+            emit(fn(*args, **kwargs), bool(kwargs.get("json_out", False)), columns)
+
+        command = handle_errors(shown)
+        app.command(name)(command)
+        return command
+
+    return register
+
+
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Turn SDK and domain errors into a message (or JSON envelope) and exit code 1."""
 

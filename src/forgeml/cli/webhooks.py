@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from forgeml.cli.output import JsonOpt, console, emit, handle_errors
+from forgeml.cli.output import JsonOpt, console, emit, given, handle_errors, verb
 from forgeml.client import Client
 
 webhook_app = typer.Typer(help="Webhooks: signed HTTP callbacks for events.", no_args_is_help=True)
@@ -69,22 +69,19 @@ def create(
         console.print("[yellow]Store the secret now: it is not shown again.[/yellow]")
 
 
-@webhook_app.command("ls")
-@handle_errors
-def ls(json_out: JsonOpt = False) -> None:
+@verb(webhook_app, "ls", HOOK_COLS)
+def ls(json_out: JsonOpt = False) -> object:
     with client() as c:
-        emit(c.webhooks.list(), json_out, HOOK_COLS)
+        return c.webhooks.list()
 
 
-@webhook_app.command("show")
-@handle_errors
-def show(webhook_id: str, json_out: JsonOpt = False) -> None:
+@verb(webhook_app, "show", [*HOOK_COLS, "disabled_reason"])
+def show(webhook_id: str, json_out: JsonOpt = False) -> object:
     with client() as c:
-        emit(c.webhooks.get(webhook_id), json_out, [*HOOK_COLS, "disabled_reason"])
+        return c.webhooks.get(webhook_id)
 
 
-@webhook_app.command("update")
-@handle_errors
+@verb(webhook_app, "update", HOOK_COLS)
 def update(
     webhook_id: str,
     url: Annotated[str | None, typer.Option()] = None,
@@ -92,57 +89,51 @@ def update(
     description: Annotated[str | None, typer.Option()] = None,
     enabled: Annotated[bool | None, typer.Option("--enable/--disable")] = None,
     json_out: JsonOpt = False,
-) -> None:
+) -> object:
     """Change a webhook; `--enable` after fixing a receiver also resets its failure streak."""
-    changes = {"url": url, "events": event, "description": description, "enabled": enabled}
+    changes = given(url=url, events=event, description=description, enabled=enabled)
     with client() as c:
-        data = c.webhooks.update(webhook_id, **{k: v for k, v in changes.items() if v is not None})
-    emit(data, json_out, HOOK_COLS)
+        return c.webhooks.update(webhook_id, **changes)
 
 
-@webhook_app.command("rm")
-@handle_errors
-def rm(webhook_id: str, json_out: JsonOpt = False) -> None:
+@verb(webhook_app, "rm")
+def rm(webhook_id: str, json_out: JsonOpt = False) -> object:
     with client() as c:
         c.webhooks.delete(webhook_id)
-    emit({"deleted": webhook_id}, json_out)
+    return {"deleted": webhook_id}
 
 
-@webhook_app.command("rotate-secret")
-@handle_errors
-def rotate_secret(webhook_id: str, json_out: JsonOpt = False) -> None:
+@verb(webhook_app, "rotate-secret", ["id", "url", "secret"])
+def rotate_secret(webhook_id: str, json_out: JsonOpt = False) -> object:
     """Replace the signing secret (effective at once); the new one is printed once."""
     with client() as c:
-        emit(c.webhooks.rotate_secret(webhook_id), json_out, ["id", "url", "secret"])
+        return c.webhooks.rotate_secret(webhook_id)
 
 
-@webhook_app.command("deliveries")
-@handle_errors
+@verb(webhook_app, "deliveries", DELIVERY_COLS)
 def deliveries(
     webhook_id: str,
     state: Annotated[str | None, typer.Option(help="pending|delivering|delivered|failed")] = None,
     json_out: JsonOpt = False,
-) -> None:
+) -> object:
     """The delivery log, newest first."""
     with client() as c:
-        emit(c.webhooks.deliveries(webhook_id, state), json_out, DELIVERY_COLS)
+        return c.webhooks.deliveries(webhook_id, state)
 
 
-@webhook_app.command("redeliver")
-@handle_errors
-def redeliver(webhook_id: str, delivery_id: str, json_out: JsonOpt = False) -> None:
+@verb(webhook_app, "redeliver", DELIVERY_COLS)
+def redeliver(webhook_id: str, delivery_id: str, json_out: JsonOpt = False) -> object:
     """Send a delivery again (same event id, fresh retry window)."""
     with client() as c:
-        emit(c.webhooks.redeliver(webhook_id, delivery_id), json_out, DELIVERY_COLS)
+        return c.webhooks.redeliver(webhook_id, delivery_id)
 
 
-@webhook_app.command("ping")
-@handle_errors
+@verb(webhook_app, "ping", [*DELIVERY_COLS, "last_response"])
 def ping(
     webhook_id: str,
     wait: Annotated[float, typer.Option(help="seconds to wait for the outcome (0: don't)")] = 15,
     json_out: JsonOpt = False,
-) -> None:
+) -> object:
     """Send a `webhook.ping` event to this webhook and show how the delivery went."""
     with client() as c:
         d = c.webhooks.ping(webhook_id)
@@ -151,15 +142,14 @@ def ping(
         while (d["attempts"] == 0 or d["state"] == "delivering") and time.monotonic() < deadline:
             time.sleep(0.5)
             d = c.webhooks.delivery(webhook_id, d["id"])
-    emit(d, json_out, [*DELIVERY_COLS, "last_response"])
+    return d
 
 
-@events_app.command("types")
-@handle_errors
-def types(json_out: JsonOpt = False) -> None:
+@verb(events_app, "types", ["type", "version", "description"])
+def types(json_out: JsonOpt = False) -> object:
     """Event types with their version (`--json` includes the data schemas)."""
     with client() as c:
-        emit(c.events.types(), json_out, ["type", "version", "description"])
+        return c.events.types()
 
 
 @events_app.command("tail")

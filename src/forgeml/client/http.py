@@ -7,9 +7,7 @@ transport (e.g. `httpx.ASGITransport(app)` or `httpx.MockTransport`) to test wit
 from __future__ import annotations
 
 import os
-from typing import Any
-
-import httpx
+from typing import Any, TypedDict, Unpack
 
 from forgeml.client import profiles
 from forgeml.client.algorithms import Algorithms
@@ -17,7 +15,7 @@ from forgeml.client.checkpoints import CheckpointLocations
 from forgeml.client.datasets import Datasets, Grants, PlatformDatasets
 from forgeml.client.errors import ApiError, NotConfigured
 from forgeml.client.jobs import Jobs
-from forgeml.client.transport import Json, Transport
+from forgeml.client.transport import Json, Options, Transport
 from forgeml.client.webhooks import Events, NotificationPrefs, Webhooks
 from forgeml.domain.ids import looks_like_id
 
@@ -25,15 +23,8 @@ API = "/api/v1"
 
 
 class Client(Transport):
-    def __init__(
-        self,
-        url: str,
-        token: str | None = None,
-        *,
-        timeout: float = 30.0,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        super().__init__(url, token, timeout=timeout, transport=transport)
+    def __init__(self, url: str, token: str | None = None, **options: Unpack[Options]) -> None:
+        super().__init__(url, token, **options)
         self.tenants = _Tenants(self)
         self.users = _Users(self)
         self.tokens = _Tokens(self)
@@ -129,12 +120,8 @@ class _Tenants(_Resource):
     def create(
         self, name: str, display_name: str | None = None, storage_quota_bytes: int | None = None
     ) -> Json:
-        body = {
-            "name": name,
-            "display_name": display_name,
-            "storage_quota_bytes": storage_quota_bytes,
-        }
-        return self.c.send_set("POST", self._url(), **body)
+        fields = {"display_name": display_name, "storage_quota_bytes": storage_quota_bytes}
+        return self.c.send_set("POST", self._url(), name=name, **fields)
 
     def update(self, tenant_id: str, **changes: Any) -> Json:
         return self.c.call("PATCH", self._url(tenant_id), json=changes)
@@ -146,6 +133,12 @@ class _Tenants(_Resource):
         return self.c.call("POST", self._url(tenant_id, "resume"))
 
 
+class _NewUser(TypedDict, total=False):
+    name: str | None
+    password: str | None
+    tenant_id: str | None
+
+
 class _Users(_Resource):
     path = "/users"
 
@@ -153,23 +146,9 @@ class _Users(_Resource):
         """A user id, or the id of the user with this e-mail."""
         return self._find(ref, "usr_", "email", "user")
 
-    def create(
-        self,
-        email: str,
-        *,
-        role: str = "member",
-        name: str | None = None,
-        password: str | None = None,
-        tenant_id: str | None = None,
-    ) -> Json:
-        body = {
-            "email": email,
-            "role": role,
-            "name": name,
-            "password": password,
-            "tenant_id": tenant_id,
-        }
-        return self.c.send_set("POST", self._url(), **body)
+    def create(self, email: str, *, role: str = "member", **fields: Unpack[_NewUser]) -> Json:
+        """A user; the fields left out (or None) are the server's defaults."""
+        return self.c.send_set("POST", self._url(), email=email, role=role, **fields)
 
     def update(self, user_id: str, **changes: Any) -> Json:
         return self.c.call("PATCH", self._url(user_id), json=changes)
@@ -178,24 +157,18 @@ class _Users(_Resource):
         self.c.json("DELETE", self._url(user_id))
 
 
+class _NewToken(TypedDict, total=False):
+    scopes: list[str] | None
+    expires_in_days: int | None
+    user_id: str | None
+
+
 class _Tokens(_Resource):
     path = "/tokens"
 
-    def create(
-        self,
-        name: str,
-        *,
-        scopes: list[str] | None = None,
-        expires_in_days: int | None = None,
-        user_id: str | None = None,
-    ) -> Json:
-        body = {
-            "name": name,
-            "scopes": scopes,
-            "expires_in_days": expires_in_days,
-            "user_id": user_id,
-        }
-        return self.c.send_set("POST", self._url(), **body)
+    def create(self, name: str, **fields: Unpack[_NewToken]) -> Json:
+        """A token (for another user with `user_id`, admins); its secret is in the answer once."""
+        return self.c.send_set("POST", self._url(), name=name, **fields)
 
     def revoke(self, token_id: str) -> Json:
         return self.c.call("DELETE", self._url(token_id))

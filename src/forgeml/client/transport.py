@@ -7,13 +7,20 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 
 from forgeml.client.errors import ApiError, error_from
 
 Json = dict[str, Any]
+
+
+class Options(TypedDict, total=False):
+    """How to reach the server, past its URL and token (what `Client` passes on unchanged)."""
+
+    timeout: float
+    transport: httpx.BaseTransport | None
 
 
 class Transport:

@@ -80,6 +80,19 @@ def _change_user(ctx: Ctx, user_id: str, back: str) -> Response:
     return redirect(back, f"User {user.email} updated.")
 
 
+def _user_routes(path: str, back: str, template: str, plane: str) -> None:
+    """Create and change users, the same on both pages with the users table (tenant settings,
+    admin users); `back` is where a change redirects to, `template` what shows a refused form."""
+
+    @router.post(path, name=f"portal.{plane}.user_create")
+    def user_create(ctx: Page) -> Response:
+        return _create_user(ctx, back, template)
+
+    @router.post(path + "/{user_id}", name=f"portal.{plane}.user_change")
+    def user_change(user_id: str, ctx: Page) -> Response:
+        return _change_user(ctx, user_id, back)
+
+
 @router.get("/settings", name="portal.settings")
 def settings(ctx: Page) -> Response:
     return _settings_page(ctx)
@@ -104,14 +117,7 @@ def _settings_page(
     )
 
 
-@router.post("/settings/users", name="portal.settings.user_create")
-def settings_user_create(ctx: Page) -> Response:
-    return _create_user(ctx, "/settings", "tenant/settings.html")
-
-
-@router.post("/settings/users/{user_id}", name="portal.settings.user_change")
-def settings_user_change(user_id: str, ctx: Page) -> Response:
-    return _change_user(ctx, user_id, "/settings")
+_user_routes("/settings/users", "/settings", "tenant/settings.html", "settings")
 
 
 @router.post("/settings/tokens", name="portal.settings.token_create")
@@ -149,11 +155,4 @@ def admin_users(ctx: Page) -> Response:
     return _users_page(ctx, "admin/users.html", {})
 
 
-@router.post("/admin/users", name="portal.admin.user_create")
-def admin_user_create(ctx: Page) -> Response:
-    return _create_user(ctx, "/admin/users", "admin/users.html")
-
-
-@router.post("/admin/users/{user_id}", name="portal.admin.user_change")
-def admin_user_change(user_id: str, ctx: Page) -> Response:
-    return _change_user(ctx, user_id, "/admin/users")
+_user_routes("/admin/users", "/admin/users", "admin/users.html", "admin")

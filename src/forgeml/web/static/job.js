@@ -14,14 +14,6 @@
   window.forgemlCharts = charts; // for the browser tests and the curious console user
   var chartsOn = document.getElementById("charts").dataset.enabled === "true";
 
-  function badgeClass(s) {
-    s = (s || "").toLowerCase();
-    if (s === "completed") return "badge ok";
-    if (s === "failed") return "badge bad";
-    if (["stopped", "stopping", "interrupted", "maxruntimeexceeded", "maxwaittimeexceeded"].indexOf(s) >= 0) return "badge muted";
-    return "badge live";
-  }
-
   function drawChart(name) {
     if (!chartsOn || !window.uPlot) return false;
     var points = series[name] || [];
@@ -77,7 +69,7 @@
   function onStatus(s) {
     var badge = document.getElementById("job-badge");
     badge.textContent = s.secondary_status;
-    badge.className = badgeClass(s.secondary_status);
+    badge.className = window.forgeml.badgeClass(s.secondary_status);
     document.getElementById("job-status").textContent = s.status;
     var phaseEl = document.getElementById("job-phase");
     phaseEl.textContent = s.phase || "";

@@ -3,13 +3,6 @@
 (function () {
   var table = document.querySelector("[data-live-jobs]");
   if (!table || !window.EventSource) return;
-  function badgeClass(s) {
-    s = (s || "").toLowerCase();
-    if (s === "completed") return "badge ok";
-    if (s === "failed") return "badge bad";
-    if (["stopped", "stopping", "interrupted", "maxruntimeexceeded", "maxwaittimeexceeded"].indexOf(s) >= 0) return "badge muted";
-    return "badge live";
-  }
   var source = new EventSource("/api/v1/events/stream?types=training_job.state_changed");
   source.addEventListener("training_job.state_changed", function (e) {
     var env = JSON.parse(e.data);
@@ -23,7 +16,7 @@
     Array.prototype.forEach.call(rows, function (row) {
       var badge = row.querySelector("[data-job-badge]");
       badge.textContent = data.secondary_status;
-      badge.className = badgeClass(data.secondary_status);
+      badge.className = window.forgeml.badgeClass(data.secondary_status);
     });
   });
 })();

@@ -9,6 +9,16 @@ window.forgeml.csrf = function () {
   return (meta && meta.content) || (field && field.value) || "";
 };
 
+// The badge class of a job status, for the pages that update statuses live (job.js, jobs.js);
+// the server renders the first one with the `badge` filter (web/fmt.py).
+window.forgeml.badgeClass = function (status) {
+  var s = (status || "").toLowerCase();
+  if (s === "completed") return "badge ok";
+  if (s === "failed") return "badge bad";
+  if (["stopped", "stopping", "interrupted", "maxruntimeexceeded", "maxwaittimeexceeded"].indexOf(s) >= 0) return "badge muted";
+  return "badge live";
+};
+
 document.addEventListener("submit", function (event) {
   var form = event.target;
   var question = form.getAttribute("data-confirm");
