@@ -59,7 +59,8 @@ def test_uv_flags_carry_indexes_find_links_and_constraints() -> None:
 
 def test_uv_commands_are_offline_configless_and_cached(tmp_path: Path) -> None:
     uv = tmp_path / "uv"
-    installer = Installer(uv=uv, cache_dir=tmp_path / ".uv-cache", isolation=BuildIsolation())
+    plain = Installer(uv=uv, cache_dir=tmp_path / ".uv-cache", isolation=BuildIsolation())
+    installer = plain.for_build(jailed=True)
     env = tmp_path / "env"
     venv = installer.venv("/usr/bin/python3", env)
     install = installer.install(env, tmp_path / "requirements.txt")
@@ -71,8 +72,10 @@ def test_uv_commands_are_offline_configless_and_cached(tmp_path: Path) -> None:
     assert _pairs(install, "--python") == [str(env / "bin" / "python")]
     assert installer.ignored_settings() == ["require-hashes"]  # said in the build log
     assert installer.binds() == ([uv], [tmp_path / ".uv-cache"])
+    # Unjailed, or jailed with the host network: uv may reach the index, as pip would.
     host = Installer(uv=uv, cache_dir=tmp_path / "c", isolation=BuildIsolation(network="host"))
-    assert "--offline" not in host.install(env, tmp_path / "r.txt")
+    assert "--offline" not in host.for_build(jailed=True).install(env, tmp_path / "r.txt")
+    assert "--offline" not in plain.for_build(jailed=False).install(env, tmp_path / "r.txt")
 
 
 def test_pip_fallback_when_uv_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -165,13 +165,14 @@ class EnvironmentCache:
             try:
                 jail = bj.jailed(self.isolation)
                 log.write(f"=== {'in the build jail' if jail else 'SANDBOX OFF'}, scrubbed env\n")
-                log.write(f"=== installer: {self.installer.name}\n")
-                self._run(self.installer.venv(self.python, env), code_dir, log, env, jail)
+                tool = self.installer.for_build(jail)
+                log.write(f"=== installer: {tool.name}\n")
+                self._run(tool.venv(self.python, env), code_dir, log, env, jail)
                 if req is not None:
-                    if ignored := self.installer.ignored_settings():
+                    if ignored := tool.ignored_settings():
                         log.write(f"=== pip settings uv does not apply: {', '.join(ignored)}\n")
                     # Relative paths in a requirements file resolve against the bundle (cwd).
-                    self._run(self.installer.install(env, req), code_dir, log, env, jail)
+                    self._run(tool.install(env, req), code_dir, log, env, jail)
                 _write_marker(env, digest, self.python)
                 _make_read_only(env)
             except Exception as exc:

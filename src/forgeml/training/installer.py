@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -44,11 +44,16 @@ class Installer:
     uv: Path | None
     cache_dir: Path
     isolation: BuildIsolation
+    offline: bool = False  # a jail without network: uv need not try (and wait for) an index
 
     @classmethod
     def choose(cls, choice: InstallerChoice, root: Path, isolation: BuildIsolation) -> Installer:
         uv = find_uv() if choice == "auto" else None
         return cls(uv=uv, cache_dir=root / UV_CACHE, isolation=isolation)
+
+    def for_build(self, jailed: bool) -> Installer:
+        """This installer for one build: offline when it runs in a jail without network."""
+        return replace(self, offline=jailed and self.isolation.network == "none")
 
     @property
     def name(self) -> str:
@@ -91,7 +96,7 @@ class Installer:
         # mounts fails), and an env's files must not share inodes with the cache it came from.
         opts = ["--no-config", "--color", "never", "--cache-dir", str(self.cache_dir)]
         opts += ["--link-mode", "copy"]
-        return opts + (["--offline"] if self.isolation.network == "none" else [])
+        return opts + (["--offline"] if self.offline else [])
 
 
 def uv_index_options(isolation: BuildIsolation) -> list[str]:
