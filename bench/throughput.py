@@ -5,7 +5,10 @@ class's CPUs) at the same time (or strictly interleaved) beside busy neighbours;
 ratios. JSON + tables.
 
     .venv/bin/python bench/throughput.py [--jobs 400] [--claimers 4] [--epochs 4] [--rounds 4]
-        [--busy 1] [--mode together|interleaved] [--quick]
+        [--busy 1] [--mode together|interleaved] [--platform-weight class|default] [--quick]
+
+`--platform-weight default` is the A/B "before": the job's cgroup keeps the kernel's default CPU
+weight (everything else unchanged), as before the weight was scaled by the class's CPUs.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from forgeml.db.engine import Database
 from forgeml.db.job_queries import get_resource_class
 from forgeml.demo.data import write_digits_parts
 from forgeml.queue import claims
+from forgeml.training import limits
 
 SPS = re.compile(r"samples_per_sec=([0-9.]+)")
 CLASS = "cpu.small"
@@ -223,15 +227,25 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=4, help="platform/direct pairs")
     ap.add_argument("--busy", type=int, default=1, help="busy neighbour processes")
     ap.add_argument("--mode", choices=["together", "interleaved"], default="together")
+    ap.add_argument(
+        "--platform-weight",
+        choices=["class", "default"],
+        default="class",
+        help="default: the job cgroup keeps the kernel's weight (A/B before)",
+    )
     ap.add_argument("--quick", action="store_true", help="100 jobs, 3 epochs, 2 rounds")
     ap.add_argument("--envs", type=Path, default=DEFAULT_ENVS, help="venv cache (kept)")
     args = ap.parse_args()
     jobs, epochs, rounds = (100, 3, 2) if args.quick else (args.jobs, args.epochs, args.rounds)
+    if args.platform_weight == "default":
+        # The runner is in this process: its cgroups get one CPU's weight, whatever the class.
+        limits.cpu_weight = lambda spec, version: 100 if version == 2 else 1024
     result = {
         "bench": "throughput",
         "cpus": os.cpu_count(),
         "claims": claims_bench(jobs, args.claimers),
         "load_before": load(),
+        "platform_weight": args.platform_weight,
         "training": training_bench(epochs, rounds, args.envs, args.busy, args.mode),
         "load_after": load(),
     }
@@ -253,10 +267,12 @@ def main() -> None:
     print(table(["round", *cols], rows))
     print()
     print(table(
-        ["class", "neighbours", "mode", "sandbox", "direct cgroup", "ratio (median [min-max, n])",
-         "goal"],
+        ["class", "neighbours", "mode", "sandbox", "job weight", "direct cgroup",
+         "ratio (median [min-max, n])", "load", "goal"],
         [[f"{CLASS} ({t['class_cpus']} CPUs)", t["busy_neighbours"], t["mode"], t["sandbox"],
-          t["direct_cgroup"], spread_text(t["ratio"]), t["goal_ratio"]]],
+          args.platform_weight, t["direct_cgroup"], spread_text(t["ratio"]),
+          f"{result['load_before'].split()[0]}-{result['load_after'].split()[0]}",
+          t["goal_ratio"]]],
     ))  # fmt: skip
 
 

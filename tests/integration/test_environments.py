@@ -1,4 +1,5 @@
-"""Per-digest algorithm virtualenvs: real `python -m venv` + pip builds, locking, failure, caching."""
+"""Per-digest algorithm virtualenvs: real uv builds (and the pip fallback), locking, failure,
+caching."""
 
 from __future__ import annotations
 
@@ -104,8 +105,9 @@ def test_requirements_installed_and_logged(
     assert run_in(env, "import tinypkg; print(tinypkg.VALUE)") == "42"
     text = job_log.read_text()
     assert text.startswith("earlier job output\n")  # appended, not replaced
-    assert "Successfully installed tinypkg-0.1.0" in text
-    assert "Successfully installed tinypkg-0.1.0" in cache.log(digest)
+    assert "+ tinypkg==0.1.0" in text
+    assert "+ tinypkg==0.1.0" in cache.log(digest)
+    assert "installer: uv" in text
 
 
 def test_failed_build_leaves_nothing_and_can_be_retried(
@@ -121,11 +123,39 @@ def test_failed_build_leaves_nothing_and_can_be_retried(
     assert len(err.log_tail) <= 2048
     assert not cache.path(digest).exists()
     assert cache.status(digest) is EnvironmentStatus.FAILED
-    assert "does not exist" in cache.log(digest)
+    assert "Distribution not found" in cache.log(digest)
     env = cache.ensure(digest, code, "requirements.txt")
     assert env.built
     assert cache.status(digest) is EnvironmentStatus.BUILT
     assert cache.log(digest).count(HEADER) == 2  # the failed attempt's log is kept
+
+
+def test_pip_fallback_builds_and_fails_like_before(tmp_path: Path, code: Path) -> None:
+    """Where uv is missing (or `installer="pip"`): `python -m venv` + pip, pip's own messages."""
+    cache = EnvironmentCache(tmp_path / "pip-envs", installer="pip")
+    env = cache.ensure(digest_of("pip"), code, "requirements.txt")
+    assert run_in(env, "import tinypkg; print(tinypkg.VALUE)") == "42"
+    assert "installer: python -m venv + pip" in cache.log(digest_of("pip"))
+    assert "Successfully installed tinypkg-0.1.0" in cache.log(digest_of("pip"))
+    assert run_in(env, "import pip; print(pip.__name__)") == "pip"  # the venv is seeded
+    with pytest.raises(EnvironmentBuildFailed):
+        cache.ensure(digest_of("pip-broken"), code, "broken.txt")
+    assert "does not exist" in cache.log(digest_of("pip-broken"))
+    for digest in (digest_of("pip"), digest_of("pip-broken")):
+        cache.remove(digest)
+
+
+def test_uv_cache_is_shared_and_bundle_uv_config_ignored(
+    cache: EnvironmentCache, code: Path
+) -> None:
+    # A bundle's uv.toml must not pick the index: uv runs with --no-config.
+    (code / "uv.toml").write_text('index-url = "http://127.0.0.1:1/simple"\nno-cache = true\n')
+    first = cache.ensure(digest_of("uv-a"), code, "requirements.txt")
+    second = cache.ensure(digest_of("uv-b"), code, "requirements.txt")
+    assert run_in(second, "import tinypkg; print(tinypkg.VALUE)") == "42"
+    assert first.path != second.path
+    assert any((cache.root / ".uv-cache").iterdir())  # one cache under the envs root
+    assert "127.0.0.1:1" not in cache.log(digest_of("uv-b"))
 
 
 @pytest.mark.parametrize("requirements", ["../outside.txt", "nothere.txt", "/etc/hostname"])

@@ -131,8 +131,9 @@ def test_build_code_finds_no_secrets_host_files_or_network(
     text = json.dumps(loot if jailed else environ)  # unjailed, host files are readable (docs)
     for secret in (*SECRETS.values(), "file-hunter2", database.url):
         assert secret not in text
-    # The scrubbed base, pip's settings, and what pip itself sets for a PEP 517 build.
+    # The scrubbed base, pip's settings, and what pip (or uv) itself sets for a PEP 517 build.
     allowed = {"PATH", "HOME", "TMPDIR", "LANG", "PWD", "PYTHONNOUSERSITE", "PYTHONPATH"}
+    allowed |= {"UV", "UV_INTERNAL__BUILD_DIR", "VIRTUAL_ENV", "PYTHONIOENCODING"}  # uv's own
     extra = {n for n in environ if n not in allowed and not n.startswith(("PIP_", "PEP517_"))}
     assert not extra, sorted(environ)
     if jailed:

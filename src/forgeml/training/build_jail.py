@@ -67,15 +67,35 @@ def _local_path(value: str) -> Path | None:
     return Path(value) if value.startswith("/") else None
 
 
-def local_pip_paths(isolation: BuildIsolation) -> list[Path]:
-    """Local folders pip's configuration points at (find-links, file:// indexes, constraints)."""
-    values: list[str] = []
+def _pip_configs() -> configparser.ConfigParser:
+    """pip's configuration files a jailed pip reads (global, then the worker user's)."""
     parser = configparser.ConfigParser(interpolation=None)
     for path in (*PIP_CONFIG_FILES, *(p for p, _ in user_pip_configs())):
         try:
             parser.read(path)
         except (OSError, configparser.Error):
             continue
+    return parser
+
+
+def pip_settings(isolation: BuildIsolation) -> dict[str, str]:
+    """The settings a jailed `pip install` runs with: [global], then [install], then `pip_env`
+    (`PIP_FIND_LINKS` is `find-links`); a later source replaces an earlier one, as in pip."""
+    parser = _pip_configs()
+    found: dict[str, str] = {}
+    for section in ("global", "install"):
+        if parser.has_section(section):
+            found.update(parser.items(section))
+    for name, value in isolation.pip_env.items():
+        if name.startswith("PIP_"):
+            found[name.removeprefix("PIP_").lower().replace("_", "-")] = value
+    return found
+
+
+def local_pip_paths(isolation: BuildIsolation) -> list[Path]:
+    """Local folders pip's configuration points at (find-links, file:// indexes, constraints)."""
+    values: list[str] = []
+    parser = _pip_configs()
     for section in parser.sections():
         values += [parser.get(section, k) for k in _PATH_KEYS if parser.has_option(section, k)]
     values += list(isolation.pip_env.values())
@@ -96,10 +116,12 @@ def build_argv(
     code_dir: Path,
     source: Path,
     env_dir: Path,
+    tools: tuple[list[Path], list[Path]] = ([], []),
 ) -> list[str]:
     """`cmd` wrapped in bwrap: /usr, the interpreter, pip's config and local indexes, `source`
     (a throw-away copy of the bundle, where in-tree builds of local projects write) at the
-    bundle's path, and the env folder; own namespaces, no network unless configured."""
+    bundle's path, the env folder, and the installer's `tools` (read-only binaries, writable
+    cache); own namespaces, no network unless configured."""
     opts = [str(sb.BWRAP), "--unshare-all", "--die-with-parent", "--new-session", "--clearenv"]
     if isolation.network == "host":
         opts += ["--share-net", *_ro(list(_NET_FILES))]
@@ -112,6 +134,7 @@ def build_argv(
     opts += _ro([*PIP_CONFIG_FILES, *map(Path, _CERTS)]) + _ro(local_pip_paths(isolation))
     for path, rel in user_pip_configs():
         opts += ["--ro-bind", str(path), f"{JAIL_TMP}/{rel}"]
+    opts += _ro(tools[0]) + [a for p in tools[1] for a in ("--bind", str(p), str(p))]
     opts += ["--bind", str(source), str(code_dir), "--bind", str(env_dir), str(env_dir)]
     opts += ["--uid", str(sb.NOBODY), "--gid", str(sb.NOBODY), "--chdir", str(code_dir)]
     for key, value in sorted(isolation.environ(JAIL_TMP).items()):

@@ -25,6 +25,7 @@ from forgeml.domain.algorithms import relative_path_problem
 from forgeml.domain.errors import ForgeError, InvalidInput
 from forgeml.training import build_jail as bj
 from forgeml.training.build_jail import BuildIsolation
+from forgeml.training.installer import Installer, InstallerChoice
 
 MARKER = ".forgeml-env.json"  # written last: an env without it is a half build and never used
 LOG_TAIL_BYTES = 2048
@@ -66,7 +67,8 @@ class EnvironmentCache:
 
     Each env is a plain venv (no system site-packages): an algorithm gets exactly what its
     requirements install, never the server's own packages. Without requirements it gets only
-    the standard library (and pip).
+    the standard library (and pip, with the pip fallback). uv (`installer="auto"`, when found)
+    builds it, with one download cache under `root` for every build; `"pip"` forces the fallback.
     """
 
     def __init__(
@@ -76,11 +78,13 @@ class EnvironmentCache:
         python: str | None = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         isolation: BuildIsolation | None = None,
+        installer: InstallerChoice = "auto",
     ):
         self.root = Path(root)
         self.python = python or sys.executable
         self.timeout_s = timeout_s
         self.isolation = isolation or BuildIsolation()
+        self.installer = Installer.choose(installer, self.root, self.isolation)
 
     def path(self, digest: str) -> Path:
         """Where the environment of `digest` lives (built or not)."""
@@ -161,10 +165,14 @@ class EnvironmentCache:
             try:
                 jail = bj.jailed(self.isolation)
                 log.write(f"=== {'in the build jail' if jail else 'SANDBOX OFF'}, scrubbed env\n")
-                self._run([self.python, "-m", "venv", str(env)], code_dir, log, env, jail)
+                tool = self.installer.for_build(jail)
+                log.write(f"=== installer: {tool.name}\n")
+                self._run(tool.venv(self.python, env), code_dir, log, env, jail)
                 if req is not None:
+                    if ignored := tool.ignored_settings():
+                        log.write(f"=== pip settings uv does not apply: {', '.join(ignored)}\n")
                     # Relative paths in a requirements file resolve against the bundle (cwd).
-                    self._run(_pip_install(env, req), code_dir, log, env, jail)
+                    self._run(tool.install(env, req), code_dir, log, env, jail)
                 _write_marker(env, digest, self.python)
                 _make_read_only(env)
             except Exception as exc:
@@ -187,6 +195,7 @@ class EnvironmentCache:
                     code_dir=cwd,
                     source=scratch,
                     env_dir=env_dir,
+                    tools=self.installer.binds(),
                 )
                 environ = {"PATH": bj.BUILD_PATH}  # bwrap's own; the jail's is set by --setenv
             else:
@@ -290,24 +299,6 @@ def _requirements_file(code_dir: Path, requirements: str | None) -> Path | None:
     if problem:
         raise InvalidInput.fields([{"loc": "requirements", "msg": problem}])
     return path
-
-
-def _pip_install(env: Path, requirements: Path) -> list[str]:
-    # No --isolated and no index options: the machine's global pip configuration (index,
-    # find-links, constraints, certificates; bound into the jail) and `builds.pip_env` apply,
-    # e.g. to pick a local CPU torch wheel. The worker's own environment never does.
-    python = str(env / "bin" / "python")
-    return [
-        python,
-        "-m",
-        "pip",
-        "install",
-        "--no-input",
-        "--progress-bar",
-        "off",
-        "-r",
-        str(requirements),
-    ]
 
 
 def _write_marker(env: Path, digest: str, python: str) -> None:

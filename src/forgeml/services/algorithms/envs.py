@@ -1,7 +1,8 @@
 """Algorithm environments: extract each version's code and build its virtualenv, once per digest.
 
 Layout under `AlgorithmSettings.envs_dir` (default `<home>/envs`): `<hex>/` the venv (and its
-`.log`/`.lock`/`.failed` files, see `training/environments.py`), `<hex>.code/` the bundle.
+`.log`/`.lock`/`.failed` files, see `training/environments.py`), `<hex>.code/` the bundle,
+`.uv-cache/` the package cache every uv build of this node shares (`training/installer.py`).
 """
 
 from __future__ import annotations
