@@ -175,7 +175,7 @@ class LogsOut(BaseModel):
 
 @mirrors(MetricSample)
 class MetricOut(BaseModel):
-    id: int  # the sample's place in the series, first: clients page by it
+    id: int  # the row id, not on the sample; first, and `after`/`next_after` page by it
 
 
 class MetricsOut(BaseModel):
