@@ -6,52 +6,42 @@ The card models are an allow-list: a field is shown to tenants only if it is nam
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel, Field
 
+from forgeml.api.mirror import mirrors
 from forgeml.api.schemas import Input, Output
-from forgeml.domain.registry import AlgorithmVersion, AlgorithmWithVersions, VersionStatus
+from forgeml.domain.registry import AlgorithmVersion, AlgorithmWithVersions
 
 
+# card last, where clients have always found it; the manifest only in the detail view
+@mirrors(AlgorithmVersion, exclude=("manifest", "card"), extra={"card": dict[str, Any]})
 class VersionAdminOut(Output):
-    id: str
-    algorithm_id: str
-    name: str
-    version: str
-    digest: str
-    size_bytes: int
-    status: VersionStatus
-    failure_reason: str | None
-    deprecated: bool
-    bundle_key: str
-    created_at: datetime
-    created_by: str | None
-    env_built_at: datetime | None
-    card: dict[str, Any]
+    pass
 
 
 class VersionAdminDetail(VersionAdminOut):
     manifest: dict[str, Any] = Field(description="the full forgeml.yaml, as validated")
 
 
-class AlgorithmAdminOut(BaseModel):
+class _WithVersions(BaseModel):
+    """An algorithm and its versions, showing only the fields the subclass names."""
+
+    @classmethod
+    def of(cls, item: AlgorithmWithVersions) -> Self:
+        # each version is read by attribute into the subclass's version model, again an allow-list
+        a = item.algorithm
+        named = {name: getattr(a, name) for name in cls.model_fields if name != "versions"}
+        return cls.model_validate({**named, "versions": item.versions}, from_attributes=True)
+
+
+class AlgorithmAdminOut(_WithVersions):
     id: str
     name: str
     description: str
     created_at: datetime
     versions: list[VersionAdminOut]
-
-    @classmethod
-    def of(cls, item: AlgorithmWithVersions) -> AlgorithmAdminOut:
-        a = item.algorithm
-        return cls(
-            id=a.id,
-            name=a.name,
-            description=a.description,
-            created_at=a.created_at,
-            versions=[VersionAdminOut.model_validate(v) for v in item.versions],
-        )
 
 
 class VersionCardOut(BaseModel):
@@ -71,32 +61,14 @@ class VersionCardOut(BaseModel):
 
     @classmethod
     def of(cls, v: AlgorithmVersion) -> VersionCardOut:
-        return cls(
-            id=v.id,
-            algorithm_id=v.algorithm_id,
-            name=v.name,
-            version=v.version,
-            deprecated=v.deprecated,
-            created_at=v.created_at,
-            card=v.card,
-        )
+        return cls.model_validate(v, from_attributes=True)  # the named fields, nothing else
 
 
-class AlgorithmCardOut(BaseModel):
+class AlgorithmCardOut(_WithVersions):
     id: str
     name: str
     description: str
     versions: list[VersionCardOut]
-
-    @classmethod
-    def of(cls, item: AlgorithmWithVersions) -> AlgorithmCardOut:
-        a = item.algorithm
-        return cls(
-            id=a.id,
-            name=a.name,
-            description=a.description,
-            versions=[VersionCardOut.of(v) for v in item.versions],
-        )
 
 
 class HyperparametersIn(Input):

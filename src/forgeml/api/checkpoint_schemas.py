@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import Field
 
+from forgeml.api.mirror import mirrors
 from forgeml.api.schemas import Input, Output
 from forgeml.domain.checkpoints import (
     DEFAULT_LOCAL_PATH,
     LOCATION_NAME_RE,
     MAX_DESCRIPTION,
     MAX_LOCAL_PATH,
+    CheckpointFile,
+    CheckpointLocation,
 )
 
 
@@ -23,22 +24,14 @@ class LocationCreate(Input):
     description: str = Field(default="", max_length=MAX_DESCRIPTION)
 
 
+@mirrors(CheckpointLocation)
 class LocationOut(Output):
-    id: str
-    tenant_id: str
-    name: str
-    description: str
-    file_count: int
-    size_bytes: int
-    last_job_id: str | None
-    created_at: datetime
-    updated_at: datetime
+    pass
 
 
+@mirrors(CheckpointFile, exclude=("location_id", "object_key"))
 class CheckpointFileOut(Output):
-    path: str
-    size: int
-    updated_at: datetime
+    pass
 
 
 class CheckpointConfigIn(Input):

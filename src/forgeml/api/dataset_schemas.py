@@ -6,8 +6,16 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from forgeml.api.mirror import mirrors
 from forgeml.api.schemas import BIGINT_MAX, Input, Output
-from forgeml.domain.datasets import DATASET_NAME_RE, DatasetKind, FileState, VersionStatus
+from forgeml.domain.datasets import (
+    DATASET_NAME_RE,
+    Dataset,
+    DatasetKind,
+    DatasetVersion,
+    FileState,
+    Grant,
+)
 
 SHA256 = r"^[0-9a-f]{64}$"
 
@@ -32,29 +40,14 @@ class DatasetUpdate(Input):
     schema_notes: str | None = Field(default=None, max_length=20000)
 
 
+@mirrors(DatasetVersion, exclude=("tenant_id",))
 class VersionOut(Output):
-    id: str
-    dataset_id: str
-    number: int
-    status: VersionStatus
-    file_count: int
-    size_bytes: int
-    digest: str | None
-    created_at: datetime
-    committed_at: datetime | None
-    expires_at: datetime | None
-    created_by: str | None
+    pass
 
 
+@mirrors(Dataset)
 class DatasetOut(Output):
-    id: str
-    tenant_id: str | None
-    kind: DatasetKind
-    name: str
-    description: str
-    schema_notes: str
-    created_at: datetime
-    updated_at: datetime
+    pass
 
 
 class DatasetDetail(DatasetOut):
@@ -144,14 +137,9 @@ class GrantCreate(Input):
     expires_at: datetime | None = None
 
 
+@mirrors(Grant)
 class GrantOut(Output):
-    id: str
-    dataset_id: str
-    tenant_id: str
-    algorithms: list[str] | None
-    expires_at: datetime | None
-    created_at: datetime
-    revoked_at: datetime | None
+    pass
 
 
 class PlatformVersionOut(BaseModel):

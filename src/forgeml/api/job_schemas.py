@@ -8,11 +8,19 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, StrictBool
 
 from forgeml.api.checkpoint_schemas import CheckpointConfigIn, CheckpointConfigOut
+from forgeml.api.mirror import mirrors
 from forgeml.api.schemas import BIGINT_MAX, INT_MAX, Input, Output
 from forgeml.domain import jobs as limits
 from forgeml.domain.checkpoints import CheckpointConfig
 from forgeml.domain.hyperparameters import MAX_HYPERPARAMETERS
-from forgeml.domain.job_model import INSTANCE_TYPE_RE
+from forgeml.domain.job_model import (
+    INSTANCE_TYPE_RE,
+    LogEntry,
+    MetricSample,
+    ResourceClass,
+    Runner,
+    Transition,
+)
 from forgeml.domain.jobs import ChannelRef, JobSpec, phase
 from forgeml.domain.tenant_inputs import MAX_ENV, MAX_ENV_VALUE
 from forgeml.services.jobs.submit import shown_lineage
@@ -95,13 +103,9 @@ class JobCreate(Input):
         )
 
 
+@mirrors(Transition)
 class TransitionOut(Output):
-    status: str
-    secondary_status: str
-    start_time: datetime
-    end_time: datetime | None
-    message: str
-    attempt: int
+    pass
 
 
 class JobOut(Output):
@@ -158,13 +162,9 @@ def job_out(job: Any) -> JobOut:
     return out
 
 
+@mirrors(LogEntry)
 class LogLineOut(Output):
-    id: int
-    at: datetime
-    host: str
-    stream: str
-    text: str
-    attempt: int
+    pass
 
 
 class LogsOut(BaseModel):
@@ -173,13 +173,9 @@ class LogsOut(BaseModel):
     finished: bool
 
 
+@mirrors(MetricSample)
 class MetricOut(BaseModel):
-    id: int
-    name: str
-    at: datetime
-    value: float
-    host: str
-    attempt: int
+    id: int  # the row id, not on the sample; first, and `after`/`next_after` page by it
 
 
 class MetricsOut(BaseModel):
@@ -214,28 +210,14 @@ class ResourceClassIn(Input):
     )
 
 
+@mirrors(ResourceClass, extra={"effective_instance_type": str})
 class ResourceClassOut(Output):
-    name: str
-    description: str
-    cpus: int
-    memory_bytes: int
-    gpus: int
-    max_volume_gb: int
-    price_per_hour: float
-    enabled: bool
-    instance_type: str | None
-    effective_instance_type: str
+    pass
 
 
+@mirrors(Runner)
 class RunnerOut(Output):
-    id: str
-    name: str
-    executor: str
-    cpus: int
-    memory_bytes: int
-    gpu_indices: list[int]
-    started_at: datetime
-    heartbeat_at: datetime
+    pass
 
 
 class QueueOut(BaseModel):

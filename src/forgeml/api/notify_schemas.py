@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field, StrictBool
 
+from forgeml.api.mirror import mirrors
 from forgeml.api.schemas import Input, Output
-from forgeml.domain.webhooks import DeliveryState
+from forgeml.domain.webhooks import Delivery, NotificationPrefs, Webhook
 
 EventPatterns = list[str]
 
 
+@mirrors(
+    Webhook,
+    describe={"failure_streak": "consecutive failed attempts (reset by a success)"},
+)
 class WebhookOut(Output):
-    id: str
-    tenant_id: str
-    url: str
-    events: list[str]
-    description: str
-    enabled: bool
-    failure_streak: int = Field(description="consecutive failed attempts (reset by a success)")
-    disabled_reason: str | None
-    created_at: datetime
-    updated_at: datetime
+    pass
 
 
 class WebhookCreated(WebhookOut):
@@ -47,23 +42,9 @@ class WebhookUpdate(Input):
     enabled: StrictBool | None = None
 
 
+@mirrors(Delivery, describe={"last_response": "the start of the receiver's answer"})
 class DeliveryOut(Output):
-    id: str
-    tenant_id: str
-    webhook_id: str
-    event_id: str
-    event_type: str
-    state: DeliveryState
-    attempts: int
-    next_attempt_at: datetime | None
-    window_start: datetime
-    last_attempt_at: datetime | None
-    last_status_code: int | None
-    last_duration_ms: int | None
-    last_error: str | None
-    last_response: str | None = Field(description="the start of the receiver's answer")
-    delivered_at: datetime | None
-    created_at: datetime
+    pass
 
 
 class EventTypeOut(BaseModel):
@@ -73,9 +54,9 @@ class EventTypeOut(BaseModel):
     data_schema: dict[str, Any] = Field(serialization_alias="schema")
 
 
+@mirrors(NotificationPrefs, exclude=("user_id",))
 class NotificationPrefsOut(Output):
-    email_on_job_completed: bool
-    email_on_job_failed: bool
+    pass
 
 
 class NotificationPrefsUpdate(Input):

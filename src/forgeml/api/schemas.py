@@ -29,6 +29,9 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
+from forgeml.api.mirror import mirrors
+from forgeml.domain import identity
+from forgeml.domain.audit import AuditEvent
 from forgeml.domain.identity import (
     EMAIL_RE,
     PASSWORD_MAX_LEN,
@@ -113,14 +116,9 @@ def page_of(convert: Callable[[Any], T], res: _Page) -> PageOut[T]:
     return PageOut(items=[convert(x) for x in res.items], next_cursor=res.next_cursor)
 
 
+@mirrors(identity.Tenant)
 class TenantOut(Output):
-    id: str
-    name: str
-    display_name: str
-    status: TenantStatus
-    storage_quota_bytes: int | None
-    created_at: datetime
-    updated_at: datetime
+    pass
 
 
 class TenantCreate(Input):
@@ -156,16 +154,9 @@ class TenantUpdate(Patch):
     status: TenantStatus | Absent = None
 
 
+@mirrors(identity.User)
 class UserOut(Output):
-    id: str
-    tenant_id: str | None
-    email: str
-    name: str
-    role: Role
-    disabled: bool
-    created_at: datetime
-    updated_at: datetime
-    last_login_at: datetime | None
+    pass
 
 
 # The password rule of `domain.identity.check_password`, published in the schema.
@@ -187,17 +178,9 @@ class UserUpdate(Patch):
     password: str | Absent = Field(default=None, **_PASSWORD)  # type: ignore[call-overload]
 
 
+@mirrors(identity.ApiToken)
 class TokenOut(Output):
-    id: str
-    user_id: str
-    tenant_id: str | None
-    name: str
-    prefix: str
-    scopes: list[TokenScope]
-    created_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
-    last_used_at: datetime | None
+    pass
 
 
 class TokenCreate(Input):
@@ -232,19 +215,9 @@ class MeOut(BaseModel):
     csrf_token: str | None = None
 
 
+@mirrors(AuditEvent)
 class AuditOut(Output):
-    id: str
-    at: datetime
-    tenant_id: str | None
-    actor_id: str | None
-    actor_email: str | None
-    action: str
-    target_type: str | None
-    target_id: str | None
-    outcome: str
-    source_ip: str | None
-    request_id: str | None
-    details: dict[str, Any]
+    pass
 
 
 class HealthOut(BaseModel):

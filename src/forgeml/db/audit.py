@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,23 +11,8 @@ from forgeml.db.pagination import Page, paginate
 from forgeml.db.rows import from_row
 from forgeml.db.scope import Scope, scoped
 from forgeml.db.tables import audit_events
+from forgeml.domain.audit import AuditEvent as AuditEvent  # re-exported: what list_events returns
 from forgeml.domain.filters import AuditFilter
-
-
-@dataclass(frozen=True)
-class AuditEvent:
-    id: str
-    at: datetime
-    tenant_id: str | None
-    actor_id: str | None
-    actor_email: str | None
-    action: str
-    target_type: str | None
-    target_id: str | None
-    outcome: str
-    source_ip: str | None
-    request_id: str | None
-    details: dict[str, Any]
 
 
 def _event(r: RowMapping) -> AuditEvent:
