@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import sqlalchemy as sa
@@ -44,18 +45,14 @@ def platform_only(actor: Actor) -> None:
         raise NotFound(_ADMIN_ONLY)
 
 
+@dataclass(eq=False)
 class AlgorithmService:
-    def __init__(
-        self,
-        db: Database,
-        store: ObjectStore,
-        settings: AlgorithmSettings,
-        envs: AlgorithmEnvironments,
-    ) -> None:
-        self.db = db
-        self.store = store
-        self.settings = settings
-        self.envs = envs
+    """The registry: register and rebuild bundles, deprecate versions, the catalog views."""
+
+    db: Database
+    store: ObjectStore
+    settings: AlgorithmSettings
+    envs: AlgorithmEnvironments
 
     # --- registration --------------------------------------------------------------------
 

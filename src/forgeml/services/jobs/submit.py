@@ -59,22 +59,15 @@ def parse_algorithm_ref(ref: str) -> tuple[str | None, str | None, str | None]:
     return None, ref, None
 
 
+@dataclass(eq=False)
 class Submission:
     """Runs every check of a create request; `check` raises one InvalidInput listing all."""
 
-    def __init__(
-        self,
-        settings: JobSettings,
-        envs: AlgorithmEnvironments,
-        hyperparameters: HyperparameterCheck,
-        inputs: InputResolver | None,
-        locations: LocationResolver | None = None,
-    ) -> None:
-        self.settings = settings
-        self.envs = envs
-        self.check_hps = hyperparameters
-        self.resolve_input = inputs
-        self.resolve_location = locations
+    settings: JobSettings
+    envs: AlgorithmEnvironments
+    check_hps: HyperparameterCheck
+    resolve_input: InputResolver | None
+    resolve_location: LocationResolver | None = None
 
     def check(self, conn: Connection, actor: Actor, tenant_id: str, spec: JobSpec) -> Checked:
         limit = self.settings.max_runtime_limit_s
