@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from forgeml.db import columns as col
 from forgeml.db.grants import dataset_grants
 from forgeml.db.pagination import Page, paginate
-from forgeml.db.rows import from_row, one
+from forgeml.db.rows import from_row, one, one_by_id
 from forgeml.db.scope import Scope, scoped
 from forgeml.db.tables import entity
 from forgeml.domain.datasets import (
@@ -103,8 +103,9 @@ def insert_dataset(conn: Connection, values: dict[str, Any]) -> Dataset:
 
 
 def get_dataset(conn: Connection, scope: Scope, dataset_id: str) -> Dataset:
-    stmt = scoped(sa.select(datasets).where(datasets.c.id == dataset_id), datasets, scope)
-    return one(conn, stmt, _dataset, f"dataset {dataset_id!r} not found")
+    return one_by_id(
+        conn, scope, datasets, dataset_id, _dataset, f"dataset {dataset_id!r} not found"
+    )
 
 
 def find_platform_dataset(conn: Connection, dataset_id: str) -> Dataset | None:

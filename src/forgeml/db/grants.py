@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from forgeml.db import columns as col
 from forgeml.db.pagination import Page, paginate
-from forgeml.db.rows import from_row, one, where_given
+from forgeml.db.rows import from_row, one_by_id, where_given
 from forgeml.db.scope import Scope, scoped
 from forgeml.db.tables import entity
 from forgeml.domain.datasets import Grant
@@ -38,10 +38,7 @@ def insert_grant(conn: Connection, values: dict[str, Any]) -> Grant:
 
 
 def get_grant(conn: Connection, scope: Scope, grant_id: str) -> Grant:
-    stmt = scoped(
-        sa.select(dataset_grants).where(dataset_grants.c.id == grant_id), dataset_grants, scope
-    )
-    return one(conn, stmt, _grant, f"grant {grant_id!r} not found")
+    return one_by_id(conn, scope, dataset_grants, grant_id, _grant, f"grant {grant_id!r} not found")
 
 
 def list_grants(
