@@ -20,6 +20,11 @@ def id_column() -> sa.Column[str]:
     return sa.Column("id", ID, primary_key=True)
 
 
+def serial() -> sa.Column[int]:
+    """An autoincrementing integer `id` (append-only rows: login attempts, transitions)."""
+    return sa.Column("id", sa.Integer, primary_key=True, autoincrement=True)
+
+
 def tenant_column(*, nullable: bool, references: bool = True) -> sa.Column[str]:
     """The indexed `tenant_id` that `db/scope.py` filters on; `references=False` on child rows
     that copy it from their parent (the parent's foreign key already guards it)."""

@@ -123,7 +123,7 @@ job_attempts = entity(
 job_transitions = sa.Table(
     "training_job_transitions",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    col.serial(),
     *_attempt_row(job_index=True),
     col.string("status", 16),
     col.string("secondary_status", 32),

@@ -78,7 +78,7 @@ browser_sessions = entity(
 login_attempts = sa.Table(
     "login_attempts",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    col.serial(),
     col.string("email", 320),
     col.string("source_ip", 64, nullable=True),
     col.typed("succeeded", sa.Boolean),

@@ -23,6 +23,11 @@ def key(name: str = "id", nullable: bool = False) -> sa.Column[str]:
     return sa.Column(name, sa.String(length=32), nullable=nullable)
 
 
+def serial() -> sa.Column[int]:
+    """An autoincrementing integer `id` (append-only rows: login attempts, transitions)."""
+    return sa.Column("id", sa.Integer(), autoincrement=True, nullable=False)
+
+
 def ts(name: str, nullable: bool = False) -> sa.Column[datetime]:
     return sa.Column(name, UTCDateTime(timezone=True), nullable=nullable)
 
@@ -83,6 +88,11 @@ def create_table(
             batch_op.create_index(
                 batch_op.f(_index_name(table, index)), _columns(index), unique=False
             )
+
+
+def create_entity(table: str, *items: sa.schema.SchemaItem, **kw: Any) -> None:
+    """`create_table` of a table keyed by a 32-character `id`, which comes first."""
+    create_table(table, key(), *items, **kw)
 
 
 def drop_table(table: str, indexes: Sequence[Index] = ()) -> None:

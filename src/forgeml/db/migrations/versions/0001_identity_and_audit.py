@@ -24,9 +24,8 @@ INDEXES: dict[str, list[str | tuple[str, ...]]] = {
 
 
 def upgrade() -> None:
-    h.create_table(
+    h.create_entity(
         "audit_events",
-        h.key(),
         h.ts("at"),
         h.key("tenant_id", nullable=True),
         h.string("actor_id", 64, nullable=True),
@@ -42,16 +41,15 @@ def upgrade() -> None:
     )
     h.create_table(
         "login_attempts",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        h.serial(),
         h.string("email", 320),
         h.string("source_ip", 64, nullable=True),
         h.column("succeeded", sa.Boolean()),
         h.ts("at"),
         indexes=INDEXES["login_attempts"],
     )
-    h.create_table(
+    h.create_entity(
         "tenants",
-        h.key(),
         h.string("name", 63),
         h.string("display_name", 200),
         h.string("status", 16),
@@ -59,9 +57,8 @@ def upgrade() -> None:
         *h.stamps(),
         unique=["name"],
     )
-    h.create_table(
+    h.create_entity(
         "users",
-        h.key(),
         h.key("tenant_id", nullable=True),
         h.string("email", 320),
         h.string("name", 200),
@@ -74,9 +71,8 @@ def upgrade() -> None:
         unique=["email"],
         indexes=INDEXES["users"],
     )
-    h.create_table(
+    h.create_entity(
         "api_tokens",
-        h.key(),
         h.key("user_id"),
         h.key("tenant_id", nullable=True),
         h.string("name", 200),
@@ -92,9 +88,8 @@ def upgrade() -> None:
         unique=["token_hash"],
         indexes=INDEXES["api_tokens"],
     )
-    h.create_table(
+    h.create_entity(
         "browser_sessions",
-        h.key(),
         h.key("user_id"),
         h.key("tenant_id", nullable=True),
         h.string("token_hash", 64),

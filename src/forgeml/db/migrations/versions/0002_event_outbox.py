@@ -14,9 +14,8 @@ down_revision = "0001"
 
 
 def upgrade() -> None:
-    h.create_table(
+    h.create_entity(
         "events",
-        h.key(),
         h.column("seq", sa.BigInteger()),
         h.string("type", 100),
         h.column("version", sa.Integer()),

@@ -22,9 +22,8 @@ INDEXES: dict[str, list[str | tuple[str, ...]]] = {
 
 
 def upgrade() -> None:
-    h.create_table(
+    h.create_entity(
         "datasets",
-        h.key(),
         h.key("tenant_id", nullable=True),
         h.key("owner"),
         h.string("kind", 16),
@@ -36,9 +35,8 @@ def upgrade() -> None:
         unique=[("owner", "name")],
         indexes=INDEXES["datasets"],
     )
-    h.create_table(
+    h.create_entity(
         "dataset_grants",
-        h.key(),
         h.key("dataset_id"),
         h.key("tenant_id"),
         h.column("algorithms", sa.JSON(), nullable=True),
@@ -49,9 +47,8 @@ def upgrade() -> None:
         h.fk("dataset_grants", "tenant_id", "tenants"),
         indexes=INDEXES["dataset_grants"],
     )
-    h.create_table(
+    h.create_entity(
         "dataset_versions",
-        h.key(),
         h.key("dataset_id"),
         h.key("tenant_id", nullable=True),
         h.column("number", sa.Integer()),
@@ -67,9 +64,8 @@ def upgrade() -> None:
         unique=[("dataset_id", "number")],
         indexes=INDEXES["dataset_versions"],
     )
-    h.create_table(
+    h.create_entity(
         "dataset_files",
-        h.key(),
         h.key("version_id"),
         h.key("tenant_id", nullable=True),
         h.string("path", 1024),

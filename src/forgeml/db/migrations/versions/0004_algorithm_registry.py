@@ -14,17 +14,15 @@ down_revision = "0002"
 
 
 def upgrade() -> None:
-    h.create_table(
+    h.create_entity(
         "algorithms",
-        h.key(),
         h.string("name", 63),
         h.column("description", sa.Text()),
         h.ts("created_at"),
         unique=["name"],
     )
-    h.create_table(
+    h.create_entity(
         "algorithm_versions",
-        h.key(),
         h.key("algorithm_id"),
         h.string("name", 63),
         h.string("version", 64),

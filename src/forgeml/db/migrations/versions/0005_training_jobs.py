@@ -42,9 +42,8 @@ def upgrade() -> None:
         *h.stamps(),
         primary_key="name",
     )
-    h.create_table(
+    h.create_entity(
         "runners",
-        h.key(),
         h.string("name", 200),
         h.string("incarnation", 64),
         h.string("executor", 32),
@@ -55,9 +54,8 @@ def upgrade() -> None:
         h.ts("heartbeat_at"),
         unique=["name"],
     )
-    h.create_table(
+    h.create_entity(
         "training_jobs",
-        h.key(),
         h.key("tenant_id"),
         h.string("name", 63),
         h.string("status", 16),
@@ -103,9 +101,8 @@ def upgrade() -> None:
         unique=[("tenant_id", "idempotency_key"), ("tenant_id", "name")],
         indexes=INDEXES["training_jobs"],
     )
-    h.create_table(
+    h.create_entity(
         "training_job_attempts",
-        h.key(),
         h.key("job_id"),
         h.key("tenant_id"),
         h.column("number", sa.Integer()),
@@ -145,7 +142,7 @@ def upgrade() -> None:
     )
     h.create_table(
         "training_job_transitions",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        h.serial(),
         *_attempt_row(),
         h.string("status", 16),
         h.string("secondary_status", 32),

@@ -32,9 +32,8 @@ def upgrade() -> None:
         h.ts("updated_at"),
         primary_key="name",
     )
-    h.create_table(
+    h.create_entity(
         "email_outbox",
-        h.key(),
         h.key("tenant_id", nullable=True),
         h.key("event_id"),
         h.key("user_id"),
@@ -49,9 +48,8 @@ def upgrade() -> None:
         unique=[("event_id", "user_id")],
         indexes=INDEXES["email_outbox"],
     )
-    h.create_table(
+    h.create_entity(
         "webhooks",
-        h.key(),
         h.key("tenant_id"),
         h.string("url", 2000),
         h.column("events", sa.JSON()),
@@ -64,9 +62,8 @@ def upgrade() -> None:
         h.fk("webhooks", "tenant_id", "tenants"),
         indexes=INDEXES["webhooks"],
     )
-    h.create_table(
+    h.create_entity(
         "deliveries",
-        h.key(),
         h.key("tenant_id"),
         h.key("webhook_id"),
         h.key("event_id"),

@@ -15,9 +15,8 @@ down_revision = "0005"
 
 
 def upgrade() -> None:
-    h.create_table(
+    h.create_entity(
         "checkpoint_locations",
-        h.key(),
         h.key("tenant_id"),
         h.string("name", 100),
         h.string("description", 1000),
@@ -27,9 +26,8 @@ def upgrade() -> None:
         unique=[("tenant_id", "name")],
         indexes=["tenant_id"],
     )
-    h.create_table(
+    h.create_entity(
         "checkpoint_files",
-        h.key(),
         h.key("location_id"),
         h.key("tenant_id"),
         h.string("path", 1024),
