@@ -13,41 +13,38 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
+from forgeml.db import columns as col
 from forgeml.db.pagination import Page, paginate
 from forgeml.db.rows import from_row, one
-from forgeml.db.tables import ID, id_column, metadata, timestamp
+from forgeml.db.tables import entity
 from forgeml.domain.errors import Conflict, NotFound
 from forgeml.domain.registry import Algorithm, AlgorithmVersion, VersionStatus
 
-algorithms = sa.Table(
+algorithms = entity(
     "algorithms",
-    metadata,
-    id_column(),
-    sa.Column("name", sa.String(63), nullable=False, unique=True),
-    sa.Column("description", sa.Text, nullable=False),
-    timestamp("created_at"),
+    col.string("name", 63, unique=True),
+    col.typed("description", sa.Text),
+    col.timestamp("created_at"),
 )
 
-algorithm_versions = sa.Table(
+algorithm_versions = entity(
     "algorithm_versions",
-    metadata,
-    id_column(),
-    sa.Column("algorithm_id", ID, sa.ForeignKey("algorithms.id"), nullable=False),
-    sa.Column("name", sa.String(63), nullable=False),
-    sa.Column("version", sa.String(64), nullable=False),
-    sa.Column("digest", sa.String(71), nullable=False),
-    sa.Column("size_bytes", sa.BigInteger, nullable=False),
-    sa.Column("manifest", sa.JSON, nullable=False),
-    sa.Column("card", sa.JSON, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("failure_reason", sa.Text, nullable=True),
-    sa.Column("deprecated", sa.Boolean, nullable=False, default=False),
-    sa.Column("bundle_key", sa.String(255), nullable=False),
-    timestamp("created_at"),
-    sa.Column("created_by", sa.String(64), nullable=True),
-    timestamp("env_built_at", nullable=True),
-    sa.Column("build_claimed_by", sa.String(64), nullable=True),
-    timestamp("build_claimed_at", nullable=True),
+    col.reference("algorithm_id", "algorithms"),
+    col.string("name", 63),
+    col.string("version", 64),
+    col.string("digest", 71),
+    col.typed("size_bytes", sa.BigInteger),
+    col.typed("manifest", sa.JSON),
+    col.typed("card", sa.JSON),
+    col.string("status", 16),
+    col.typed("failure_reason", sa.Text, nullable=True),
+    col.typed("deprecated", sa.Boolean, default=False),
+    col.string("bundle_key", 255),
+    col.timestamp("created_at"),
+    col.string("created_by", 64, nullable=True),
+    col.timestamp("env_built_at", nullable=True),
+    col.string("build_claimed_by", 64, nullable=True),
+    col.timestamp("build_claimed_at", nullable=True),
     sa.UniqueConstraint("algorithm_id", "version"),
     sa.UniqueConstraint("algorithm_id", "digest"),
     sa.Index("ix_algorithm_versions_status", "status"),

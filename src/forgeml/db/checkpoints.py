@@ -15,42 +15,33 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
+from forgeml.db import columns as col
 from forgeml.db.jobs import training_jobs
 from forgeml.db.pagination import Page, paginate
 from forgeml.db.rows import from_row, one
 from forgeml.db.scope import Scope, scoped
-from forgeml.db.tables import ID, id_column, metadata, tenant_column, timestamp
+from forgeml.db.tables import entity
 from forgeml.domain.checkpoints import CheckpointFile, CheckpointLocation
 from forgeml.domain.errors import Conflict, InvalidInput
 
-checkpoint_locations = sa.Table(
+checkpoint_locations = entity(
     "checkpoint_locations",
-    metadata,
-    id_column(),
-    tenant_column(nullable=False),
-    sa.Column("name", sa.String(100), nullable=False),
-    sa.Column("description", sa.String(1000), nullable=False),
-    sa.Column("last_job_id", ID, nullable=True),
-    timestamp("created_at"),
-    timestamp("updated_at"),
+    col.tenant_column(nullable=False),
+    col.string("name", 100),
+    col.string("description", 1000),
+    col.key("last_job_id", nullable=True),
+    *col.stamps(),
     sa.UniqueConstraint("tenant_id", "name"),
 )
 
-checkpoint_files = sa.Table(
+checkpoint_files = entity(
     "checkpoint_files",
-    metadata,
-    id_column(),
-    sa.Column(
-        "location_id",
-        ID,
-        sa.ForeignKey("checkpoint_locations.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
-    tenant_column(nullable=False, references=False),
-    sa.Column("path", sa.String(1024), nullable=False),
-    sa.Column("size", sa.BigInteger, nullable=False),
-    sa.Column("object_key", sa.String(300), nullable=False),
-    timestamp("updated_at"),
+    col.reference("location_id", "checkpoint_locations", ondelete="CASCADE"),
+    col.tenant_column(nullable=False, references=False),
+    col.string("path", 1024),
+    col.typed("size", sa.BigInteger),
+    col.string("object_key", 300),
+    col.timestamp("updated_at"),
     sa.UniqueConstraint("location_id", "path"),
 )
 

@@ -13,11 +13,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
+from forgeml.db import columns as col
 from forgeml.db.grants import dataset_grants
 from forgeml.db.pagination import Page, paginate
-from forgeml.db.rows import from_row, one
+from forgeml.db.rows import from_row, one, one_by_id
 from forgeml.db.scope import Scope, scoped
-from forgeml.db.tables import ID, id_column, metadata, tenant_column, timestamp
+from forgeml.db.tables import entity
 from forgeml.domain.datasets import (
     Dataset,
     DatasetFile,
@@ -28,56 +29,49 @@ from forgeml.domain.datasets import (
 )
 from forgeml.domain.errors import Conflict, NotFound
 
-datasets = sa.Table(
+datasets = entity(
     "datasets",
-    metadata,
-    id_column(),
-    tenant_column(nullable=True),
+    col.tenant_column(nullable=True),
     # tenant id or "platform": a real unique key for names (NULLs never collide in SQL).
-    sa.Column("owner", sa.String(32), nullable=False),
-    sa.Column("kind", sa.String(16), nullable=False),
-    sa.Column("name", sa.String(100), nullable=False),
-    sa.Column("description", sa.Text, nullable=False),
-    sa.Column("schema_notes", sa.Text, nullable=False),
-    timestamp("created_at"),
-    timestamp("updated_at"),
+    col.string("owner", 32),
+    col.string("kind", 16),
+    col.string("name", 100),
+    col.typed("description", sa.Text),
+    col.typed("schema_notes", sa.Text),
+    *col.stamps(),
     sa.UniqueConstraint("owner", "name"),
 )
 
-dataset_versions = sa.Table(
+dataset_versions = entity(
     "dataset_versions",
-    metadata,
-    id_column(),
-    sa.Column("dataset_id", ID, sa.ForeignKey("datasets.id"), nullable=False),
-    tenant_column(nullable=True, references=False),
-    sa.Column("number", sa.Integer, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("file_count", sa.Integer, nullable=False),
-    sa.Column("size_bytes", sa.BigInteger, nullable=False),
-    sa.Column("digest", sa.String(64), nullable=True),
-    timestamp("created_at"),
-    timestamp("committed_at", nullable=True),
-    timestamp("expires_at", nullable=True),
-    sa.Column("created_by", sa.String(64), nullable=True),
+    col.reference("dataset_id", "datasets"),
+    col.tenant_column(nullable=True, references=False),
+    col.typed("number", sa.Integer),
+    col.string("status", 16),
+    col.typed("file_count", sa.Integer),
+    col.typed("size_bytes", sa.BigInteger),
+    col.string("digest", 64, nullable=True),
+    col.timestamp("created_at"),
+    col.timestamp("committed_at", nullable=True),
+    col.timestamp("expires_at", nullable=True),
+    col.string("created_by", 64, nullable=True),
     sa.UniqueConstraint("dataset_id", "number"),
     sa.Index("ix_dataset_versions_status_expires_at", "status", "expires_at"),
 )
 
-dataset_files = sa.Table(
+dataset_files = entity(
     "dataset_files",
-    metadata,
-    id_column(),
-    sa.Column("version_id", ID, sa.ForeignKey("dataset_versions.id"), nullable=False),
-    tenant_column(nullable=True, references=False),
-    sa.Column("path", sa.String(1024), nullable=False),
-    sa.Column("path_key", sa.String(1024), nullable=False),  # domain.datasets.fold(path)
-    sa.Column("size", sa.BigInteger, nullable=True),
-    sa.Column("sha256", sa.String(64), nullable=True),
-    sa.Column("content_type", sa.String(255), nullable=False),
-    sa.Column("object_key", sa.String(1024), nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("upload_id", sa.String(1024), nullable=True),
-    sa.Column("part_size", sa.BigInteger, nullable=True),
+    col.reference("version_id", "dataset_versions"),
+    col.tenant_column(nullable=True, references=False),
+    col.string("path", 1024),
+    col.string("path_key", 1024),  # domain.datasets.fold(path)
+    col.typed("size", sa.BigInteger, nullable=True),
+    col.string("sha256", 64, nullable=True),
+    col.string("content_type", 255),
+    col.string("object_key", 1024),
+    col.string("state", 16),
+    col.string("upload_id", 1024, nullable=True),
+    col.typed("part_size", sa.BigInteger, nullable=True),
     sa.UniqueConstraint("version_id", "path_key"),
 )
 
@@ -109,8 +103,9 @@ def insert_dataset(conn: Connection, values: dict[str, Any]) -> Dataset:
 
 
 def get_dataset(conn: Connection, scope: Scope, dataset_id: str) -> Dataset:
-    stmt = scoped(sa.select(datasets).where(datasets.c.id == dataset_id), datasets, scope)
-    return one(conn, stmt, _dataset, f"dataset {dataset_id!r} not found")
+    return one_by_id(
+        conn, scope, datasets, dataset_id, _dataset, f"dataset {dataset_id!r} not found"
+    )
 
 
 def find_platform_dataset(conn: Connection, dataset_id: str) -> Dataset | None:

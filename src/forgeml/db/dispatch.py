@@ -14,10 +14,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 
+from forgeml.db import columns as col
 from forgeml.db.events import events
 from forgeml.db.rows import from_row
 from forgeml.db.scope import Scope, scoped
-from forgeml.db.tables import ID, id_column, metadata, tenant_column, timestamp, users
+from forgeml.db.tables import entity, metadata, users
 from forgeml.domain.events import Event
 from forgeml.domain.identity import Role
 from forgeml.domain.webhooks import DeliveryState, NotificationPrefs
@@ -27,38 +28,36 @@ def retry_columns() -> list[sa.Column[Any]]:
     """The state, attempt count, retry window and lease of an outbox row that is sent until it
     goes through (webhook deliveries and e-mails)."""
     return [
-        sa.Column("state", sa.String(16), nullable=False),
-        sa.Column("attempts", sa.Integer, nullable=False),
-        timestamp("next_attempt_at"),
-        timestamp("window_start"),
-        timestamp("lease_until", nullable=True),
-        sa.Column("lease_token", sa.String(32), nullable=True),
+        col.string("state", 16),
+        col.typed("attempts", sa.Integer),
+        col.timestamp("next_attempt_at"),
+        col.timestamp("window_start"),
+        col.timestamp("lease_until", nullable=True),
+        col.string("lease_token", 32, nullable=True),
     ]
 
 
 dispatch_cursors = sa.Table(
     "dispatch_cursors",
     metadata,
-    sa.Column("name", sa.String(64), primary_key=True),
-    sa.Column("seq", sa.BigInteger, nullable=False),
-    timestamp("updated_at"),
+    col.string("name", 64, primary_key=True),
+    col.typed("seq", sa.BigInteger),
+    col.timestamp("updated_at"),
 )
 
-email_outbox = sa.Table(
+email_outbox = entity(
     "email_outbox",
-    metadata,
-    id_column(),
-    tenant_column(nullable=True, references=False),
-    sa.Column("event_id", ID, nullable=False),
-    sa.Column("user_id", ID, nullable=False),
-    sa.Column("to_address", sa.String(320), nullable=False),
-    sa.Column("subject", sa.String(300), nullable=False),
-    sa.Column("text_body", sa.Text, nullable=False),
-    sa.Column("html_body", sa.Text, nullable=False),
+    col.tenant_column(nullable=True, references=False),
+    col.key("event_id"),
+    col.key("user_id"),
+    col.string("to_address", 320),
+    col.string("subject", 300),
+    col.typed("text_body", sa.Text),
+    col.typed("html_body", sa.Text),
     *retry_columns(),
-    sa.Column("last_error", sa.String(1000), nullable=True),
-    timestamp("sent_at", nullable=True),
-    timestamp("created_at"),
+    col.string("last_error", 1000, nullable=True),
+    col.timestamp("sent_at", nullable=True),
+    col.timestamp("created_at"),
     sa.UniqueConstraint("event_id", "user_id"),
     sa.Index("ix_email_outbox_state_next_attempt_at", "state", "next_attempt_at"),
 )
@@ -66,10 +65,10 @@ email_outbox = sa.Table(
 notification_prefs = sa.Table(
     "notification_prefs",
     metadata,
-    sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
-    sa.Column("email_on_job_completed", sa.Boolean, nullable=False),
-    sa.Column("email_on_job_failed", sa.Boolean, nullable=False),
-    timestamp("updated_at"),
+    col.reference("user_id", "users", ondelete="CASCADE", primary_key=True),
+    col.typed("email_on_job_completed", sa.Boolean),
+    col.typed("email_on_job_failed", sa.Boolean),
+    col.timestamp("updated_at"),
 )
 
 

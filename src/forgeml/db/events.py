@@ -11,27 +11,26 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
+from forgeml.db import columns as col
 from forgeml.db.rows import from_row
 from forgeml.db.scope import Scope, scoped
-from forgeml.db.tables import metadata, timestamp
+from forgeml.db.tables import entity
 from forgeml.db.types import utcnow
 from forgeml.domain.events import Event
 from forgeml.domain.ids import new_id
 
 _PG_LOCK_KEY = 0x466F726765  # "Forge": the advisory lock that orders event writers
 
-events = sa.Table(
+events = entity(
     "events",
-    metadata,
-    sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("seq", sa.BigInteger, nullable=False, unique=True),
-    sa.Column("type", sa.String(100), nullable=False),
-    sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("tenant_id", sa.String(32), nullable=True, index=True),
-    sa.Column("subject_type", sa.String(50), nullable=True),
-    sa.Column("subject_id", sa.String(64), nullable=True),
-    timestamp("at"),
-    sa.Column("data", sa.JSON, nullable=False),
+    col.typed("seq", sa.BigInteger, unique=True),
+    col.string("type", 100),
+    col.typed("version", sa.Integer),
+    col.string("tenant_id", 32, nullable=True, index=True),
+    col.string("subject_type", 50, nullable=True),
+    col.string("subject_id", 64, nullable=True),
+    col.timestamp("at"),
+    col.typed("data", sa.JSON),
 )
 
 

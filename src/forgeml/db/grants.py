@@ -10,22 +10,21 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
+from forgeml.db import columns as col
 from forgeml.db.pagination import Page, paginate
-from forgeml.db.rows import from_row, one, where_given
+from forgeml.db.rows import from_row, one_by_id, where_given
 from forgeml.db.scope import Scope, scoped
-from forgeml.db.tables import ID, id_column, metadata, tenant_column, timestamp
+from forgeml.db.tables import entity
 from forgeml.domain.datasets import Grant
 
-dataset_grants = sa.Table(
+dataset_grants = entity(
     "dataset_grants",
-    metadata,
-    id_column(),
-    sa.Column("dataset_id", ID, sa.ForeignKey("datasets.id"), nullable=False, index=True),
-    tenant_column(nullable=False),
-    sa.Column("algorithms", sa.JSON, nullable=True),
-    timestamp("expires_at", nullable=True),
-    timestamp("created_at"),
-    timestamp("revoked_at", nullable=True),
+    col.reference("dataset_id", "datasets", index=True),
+    col.tenant_column(nullable=False),
+    col.typed("algorithms", sa.JSON, nullable=True),
+    col.timestamp("expires_at", nullable=True),
+    col.timestamp("created_at"),
+    col.timestamp("revoked_at", nullable=True),
 )
 
 
@@ -39,10 +38,7 @@ def insert_grant(conn: Connection, values: dict[str, Any]) -> Grant:
 
 
 def get_grant(conn: Connection, scope: Scope, grant_id: str) -> Grant:
-    stmt = scoped(
-        sa.select(dataset_grants).where(dataset_grants.c.id == grant_id), dataset_grants, scope
-    )
-    return one(conn, stmt, _grant, f"grant {grant_id!r} not found")
+    return one_by_id(conn, scope, dataset_grants, grant_id, _grant, f"grant {grant_id!r} not found")
 
 
 def list_grants(

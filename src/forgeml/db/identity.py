@@ -9,10 +9,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from forgeml.db.pagination import Page, paginate
-from forgeml.db.rows import from_row, one, where_given
+from forgeml.db.rows import from_row, one, one_by_id, where_given
 from forgeml.db.scope import Scope, scoped
 from forgeml.db.tables import api_tokens, browser_sessions, login_attempts, tenants, users
-from forgeml.domain.errors import Conflict, NotFound
+from forgeml.domain.errors import Conflict
 from forgeml.domain.identity import ApiToken, Role, Tenant, TenantStatus, TokenScope, User
 
 
@@ -77,14 +77,7 @@ def insert_user(conn: Connection, values: dict[str, Any]) -> User:
 
 
 def get_user(conn: Connection, scope: Scope, user_id: str) -> User:
-    row = (
-        conn.execute(scoped(sa.select(users).where(users.c.id == user_id), users, scope))
-        .mappings()
-        .first()
-    )
-    if row is None:
-        raise NotFound(f"user {user_id!r} not found")
-    return _user(row)
+    return one_by_id(conn, scope, users, user_id, _user, f"user {user_id!r} not found")
 
 
 def find_user_for_login(conn: Connection, email: str) -> tuple[User, str | None] | None:

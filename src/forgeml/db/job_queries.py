@@ -22,6 +22,7 @@ from forgeml.db.jobs import (
     training_jobs,
 )
 from forgeml.db.pagination import Page, paginate
+from forgeml.db.rows import from_row, one_by_id
 from forgeml.db.scope import Scope, scoped
 from forgeml.domain.errors import Conflict, NotFound
 from forgeml.domain.failures import FailureKind
@@ -36,11 +37,9 @@ from forgeml.domain.job_model import (
 )
 from forgeml.domain.jobs import AttemptTimes
 
-_JOB_FIELDS = tuple(TrainingJob.__dataclass_fields__)
-
 
 def _job(r: RowMapping) -> TrainingJob:
-    return TrainingJob(**{k: r[k] for k in _JOB_FIELDS})
+    return from_row(TrainingJob, r)
 
 
 def insert_job(conn: Connection, values: dict[str, Any]) -> TrainingJob:
@@ -56,13 +55,8 @@ def insert_job(conn: Connection, values: dict[str, Any]) -> TrainingJob:
 
 
 def get_job(conn: Connection, scope: Scope, job_id: str) -> TrainingJob:
-    stmt = scoped(
-        sa.select(training_jobs).where(training_jobs.c.id == job_id), training_jobs, scope
-    )
-    row = conn.execute(stmt).mappings().first()
-    if row is None:
-        raise NotFound(f"training job {job_id!r} not found")
-    return _job(row)
+    missing = f"training job {job_id!r} not found"
+    return one_by_id(conn, scope, training_jobs, job_id, _job, missing)
 
 
 def find_by_idempotency_key(conn: Connection, tenant_id: str, key: str) -> tuple[TrainingJob, str]:
@@ -121,34 +115,14 @@ def _trim(items: list[TrainingJob], limit: int) -> Page[TrainingJob]:
 def transitions(conn: Connection, scope: Scope, job_id: str) -> list[Transition]:
     t = job_transitions
     stmt = scoped(sa.select(t).where(t.c.job_id == job_id), t, scope).order_by(t.c.id)
-    return [
-        Transition(
-            status=r["status"],
-            secondary_status=r["secondary_status"],
-            start_time=r["start_time"],
-            end_time=r["end_time"],
-            message=r["message"],
-            attempt=r["attempt"],
-        )
-        for r in conn.execute(stmt).mappings()
-    ]
+    return [from_row(Transition, r) for r in conn.execute(stmt).mappings()]
 
 
 def logs(conn: Connection, scope: Scope, job_id: str, *, after: int, limit: int) -> list[LogEntry]:
     t = job_logs
     stmt = scoped(sa.select(t).where(t.c.job_id == job_id, t.c.id > after), t, scope)
     rows = conn.execute(stmt.order_by(t.c.id).limit(limit)).mappings()
-    return [
-        LogEntry(
-            id=r["id"],
-            at=r["at"],
-            host=r["host"],
-            stream=r["stream"],
-            text=r["text"],
-            attempt=r["attempt"],
-        )
-        for r in rows
-    ]
+    return [from_row(LogEntry, r) for r in rows]
 
 
 def append_logs(
@@ -169,19 +143,13 @@ def metrics(
     if name:
         stmt = stmt.where(t.c.name == name)
     rows = conn.execute(stmt.order_by(t.c.id).limit(limit)).mappings()
-    return [
-        (r["id"], MetricSample(r["name"], r["at"], r["value"], r["host"], r["attempt"]))
-        for r in rows
-    ]
+    return [(r["id"], from_row(MetricSample, r)) for r in rows]
 
 
 def attempt_times(conn: Connection, job_id: str) -> list[AttemptTimes]:
     t = job_attempts
     rows = conn.execute(sa.select(t).where(t.c.job_id == job_id).order_by(t.c.number)).mappings()
-    return [
-        AttemptTimes(r["starting_at"], r["training_started_at"], r["ended_at"], r["billable"])
-        for r in rows
-    ]
+    return [from_row(AttemptTimes, r) for r in rows]
 
 
 def start_attempt_training(conn: Connection, job_id: str, number: int, at: datetime) -> None:
@@ -244,7 +212,7 @@ def count_active_with_versions(conn: Connection, version_ids: list[str]) -> int:
 
 
 def _rc(r: RowMapping) -> ResourceClass:
-    return ResourceClass(**{k: r[k] for k in ResourceClass.__dataclass_fields__})
+    return from_row(ResourceClass, r)
 
 
 def list_resource_classes(conn: Connection, *, enabled_only: bool = False) -> list[ResourceClass]:
@@ -280,7 +248,7 @@ def upsert_resource_class(conn: Connection, values: dict[str, Any]) -> ResourceC
 
 
 def _runner(r: RowMapping) -> Runner:
-    return Runner(**{k: r[k] for k in Runner.__dataclass_fields__})
+    return from_row(Runner, r)
 
 
 def list_runners(conn: Connection) -> list[Runner]:

@@ -5,152 +5,153 @@ Queries on the job row live in `db/job_queries.py`; claims and fenced writes in 
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
-from forgeml.db.tables import ID, metadata
-from forgeml.db.types import UTCDateTime
+from forgeml.db import columns as col
+from forgeml.db.tables import entity, metadata
 
 resource_classes = sa.Table(
     "resource_classes",
     metadata,
-    sa.Column("name", sa.String(63), primary_key=True),
-    sa.Column("description", sa.String(500), nullable=False),
-    sa.Column("cpus", sa.Integer, nullable=False),
-    sa.Column("memory_bytes", sa.BigInteger, nullable=False),
-    sa.Column("gpus", sa.Integer, nullable=False),
-    sa.Column("max_volume_gb", sa.Integer, nullable=False),
-    sa.Column("price_per_hour", sa.Float, nullable=False),
-    sa.Column("enabled", sa.Boolean, nullable=False),
-    sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.Column("updated_at", UTCDateTime, nullable=False),
-    sa.Column("instance_type", sa.String(63), nullable=True),
+    col.string("name", 63, primary_key=True),
+    col.string("description", 500),
+    col.typed("cpus", sa.Integer),
+    col.typed("memory_bytes", sa.BigInteger),
+    col.typed("gpus", sa.Integer),
+    col.typed("max_volume_gb", sa.Integer),
+    col.typed("price_per_hour", sa.Float),
+    col.typed("enabled", sa.Boolean),
+    *col.stamps(),
+    col.string("instance_type", 63, nullable=True),
 )
 
-runners = sa.Table(
+runners = entity(
     "runners",
-    metadata,
-    sa.Column("id", ID, primary_key=True),
-    sa.Column("name", sa.String(200), nullable=False, unique=True),
-    sa.Column("incarnation", sa.String(64), nullable=False),
-    sa.Column("executor", sa.String(32), nullable=False),
-    sa.Column("cpus", sa.Integer, nullable=False),
-    sa.Column("memory_bytes", sa.BigInteger, nullable=False),
-    sa.Column("gpu_indices", sa.JSON, nullable=False),
-    sa.Column("started_at", UTCDateTime, nullable=False),
-    sa.Column("heartbeat_at", UTCDateTime, nullable=False),
+    col.string("name", 200, unique=True),
+    col.string("incarnation", 64),
+    col.string("executor", 32),
+    col.typed("cpus", sa.Integer),
+    col.typed("memory_bytes", sa.BigInteger),
+    col.typed("gpu_indices", sa.JSON),
+    col.timestamp("started_at"),
+    col.timestamp("heartbeat_at"),
 )
 
-training_jobs = sa.Table(
+training_jobs = entity(
     "training_jobs",
-    metadata,
-    sa.Column("id", ID, primary_key=True),
-    sa.Column("tenant_id", ID, sa.ForeignKey("tenants.id"), nullable=False, index=True),
-    sa.Column("name", sa.String(63), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("secondary_status", sa.String(32), nullable=False, index=True),
-    sa.Column("status_message", sa.String(2000), nullable=True),
-    sa.Column("algorithm_id", sa.String(64), nullable=True),
-    sa.Column("algorithm_version_id", sa.String(64), nullable=False),
-    sa.Column("algorithm_name", sa.String(63), nullable=False),
-    sa.Column("algorithm_version", sa.String(64), nullable=False),
-    sa.Column("algorithm_digest", sa.String(100), nullable=False),
-    sa.Column("hyperparameters", sa.JSON, nullable=False),
-    sa.Column("inputs", sa.JSON, nullable=False),
-    sa.Column("resource_class", sa.String(63), nullable=False, index=True),
-    sa.Column("instance_count", sa.Integer, nullable=False),
-    sa.Column("volume_gb", sa.Integer, nullable=False),
-    sa.Column("max_runtime_s", sa.Integer, nullable=False),
-    sa.Column("max_wait_s", sa.Integer, nullable=True),
-    sa.Column("max_attempts", sa.Integer, nullable=False),
-    sa.Column("checkpointing", sa.Boolean, nullable=False),
+    col.reference("tenant_id", "tenants", index=True),
+    col.string("name", 63),
+    col.string("status", 16),
+    col.string("secondary_status", 32, index=True),
+    col.string("status_message", 2000, nullable=True),
+    col.string("algorithm_id", 64, nullable=True),
+    col.string("algorithm_version_id", 64),
+    col.string("algorithm_name", 63),
+    col.string("algorithm_version", 64),
+    col.string("algorithm_digest", 100),
+    col.typed("hyperparameters", sa.JSON),
+    col.typed("inputs", sa.JSON),
+    col.string("resource_class", 63, index=True),
+    col.typed("instance_count", sa.Integer),
+    col.typed("volume_gb", sa.Integer),
+    col.typed("max_runtime_s", sa.Integer),
+    col.typed("max_wait_s", sa.Integer, nullable=True),
+    col.typed("max_attempts", sa.Integer),
+    col.typed("checkpointing", sa.Boolean),
     # {"location_id", "location_name", "local_path"}: the tenant checkpoint location it used.
-    sa.Column("checkpoint_config", sa.JSON, nullable=True),
-    sa.Column("preemptible", sa.Boolean, nullable=False),
-    sa.Column("network", sa.Boolean, nullable=False),
-    sa.Column("environment", sa.JSON, nullable=False),
-    sa.Column("tags", sa.JSON, nullable=False),
-    sa.Column("attempt", sa.Integer, nullable=False),
-    sa.Column("lease_token", sa.String(64), nullable=True),
-    sa.Column("runner_id", ID, nullable=True, index=True),
-    sa.Column("lease_expires_at", UTCDateTime, nullable=True),
-    sa.Column("gpu_indices", sa.JSON, nullable=False),
+    col.typed("checkpoint_config", sa.JSON, nullable=True),
+    col.typed("preemptible", sa.Boolean),
+    col.typed("network", sa.Boolean),
+    col.typed("environment", sa.JSON),
+    col.typed("tags", sa.JSON),
+    col.typed("attempt", sa.Integer),
+    col.string("lease_token", 64, nullable=True),
+    col.key("runner_id", nullable=True, index=True),
+    col.timestamp("lease_expires_at", nullable=True),
+    col.typed("gpu_indices", sa.JSON),
     # An interrupted job is not claimed before this (back-off between platform retries).
-    sa.Column("not_before", UTCDateTime, nullable=True),
-    sa.Column("pending_reason", sa.String(500), nullable=True),
-    sa.Column("failure_reason", sa.String(2000), nullable=True),
-    sa.Column("final_metrics", sa.JSON, nullable=False),
-    sa.Column("artifacts", sa.JSON, nullable=False),
-    sa.Column("billable_seconds", sa.Integer, nullable=True),
-    sa.Column("training_seconds", sa.Integer, nullable=True),
-    sa.Column("created_by", sa.String(64), nullable=True),
-    sa.Column("idempotency_key", sa.String(200), nullable=True),
-    sa.Column("request_hash", sa.String(64), nullable=True),
-    sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.Column("updated_at", UTCDateTime, nullable=False),
-    sa.Column("started_at", UTCDateTime, nullable=True),
-    sa.Column("training_started_at", UTCDateTime, nullable=True),
-    sa.Column("ended_at", UTCDateTime, nullable=True),
+    col.timestamp("not_before", nullable=True),
+    col.string("pending_reason", 500, nullable=True),
+    col.string("failure_reason", 2000, nullable=True),
+    col.typed("final_metrics", sa.JSON),
+    col.typed("artifacts", sa.JSON),
+    col.typed("billable_seconds", sa.Integer, nullable=True),
+    col.typed("training_seconds", sa.Integer, nullable=True),
+    col.string("created_by", 64, nullable=True),
+    col.string("idempotency_key", 200, nullable=True),
+    col.string("request_hash", 64, nullable=True),
+    *col.stamps(),
+    col.timestamp("started_at", nullable=True),
+    col.timestamp("training_started_at", nullable=True),
+    col.timestamp("ended_at", nullable=True),
     sa.UniqueConstraint("tenant_id", "name"),
     sa.UniqueConstraint("tenant_id", "idempotency_key"),
 )
 
-job_attempts = sa.Table(
+
+def _attempt_row(*, job_index: bool) -> tuple[sa.Column[Any], ...]:
+    """What every row a job's attempt leaves (transitions, logs, metrics) starts with; logs and
+    metrics index `job_id` together with their order column instead of alone."""
+    job_id = col.reference("job_id", "training_jobs", index=job_index)
+    return job_id, col.key("tenant_id"), col.typed("attempt", sa.Integer)
+
+
+def _big_id() -> sa.Column[int]:
+    """Logs and metrics outgrow 32 bits; SQLite autoincrements only an INTEGER primary key."""
+    return sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+
+
+job_attempts = entity(
     "training_job_attempts",
-    metadata,
-    sa.Column("id", ID, primary_key=True),
-    sa.Column("job_id", ID, sa.ForeignKey("training_jobs.id"), nullable=False, index=True),
-    sa.Column("tenant_id", ID, nullable=False),
-    sa.Column("number", sa.Integer, nullable=False),
-    sa.Column("runner_id", ID, nullable=True),
-    sa.Column("lease_token", sa.String(64), nullable=False),
-    sa.Column("starting_at", UTCDateTime, nullable=False),
-    sa.Column("training_started_at", UTCDateTime, nullable=True),
-    sa.Column("ended_at", UTCDateTime, nullable=True),
-    sa.Column("outcome", sa.String(32), nullable=True),
-    sa.Column("billable", sa.Boolean, nullable=False),
-    sa.Column("message", sa.String(2000), nullable=True),
-    sa.Column("failure_kind", sa.String(32), nullable=True),  # domain.failures.FailureKind
+    col.reference("job_id", "training_jobs", index=True),
+    col.key("tenant_id"),
+    col.typed("number", sa.Integer),
+    col.key("runner_id", nullable=True),
+    col.string("lease_token", 64),
+    col.timestamp("starting_at"),
+    col.timestamp("training_started_at", nullable=True),
+    col.timestamp("ended_at", nullable=True),
+    col.string("outcome", 32, nullable=True),
+    col.typed("billable", sa.Boolean),
+    col.string("message", 2000, nullable=True),
+    col.string("failure_kind", 32, nullable=True),  # domain.failures.FailureKind
     sa.UniqueConstraint("job_id", "number"),
 )
 
 job_transitions = sa.Table(
     "training_job_transitions",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("job_id", ID, sa.ForeignKey("training_jobs.id"), nullable=False, index=True),
-    sa.Column("tenant_id", ID, nullable=False),
-    sa.Column("attempt", sa.Integer, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("secondary_status", sa.String(32), nullable=False),
-    sa.Column("start_time", UTCDateTime, nullable=False),
-    sa.Column("end_time", UTCDateTime, nullable=True),
-    sa.Column("message", sa.String(2000), nullable=False),
+    col.serial(),
+    *_attempt_row(job_index=True),
+    col.string("status", 16),
+    col.string("secondary_status", 32),
+    col.timestamp("start_time"),
+    col.timestamp("end_time", nullable=True),
+    col.string("message", 2000),
 )
 
 job_logs = sa.Table(
     "training_job_logs",
     metadata,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
-    sa.Column("job_id", ID, sa.ForeignKey("training_jobs.id"), nullable=False),
-    sa.Column("tenant_id", ID, nullable=False),
-    sa.Column("attempt", sa.Integer, nullable=False),
-    sa.Column("at", UTCDateTime, nullable=False),
-    sa.Column("host", sa.String(16), nullable=False),
-    sa.Column("stream", sa.String(8), nullable=False),
-    sa.Column("text", sa.Text, nullable=False),
+    _big_id(),
+    *_attempt_row(job_index=False),
+    col.timestamp("at"),
+    col.string("host", 16),
+    col.string("stream", 8),
+    col.typed("text", sa.Text),
     sa.Index("ix_training_job_logs_job_id_id", "job_id", "id"),
 )
 
 job_metrics = sa.Table(
     "training_job_metrics",
     metadata,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
-    sa.Column("job_id", ID, sa.ForeignKey("training_jobs.id"), nullable=False),
-    sa.Column("tenant_id", ID, nullable=False),
-    sa.Column("attempt", sa.Integer, nullable=False),
-    sa.Column("host", sa.String(16), nullable=False),
-    sa.Column("name", sa.String(255), nullable=False),
-    sa.Column("at", UTCDateTime, nullable=False),
-    sa.Column("value", sa.Float, nullable=False),
+    _big_id(),
+    *_attempt_row(job_index=False),
+    col.string("host", 16),
+    col.string("name", 255),
+    col.timestamp("at"),
+    col.typed("value", sa.Float),
     sa.Index("ix_training_job_metrics_job_id_name", "job_id", "name"),
 )

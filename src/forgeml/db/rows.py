@@ -1,5 +1,6 @@
 """Query helpers the db modules share: rows to domain objects (each dataclass field from the
-column of the same name), one-row lookups, and the optional equality filters of list queries."""
+column of the same name), one-row lookups (also by id, in a scope), and the optional equality
+filters of list queries."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
+from forgeml.db.scope import Scope, scoped
 from forgeml.domain.errors import NotFound
 
 if TYPE_CHECKING:
@@ -37,6 +39,19 @@ def one(
     if row is None:
         raise NotFound(missing)
     return to_domain(row)
+
+
+def one_by_id(
+    conn: Connection,
+    scope: Scope,
+    table: sa.Table,
+    row_id: str,
+    to_domain: Callable[[RowMapping], R],
+    missing: str,
+) -> R:
+    """The row of `table` with this id, if `scope` sees it (else `NotFound(missing)`)."""
+    stmt = scoped(sa.select(table).where(table.c.id == row_id), table, scope)
+    return one(conn, stmt, to_domain, missing)
 
 
 def where_given(stmt: S, *filters: tuple[sa.ColumnElement[Any], Any]) -> S:

@@ -1,16 +1,15 @@
 """SQLAlchemy Core tables of the identity and audit part of the metadata database.
 
 Every tenant-owned table carries `tenant_id`; `db/scope.py` filters on it in one place.
-Later features add their tables in modules of their own that import `metadata` from here.
+Later features add their tables in modules of their own that import `metadata` (or `entity`, a
+table keyed by `id`) from here; shared column factories are in `db/columns.py`.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import sqlalchemy as sa
 
-from forgeml.db.types import UTCDateTime
+from forgeml.db import columns as col
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -21,109 +20,83 @@ NAMING = {
 }
 metadata = sa.MetaData(naming_convention=NAMING)
 
-ID = sa.String(32)
+
+def entity(name: str, *items: sa.schema.SchemaItem) -> sa.Table:
+    """A table of rows keyed by a 32-character id (`domain/ids.py`), as most tables are."""
+    return sa.Table(name, metadata, col.id_column(), *items)
 
 
-# Column factories for the columns most tables share (a Column belongs to one table, so each
-# table gets its own).
-def id_column() -> sa.Column[str]:
-    return sa.Column("id", ID, primary_key=True)
-
-
-def tenant_column(*, nullable: bool, references: bool = True) -> sa.Column[str]:
-    """The indexed `tenant_id` that `db/scope.py` filters on; `references=False` on child rows
-    that copy it from their parent (the parent's foreign key already guards it)."""
-    fk = (sa.ForeignKey("tenants.id"),) if references else ()
-    return sa.Column("tenant_id", ID, *fk, nullable=nullable, index=True)
-
-
-def timestamp(name: str, *, nullable: bool = False) -> sa.Column[datetime]:
-    return sa.Column(name, UTCDateTime, nullable=nullable)
-
-
-tenants = sa.Table(
+tenants = entity(
     "tenants",
-    metadata,
-    id_column(),
-    sa.Column("name", sa.String(63), nullable=False, unique=True),
-    sa.Column("display_name", sa.String(200), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("storage_quota_bytes", sa.BigInteger, nullable=True),
-    timestamp("created_at"),
-    timestamp("updated_at"),
+    col.string("name", 63, unique=True),
+    col.string("display_name", 200),
+    col.string("status", 16),
+    col.typed("storage_quota_bytes", sa.BigInteger, nullable=True),
+    *col.stamps(),
 )
 
-users = sa.Table(
+users = entity(
     "users",
-    metadata,
-    id_column(),
-    tenant_column(nullable=True),
-    sa.Column("email", sa.String(320), nullable=False, unique=True),
-    sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("role", sa.String(32), nullable=False),
-    sa.Column("password_hash", sa.String(255), nullable=True),
-    sa.Column("disabled", sa.Boolean, nullable=False, default=False),
-    timestamp("created_at"),
-    timestamp("updated_at"),
-    timestamp("last_login_at", nullable=True),
+    col.tenant_column(nullable=True),
+    col.string("email", 320, unique=True),
+    col.string("name", 200),
+    col.string("role", 32),
+    col.string("password_hash", 255, nullable=True),
+    col.typed("disabled", sa.Boolean, default=False),
+    *col.stamps(),
+    col.timestamp("last_login_at", nullable=True),
 )
 
-api_tokens = sa.Table(
+api_tokens = entity(
     "api_tokens",
-    metadata,
-    id_column(),
-    sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-    tenant_column(nullable=True),
-    sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("prefix", sa.String(16), nullable=False),
-    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
-    sa.Column("scopes", sa.JSON, nullable=False),
-    timestamp("created_at"),
-    timestamp("expires_at", nullable=True),
-    timestamp("revoked_at", nullable=True),
-    timestamp("last_used_at", nullable=True),
+    col.reference("user_id", "users", ondelete="CASCADE"),
+    col.tenant_column(nullable=True),
+    col.string("name", 200),
+    col.string("prefix", 16),
+    col.string("token_hash", 64, unique=True),
+    col.typed("scopes", sa.JSON),
+    col.timestamp("created_at"),
+    col.timestamp("expires_at", nullable=True),
+    col.timestamp("revoked_at", nullable=True),
+    col.timestamp("last_used_at", nullable=True),
     sa.Index("ix_api_tokens_user_id", "user_id"),
 )
 
-browser_sessions = sa.Table(
+browser_sessions = entity(
     "browser_sessions",
-    metadata,
-    id_column(),
-    sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-    tenant_column(nullable=True),
-    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
-    sa.Column("csrf_token", sa.String(64), nullable=False),
-    timestamp("created_at"),
-    timestamp("expires_at"),
-    timestamp("revoked_at", nullable=True),
-    sa.Column("source_ip", sa.String(64), nullable=True),
+    col.reference("user_id", "users", ondelete="CASCADE"),
+    col.tenant_column(nullable=True),
+    col.string("token_hash", 64, unique=True),
+    col.string("csrf_token", 64),
+    col.timestamp("created_at"),
+    col.timestamp("expires_at"),
+    col.timestamp("revoked_at", nullable=True),
+    col.string("source_ip", 64, nullable=True),
     sa.Index("ix_browser_sessions_user_id", "user_id"),
 )
 
 login_attempts = sa.Table(
     "login_attempts",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("email", sa.String(320), nullable=False),
-    sa.Column("source_ip", sa.String(64), nullable=True),
-    sa.Column("succeeded", sa.Boolean, nullable=False),
-    timestamp("at"),
+    col.serial(),
+    col.string("email", 320),
+    col.string("source_ip", 64, nullable=True),
+    col.typed("succeeded", sa.Boolean),
+    col.timestamp("at"),
     sa.Index("ix_login_attempts_email_at", "email", "at"),
 )
 
-audit_events = sa.Table(
+audit_events = entity(
     "audit_events",
-    metadata,
-    id_column(),
-    timestamp("at"),
-    tenant_column(nullable=True, references=False),
-    sa.Column("actor_id", sa.String(64), nullable=True),
-    sa.Column("actor_email", sa.String(320), nullable=True),
-    sa.Column("action", sa.String(100), nullable=False, index=True),
-    sa.Column("target_type", sa.String(50), nullable=True),
-    sa.Column("target_id", sa.String(64), nullable=True),
-    sa.Column("outcome", sa.String(16), nullable=False),
-    sa.Column("source_ip", sa.String(64), nullable=True),
-    sa.Column("request_id", sa.String(64), nullable=True),
-    sa.Column("details", sa.JSON, nullable=False),
+    col.timestamp("at"),
+    col.tenant_column(nullable=True, references=False),
+    col.string("actor_id", 64, nullable=True),
+    col.string("actor_email", 320, nullable=True),
+    col.string("action", 100, index=True),
+    col.string("target_type", 50, nullable=True),
+    col.string("target_id", 64, nullable=True),
+    col.string("outcome", 16),
+    col.string("source_ip", 64, nullable=True),
+    col.string("request_id", 64, nullable=True),
+    col.typed("details", sa.JSON),
 )

@@ -12,46 +12,42 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
+from forgeml.db import columns as col
 from forgeml.db.dispatch import insert_ignoring_duplicates, retry_columns
 from forgeml.db.pagination import Page, paginate
 from forgeml.db.rows import from_row, one
 from forgeml.db.scope import Scope, scoped
-from forgeml.db.tables import ID, id_column, metadata, tenant_column, timestamp
+from forgeml.db.tables import entity
 from forgeml.domain.errors import NotFound
 from forgeml.domain.webhooks import Delivery, DeliveryState, Webhook
 
-webhooks = sa.Table(
+webhooks = entity(
     "webhooks",
-    metadata,
-    id_column(),
-    tenant_column(nullable=False),
-    sa.Column("url", sa.String(2000), nullable=False),
-    sa.Column("events", sa.JSON, nullable=False),
-    sa.Column("description", sa.String(500), nullable=False),
-    sa.Column("secret", sa.String(100), nullable=False),
-    sa.Column("enabled", sa.Boolean, nullable=False),
-    sa.Column("failure_streak", sa.Integer, nullable=False),
-    sa.Column("disabled_reason", sa.String(500), nullable=True),
-    timestamp("created_at"),
-    timestamp("updated_at"),
+    col.tenant_column(nullable=False),
+    col.string("url", 2000),
+    col.typed("events", sa.JSON),
+    col.string("description", 500),
+    col.string("secret", 100),
+    col.typed("enabled", sa.Boolean),
+    col.typed("failure_streak", sa.Integer),
+    col.string("disabled_reason", 500, nullable=True),
+    *col.stamps(),
 )
 
-deliveries = sa.Table(
+deliveries = entity(
     "deliveries",
-    metadata,
-    id_column(),
-    tenant_column(nullable=False, references=False),
-    sa.Column("webhook_id", ID, sa.ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("event_id", ID, nullable=False),
-    sa.Column("event_type", sa.String(100), nullable=False),
+    col.tenant_column(nullable=False, references=False),
+    col.reference("webhook_id", "webhooks", ondelete="CASCADE"),
+    col.key("event_id"),
+    col.string("event_type", 100),
     *retry_columns(),
-    timestamp("last_attempt_at", nullable=True),
-    sa.Column("last_status_code", sa.Integer, nullable=True),
-    sa.Column("last_duration_ms", sa.Integer, nullable=True),
-    sa.Column("last_error", sa.String(1000), nullable=True),
-    sa.Column("last_response", sa.Text, nullable=True),
-    timestamp("delivered_at", nullable=True),
-    timestamp("created_at"),
+    col.timestamp("last_attempt_at", nullable=True),
+    col.typed("last_status_code", sa.Integer, nullable=True),
+    col.typed("last_duration_ms", sa.Integer, nullable=True),
+    col.string("last_error", 1000, nullable=True),
+    col.typed("last_response", sa.Text, nullable=True),
+    col.timestamp("delivered_at", nullable=True),
+    col.timestamp("created_at"),
     sa.UniqueConstraint("event_id", "webhook_id"),
     sa.Index("ix_deliveries_webhook_id", "webhook_id"),
     sa.Index("ix_deliveries_state_next_attempt_at", "state", "next_attempt_at"),

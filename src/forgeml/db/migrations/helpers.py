@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -22,11 +23,30 @@ def key(name: str = "id", nullable: bool = False) -> sa.Column[str]:
     return sa.Column(name, sa.String(length=32), nullable=nullable)
 
 
+def serial() -> sa.Column[int]:
+    """An autoincrementing integer `id` (append-only rows: login attempts, transitions)."""
+    return sa.Column("id", sa.Integer(), autoincrement=True, nullable=False)
+
+
 def ts(name: str, nullable: bool = False) -> sa.Column[datetime]:
     return sa.Column(name, UTCDateTime(timezone=True), nullable=nullable)
 
 
-def pk(table: str, column: str = "id") -> sa.PrimaryKeyConstraint:
+def stamps() -> tuple[sa.Column[datetime], sa.Column[datetime]]:
+    """`created_at` and `updated_at`, the pair most tables carry."""
+    return ts("created_at"), ts("updated_at")
+
+
+def string(name: str, length: int, nullable: bool = False) -> sa.Column[str]:
+    return sa.Column(name, sa.String(length=length), nullable=nullable)
+
+
+def column(name: str, type_: sa.types.TypeEngine[Any], nullable: bool = False) -> sa.Column[Any]:
+    """Any other column; required unless said otherwise, as most are."""
+    return sa.Column(name, type_, nullable=nullable)
+
+
+def _pk(table: str, column: str = "id") -> sa.PrimaryKeyConstraint:
     return sa.PrimaryKeyConstraint(column, name=op.f(f"pk_{table}"))
 
 
@@ -38,7 +58,7 @@ def fk(
     return sa.ForeignKeyConstraint([column], [f"{target}.id"], name=name, ondelete=ondelete)
 
 
-def unique(table: str, *columns: str) -> sa.UniqueConstraint:
+def _unique(table: str, *columns: str) -> sa.UniqueConstraint:
     return sa.UniqueConstraint(*columns, name=op.f(f"uq_{table}_{'_'.join(columns)}"))
 
 
@@ -50,9 +70,17 @@ def _index_name(table: str, index: Index) -> str:
     return f"ix_{table}_{'_'.join(_columns(index))}"
 
 
-def create_table(table: str, *items: sa.schema.SchemaItem, indexes: Sequence[Index] = ()) -> None:
-    """CREATE TABLE, then its non-unique indexes (one column, or a tuple of columns) in the order given."""
-    op.create_table(table, *items)
+def create_table(
+    table: str,
+    *items: sa.schema.SchemaItem,
+    primary_key: str = "id",
+    unique: Sequence[Index] = (),
+    indexes: Sequence[Index] = (),
+) -> None:
+    """CREATE TABLE with its columns and foreign keys (`items`), then its primary key and unique
+    constraints, as autogenerate ordered them; then its non-unique indexes in the order given."""
+    constraints = [_pk(table, primary_key), *(_unique(table, *_columns(u)) for u in unique)]
+    op.create_table(table, *items, *constraints)
     if not indexes:
         return
     with op.batch_alter_table(table, schema=None) as batch_op:
@@ -60,6 +88,11 @@ def create_table(table: str, *items: sa.schema.SchemaItem, indexes: Sequence[Ind
             batch_op.create_index(
                 batch_op.f(_index_name(table, index)), _columns(index), unique=False
             )
+
+
+def create_entity(table: str, *items: sa.schema.SchemaItem, **kw: Any) -> None:
+    """`create_table` of a table keyed by a 32-character `id`, which comes first."""
+    create_table(table, key(), *items, **kw)
 
 
 def drop_table(table: str, indexes: Sequence[Index] = ()) -> None:

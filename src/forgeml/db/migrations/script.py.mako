@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-# Shared columns, named constraints and tables with indexes: forgeml.db.migrations.helpers
+# Shared columns, named constraints and tables: from forgeml.db.migrations import helpers as h
 ${imports if imports else ""}
 revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from forgeml.db.migrations.helpers import create_table, drop_table, fk, key, pk, ts, unique
+from forgeml.db.migrations import helpers as h
 
 revision = "0001"
 down_revision = None
@@ -24,100 +24,87 @@ INDEXES: dict[str, list[str | tuple[str, ...]]] = {
 
 
 def upgrade() -> None:
-    create_table(
+    h.create_entity(
         "audit_events",
-        key(),
-        ts("at"),
-        key("tenant_id", nullable=True),
-        sa.Column("actor_id", sa.String(length=64), nullable=True),
-        sa.Column("actor_email", sa.String(length=320), nullable=True),
-        sa.Column("action", sa.String(length=100), nullable=False),
-        sa.Column("target_type", sa.String(length=50), nullable=True),
-        sa.Column("target_id", sa.String(length=64), nullable=True),
-        sa.Column("outcome", sa.String(length=16), nullable=False),
-        sa.Column("source_ip", sa.String(length=64), nullable=True),
-        sa.Column("request_id", sa.String(length=64), nullable=True),
-        sa.Column("details", sa.JSON(), nullable=False),
-        pk("audit_events"),
+        h.ts("at"),
+        h.key("tenant_id", nullable=True),
+        h.string("actor_id", 64, nullable=True),
+        h.string("actor_email", 320, nullable=True),
+        h.string("action", 100),
+        h.string("target_type", 50, nullable=True),
+        h.string("target_id", 64, nullable=True),
+        h.string("outcome", 16),
+        h.string("source_ip", 64, nullable=True),
+        h.string("request_id", 64, nullable=True),
+        h.column("details", sa.JSON()),
         indexes=INDEXES["audit_events"],
     )
-    create_table(
+    h.create_table(
         "login_attempts",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("email", sa.String(length=320), nullable=False),
-        sa.Column("source_ip", sa.String(length=64), nullable=True),
-        sa.Column("succeeded", sa.Boolean(), nullable=False),
-        ts("at"),
-        pk("login_attempts"),
+        h.serial(),
+        h.string("email", 320),
+        h.string("source_ip", 64, nullable=True),
+        h.column("succeeded", sa.Boolean()),
+        h.ts("at"),
         indexes=INDEXES["login_attempts"],
     )
-    create_table(
+    h.create_entity(
         "tenants",
-        key(),
-        sa.Column("name", sa.String(length=63), nullable=False),
-        sa.Column("display_name", sa.String(length=200), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("storage_quota_bytes", sa.BigInteger(), nullable=True),
-        ts("created_at"),
-        ts("updated_at"),
-        pk("tenants"),
-        unique("tenants", "name"),
+        h.string("name", 63),
+        h.string("display_name", 200),
+        h.string("status", 16),
+        h.column("storage_quota_bytes", sa.BigInteger(), nullable=True),
+        *h.stamps(),
+        unique=["name"],
     )
-    create_table(
+    h.create_entity(
         "users",
-        key(),
-        key("tenant_id", nullable=True),
-        sa.Column("email", sa.String(length=320), nullable=False),
-        sa.Column("name", sa.String(length=200), nullable=False),
-        sa.Column("role", sa.String(length=32), nullable=False),
-        sa.Column("password_hash", sa.String(length=255), nullable=True),
-        sa.Column("disabled", sa.Boolean(), nullable=False),
-        ts("created_at"),
-        ts("updated_at"),
-        ts("last_login_at", nullable=True),
-        fk("users", "tenant_id", "tenants"),
-        pk("users"),
-        unique("users", "email"),
+        h.key("tenant_id", nullable=True),
+        h.string("email", 320),
+        h.string("name", 200),
+        h.string("role", 32),
+        h.string("password_hash", 255, nullable=True),
+        h.column("disabled", sa.Boolean()),
+        *h.stamps(),
+        h.ts("last_login_at", nullable=True),
+        h.fk("users", "tenant_id", "tenants"),
+        unique=["email"],
         indexes=INDEXES["users"],
     )
-    create_table(
+    h.create_entity(
         "api_tokens",
-        key(),
-        key("user_id"),
-        key("tenant_id", nullable=True),
-        sa.Column("name", sa.String(length=200), nullable=False),
-        sa.Column("prefix", sa.String(length=16), nullable=False),
-        sa.Column("token_hash", sa.String(length=64), nullable=False),
-        sa.Column("scopes", sa.JSON(), nullable=False),
-        ts("created_at"),
-        ts("expires_at", nullable=True),
-        ts("revoked_at", nullable=True),
-        ts("last_used_at", nullable=True),
-        fk("api_tokens", "tenant_id", "tenants"),
-        fk("api_tokens", "user_id", "users", ondelete="CASCADE"),
-        pk("api_tokens"),
-        unique("api_tokens", "token_hash"),
+        h.key("user_id"),
+        h.key("tenant_id", nullable=True),
+        h.string("name", 200),
+        h.string("prefix", 16),
+        h.string("token_hash", 64),
+        h.column("scopes", sa.JSON()),
+        h.ts("created_at"),
+        h.ts("expires_at", nullable=True),
+        h.ts("revoked_at", nullable=True),
+        h.ts("last_used_at", nullable=True),
+        h.fk("api_tokens", "tenant_id", "tenants"),
+        h.fk("api_tokens", "user_id", "users", ondelete="CASCADE"),
+        unique=["token_hash"],
         indexes=INDEXES["api_tokens"],
     )
-    create_table(
+    h.create_entity(
         "browser_sessions",
-        key(),
-        key("user_id"),
-        key("tenant_id", nullable=True),
-        sa.Column("token_hash", sa.String(length=64), nullable=False),
-        sa.Column("csrf_token", sa.String(length=64), nullable=False),
-        ts("created_at"),
-        ts("expires_at"),
-        ts("revoked_at", nullable=True),
-        sa.Column("source_ip", sa.String(length=64), nullable=True),
-        fk("browser_sessions", "tenant_id", "tenants"),
-        fk("browser_sessions", "user_id", "users", ondelete="CASCADE"),
-        pk("browser_sessions"),
-        unique("browser_sessions", "token_hash"),
+        h.key("user_id"),
+        h.key("tenant_id", nullable=True),
+        h.string("token_hash", 64),
+        h.string("csrf_token", 64),
+        h.ts("created_at"),
+        h.ts("expires_at"),
+        h.ts("revoked_at", nullable=True),
+        h.string("source_ip", 64, nullable=True),
+        h.fk("browser_sessions", "tenant_id", "tenants"),
+        h.fk("browser_sessions", "user_id", "users", ondelete="CASCADE"),
+        unique=["token_hash"],
         indexes=INDEXES["browser_sessions"],
     )
 
 
 def downgrade() -> None:
     for table in reversed(INDEXES):
-        drop_table(table, INDEXES[table])
+        h.drop_table(table, INDEXES[table])

@@ -7,29 +7,27 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from forgeml.db.migrations.helpers import create_table, drop_table, key, pk, ts, unique
+from forgeml.db.migrations import helpers as h
 
 revision = "0002"
 down_revision = "0001"
 
 
 def upgrade() -> None:
-    create_table(
+    h.create_entity(
         "events",
-        key(),
-        sa.Column("seq", sa.BigInteger(), nullable=False),
-        sa.Column("type", sa.String(length=100), nullable=False),
-        sa.Column("version", sa.Integer(), nullable=False),
-        key("tenant_id", nullable=True),
-        sa.Column("subject_type", sa.String(length=50), nullable=True),
-        sa.Column("subject_id", sa.String(length=64), nullable=True),
-        ts("at"),
-        sa.Column("data", sa.JSON(), nullable=False),
-        pk("events"),
-        unique("events", "seq"),
+        h.column("seq", sa.BigInteger()),
+        h.string("type", 100),
+        h.column("version", sa.Integer()),
+        h.key("tenant_id", nullable=True),
+        h.string("subject_type", 50, nullable=True),
+        h.string("subject_id", 64, nullable=True),
+        h.ts("at"),
+        h.column("data", sa.JSON()),
+        unique=["seq"],
         indexes=["tenant_id"],
     )
 
 
 def downgrade() -> None:
-    drop_table("events", ["tenant_id"])
+    h.drop_table("events", ["tenant_id"])

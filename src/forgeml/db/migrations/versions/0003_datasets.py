@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from forgeml.db.migrations.helpers import create_table, drop_table, fk, key, pk, ts, unique
+from forgeml.db.migrations import helpers as h
 
 revision = "0003"
 down_revision = "0002"
@@ -22,76 +22,67 @@ INDEXES: dict[str, list[str | tuple[str, ...]]] = {
 
 
 def upgrade() -> None:
-    create_table(
+    h.create_entity(
         "datasets",
-        key(),
-        key("tenant_id", nullable=True),
-        key("owner"),
-        sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("name", sa.String(length=100), nullable=False),
-        sa.Column("description", sa.Text(), nullable=False),
-        sa.Column("schema_notes", sa.Text(), nullable=False),
-        ts("created_at"),
-        ts("updated_at"),
-        fk("datasets", "tenant_id", "tenants"),
-        pk("datasets"),
-        unique("datasets", "owner", "name"),
+        h.key("tenant_id", nullable=True),
+        h.key("owner"),
+        h.string("kind", 16),
+        h.string("name", 100),
+        h.column("description", sa.Text()),
+        h.column("schema_notes", sa.Text()),
+        *h.stamps(),
+        h.fk("datasets", "tenant_id", "tenants"),
+        unique=[("owner", "name")],
         indexes=INDEXES["datasets"],
     )
-    create_table(
+    h.create_entity(
         "dataset_grants",
-        key(),
-        key("dataset_id"),
-        key("tenant_id"),
-        sa.Column("algorithms", sa.JSON(), nullable=True),
-        ts("expires_at", nullable=True),
-        ts("created_at"),
-        ts("revoked_at", nullable=True),
-        fk("dataset_grants", "dataset_id", "datasets"),
-        fk("dataset_grants", "tenant_id", "tenants"),
-        pk("dataset_grants"),
+        h.key("dataset_id"),
+        h.key("tenant_id"),
+        h.column("algorithms", sa.JSON(), nullable=True),
+        h.ts("expires_at", nullable=True),
+        h.ts("created_at"),
+        h.ts("revoked_at", nullable=True),
+        h.fk("dataset_grants", "dataset_id", "datasets"),
+        h.fk("dataset_grants", "tenant_id", "tenants"),
         indexes=INDEXES["dataset_grants"],
     )
-    create_table(
+    h.create_entity(
         "dataset_versions",
-        key(),
-        key("dataset_id"),
-        key("tenant_id", nullable=True),
-        sa.Column("number", sa.Integer(), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("file_count", sa.Integer(), nullable=False),
-        sa.Column("size_bytes", sa.BigInteger(), nullable=False),
-        sa.Column("digest", sa.String(length=64), nullable=True),
-        ts("created_at"),
-        ts("committed_at", nullable=True),
-        ts("expires_at", nullable=True),
-        sa.Column("created_by", sa.String(length=64), nullable=True),
-        fk("dataset_versions", "dataset_id", "datasets"),
-        pk("dataset_versions"),
-        unique("dataset_versions", "dataset_id", "number"),
+        h.key("dataset_id"),
+        h.key("tenant_id", nullable=True),
+        h.column("number", sa.Integer()),
+        h.string("status", 16),
+        h.column("file_count", sa.Integer()),
+        h.column("size_bytes", sa.BigInteger()),
+        h.string("digest", 64, nullable=True),
+        h.ts("created_at"),
+        h.ts("committed_at", nullable=True),
+        h.ts("expires_at", nullable=True),
+        h.string("created_by", 64, nullable=True),
+        h.fk("dataset_versions", "dataset_id", "datasets"),
+        unique=[("dataset_id", "number")],
         indexes=INDEXES["dataset_versions"],
     )
-    create_table(
+    h.create_entity(
         "dataset_files",
-        key(),
-        key("version_id"),
-        key("tenant_id", nullable=True),
-        sa.Column("path", sa.String(length=1024), nullable=False),
-        sa.Column("path_key", sa.String(length=1024), nullable=False),
-        sa.Column("size", sa.BigInteger(), nullable=True),
-        sa.Column("sha256", sa.String(length=64), nullable=True),
-        sa.Column("content_type", sa.String(length=255), nullable=False),
-        sa.Column("object_key", sa.String(length=1024), nullable=False),
-        sa.Column("state", sa.String(length=16), nullable=False),
-        sa.Column("upload_id", sa.String(length=1024), nullable=True),
-        sa.Column("part_size", sa.BigInteger(), nullable=True),
-        fk("dataset_files", "version_id", "dataset_versions"),
-        pk("dataset_files"),
-        unique("dataset_files", "version_id", "path_key"),
+        h.key("version_id"),
+        h.key("tenant_id", nullable=True),
+        h.string("path", 1024),
+        h.string("path_key", 1024),
+        h.column("size", sa.BigInteger(), nullable=True),
+        h.string("sha256", 64, nullable=True),
+        h.string("content_type", 255),
+        h.string("object_key", 1024),
+        h.string("state", 16),
+        h.string("upload_id", 1024, nullable=True),
+        h.column("part_size", sa.BigInteger(), nullable=True),
+        h.fk("dataset_files", "version_id", "dataset_versions"),
+        unique=[("version_id", "path_key")],
         indexes=INDEXES["dataset_files"],
     )
 
 
 def downgrade() -> None:
     for table in reversed(INDEXES):
-        drop_table(table, INDEXES[table])
+        h.drop_table(table, INDEXES[table])

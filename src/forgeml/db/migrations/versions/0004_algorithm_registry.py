@@ -7,49 +7,44 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from forgeml.db.migrations.helpers import create_table, drop_table, fk, key, pk, ts, unique
+from forgeml.db.migrations import helpers as h
 
 revision = "0004"
 down_revision = "0002"
 
 
 def upgrade() -> None:
-    create_table(
+    h.create_entity(
         "algorithms",
-        key(),
-        sa.Column("name", sa.String(length=63), nullable=False),
-        sa.Column("description", sa.Text(), nullable=False),
-        ts("created_at"),
-        pk("algorithms"),
-        unique("algorithms", "name"),
+        h.string("name", 63),
+        h.column("description", sa.Text()),
+        h.ts("created_at"),
+        unique=["name"],
     )
-    create_table(
+    h.create_entity(
         "algorithm_versions",
-        key(),
-        key("algorithm_id"),
-        sa.Column("name", sa.String(length=63), nullable=False),
-        sa.Column("version", sa.String(length=64), nullable=False),
-        sa.Column("digest", sa.String(length=71), nullable=False),
-        sa.Column("size_bytes", sa.BigInteger(), nullable=False),
-        sa.Column("manifest", sa.JSON(), nullable=False),
-        sa.Column("card", sa.JSON(), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("failure_reason", sa.Text(), nullable=True),
-        sa.Column("deprecated", sa.Boolean(), nullable=False),
-        sa.Column("bundle_key", sa.String(length=255), nullable=False),
-        ts("created_at"),
-        sa.Column("created_by", sa.String(length=64), nullable=True),
-        ts("env_built_at", nullable=True),
-        sa.Column("build_claimed_by", sa.String(length=64), nullable=True),
-        ts("build_claimed_at", nullable=True),
-        fk("algorithm_versions", "algorithm_id", "algorithms"),
-        pk("algorithm_versions"),
-        unique("algorithm_versions", "algorithm_id", "digest"),
-        unique("algorithm_versions", "algorithm_id", "version"),
+        h.key("algorithm_id"),
+        h.string("name", 63),
+        h.string("version", 64),
+        h.string("digest", 71),
+        h.column("size_bytes", sa.BigInteger()),
+        h.column("manifest", sa.JSON()),
+        h.column("card", sa.JSON()),
+        h.string("status", 16),
+        h.column("failure_reason", sa.Text(), nullable=True),
+        h.column("deprecated", sa.Boolean()),
+        h.string("bundle_key", 255),
+        h.ts("created_at"),
+        h.string("created_by", 64, nullable=True),
+        h.ts("env_built_at", nullable=True),
+        h.string("build_claimed_by", 64, nullable=True),
+        h.ts("build_claimed_at", nullable=True),
+        h.fk("algorithm_versions", "algorithm_id", "algorithms"),
+        unique=[("algorithm_id", "digest"), ("algorithm_id", "version")],
         indexes=["status"],
     )
 
 
 def downgrade() -> None:
-    drop_table("algorithm_versions", ["status"])
-    drop_table("algorithms")
+    h.drop_table("algorithm_versions", ["status"])
+    h.drop_table("algorithms")

@@ -5,10 +5,12 @@ Revision 0005 (revises 0002), created 2026-11-24 21:24:56.054477.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
-from forgeml.db.migrations.helpers import create_table, drop_table, fk, key, pk, ts, unique
+from forgeml.db.migrations import helpers as h
 from forgeml.db.types import UTCDateTime
 
 revision = "0005"
@@ -27,148 +29,140 @@ INDEXES: dict[str, list[str | tuple[str, ...]]] = {
 
 
 def upgrade() -> None:
-    create_table(
+    h.create_table(
         "resource_classes",
-        sa.Column("name", sa.String(length=63), nullable=False),
-        sa.Column("description", sa.String(length=500), nullable=False),
-        sa.Column("cpus", sa.Integer(), nullable=False),
-        sa.Column("memory_bytes", sa.BigInteger(), nullable=False),
-        sa.Column("gpus", sa.Integer(), nullable=False),
-        sa.Column("max_volume_gb", sa.Integer(), nullable=False),
-        sa.Column("price_per_hour", sa.Float(), nullable=False),
-        sa.Column("enabled", sa.Boolean(), nullable=False),
-        ts("created_at"),
-        ts("updated_at"),
-        pk("resource_classes", "name"),
+        h.string("name", 63),
+        h.string("description", 500),
+        h.column("cpus", sa.Integer()),
+        h.column("memory_bytes", sa.BigInteger()),
+        h.column("gpus", sa.Integer()),
+        h.column("max_volume_gb", sa.Integer()),
+        h.column("price_per_hour", sa.Float()),
+        h.column("enabled", sa.Boolean()),
+        *h.stamps(),
+        primary_key="name",
     )
-    create_table(
+    h.create_entity(
         "runners",
-        key(),
-        sa.Column("name", sa.String(length=200), nullable=False),
-        sa.Column("incarnation", sa.String(length=64), nullable=False),
-        sa.Column("executor", sa.String(length=32), nullable=False),
-        sa.Column("cpus", sa.Integer(), nullable=False),
-        sa.Column("memory_bytes", sa.BigInteger(), nullable=False),
-        sa.Column("gpu_indices", sa.JSON(), nullable=False),
-        ts("started_at"),
-        ts("heartbeat_at"),
-        pk("runners"),
-        unique("runners", "name"),
+        h.string("name", 200),
+        h.string("incarnation", 64),
+        h.string("executor", 32),
+        h.column("cpus", sa.Integer()),
+        h.column("memory_bytes", sa.BigInteger()),
+        h.column("gpu_indices", sa.JSON()),
+        h.ts("started_at"),
+        h.ts("heartbeat_at"),
+        unique=["name"],
     )
-    create_table(
+    h.create_entity(
         "training_jobs",
-        key(),
-        key("tenant_id"),
-        sa.Column("name", sa.String(length=63), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("secondary_status", sa.String(length=32), nullable=False),
-        sa.Column("status_message", sa.String(length=2000), nullable=True),
-        sa.Column("algorithm_id", sa.String(length=64), nullable=True),
-        sa.Column("algorithm_version_id", sa.String(length=64), nullable=False),
-        sa.Column("algorithm_name", sa.String(length=63), nullable=False),
-        sa.Column("algorithm_version", sa.String(length=64), nullable=False),
-        sa.Column("algorithm_digest", sa.String(length=100), nullable=False),
-        sa.Column("hyperparameters", sa.JSON(), nullable=False),
-        sa.Column("inputs", sa.JSON(), nullable=False),
-        sa.Column("resource_class", sa.String(length=63), nullable=False),
-        sa.Column("instance_count", sa.Integer(), nullable=False),
-        sa.Column("volume_gb", sa.Integer(), nullable=False),
-        sa.Column("max_runtime_s", sa.Integer(), nullable=False),
-        sa.Column("max_wait_s", sa.Integer(), nullable=True),
-        sa.Column("max_attempts", sa.Integer(), nullable=False),
-        sa.Column("checkpointing", sa.Boolean(), nullable=False),
-        sa.Column("preemptible", sa.Boolean(), nullable=False),
-        sa.Column("network", sa.Boolean(), nullable=False),
-        sa.Column("environment", sa.JSON(), nullable=False),
-        sa.Column("tags", sa.JSON(), nullable=False),
-        sa.Column("attempt", sa.Integer(), nullable=False),
-        sa.Column("lease_token", sa.String(length=64), nullable=True),
-        key("runner_id", nullable=True),
-        ts("lease_expires_at", nullable=True),
-        sa.Column("gpu_indices", sa.JSON(), nullable=False),
-        sa.Column("pending_reason", sa.String(length=500), nullable=True),
-        sa.Column("failure_reason", sa.String(length=2000), nullable=True),
-        sa.Column("final_metrics", sa.JSON(), nullable=False),
-        sa.Column("artifacts", sa.JSON(), nullable=False),
-        sa.Column("billable_seconds", sa.Integer(), nullable=True),
-        sa.Column("training_seconds", sa.Integer(), nullable=True),
-        sa.Column("created_by", sa.String(length=64), nullable=True),
-        sa.Column("idempotency_key", sa.String(length=200), nullable=True),
-        sa.Column("request_hash", sa.String(length=64), nullable=True),
-        ts("created_at"),
-        ts("updated_at"),
-        ts("started_at", nullable=True),
-        ts("training_started_at", nullable=True),
-        ts("ended_at", nullable=True),
-        fk("training_jobs", "tenant_id", "tenants"),
-        pk("training_jobs"),
-        unique("training_jobs", "tenant_id", "idempotency_key"),
-        unique("training_jobs", "tenant_id", "name"),
+        h.key("tenant_id"),
+        h.string("name", 63),
+        h.string("status", 16),
+        h.string("secondary_status", 32),
+        h.string("status_message", 2000, nullable=True),
+        h.string("algorithm_id", 64, nullable=True),
+        h.string("algorithm_version_id", 64),
+        h.string("algorithm_name", 63),
+        h.string("algorithm_version", 64),
+        h.string("algorithm_digest", 100),
+        h.column("hyperparameters", sa.JSON()),
+        h.column("inputs", sa.JSON()),
+        h.string("resource_class", 63),
+        h.column("instance_count", sa.Integer()),
+        h.column("volume_gb", sa.Integer()),
+        h.column("max_runtime_s", sa.Integer()),
+        h.column("max_wait_s", sa.Integer(), nullable=True),
+        h.column("max_attempts", sa.Integer()),
+        h.column("checkpointing", sa.Boolean()),
+        h.column("preemptible", sa.Boolean()),
+        h.column("network", sa.Boolean()),
+        h.column("environment", sa.JSON()),
+        h.column("tags", sa.JSON()),
+        h.column("attempt", sa.Integer()),
+        h.string("lease_token", 64, nullable=True),
+        h.key("runner_id", nullable=True),
+        h.ts("lease_expires_at", nullable=True),
+        h.column("gpu_indices", sa.JSON()),
+        h.string("pending_reason", 500, nullable=True),
+        h.string("failure_reason", 2000, nullable=True),
+        h.column("final_metrics", sa.JSON()),
+        h.column("artifacts", sa.JSON()),
+        h.column("billable_seconds", sa.Integer(), nullable=True),
+        h.column("training_seconds", sa.Integer(), nullable=True),
+        h.string("created_by", 64, nullable=True),
+        h.string("idempotency_key", 200, nullable=True),
+        h.string("request_hash", 64, nullable=True),
+        *h.stamps(),
+        h.ts("started_at", nullable=True),
+        h.ts("training_started_at", nullable=True),
+        h.ts("ended_at", nullable=True),
+        h.fk("training_jobs", "tenant_id", "tenants"),
+        unique=[("tenant_id", "idempotency_key"), ("tenant_id", "name")],
         indexes=INDEXES["training_jobs"],
     )
-    create_table(
+    h.create_entity(
         "training_job_attempts",
-        key(),
-        key("job_id"),
-        key("tenant_id"),
-        sa.Column("number", sa.Integer(), nullable=False),
-        key("runner_id", nullable=True),
-        sa.Column("lease_token", sa.String(length=64), nullable=False),
-        ts("starting_at"),
-        ts("training_started_at", nullable=True),
-        ts("ended_at", nullable=True),
-        sa.Column("outcome", sa.String(length=32), nullable=True),
-        sa.Column("billable", sa.Boolean(), nullable=False),
-        sa.Column("message", sa.String(length=2000), nullable=True),
-        fk("training_job_attempts", "job_id", "training_jobs"),
-        pk("training_job_attempts"),
-        unique("training_job_attempts", "job_id", "number"),
+        h.key("job_id"),
+        h.key("tenant_id"),
+        h.column("number", sa.Integer()),
+        h.key("runner_id", nullable=True),
+        h.string("lease_token", 64),
+        h.ts("starting_at"),
+        h.ts("training_started_at", nullable=True),
+        h.ts("ended_at", nullable=True),
+        h.string("outcome", 32, nullable=True),
+        h.column("billable", sa.Boolean()),
+        h.string("message", 2000, nullable=True),
+        h.fk("training_job_attempts", "job_id", "training_jobs"),
+        unique=[("job_id", "number")],
         indexes=INDEXES["training_job_attempts"],
     )
-    create_table(
+    h.create_table(
         "training_job_logs",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        key("job_id"),
-        key("tenant_id"),
-        sa.Column("attempt", sa.Integer(), nullable=False),
-        ts("at"),
-        sa.Column("host", sa.String(length=16), nullable=False),
-        sa.Column("stream", sa.String(length=8), nullable=False),
-        sa.Column("text", sa.Text(), nullable=False),
-        fk("training_job_logs", "job_id", "training_jobs"),
-        pk("training_job_logs"),
+        _big_id(),
+        *_attempt_row(),
+        h.ts("at"),
+        h.string("host", 16),
+        h.string("stream", 8),
+        h.column("text", sa.Text()),
+        h.fk("training_job_logs", "job_id", "training_jobs"),
         indexes=INDEXES["training_job_logs"],
     )
-    create_table(
+    h.create_table(
         "training_job_metrics",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        key("job_id"),
-        key("tenant_id"),
-        sa.Column("attempt", sa.Integer(), nullable=False),
-        sa.Column("host", sa.String(length=16), nullable=False),
-        sa.Column("name", sa.String(length=255), nullable=False),
-        ts("at"),
-        sa.Column("value", sa.Float(), nullable=False),
-        fk("training_job_metrics", "job_id", "training_jobs"),
-        pk("training_job_metrics"),
+        _big_id(),
+        *_attempt_row(),
+        h.string("host", 16),
+        h.string("name", 255),
+        h.ts("at"),
+        h.column("value", sa.Float()),
+        h.fk("training_job_metrics", "job_id", "training_jobs"),
         indexes=INDEXES["training_job_metrics"],
     )
-    create_table(
+    h.create_table(
         "training_job_transitions",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        key("job_id"),
-        key("tenant_id"),
-        sa.Column("attempt", sa.Integer(), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("secondary_status", sa.String(length=32), nullable=False),
-        ts("start_time"),
-        ts("end_time", nullable=True),
-        sa.Column("message", sa.String(length=2000), nullable=False),
-        fk("training_job_transitions", "job_id", "training_jobs"),
-        pk("training_job_transitions"),
+        h.serial(),
+        *_attempt_row(),
+        h.string("status", 16),
+        h.string("secondary_status", 32),
+        h.ts("start_time"),
+        h.ts("end_time", nullable=True),
+        h.string("message", 2000),
+        h.fk("training_job_transitions", "job_id", "training_jobs"),
         indexes=INDEXES["training_job_transitions"],
     )
     _seed_resource_classes()
+
+
+def _attempt_row() -> tuple[sa.Column[Any], ...]:
+    """What every row a job's attempt leaves (transitions, logs, metrics) starts with."""
+    return h.key("job_id"), h.key("tenant_id"), h.column("attempt", sa.Integer())
+
+
+def _big_id() -> sa.Column[int]:
+    """Logs and metrics outgrow 32 bits; SQLite autoincrements only an INTEGER primary key."""
+    return sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False)
 
 
 GIB = 1024**3
@@ -212,4 +206,4 @@ def _seed_resource_classes() -> None:
 
 def downgrade() -> None:
     for table in reversed(INDEXES):
-        drop_table(table, INDEXES[table])
+        h.drop_table(table, INDEXES[table])

@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from forgeml.db.migrations.helpers import create_table, drop_table, fk, key, pk, ts, unique
+from forgeml.db.migrations import helpers as h
 
 revision = "0007"
 down_revision = "0002"
@@ -25,91 +25,84 @@ INDEXES: dict[str, list[str | tuple[str, ...]]] = {
 
 
 def upgrade() -> None:
-    create_table(
+    h.create_table(
         "dispatch_cursors",
-        sa.Column("name", sa.String(length=64), nullable=False),
-        sa.Column("seq", sa.BigInteger(), nullable=False),
-        ts("updated_at"),
-        pk("dispatch_cursors", "name"),
+        h.string("name", 64),
+        h.column("seq", sa.BigInteger()),
+        h.ts("updated_at"),
+        primary_key="name",
     )
-    create_table(
+    h.create_entity(
         "email_outbox",
-        key(),
-        key("tenant_id", nullable=True),
-        key("event_id"),
-        key("user_id"),
-        sa.Column("to_address", sa.String(length=320), nullable=False),
-        sa.Column("subject", sa.String(length=300), nullable=False),
-        sa.Column("text_body", sa.Text(), nullable=False),
-        sa.Column("html_body", sa.Text(), nullable=False),
+        h.key("tenant_id", nullable=True),
+        h.key("event_id"),
+        h.key("user_id"),
+        h.string("to_address", 320),
+        h.string("subject", 300),
+        h.column("text_body", sa.Text()),
+        h.column("html_body", sa.Text()),
         *_delivery_state(),
-        sa.Column("last_error", sa.String(length=1000), nullable=True),
-        ts("sent_at", nullable=True),
-        ts("created_at"),
-        pk("email_outbox"),
-        unique("email_outbox", "event_id", "user_id"),
+        h.string("last_error", 1000, nullable=True),
+        h.ts("sent_at", nullable=True),
+        h.ts("created_at"),
+        unique=[("event_id", "user_id")],
         indexes=INDEXES["email_outbox"],
     )
-    create_table(
+    h.create_entity(
         "webhooks",
-        key(),
-        key("tenant_id"),
-        sa.Column("url", sa.String(length=2000), nullable=False),
-        sa.Column("events", sa.JSON(), nullable=False),
-        sa.Column("description", sa.String(length=500), nullable=False),
-        sa.Column("secret", sa.String(length=100), nullable=False),
-        sa.Column("enabled", sa.Boolean(), nullable=False),
-        sa.Column("failure_streak", sa.Integer(), nullable=False),
-        sa.Column("disabled_reason", sa.String(length=500), nullable=True),
-        ts("created_at"),
-        ts("updated_at"),
-        fk("webhooks", "tenant_id", "tenants"),
-        pk("webhooks"),
+        h.key("tenant_id"),
+        h.string("url", 2000),
+        h.column("events", sa.JSON()),
+        h.string("description", 500),
+        h.string("secret", 100),
+        h.column("enabled", sa.Boolean()),
+        h.column("failure_streak", sa.Integer()),
+        h.string("disabled_reason", 500, nullable=True),
+        *h.stamps(),
+        h.fk("webhooks", "tenant_id", "tenants"),
         indexes=INDEXES["webhooks"],
     )
-    create_table(
+    h.create_entity(
         "deliveries",
-        key(),
-        key("tenant_id"),
-        key("webhook_id"),
-        key("event_id"),
-        sa.Column("event_type", sa.String(length=100), nullable=False),
+        h.key("tenant_id"),
+        h.key("webhook_id"),
+        h.key("event_id"),
+        h.string("event_type", 100),
         *_delivery_state(),
-        ts("last_attempt_at", nullable=True),
-        sa.Column("last_status_code", sa.Integer(), nullable=True),
-        sa.Column("last_duration_ms", sa.Integer(), nullable=True),
-        sa.Column("last_error", sa.String(length=1000), nullable=True),
-        sa.Column("last_response", sa.Text(), nullable=True),
-        ts("delivered_at", nullable=True),
-        ts("created_at"),
-        fk("deliveries", "webhook_id", "webhooks", ondelete="CASCADE"),
-        pk("deliveries"),
-        unique("deliveries", "event_id", "webhook_id"),
+        h.ts("last_attempt_at", nullable=True),
+        h.column("last_status_code", sa.Integer(), nullable=True),
+        h.column("last_duration_ms", sa.Integer(), nullable=True),
+        h.string("last_error", 1000, nullable=True),
+        h.column("last_response", sa.Text(), nullable=True),
+        h.ts("delivered_at", nullable=True),
+        h.ts("created_at"),
+        h.fk("deliveries", "webhook_id", "webhooks", ondelete="CASCADE"),
+        unique=[("event_id", "webhook_id")],
         indexes=INDEXES["deliveries"],
     )
-    create_table(
+    h.create_table(
         "notification_prefs",
-        key("user_id"),
-        sa.Column("email_on_job_completed", sa.Boolean(), nullable=False),
-        sa.Column("email_on_job_failed", sa.Boolean(), nullable=False),
-        ts("updated_at"),
-        fk("notification_prefs", "user_id", "users", ondelete="CASCADE"),
-        pk("notification_prefs", "user_id"),
+        h.key("user_id"),
+        h.column("email_on_job_completed", sa.Boolean()),
+        h.column("email_on_job_failed", sa.Boolean()),
+        h.ts("updated_at"),
+        h.fk("notification_prefs", "user_id", "users", ondelete="CASCADE"),
+        primary_key="user_id",
     )
 
 
 def _delivery_state() -> list[sa.Column[Any]]:
     """The retry/lease columns that webhook deliveries and e-mails share (one outbox pattern)."""
     return [
-        sa.Column("state", sa.String(length=16), nullable=False),
-        sa.Column("attempts", sa.Integer(), nullable=False),
-        ts("next_attempt_at"),
-        ts("window_start"),
-        ts("lease_until", nullable=True),
-        sa.Column("lease_token", sa.String(length=32), nullable=True),
+        h.string("state", 16),
+        h.column("attempts", sa.Integer()),
+        h.ts("next_attempt_at"),
+        h.ts("window_start"),
+        h.ts("lease_until", nullable=True),
+        h.string("lease_token", 32, nullable=True),
     ]
 
 
 def downgrade() -> None:
     for table in reversed(INDEXES):
-        drop_table(table, INDEXES[table])
+        h.drop_table(table, INDEXES[table])

@@ -5,18 +5,17 @@ Revision 0011 (revises 0005), created 2026-12-02 16:30:00.
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from alembic import op
 
-from forgeml.db.migrations.helpers import drop_column
+from forgeml.db.migrations import helpers as h
 
 revision = "0011"
 down_revision = "0005"
 
 
 def upgrade() -> None:
-    op.add_column("resource_classes", sa.Column("instance_type", sa.String(63), nullable=True))
+    op.add_column("resource_classes", h.string("instance_type", 63, nullable=True))
 
 
 def downgrade() -> None:
-    drop_column("resource_classes", "instance_type")
+    h.drop_column("resource_classes", "instance_type")

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 from alembic import op
 
-from forgeml.db.migrations.helpers import drop_column, ts
+from forgeml.db.migrations import helpers as h
 
 revision = "0012"
 down_revision = "0005"
 
 
 def upgrade() -> None:
-    op.add_column("training_jobs", ts("not_before", nullable=True))
+    op.add_column("training_jobs", h.ts("not_before", nullable=True))
 
 
 def downgrade() -> None:
-    drop_column("training_jobs", "not_before")
+    h.drop_column("training_jobs", "not_before")

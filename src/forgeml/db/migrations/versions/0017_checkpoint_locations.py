@@ -8,47 +8,42 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from forgeml.db.migrations.helpers import create_table, drop_table, fk, key, pk, ts, unique
+from forgeml.db.migrations import helpers as h
 
 revision = "0017"
 down_revision = "0005"
 
 
 def upgrade() -> None:
-    create_table(
+    h.create_entity(
         "checkpoint_locations",
-        key(),
-        key("tenant_id"),
-        sa.Column("name", sa.String(length=100), nullable=False),
-        sa.Column("description", sa.String(length=1000), nullable=False),
-        key("last_job_id", nullable=True),
-        ts("created_at"),
-        ts("updated_at"),
-        fk("checkpoint_locations", "tenant_id", "tenants"),
-        pk("checkpoint_locations"),
-        unique("checkpoint_locations", "tenant_id", "name"),
+        h.key("tenant_id"),
+        h.string("name", 100),
+        h.string("description", 1000),
+        h.key("last_job_id", nullable=True),
+        *h.stamps(),
+        h.fk("checkpoint_locations", "tenant_id", "tenants"),
+        unique=[("tenant_id", "name")],
         indexes=["tenant_id"],
     )
-    create_table(
+    h.create_entity(
         "checkpoint_files",
-        key(),
-        key("location_id"),
-        key("tenant_id"),
-        sa.Column("path", sa.String(length=1024), nullable=False),
-        sa.Column("size", sa.BigInteger(), nullable=False),
-        sa.Column("object_key", sa.String(length=300), nullable=False),
-        ts("updated_at"),
-        fk("checkpoint_files", "location_id", "checkpoint_locations", ondelete="CASCADE"),
-        pk("checkpoint_files"),
-        unique("checkpoint_files", "location_id", "path"),
+        h.key("location_id"),
+        h.key("tenant_id"),
+        h.string("path", 1024),
+        h.column("size", sa.BigInteger()),
+        h.string("object_key", 300),
+        h.ts("updated_at"),
+        h.fk("checkpoint_files", "location_id", "checkpoint_locations", ondelete="CASCADE"),
+        unique=[("location_id", "path")],
         indexes=["tenant_id"],
     )
     with op.batch_alter_table("training_jobs", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("checkpoint_config", sa.JSON(), nullable=True))
+        batch_op.add_column(h.column("checkpoint_config", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("training_jobs", schema=None) as batch_op:
         batch_op.drop_column("checkpoint_config")
-    drop_table("checkpoint_files")
-    drop_table("checkpoint_locations")
+    h.drop_table("checkpoint_files")
+    h.drop_table("checkpoint_locations")
