@@ -216,17 +216,22 @@ def set_status(
     return conn.execute(stmt).rowcount == 1
 
 
+def _claimable_builds(stale_before: datetime) -> sa.Select[tuple[str]]:
+    free = sa.or_(_V.c.build_claimed_by.is_(None), _V.c.build_claimed_at < stale_before)
+    building = _V.c.status == VersionStatus.BUILDING.value
+    return sa.select(_V.c.id).where(building, free).order_by(_V.c.id).limit(1)
+
+
+def build_waiting(conn: Connection, stale_before: datetime) -> bool:
+    """Whether any build could be claimed: the read an idle builder makes instead of a write."""
+    return conn.execute(_claimable_builds(stale_before)).first() is not None
+
+
 def claim_build(conn: Connection, worker: str, now: datetime, stale_before: datetime) -> str | None:
     """Claim one `building` version nobody holds (or whose holder went silent): one statement,
     so concurrent workers on SQLite and PostgreSQL never get the same row."""
     free = sa.or_(_V.c.build_claimed_by.is_(None), _V.c.build_claimed_at < stale_before)
-    pick = (
-        sa.select(_V.c.id)
-        .where(_V.c.status == VersionStatus.BUILDING.value, free)
-        .order_by(_V.c.id)
-        .limit(1)
-        .scalar_subquery()
-    )
+    pick = _claimable_builds(stale_before).scalar_subquery()
     stmt = (
         _V.update()
         .where(_V.c.id == pick, _V.c.status == VersionStatus.BUILDING.value, free)

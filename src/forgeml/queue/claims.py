@@ -79,6 +79,13 @@ def _candidates(cap: Capacity, now: datetime) -> sa.Select[tuple[str]]:
     )
 
 
+def claimable(conn: Connection, runner: Runner) -> bool:
+    """Whether a job fits on `runner` now: the read an idle runner makes instead of a claim's
+    write transaction (the claim itself decides; this only spares the idle write)."""
+    cap = free_capacity(conn, runner)
+    return conn.execute(_candidates(cap, utcnow())).first() is not None
+
+
 def claim(conn: Connection, runner: Runner, lease_s: float) -> Lease | None:
     """Claim the next job that fits on `runner`: Pending|Interrupted → Starting, attempt + 1."""
     cap = free_capacity(conn, runner)

@@ -184,6 +184,9 @@ class AlgorithmEnvironments:
         """Claim one version in status `building` and build it; False when there is none."""
         now = utcnow()
         stale = now - timedelta(seconds=self.cache.timeout_s + _STALE_MARGIN_S)
+        with self.db.read() as conn:  # idle builders read; only a likely claim writes
+            if not q.build_waiting(conn, stale):
+                return False
         with self.db.write() as conn:
             version_id = q.claim_build(conn, worker, now, stale)
         if version_id is None:

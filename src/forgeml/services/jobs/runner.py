@@ -135,6 +135,9 @@ class JobRunService:
         for job_id, (_, thread) in list(self.attempts.items()):
             if not thread.is_alive():
                 del self.attempts[job_id]
+        with self.db.read() as conn:  # idle: a read, never a write transaction
+            if not claims.claimable(conn, self.runner):
+                return False
         with self.db.write() as conn:
             lease = claims.claim(conn, self.runner, self.settings.jobs.lease_s)
         if lease is None:
