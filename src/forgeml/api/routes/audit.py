@@ -5,19 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from forgeml.api.deps import CurrentActor, Paging, Svc
-from forgeml.api.errors import responses
+from forgeml.api.routing import Routes
 from forgeml.api.schemas import AuditOut, PageOut, Timestamp, page_of
 from forgeml.domain.filters import AuditFilter
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+api = Routes("/audit", tags=["audit"])
+router = api.router
 
 
-@router.get(
-    "", name="audit.list", response_model=PageOut[AuditOut], responses=responses(401, 403, 422)
-)
+@api.route("GET", "audit.list", PageOut[AuditOut], errors=(401, 403, 422))
 def list_audit(
     actor: CurrentActor,
     svc: Svc,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from forgeml.api.dataset_schemas import (
     GrantCreate,
@@ -12,12 +12,15 @@ from forgeml.api.dataset_schemas import (
     PlatformDatasetOut,
     PlatformVersionOut,
 )
-from forgeml.api.deps import CurrentActor, Paging, Svc, resources
-from forgeml.api.errors import responses
+from forgeml.api.deps import CurrentActor, Paging, Svc
+from forgeml.api.routing import Routes
 from forgeml.api.schemas import PageOut, page_of
 from forgeml.services.datasets.grants import PlatformView
 
-router = APIRouter(tags=["platform datasets"])
+api = Routes(
+    tags=["platform datasets"], ids={"dataset_id": "platform_dataset", "grant_id": "grant"}
+)
+router = api.router
 
 
 def view_out(v: PlatformView) -> PlatformDatasetOut:
@@ -41,35 +44,28 @@ def view_out(v: PlatformView) -> PlatformDatasetOut:
     )
 
 
-@router.get(
-    "/platform-datasets",
-    name="platform_dataset.list",
-    response_model=PageOut[PlatformDatasetOut],
-    responses=responses(401, 403, 422),
+@api.route(
+    "GET /platform-datasets",
+    "platform_dataset.list",
+    PageOut[PlatformDatasetOut],
+    errors=(401, 403, 422),
 )
 def list_platform(actor: CurrentActor, svc: Svc, page: Paging) -> PageOut[PlatformDatasetOut]:
     res = svc.datasets.grants.list_platform(actor, cursor=page.cursor, limit=page.limit)
     return page_of(view_out, res)
 
 
-@router.get(
-    "/platform-datasets/{dataset_id}",
-    name="platform_dataset.get",
-    response_model=PlatformDatasetOut,
-    responses=responses(401, 403, 404),
-    openapi_extra=resources(dataset_id="platform_dataset"),
+@api.route(
+    "GET /platform-datasets/{dataset_id}",
+    "platform_dataset.get",
+    PlatformDatasetOut,
+    errors=(401, 403, 404),
 )
 def get_platform(dataset_id: str, actor: CurrentActor, svc: Svc) -> PlatformDatasetOut:
     return view_out(svc.datasets.grants.get_platform(actor, dataset_id))
 
 
-@router.post(
-    "/grants",
-    name="grant.create",
-    status_code=201,
-    response_model=GrantOut,
-    responses=responses(401, 403, 404, 422),
-)
+@api.route("POST /grants", "grant.create", GrantOut, status=201, errors=(401, 403, 404, 422))
 def create_grant(body: GrantCreate, actor: CurrentActor, svc: Svc) -> GrantOut:
     grant = svc.datasets.grants.create(
         actor,
@@ -81,12 +77,7 @@ def create_grant(body: GrantCreate, actor: CurrentActor, svc: Svc) -> GrantOut:
     return GrantOut.model_validate(grant)
 
 
-@router.get(
-    "/grants",
-    name="grant.list",
-    response_model=PageOut[GrantOut],
-    responses=responses(401, 403, 422),
-)
+@api.route("GET /grants", "grant.list", PageOut[GrantOut], errors=(401, 403, 422))
 def list_grants(
     actor: CurrentActor,
     svc: Svc,
@@ -100,23 +91,11 @@ def list_grants(
     return page_of(GrantOut.model_validate, res)
 
 
-@router.get(
-    "/grants/{grant_id}",
-    name="grant.get",
-    response_model=GrantOut,
-    responses=responses(401, 403, 404),
-    openapi_extra=resources(grant_id="grant"),
-)
+@api.route("GET /grants/{grant_id}", "grant.get", GrantOut, errors=(401, 403, 404))
 def get_grant(grant_id: str, actor: CurrentActor, svc: Svc) -> GrantOut:
     return GrantOut.model_validate(svc.datasets.grants.get(actor, grant_id))
 
 
-@router.delete(
-    "/grants/{grant_id}",
-    name="grant.revoke",
-    response_model=GrantOut,
-    responses=responses(401, 403, 404),
-    openapi_extra=resources(grant_id="grant"),
-)
+@api.route("DELETE /grants/{grant_id}", "grant.revoke", GrantOut, errors=(401, 403, 404))
 def revoke_grant(grant_id: str, actor: CurrentActor, svc: Svc) -> GrantOut:
     return GrantOut.model_validate(svc.datasets.grants.revoke(actor, grant_id))
