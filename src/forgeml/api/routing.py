@@ -1,6 +1,6 @@
 """`Routes`: an APIRouter whose routes are declared in one line of data each, e.g.
-`@api.route("GET /{token_id}", "token.get", TokenOut, errors=(401, 403, 404))`; the resource
-type of each path parameter is named once per router (`ids=`) and documented on every route.
+`@api.route("GET /{token_id}", "token.get", TokenOut, errors=(404,))`; what all routes of a router
+share (path parameters' resource types, error statuses) is declared once, on the router.
 """
 
 from __future__ import annotations
@@ -24,9 +24,11 @@ _METHODS = frozenset({"GET", "PUT", "POST", "PATCH", "DELETE"})
 class Routes:
     """Builds `router` (prefix, tags, router dependencies as for `APIRouter`).
 
-    `ids` maps each path parameter name of this router to its resource type; every route whose
-    path has parameters declares them in `x-forgeml-resources` (the cross-tenant test reads it),
-    in path order. A parameter without an entry is an error when the module is imported.
+    `errors`: the error statuses every route of the router documents (401 and 403 where all
+    take credentials), before each route's own. `ids` maps each path parameter name to its
+    resource type; every route whose path has parameters declares them in `x-forgeml-resources`
+    (the cross-tenant test reads it), in path order. A parameter without an entry is an error
+    when the module is imported.
     """
 
     def __init__(
@@ -34,11 +36,13 @@ class Routes:
         prefix: str = "",
         *,
         tags: list[str],
+        errors: tuple[int, ...] = (),
         ids: Mapping[str, str] | None = None,
         dependencies: Sequence[params.Depends] | None = None,
     ) -> None:
         self.router = APIRouter(prefix=prefix, tags=list(tags), dependencies=dependencies)
         self.prefix = prefix
+        self.errors = errors
         self.ids = dict(ids or {})
 
     def route(
@@ -47,8 +51,9 @@ class Routes:
         name: str,
         model: Any = None,
         *,
-        errors: tuple[int, ...],
+        errors: tuple[int, ...] = (),
         status: int | None = None,
+        media: str | None = None,
         ok: OpenApiResponses | None = None,
         body: dict[str, Any] | None = None,
         response_class: type[Response] | None = None,
@@ -58,14 +63,17 @@ class Routes:
         alone is the prefix itself).
 
         `name` is the operationId and the audit action; `model` the response model (omit it for
-        raw responses: files, streams, 204); `errors` the error statuses it documents, after
-        `ok`, the success-side responses (content types, 206, 307); `body` an OpenAPI
-        `requestBody` for a body the handler reads itself (a stream).
+        raw responses: files, streams, 204); `errors` the error statuses it documents besides
+        the router's. `media` is the content type of a raw 200, `ok` other success-side
+        responses (206, 307, a described 200); `body` an OpenAPI `requestBody` for a body the
+        handler reads itself (a stream).
         """
         method, _, path = method_path.partition(" ")
         if method not in _METHODS or (path and not path.startswith("/")):
             raise ValueError(f"route {name}: expected 'METHOD /path', got {method_path!r}")
-        options: dict[str, Any] = {"responses": {**(ok or {}), **responses(*errors)}}
+        documented: OpenApiResponses = {200: {"content": {media: {}}}} if media else {}
+        documented |= {**(ok or {}), **responses(*self.errors, *errors)}
+        options: dict[str, Any] = {"responses": documented}
         extra = {**self._resources(name, path), **(body or {})}
         for key, value in (
             ("response_model", model),

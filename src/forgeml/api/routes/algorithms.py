@@ -50,10 +50,11 @@ IDS = {"algorithm_id": "algorithm", "version_id": "algorithm_version"}
 admin = Routes(
     "/admin/algorithms",
     tags=["algorithms (admin)"],
+    errors=(401, 403),
     ids=IDS,
     dependencies=[Depends(platform_admin_only)],
 )
-cards = Routes("/algorithms", tags=["algorithms"], ids=IDS)
+cards = Routes("/algorithms", tags=["algorithms"], errors=(401, 403), ids=IDS)
 router = APIRouter()
 
 VERSION = "/{algorithm_id}/versions/{version_id}"
@@ -98,7 +99,7 @@ async def _spool(request: Request, limit: int) -> Any:
     "algorithm.register",
     VersionAdminOut,
     status=201,
-    errors=(401, 403, 404, 409, 413, 422),
+    errors=(404, 409, 413, 422),
     body=_BUNDLE_BODY,
 )
 async def register_algorithm(
@@ -115,7 +116,7 @@ async def register_algorithm(
     return VersionAdminOut.model_validate(version)
 
 
-@admin.route("GET", "algorithm.list", PageOut[AlgorithmAdminOut], errors=(401, 403, 404, 422))
+@admin.route("GET", "algorithm.list", PageOut[AlgorithmAdminOut], errors=(404, 422))
 def list_algorithms(
     actor: CurrentActor,
     svc: Svc,
@@ -126,12 +127,12 @@ def list_algorithms(
     return page_of(AlgorithmAdminOut.of, res)
 
 
-@admin.route("GET /{algorithm_id}", "algorithm.get", AlgorithmAdminOut, errors=(401, 403, 404))
+@admin.route("GET /{algorithm_id}", "algorithm.get", AlgorithmAdminOut, errors=(404,))
 def get_algorithm(algorithm_id: str, actor: CurrentActor, svc: Svc) -> AlgorithmAdminOut:
     return AlgorithmAdminOut.of(svc.algorithms.get_admin(actor, algorithm_id))
 
 
-@admin.route(f"GET {VERSION}", "algorithm_version.get", VersionAdminDetail, errors=(401, 403, 404))
+@admin.route(f"GET {VERSION}", "algorithm_version.get", VersionAdminDetail, errors=(404,))
 def get_version(
     algorithm_id: str, version_id: str, actor: CurrentActor, svc: Svc
 ) -> VersionAdminDetail:
@@ -140,12 +141,12 @@ def get_version(
     )
 
 
+# a media-type-less class: errors are documented as the JSON envelope, not as text/plain
 @admin.route(
     f"GET {VERSION}/build-log",
     "algorithm_version.build_log",
-    errors=(401, 403, 404),
-    ok={200: {"content": {"text/plain": {}}}},
-    # a media-type-less class: errors are documented as the JSON envelope, not as text/plain
+    errors=(404,),
+    media="text/plain",
     response_class=Response,
 )
 def build_log(algorithm_id: str, version_id: str, actor: CurrentActor, svc: Svc) -> Any:
@@ -155,8 +156,8 @@ def build_log(algorithm_id: str, version_id: str, actor: CurrentActor, svc: Svc)
 @admin.route(
     f"GET {VERSION}/bundle",
     "algorithm_version.download",
-    errors=(401, 403, 404),
-    ok={200: {"content": {"application/gzip": {}}}},
+    errors=(404,),
+    media="application/gzip",
     response_class=StreamingResponse,
 )
 def download_bundle(algorithm_id: str, version_id: str, actor: CurrentActor, svc: Svc) -> Any:
@@ -179,10 +180,7 @@ def download_bundle(algorithm_id: str, version_id: str, actor: CurrentActor, svc
 
 
 @admin.route(
-    f"POST {VERSION}/deprecate",
-    "algorithm_version.deprecate",
-    VersionAdminOut,
-    errors=(401, 403, 404, 409),
+    f"POST {VERSION}/deprecate", "algorithm_version.deprecate", VersionAdminOut, errors=(404, 409)
 )
 def deprecate(algorithm_id: str, version_id: str, actor: CurrentActor, svc: Svc) -> VersionAdminOut:
     """Hide from tenants and refuse new jobs; running jobs and existing results are unaffected."""
@@ -194,7 +192,7 @@ def deprecate(algorithm_id: str, version_id: str, actor: CurrentActor, svc: Svc)
     f"POST {VERSION}/undeprecate",
     "algorithm_version.undeprecate",
     VersionAdminOut,
-    errors=(401, 403, 404, 409),
+    errors=(404, 409),
 )
 def undeprecate(
     algorithm_id: str, version_id: str, actor: CurrentActor, svc: Svc
@@ -204,10 +202,7 @@ def undeprecate(
 
 
 @admin.route(
-    f"POST {VERSION}/rebuild",
-    "algorithm_version.rebuild",
-    VersionAdminOut,
-    errors=(401, 403, 404, 409),
+    f"POST {VERSION}/rebuild", "algorithm_version.rebuild", VersionAdminOut, errors=(404, 409)
 )
 def rebuild(algorithm_id: str, version_id: str, actor: CurrentActor, svc: Svc) -> VersionAdminOut:
     """Queue a new build of a failed (or never built) environment."""
@@ -217,7 +212,7 @@ def rebuild(algorithm_id: str, version_id: str, actor: CurrentActor, svc: Svc) -
 # --- tenant view: cards ----------------------------------------------------------------------
 
 
-@cards.route("GET", "algorithm.cards", PageOut[AlgorithmCardOut], errors=(401, 403, 422))
+@cards.route("GET", "algorithm.cards", PageOut[AlgorithmCardOut], errors=(422,))
 def list_cards(
     actor: CurrentActor, svc: Svc, page: Paging, include_deprecated: IncludeDeprecated = False
 ) -> PageOut[AlgorithmCardOut]:
@@ -227,7 +222,7 @@ def list_cards(
     return page_of(AlgorithmCardOut.of, res)
 
 
-@cards.route("GET /{algorithm_id}", "algorithm.card", AlgorithmCardOut, errors=(401, 403, 404, 422))
+@cards.route("GET /{algorithm_id}", "algorithm.card", AlgorithmCardOut, errors=(404, 422))
 def get_card(
     algorithm_id: str, actor: CurrentActor, svc: Svc, include_deprecated: IncludeDeprecated = False
 ) -> AlgorithmCardOut:
@@ -235,9 +230,7 @@ def get_card(
     return AlgorithmCardOut.of(item)
 
 
-@cards.route(
-    f"GET {VERSION}", "algorithm_version.card", VersionCardOut, errors=(401, 403, 404, 422)
-)
+@cards.route(f"GET {VERSION}", "algorithm_version.card", VersionCardOut, errors=(404, 422))
 def get_version_card(
     algorithm_id: str,
     version_id: str,
@@ -255,7 +248,7 @@ def get_version_card(
     f"POST {VERSION}/validate-hyperparameters",
     "algorithm_version.validate_hyperparameters",
     HyperparametersOut,
-    errors=(401, 403, 404, 422),
+    errors=(404, 422),
 )
 def validate_hyperparameters(
     algorithm_id: str, version_id: str, body: HyperparametersIn, actor: CurrentActor, svc: Svc

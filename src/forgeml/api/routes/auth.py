@@ -9,11 +9,11 @@ from forgeml.api.routing import Routes
 from forgeml.api.schemas import LoginIn, LoginOut, MeOut, TenantOut, UserOut
 from forgeml.edge.auth import clear_session_cookie, set_session_cookie
 
-api = Routes(tags=["auth"])
+api = Routes(tags=["auth"], errors=(401, 403))
 router = api.router
 
 
-@api.route("POST /auth/login", "auth.login", LoginOut, errors=(401, 403, 422, 429))
+@api.route("POST /auth/login", "auth.login", LoginOut, errors=(422, 429))
 def login(
     body: LoginIn, actor: AnyActor, svc: Svc, request: Request, response: Response
 ) -> LoginOut:
@@ -29,7 +29,7 @@ def login(
     return LoginOut(user=UserOut.model_validate(user), csrf_token=session.csrf_token)
 
 
-@api.route("POST /auth/logout", "auth.logout", status=204, errors=(401, 403))
+@api.route("POST /auth/logout", "auth.logout", status=204)
 def logout(actor: CurrentActor, svc: Svc, response: Response) -> Response:
     svc.auth.logout(actor)
     response.status_code = 204
@@ -37,7 +37,7 @@ def logout(actor: CurrentActor, svc: Svc, response: Response) -> Response:
     return response
 
 
-@api.route("GET /me", "me.get", MeOut, errors=(401, 403))
+@api.route("GET /me", "me.get", MeOut)
 def me(actor: CurrentActor, svc: Svc, request: Request) -> MeOut:
     p = actor.p
     user = svc.users.get(actor, p.user_id)

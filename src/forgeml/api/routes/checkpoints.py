@@ -17,29 +17,26 @@ from forgeml.api.schemas import PageOut, page_of
 api = Routes(
     "/checkpoint-locations",
     tags=["checkpoints"],
+    errors=(401, 403),
     ids={"location_id": "checkpoint_location", "file_path": "checkpoint_file"},
 )
 router = api.router
 _CHUNK = 1024 * 1024
 
 
-@api.route(
-    "POST", "checkpoint_location.create", LocationOut, status=201, errors=(401, 403, 409, 422)
-)
+@api.route("POST", "checkpoint_location.create", LocationOut, status=201, errors=(409, 422))
 def create_location(body: LocationCreate, actor: CurrentActor, svc: Svc) -> LocationOut:
     """A place for checkpoints that outlives jobs: name it in a job's `checkpoint_config`."""
     return LocationOut.model_validate(svc.checkpoints.create(actor, body.name, body.description))
 
 
-@api.route("GET", "checkpoint_location.list", PageOut[LocationOut], errors=(401, 403, 422))
+@api.route("GET", "checkpoint_location.list", PageOut[LocationOut], errors=(422,))
 def list_locations(actor: CurrentActor, svc: Svc, page: Paging) -> PageOut[LocationOut]:
     res = svc.checkpoints.list(actor, cursor=page.cursor, limit=page.limit)
     return page_of(LocationOut.model_validate, res)
 
 
-@api.route(
-    "GET /{location_id}", "checkpoint_location.get", LocationOut, errors=(401, 403, 404, 422)
-)
+@api.route("GET /{location_id}", "checkpoint_location.get", LocationOut, errors=(404, 422))
 def get_location(location_id: str, actor: CurrentActor, svc: Svc) -> LocationOut:
     return LocationOut.model_validate(svc.checkpoints.load(actor, location_id))
 
@@ -48,7 +45,7 @@ def get_location(location_id: str, actor: CurrentActor, svc: Svc) -> LocationOut
     "GET /{location_id}/files",
     "checkpoint_location.files",
     PageOut[CheckpointFileOut],
-    errors=(401, 403, 404, 422),
+    errors=(404, 422),
 )
 def list_files(
     location_id: str,
@@ -67,8 +64,8 @@ def list_files(
 @api.route(
     "GET /{location_id}/files/{file_path:path}",
     "checkpoint_location.download_file",
-    errors=(401, 403, 404, 422),
-    ok={200: {"content": {"application/octet-stream": {}}}},
+    errors=(404, 422),
+    media="application/octet-stream",
 )
 def download_file(location_id: str, file_path: str, actor: CurrentActor, svc: Svc) -> Response:
     f, chunks = svc.checkpoints.open_file(actor, location_id, file_path)
@@ -86,8 +83,8 @@ def download_file(location_id: str, file_path: str, actor: CurrentActor, svc: Sv
 @api.route(
     "GET /{location_id}/archive",
     "checkpoint_location.download_archive",
-    errors=(401, 403, 404, 422),
-    ok={200: {"content": {"application/gzip": {}}}},
+    errors=(404, 422),
+    media="application/gzip",
 )
 def download_archive(location_id: str, actor: CurrentActor, svc: Svc) -> Response:
     loc, spool = svc.checkpoints.archive(actor, location_id)
@@ -105,10 +102,7 @@ def _read(spool: IO[bytes]) -> Iterator[bytes]:
 
 
 @api.route(
-    "DELETE /{location_id}",
-    "checkpoint_location.delete",
-    status=204,
-    errors=(401, 403, 404, 409, 422),
+    "DELETE /{location_id}", "checkpoint_location.delete", status=204, errors=(404, 409, 422)
 )
 def delete_location(location_id: str, actor: CurrentActor, svc: Svc) -> Response:
     """Delete the location and every file in it (refused while a queued or running job uses it)."""

@@ -36,7 +36,7 @@ from forgeml.storage.base import CHUNK_SIZE
 
 T = TypeVar("T")
 IDS = {"dataset_id": "dataset", "upload_id": "dataset_upload", "file_path": "dataset_file"}
-api = Routes("/datasets/{dataset_id}/uploads", tags=["datasets"], ids=IDS)
+api = Routes("/datasets/{dataset_id}/uploads", tags=["datasets"], errors=(401, 403), ids=IDS)
 router = api.router
 STREAM_BODY = {
     "requestBody": {
@@ -140,13 +140,13 @@ def _length(request: Request) -> int | None:
     return int(value) if value and value.isdigit() else None
 
 
-@api.route("POST", "dataset_upload.create", UploadOut, status=201, errors=(401, 403, 404, 409, 422))
+@api.route("POST", "dataset_upload.create", UploadOut, status=201, errors=(404, 409, 422))
 def create_upload(dataset_id: str, body: UploadCreate, actor: CurrentActor, svc: Svc) -> UploadOut:
     decls = [FileDecl(f.path, f.size, f.sha256, f.content_type) for f in body.files]
     return session_out(svc.datasets.uploads.create(actor, dataset_id, decls, body.expires_in_s))
 
 
-@api.route("GET", "dataset_upload.list", PageOut[VersionOut], errors=(401, 403, 404, 422))
+@api.route("GET", "dataset_upload.list", PageOut[VersionOut], errors=(404, 422))
 def list_uploads(
     dataset_id: str, actor: CurrentActor, svc: Svc, page: Paging
 ) -> PageOut[VersionOut]:
@@ -154,7 +154,7 @@ def list_uploads(
     return page_of(VersionOut.model_validate, res)
 
 
-@api.route("GET /{upload_id}", "dataset_upload.get", UploadOut, errors=(401, 403, 404))
+@api.route("GET /{upload_id}", "dataset_upload.get", UploadOut, errors=(404,))
 def get_upload(dataset_id: str, upload_id: str, actor: CurrentActor, svc: Svc) -> UploadOut:
     return session_out(svc.datasets.uploads.get(actor, dataset_id, upload_id))
 
@@ -163,7 +163,7 @@ def get_upload(dataset_id: str, upload_id: str, actor: CurrentActor, svc: Svc) -
     "PUT /{upload_id}/files/{file_path:path}",
     "dataset_upload.put_file",
     FileOut,
-    errors=(401, 403, 404, 409, 422),
+    errors=(404, 409, 422),
     body=STREAM_BODY,
 )
 async def put_file(
@@ -195,7 +195,7 @@ async def put_file(
     "PUT /{upload_id}/archive",
     "dataset_upload.put_archive",
     list[FileOut],
-    errors=(401, 403, 404, 409, 413, 422),
+    errors=(404, 409, 413, 422),
     body=STREAM_BODY,
 )
 async def put_archive(
@@ -215,10 +215,7 @@ async def put_archive(
 
 
 @api.route(
-    "POST /{upload_id}/parts",
-    "dataset_upload.presign_parts",
-    PartsOut,
-    errors=(401, 403, 404, 409, 422),
+    "POST /{upload_id}/parts", "dataset_upload.presign_parts", PartsOut, errors=(404, 409, 422)
 )
 def presign_parts(
     dataset_id: str, upload_id: str, body: PartsIn, actor: CurrentActor, svc: Svc
@@ -238,7 +235,7 @@ def presign_parts(
     "POST /{upload_id}/parts/complete",
     "dataset_upload.complete_parts",
     FileOut,
-    errors=(401, 403, 404, 409, 422),
+    errors=(404, 409, 422),
 )
 def complete_parts(
     dataset_id: str, upload_id: str, body: PathIn, actor: CurrentActor, svc: Svc
@@ -246,16 +243,11 @@ def complete_parts(
     return file_out(svc.datasets.uploads.complete_parts(actor, dataset_id, upload_id, body.path))
 
 
-@api.route(
-    "POST /{upload_id}/commit",
-    "dataset_upload.commit",
-    VersionOut,
-    errors=(401, 403, 404, 409, 422),
-)
+@api.route("POST /{upload_id}/commit", "dataset_upload.commit", VersionOut, errors=(404, 409, 422))
 def commit(dataset_id: str, upload_id: str, actor: CurrentActor, svc: Svc) -> VersionOut:
     return VersionOut.model_validate(svc.datasets.uploads.commit(actor, dataset_id, upload_id))
 
 
-@api.route("DELETE /{upload_id}", "dataset_upload.abort", VersionOut, errors=(401, 403, 404, 409))
+@api.route("DELETE /{upload_id}", "dataset_upload.abort", VersionOut, errors=(404, 409))
 def abort(dataset_id: str, upload_id: str, actor: CurrentActor, svc: Svc) -> VersionOut:
     return VersionOut.model_validate(svc.datasets.uploads.abort(actor, dataset_id, upload_id))

@@ -19,7 +19,7 @@ from forgeml.api.dataset_schemas import (
     UsageOut,
     VersionOut,
 )
-from forgeml.api.deps import CurrentActor, Paging, Svc
+from forgeml.api.deps import CurrentActor, IdQuery, Paging, Svc
 from forgeml.api.errors import envelope
 from forgeml.api.routing import Routes
 from forgeml.api.schemas import INT_MAX, PageOut, page_of
@@ -28,13 +28,13 @@ from forgeml.services.datasets.downloads import RangeNotSatisfiable
 from forgeml.storage.base import CHUNK_SIZE
 
 IDS = {"dataset_id": "dataset", "number": "dataset_version", "file_path": "dataset_file"}
-api = Routes("/datasets", tags=["datasets"], ids=IDS)
+api = Routes("/datasets", tags=["datasets"], errors=(401, 403), ids=IDS)
 router = api.router
 # Version numbers are INTEGER columns: a larger one is the documented 422, not an overflow.
 VersionNumber = Annotated[int, Path(ge=1, le=INT_MAX)]
 
 
-@api.route("POST", "dataset.create", DatasetOut, status=201, errors=(401, 403, 409, 422))
+@api.route("POST", "dataset.create", DatasetOut, status=201, errors=(409, 422))
 def create_dataset(body: DatasetCreate, actor: CurrentActor, svc: Svc) -> DatasetOut:
     ds = svc.datasets.create(
         actor,
@@ -46,7 +46,7 @@ def create_dataset(body: DatasetCreate, actor: CurrentActor, svc: Svc) -> Datase
     return DatasetOut.model_validate(ds)
 
 
-@api.route("GET", "dataset.list", PageOut[DatasetOut], errors=(401, 403, 422))
+@api.route("GET", "dataset.list", PageOut[DatasetOut], errors=(422,))
 def list_datasets(
     actor: CurrentActor, svc: Svc, page: Paging, kind: Annotated[DatasetKind | None, Query()] = None
 ) -> PageOut[DatasetOut]:
@@ -54,10 +54,8 @@ def list_datasets(
     return page_of(DatasetOut.model_validate, res)
 
 
-@api.route("GET /usage", "dataset.usage", UsageOut, errors=(401, 403, 404, 422))
-def usage(
-    actor: CurrentActor, svc: Svc, tenant_id: Annotated[str | None, Query(max_length=32)] = None
-) -> UsageOut:
+@api.route("GET /usage", "dataset.usage", UsageOut, errors=(404, 422))
+def usage(actor: CurrentActor, svc: Svc, tenant_id: IdQuery = None) -> UsageOut:
     u = svc.datasets.usage(actor, tenant_id)
     return UsageOut(
         tenant_id=u.tenant_id,
@@ -69,7 +67,7 @@ def usage(
     )
 
 
-@api.route("GET /{dataset_id}", "dataset.get", DatasetDetail, errors=(401, 403, 404))
+@api.route("GET /{dataset_id}", "dataset.get", DatasetDetail, errors=(404,))
 def get_dataset(dataset_id: str, actor: CurrentActor, svc: Svc) -> DatasetDetail:
     ds, latest = svc.datasets.get(actor, dataset_id)
     out = DatasetDetail.model_validate(ds)
@@ -77,7 +75,7 @@ def get_dataset(dataset_id: str, actor: CurrentActor, svc: Svc) -> DatasetDetail
     return out
 
 
-@api.route("PATCH /{dataset_id}", "dataset.update", DatasetOut, errors=(401, 403, 404, 422))
+@api.route("PATCH /{dataset_id}", "dataset.update", DatasetOut, errors=(404, 422))
 def update_dataset(
     dataset_id: str, body: DatasetUpdate, actor: CurrentActor, svc: Svc
 ) -> DatasetOut:
@@ -85,17 +83,14 @@ def update_dataset(
     return DatasetOut.model_validate(svc.datasets.update(actor, dataset_id, changes))
 
 
-@api.route("DELETE /{dataset_id}", "dataset.delete", status=204, errors=(401, 403, 404, 409))
+@api.route("DELETE /{dataset_id}", "dataset.delete", status=204, errors=(404, 409))
 def delete_dataset(dataset_id: str, actor: CurrentActor, svc: Svc) -> Response:
     svc.datasets.delete(actor, dataset_id)
     return Response(status_code=204)
 
 
 @api.route(
-    "GET /{dataset_id}/versions",
-    "dataset_version.list",
-    PageOut[VersionOut],
-    errors=(401, 403, 404, 422),
+    "GET /{dataset_id}/versions", "dataset_version.list", PageOut[VersionOut], errors=(404, 422)
 )
 def list_versions(
     dataset_id: str, actor: CurrentActor, svc: Svc, page: Paging
@@ -105,10 +100,7 @@ def list_versions(
 
 
 @api.route(
-    "GET /{dataset_id}/versions/{number}",
-    "dataset_version.get",
-    VersionOut,
-    errors=(401, 403, 404, 422),
+    "GET /{dataset_id}/versions/{number}", "dataset_version.get", VersionOut, errors=(404, 422)
 )
 def get_version(
     dataset_id: str, number: VersionNumber, actor: CurrentActor, svc: Svc
@@ -119,8 +111,8 @@ def get_version(
 @api.route(
     "GET /{dataset_id}/versions/{number}/manifest",
     "dataset_version.manifest",
-    errors=(401, 403, 404, 422),
-    ok={200: {"content": {"application/json": {}}}},
+    errors=(404, 422),
+    media="application/json",
 )
 def get_manifest(dataset_id: str, number: VersionNumber, actor: CurrentActor, svc: Svc) -> Response:
     v, body = svc.datasets.downloads.manifest(actor, dataset_id, number)
@@ -133,7 +125,7 @@ def get_manifest(dataset_id: str, number: VersionNumber, actor: CurrentActor, sv
     "GET /{dataset_id}/versions/{number}/files",
     "dataset_version.files",
     PageOut[FileOut],
-    errors=(401, 403, 404, 422),
+    errors=(404, 422),
 )
 def list_files(
     dataset_id: str, number: VersionNumber, actor: CurrentActor, svc: Svc, page: Paging
@@ -147,11 +139,9 @@ def list_files(
 @api.route(
     "GET /{dataset_id}/versions/{number}/files/{file_path:path}",
     "dataset.download",
-    errors=(401, 403, 404, 416, 422),
-    ok={
-        200: {"content": {"application/octet-stream": {}}},
-        206: {"description": "Partial content (Range)"},
-    },
+    errors=(404, 416, 422),
+    media="application/octet-stream",
+    ok={206: {"description": "Partial content (Range)"}},
 )
 def download_file(
     dataset_id: str,
@@ -196,8 +186,8 @@ def download_file(
 @api.route(
     "GET /{dataset_id}/versions/{number}/archive",
     "dataset.download_archive",
-    errors=(401, 403, 404, 422),
-    ok={200: {"content": {"application/x-tar": {}}}},
+    errors=(404, 422),
+    media="application/x-tar",
 )
 def download_archive(
     dataset_id: str, number: VersionNumber, actor: CurrentActor, svc: Svc
@@ -218,7 +208,7 @@ def download_archive(
     "POST /{dataset_id}/versions/{number}/presign",
     "dataset.presign",
     PresignOut,
-    errors=(401, 403, 404, 409, 422),
+    errors=(404, 409, 422),
 )
 def presign(
     dataset_id: str, number: VersionNumber, body: PathIn, actor: CurrentActor, svc: Svc

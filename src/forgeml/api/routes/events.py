@@ -18,11 +18,11 @@ from forgeml.api.routing import Routes
 from forgeml.domain.errors import InvalidInput
 from forgeml.edge.sse import SSE_RESPONSE, Batch, event, sse_response
 
-api = Routes("/events", tags=["events"])
+api = Routes("/events", tags=["events"], errors=(401, 403))
 router = api.router
 
 
-@api.route("GET /types", "event.types", list[EventTypeOut], errors=(401, 403))
+@api.route("GET /types", "event.types", list[EventTypeOut])
 def event_types(actor: CurrentActor, svc: Svc) -> list[EventTypeOut]:
     """Every event type with its version and the JSON schema of its `data`."""
     actor.p  # noqa: B018 - authenticated callers only
@@ -38,11 +38,7 @@ def event_types(actor: CurrentActor, svc: Svc) -> list[EventTypeOut]:
 
 
 @api.route(
-    "GET /stream",
-    "event.stream",
-    errors=(401, 403, 422),
-    ok=SSE_RESPONSE,
-    response_class=StreamingResponse,
+    "GET /stream", "event.stream", errors=(422,), ok=SSE_RESPONSE, response_class=StreamingResponse
 )
 async def stream(
     request: Request,

@@ -33,12 +33,14 @@ from forgeml.edge.sse import SSE_RESPONSE, Batch, event, sse_response
 from forgeml.services.container import Services
 from forgeml.services.identity.audit import Actor
 
-api = Routes("/training-jobs", tags=["training jobs"], ids={"job_id": "training_job"})
+api = Routes(
+    "/training-jobs", tags=["training jobs"], errors=(401, 403), ids={"job_id": "training_job"}
+)
 router = api.router
 _POLL_S = 0.3
 
 
-@api.route("POST", "training_job.create", JobOut, status=201, errors=(401, 403, 409, 413, 422))
+@api.route("POST", "training_job.create", JobOut, status=201, errors=(409, 413, 422))
 def create_job(
     body: JobCreate,
     actor: CurrentActor,
@@ -50,7 +52,7 @@ def create_job(
     return job_out(svc.jobs.create(actor, spec, idempotency_key=idempotency_key))
 
 
-@api.route("GET", "training_job.list", PageOut[JobOut], errors=(401, 403, 422))
+@api.route("GET", "training_job.list", PageOut[JobOut], errors=(422,))
 def list_jobs(
     actor: CurrentActor,
     svc: Svc,
@@ -75,7 +77,7 @@ def list_jobs(
     return page_of(job_out, res)
 
 
-@api.route("GET /{job_id}", "training_job.get", JobDetailOut, errors=(401, 403, 404))
+@api.route("GET /{job_id}", "training_job.get", JobDetailOut, errors=(404,))
 def describe_job(job_id: str, actor: CurrentActor, svc: Svc) -> JobDetailOut:
     d = svc.jobs.describe(actor, job_id)
     return JobDetailOut(
@@ -84,12 +86,12 @@ def describe_job(job_id: str, actor: CurrentActor, svc: Svc) -> JobDetailOut:
     )
 
 
-@api.route("POST /{job_id}/stop", "training_job.stop", JobOut, errors=(401, 403, 404, 409))
+@api.route("POST /{job_id}/stop", "training_job.stop", JobOut, errors=(404, 409))
 def stop_job(job_id: str, actor: CurrentActor, svc: Svc) -> JobOut:
     return job_out(svc.jobs.stop(actor, job_id))
 
 
-@api.route("GET /{job_id}/logs", "training_job.logs", LogsOut, errors=(401, 403, 404, 422))
+@api.route("GET /{job_id}/logs", "training_job.logs", LogsOut, errors=(404, 422))
 def job_logs(
     job_id: str,
     actor: CurrentActor,
@@ -105,7 +107,7 @@ def job_logs(
     )
 
 
-@api.route("GET /{job_id}/metrics", "training_job.metrics", MetricsOut, errors=(401, 403, 404, 422))
+@api.route("GET /{job_id}/metrics", "training_job.metrics", MetricsOut, errors=(404, 422))
 def job_metrics(
     job_id: str,
     actor: CurrentActor,
@@ -119,9 +121,7 @@ def job_metrics(
     return MetricsOut(items=items, next_after=rows[-1][0] if rows else after)
 
 
-@api.route(
-    "GET /{job_id}/events", "training_job.events", list[JobEventOut], errors=(401, 403, 404, 422)
-)
+@api.route("GET /{job_id}/events", "training_job.events", list[JobEventOut], errors=(404, 422))
 def job_events(
     job_id: str,
     actor: CurrentActor,
@@ -162,7 +162,7 @@ for _name, _op in (("model.tar.gz", "model"), ("output.tar.gz", "output")):
     api.route(
         f"GET /{{job_id}}/artifacts/{_name}",
         f"training_job.{_op}_download",
-        errors=(401, 403, 404),
+        errors=(404,),
         ok=_DOWNLOAD,
         response_class=StreamingResponse,
     )(_artifact(_name))
@@ -227,7 +227,7 @@ for _route, _page, _doc in (
     api.route(
         f"GET /{{job_id}}/{_route}/stream",
         f"training_job.{_route}_stream",
-        errors=(401, 403, 404, 422),
+        errors=(404, 422),
         ok=SSE_RESPONSE,
         response_class=StreamingResponse,
         description=_doc,

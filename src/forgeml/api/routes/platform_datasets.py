@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import Query
-
 from forgeml.api.dataset_schemas import (
     GrantCreate,
     GrantOut,
     PlatformDatasetOut,
     PlatformVersionOut,
 )
-from forgeml.api.deps import CurrentActor, Paging, Svc
+from forgeml.api.deps import CurrentActor, IdQuery, Paging, Svc
 from forgeml.api.routing import Routes
 from forgeml.api.schemas import PageOut, page_of
 from forgeml.services.datasets.grants import PlatformView
 
 api = Routes(
-    tags=["platform datasets"], ids={"dataset_id": "platform_dataset", "grant_id": "grant"}
+    tags=["platform datasets"],
+    errors=(401, 403),
+    ids={"dataset_id": "platform_dataset", "grant_id": "grant"},
 )
 router = api.router
 
@@ -45,10 +43,7 @@ def view_out(v: PlatformView) -> PlatformDatasetOut:
 
 
 @api.route(
-    "GET /platform-datasets",
-    "platform_dataset.list",
-    PageOut[PlatformDatasetOut],
-    errors=(401, 403, 422),
+    "GET /platform-datasets", "platform_dataset.list", PageOut[PlatformDatasetOut], errors=(422,)
 )
 def list_platform(actor: CurrentActor, svc: Svc, page: Paging) -> PageOut[PlatformDatasetOut]:
     res = svc.datasets.grants.list_platform(actor, cursor=page.cursor, limit=page.limit)
@@ -56,16 +51,13 @@ def list_platform(actor: CurrentActor, svc: Svc, page: Paging) -> PageOut[Platfo
 
 
 @api.route(
-    "GET /platform-datasets/{dataset_id}",
-    "platform_dataset.get",
-    PlatformDatasetOut,
-    errors=(401, 403, 404),
+    "GET /platform-datasets/{dataset_id}", "platform_dataset.get", PlatformDatasetOut, errors=(404,)
 )
 def get_platform(dataset_id: str, actor: CurrentActor, svc: Svc) -> PlatformDatasetOut:
     return view_out(svc.datasets.grants.get_platform(actor, dataset_id))
 
 
-@api.route("POST /grants", "grant.create", GrantOut, status=201, errors=(401, 403, 404, 422))
+@api.route("POST /grants", "grant.create", GrantOut, status=201, errors=(404, 422))
 def create_grant(body: GrantCreate, actor: CurrentActor, svc: Svc) -> GrantOut:
     grant = svc.datasets.grants.create(
         actor,
@@ -77,13 +69,13 @@ def create_grant(body: GrantCreate, actor: CurrentActor, svc: Svc) -> GrantOut:
     return GrantOut.model_validate(grant)
 
 
-@api.route("GET /grants", "grant.list", PageOut[GrantOut], errors=(401, 403, 422))
+@api.route("GET /grants", "grant.list", PageOut[GrantOut], errors=(422,))
 def list_grants(
     actor: CurrentActor,
     svc: Svc,
     page: Paging,
-    dataset_id: Annotated[str | None, Query(max_length=32)] = None,
-    tenant_id: Annotated[str | None, Query(max_length=32)] = None,
+    dataset_id: IdQuery = None,
+    tenant_id: IdQuery = None,
 ) -> PageOut[GrantOut]:
     res = svc.datasets.grants.list(
         actor, dataset_id=dataset_id, tenant_id=tenant_id, cursor=page.cursor, limit=page.limit
@@ -91,11 +83,11 @@ def list_grants(
     return page_of(GrantOut.model_validate, res)
 
 
-@api.route("GET /grants/{grant_id}", "grant.get", GrantOut, errors=(401, 403, 404))
+@api.route("GET /grants/{grant_id}", "grant.get", GrantOut, errors=(404,))
 def get_grant(grant_id: str, actor: CurrentActor, svc: Svc) -> GrantOut:
     return GrantOut.model_validate(svc.datasets.grants.get(actor, grant_id))
 
 
-@api.route("DELETE /grants/{grant_id}", "grant.revoke", GrantOut, errors=(401, 403, 404))
+@api.route("DELETE /grants/{grant_id}", "grant.revoke", GrantOut, errors=(404,))
 def revoke_grant(grant_id: str, actor: CurrentActor, svc: Svc) -> GrantOut:
     return GrantOut.model_validate(svc.datasets.grants.revoke(actor, grant_id))
