@@ -1,6 +1,7 @@
 """`Routes`: an APIRouter whose routes are declared in one line of data each, e.g.
 `@api.route("GET /{token_id}", "token.get", TokenOut, errors=(404,))`; what all routes of a router
 share (path parameters' resource types, error statuses) is declared once, on the router.
+Also the one `Content-Disposition` of the routes' downloads (`attachment`).
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from fastapi import APIRouter, Response, params
 
@@ -97,3 +99,8 @@ class Routes:
         if missing:
             raise ValueError(f"route {name}: name the resource type of {missing} in Routes(ids=)")
         return resources(**{p: self.ids[p] for p in found}) if found else {}
+
+
+def attachment(filename: str) -> str:
+    """`Content-Disposition` of a download saved as `filename` (RFC 6266: any characters)."""
+    return f"attachment; filename*=UTF-8''{quote(filename)}"

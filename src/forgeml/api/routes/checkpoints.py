@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import IO, Annotated
-from urllib.parse import quote
 
 from fastapi import Query, Response
 from fastapi.responses import StreamingResponse
 
 from forgeml.api.checkpoint_schemas import CheckpointFileOut, LocationCreate, LocationOut
 from forgeml.api.deps import CurrentActor, Paging, Svc
-from forgeml.api.routing import Routes
+from forgeml.api.routing import Routes, attachment
 from forgeml.api.schemas import PageOut, page_of
 
 api = Routes(
@@ -69,13 +68,12 @@ def list_files(
 )
 def download_file(location_id: str, file_path: str, actor: CurrentActor, svc: Svc) -> Response:
     f, chunks = svc.checkpoints.open_file(actor, location_id, file_path)
-    name = quote(f.path.rsplit("/", 1)[-1])
     return StreamingResponse(
         chunks,
         media_type="application/octet-stream",
         headers={
             "Content-Length": str(f.size),
-            "Content-Disposition": f"attachment; filename*=UTF-8''{name}",
+            "Content-Disposition": attachment(f.path.rsplit("/", 1)[-1]),
         },
     )
 
@@ -91,7 +89,7 @@ def download_archive(location_id: str, actor: CurrentActor, svc: Svc) -> Respons
     return StreamingResponse(
         _read(spool),
         media_type="application/gzip",
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(loc.name)}.tar.gz"},
+        headers={"Content-Disposition": attachment(f"{loc.name}.tar.gz")},
     )
 
 

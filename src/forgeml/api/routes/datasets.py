@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import Header, Path, Query, Response
 from fastapi.responses import FileResponse, StreamingResponse
@@ -21,7 +20,7 @@ from forgeml.api.dataset_schemas import (
 )
 from forgeml.api.deps import CurrentActor, IdQuery, Paging, Svc
 from forgeml.api.errors import envelope
-from forgeml.api.routing import Routes
+from forgeml.api.routing import Routes, attachment
 from forgeml.api.schemas import INT_MAX, PageOut, page_of
 from forgeml.domain.datasets import DatasetKind
 from forgeml.services.datasets.downloads import RangeNotSatisfiable
@@ -165,7 +164,7 @@ def download_file(
         "Content-Length": str(max(read.end - read.start + 1, 0)),
         "ETag": f'"{f.sha256}"',
         "x-checksum-sha256": f.sha256 or "",
-        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(f.path.rsplit('/', 1)[-1])}",
+        "Content-Disposition": attachment(f.path.rsplit("/", 1)[-1]),
     }
     if read.partial:
         headers["Content-Range"] = f"bytes {read.start}-{read.end}/{f.size}"
@@ -193,12 +192,11 @@ def download_archive(
     dataset_id: str, number: VersionNumber, actor: CurrentActor, svc: Svc
 ) -> Response:
     ds, v, chunks = svc.datasets.downloads.archive(actor, dataset_id, number)
-    name = quote(f"{ds.name}-v{v.number}.tar")
     return StreamingResponse(
         chunks,
         media_type="application/x-tar",
         headers={
-            "Content-Disposition": f"attachment; filename*=UTF-8''{name}",
+            "Content-Disposition": attachment(f"{ds.name}-v{v.number}.tar"),
             "x-forgeml-digest": v.digest or "",
         },
     )
