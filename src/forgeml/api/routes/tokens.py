@@ -25,10 +25,7 @@ def create_token(body: TokenCreate, actor: CurrentActor, svc: Svc) -> TokenCreat
 
 @api.route("GET", "token.list", PageOut[TokenOut], errors=(422,))
 def list_tokens(
-    actor: CurrentActor,
-    svc: Svc,
-    page: Paging,
-    user_id: IdQuery = None,
+    actor: CurrentActor, svc: Svc, page: Paging, user_id: IdQuery = None
 ) -> PageOut[TokenOut]:
     res = svc.tokens.list(actor, user_id=user_id, cursor=page.cursor, limit=page.limit)
     return page_of(TokenOut.model_validate, res)
