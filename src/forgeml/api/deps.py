@@ -43,6 +43,8 @@ async def _page_params(
 
 
 Paging = Annotated[PageParams, Depends(_page_params)]
+# A list filter naming one object by id (tenant, user, dataset): ids are 32 characters at most.
+IdQuery = Annotated[str | None, Query(max_length=32)]
 
 
 def resources(**params: str) -> dict[str, Any]:

@@ -7,8 +7,8 @@ denied), so bundles, build logs and manifests have no route a tenant can reach.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterator
-from typing import Annotated, Any, TypeVar
+from collections.abc import Iterator
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -23,8 +23,8 @@ from forgeml.api.algorithm_schemas import (
     VersionAdminOut,
     VersionCardOut,
 )
-from forgeml.api.deps import CurrentActor, Paging, Svc, resources
-from forgeml.api.errors import responses
+from forgeml.api.deps import CurrentActor, Paging, Svc
+from forgeml.api.routing import Routes
 from forgeml.api.schemas import PageOut, page_of
 from forgeml.domain.errors import InvalidInput, NotFound, PayloadTooLarge
 
@@ -46,17 +46,18 @@ def platform_admin_only(request: Request, actor: CurrentActor, svc: Svc) -> None
     raise NotFound("not found")
 
 
-admin = APIRouter(
-    prefix="/admin/algorithms",
+IDS = {"algorithm_id": "algorithm", "version_id": "algorithm_version"}
+admin = Routes(
+    "/admin/algorithms",
     tags=["algorithms (admin)"],
+    errors=(401, 403),
+    ids=IDS,
     dependencies=[Depends(platform_admin_only)],
 )
-cards = APIRouter(prefix="/algorithms", tags=["algorithms"])
+cards = Routes("/algorithms", tags=["algorithms"], errors=(401, 403), ids=IDS)
 router = APIRouter()
-F = TypeVar("F", bound=Callable[..., Any])
 
 VERSION = "/{algorithm_id}/versions/{version_id}"
-BOTH = resources(algorithm_id="algorithm", version_id="algorithm_version")
 IncludeDeprecated = Annotated[
     bool, Query(description="also show deprecated versions (hidden by default)")
 ]
@@ -93,13 +94,13 @@ async def _spool(request: Request, limit: int) -> Any:
         raise
 
 
-@admin.post(
-    "",
-    name="algorithm.register",
-    status_code=201,
-    response_model=VersionAdminOut,
-    responses=responses(401, 403, 404, 409, 413, 422),
-    openapi_extra=_BUNDLE_BODY,
+@admin.route(
+    "POST",
+    "algorithm.register",
+    VersionAdminOut,
+    status=201,
+    errors=(404, 409, 413, 422),
+    body=_BUNDLE_BODY,
 )
 async def register_algorithm(
     request: Request,
@@ -115,12 +116,7 @@ async def register_algorithm(
     return VersionAdminOut.model_validate(version)
 
 
-@admin.get(
-    "",
-    name="algorithm.list",
-    response_model=PageOut[AlgorithmAdminOut],
-    responses=responses(401, 403, 404, 422),
-)
+@admin.route("GET", "algorithm.list", PageOut[AlgorithmAdminOut], errors=(404, 422))
 def list_algorithms(
     actor: CurrentActor,
     svc: Svc,
@@ -131,24 +127,12 @@ def list_algorithms(
     return page_of(AlgorithmAdminOut.of, res)
 
 
-@admin.get(
-    "/{algorithm_id}",
-    name="algorithm.get",
-    response_model=AlgorithmAdminOut,
-    responses=responses(401, 403, 404),
-    openapi_extra=resources(algorithm_id="algorithm"),
-)
+@admin.route("GET /{algorithm_id}", "algorithm.get", AlgorithmAdminOut, errors=(404,))
 def get_algorithm(algorithm_id: str, actor: CurrentActor, svc: Svc) -> AlgorithmAdminOut:
     return AlgorithmAdminOut.of(svc.algorithms.get_admin(actor, algorithm_id))
 
 
-@admin.get(
-    VERSION,
-    name="algorithm_version.get",
-    response_model=VersionAdminDetail,
-    responses=responses(401, 403, 404),
-    openapi_extra=BOTH,
-)
+@admin.route(f"GET {VERSION}", "algorithm_version.get", VersionAdminDetail, errors=(404,))
 def get_version(
     algorithm_id: str, version_id: str, actor: CurrentActor, svc: Svc
 ) -> VersionAdminDetail:
@@ -157,24 +141,24 @@ def get_version(
     )
 
 
-@admin.get(
-    f"{VERSION}/build-log",
-    name="algorithm_version.build_log",
-    # a media-type-less class: errors are documented as the JSON envelope, not as text/plain
+# a media-type-less class: errors are documented as the JSON envelope, not as text/plain
+@admin.route(
+    f"GET {VERSION}/build-log",
+    "algorithm_version.build_log",
+    errors=(404,),
+    media="text/plain",
     response_class=Response,
-    responses={**responses(401, 403, 404), 200: {"content": {"text/plain": {}}}},
-    openapi_extra=BOTH,
 )
 def build_log(algorithm_id: str, version_id: str, actor: CurrentActor, svc: Svc) -> Any:
     return PlainTextResponse(svc.algorithms.build_log(actor, algorithm_id, version_id))
 
 
-@admin.get(
-    f"{VERSION}/bundle",
-    name="algorithm_version.download",
+@admin.route(
+    f"GET {VERSION}/bundle",
+    "algorithm_version.download",
+    errors=(404,),
+    media="application/gzip",
     response_class=StreamingResponse,
-    responses={**responses(401, 403, 404), 200: {"content": {"application/gzip": {}}}},
-    openapi_extra=BOTH,
 )
 def download_bundle(algorithm_id: str, version_id: str, actor: CurrentActor, svc: Svc) -> Any:
     version, opened = svc.algorithms.open_bundle(actor, algorithm_id, version_id)
@@ -195,24 +179,21 @@ def download_bundle(algorithm_id: str, version_id: str, actor: CurrentActor, svc
     )
 
 
-def _admin_change(name: str, path: str) -> Callable[[F], F]:
-    return admin.post(
-        f"{VERSION}/{path}",
-        name=name,
-        response_model=VersionAdminOut,
-        responses=responses(401, 403, 404, 409),
-        openapi_extra=BOTH,
-    )
-
-
-@_admin_change("algorithm_version.deprecate", "deprecate")
+@admin.route(
+    f"POST {VERSION}/deprecate", "algorithm_version.deprecate", VersionAdminOut, errors=(404, 409)
+)
 def deprecate(algorithm_id: str, version_id: str, actor: CurrentActor, svc: Svc) -> VersionAdminOut:
     """Hide from tenants and refuse new jobs; running jobs and existing results are unaffected."""
     v = svc.algorithms.set_deprecated(actor, algorithm_id, version_id, True)
     return VersionAdminOut.model_validate(v)
 
 
-@_admin_change("algorithm_version.undeprecate", "undeprecate")
+@admin.route(
+    f"POST {VERSION}/undeprecate",
+    "algorithm_version.undeprecate",
+    VersionAdminOut,
+    errors=(404, 409),
+)
 def undeprecate(
     algorithm_id: str, version_id: str, actor: CurrentActor, svc: Svc
 ) -> VersionAdminOut:
@@ -220,7 +201,9 @@ def undeprecate(
     return VersionAdminOut.model_validate(v)
 
 
-@_admin_change("algorithm_version.rebuild", "rebuild")
+@admin.route(
+    f"POST {VERSION}/rebuild", "algorithm_version.rebuild", VersionAdminOut, errors=(404, 409)
+)
 def rebuild(algorithm_id: str, version_id: str, actor: CurrentActor, svc: Svc) -> VersionAdminOut:
     """Queue a new build of a failed (or never built) environment."""
     return VersionAdminOut.model_validate(svc.algorithms.rebuild(actor, algorithm_id, version_id))
@@ -229,12 +212,7 @@ def rebuild(algorithm_id: str, version_id: str, actor: CurrentActor, svc: Svc) -
 # --- tenant view: cards ----------------------------------------------------------------------
 
 
-@cards.get(
-    "",
-    name="algorithm.cards",
-    response_model=PageOut[AlgorithmCardOut],
-    responses=responses(401, 403, 422),
-)
+@cards.route("GET", "algorithm.cards", PageOut[AlgorithmCardOut], errors=(422,))
 def list_cards(
     actor: CurrentActor, svc: Svc, page: Paging, include_deprecated: IncludeDeprecated = False
 ) -> PageOut[AlgorithmCardOut]:
@@ -244,13 +222,7 @@ def list_cards(
     return page_of(AlgorithmCardOut.of, res)
 
 
-@cards.get(
-    "/{algorithm_id}",
-    name="algorithm.card",
-    response_model=AlgorithmCardOut,
-    responses=responses(401, 403, 404, 422),
-    openapi_extra=resources(algorithm_id="algorithm"),
-)
+@cards.route("GET /{algorithm_id}", "algorithm.card", AlgorithmCardOut, errors=(404, 422))
 def get_card(
     algorithm_id: str, actor: CurrentActor, svc: Svc, include_deprecated: IncludeDeprecated = False
 ) -> AlgorithmCardOut:
@@ -258,13 +230,7 @@ def get_card(
     return AlgorithmCardOut.of(item)
 
 
-@cards.get(
-    VERSION,
-    name="algorithm_version.card",
-    response_model=VersionCardOut,
-    responses=responses(401, 403, 404, 422),
-    openapi_extra=BOTH,
-)
+@cards.route(f"GET {VERSION}", "algorithm_version.card", VersionCardOut, errors=(404, 422))
 def get_version_card(
     algorithm_id: str,
     version_id: str,
@@ -278,12 +244,11 @@ def get_version_card(
     return VersionCardOut.of(v)
 
 
-@cards.post(
-    f"{VERSION}/validate-hyperparameters",
-    name="algorithm_version.validate_hyperparameters",
-    response_model=HyperparametersOut,
-    responses=responses(401, 403, 404, 422),
-    openapi_extra=BOTH,
+@cards.route(
+    f"POST {VERSION}/validate-hyperparameters",
+    "algorithm_version.validate_hyperparameters",
+    HyperparametersOut,
+    errors=(404, 422),
 )
 def validate_hyperparameters(
     algorithm_id: str, version_id: str, body: HyperparametersIn, actor: CurrentActor, svc: Svc
@@ -295,5 +260,5 @@ def validate_hyperparameters(
     return HyperparametersOut(hyperparameters=values)
 
 
-router.include_router(admin)
-router.include_router(cards)
+router.include_router(admin.router)
+router.include_router(cards.router)

@@ -5,19 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
-from forgeml.api.deps import CurrentActor, Paging, Svc
-from forgeml.api.errors import responses
+from forgeml.api.deps import CurrentActor, IdQuery, Paging, Svc
+from forgeml.api.routing import Routes
 from forgeml.api.schemas import AuditOut, PageOut, Timestamp, page_of
 from forgeml.domain.filters import AuditFilter
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+api = Routes("/audit", tags=["audit"], errors=(401, 403))
+router = api.router
 
 
-@router.get(
-    "", name="audit.list", response_model=PageOut[AuditOut], responses=responses(401, 403, 422)
-)
+@api.route("GET", "audit.list", PageOut[AuditOut], errors=(422,))
 def list_audit(
     actor: CurrentActor,
     svc: Svc,
@@ -28,7 +27,7 @@ def list_audit(
     actor_id: Annotated[str | None, Query(max_length=64)] = None,
     target_id: Annotated[str | None, Query(max_length=64)] = None,
     outcome: Annotated[str | None, Query(pattern="^(success|failure|denied)$")] = None,
-    tenant_id: Annotated[str | None, Query(max_length=32)] = None,
+    tenant_id: IdQuery = None,
     since: Timestamp | None = None,
     until: Timestamp | None = None,
 ) -> PageOut[AuditOut]:

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from forgeml.api.deps import AnyActor, CurrentActor, Svc
-from forgeml.api.errors import responses
+from forgeml.api.routing import Routes
 from forgeml.api.schemas import LoginIn, LoginOut, MeOut, TenantOut, UserOut
 from forgeml.edge.auth import clear_session_cookie, set_session_cookie
 
-router = APIRouter(tags=["auth"])
+api = Routes(tags=["auth"], errors=(401, 403))
+router = api.router
 
 
-@router.post(
-    "/auth/login",
-    name="auth.login",
-    response_model=LoginOut,
-    responses=responses(401, 403, 422, 429),
-)
+@api.route("POST /auth/login", "auth.login", LoginOut, errors=(422, 429))
 def login(
     body: LoginIn, actor: AnyActor, svc: Svc, request: Request, response: Response
 ) -> LoginOut:
@@ -33,7 +29,7 @@ def login(
     return LoginOut(user=UserOut.model_validate(user), csrf_token=session.csrf_token)
 
 
-@router.post("/auth/logout", name="auth.logout", status_code=204, responses=responses(401, 403))
+@api.route("POST /auth/logout", "auth.logout", status=204)
 def logout(actor: CurrentActor, svc: Svc, response: Response) -> Response:
     svc.auth.logout(actor)
     response.status_code = 204
@@ -41,7 +37,7 @@ def logout(actor: CurrentActor, svc: Svc, response: Response) -> Response:
     return response
 
 
-@router.get("/me", name="me.get", response_model=MeOut, responses=responses(401, 403))
+@api.route("GET /me", "me.get", MeOut)
 def me(actor: CurrentActor, svc: Svc, request: Request) -> MeOut:
     p = actor.p
     user = svc.users.get(actor, p.user_id)

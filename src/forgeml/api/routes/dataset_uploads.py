@@ -12,7 +12,7 @@ from typing import Annotated, TypeVar
 import anyio
 import anyio.from_thread
 import anyio.lowlevel
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import Header, Query, Request
 from starlette.requests import ClientDisconnect
 
 from forgeml.api.dataset_schemas import (
@@ -26,8 +26,8 @@ from forgeml.api.dataset_schemas import (
     UploadOut,
     VersionOut,
 )
-from forgeml.api.deps import CurrentActor, Paging, Svc, resources
-from forgeml.api.errors import responses
+from forgeml.api.deps import CurrentActor, Paging, Svc
+from forgeml.api.routing import Routes
 from forgeml.api.schemas import PageOut, page_of
 from forgeml.domain.datasets import DatasetFile
 from forgeml.domain.errors import InvalidInput
@@ -36,10 +36,9 @@ from forgeml.services.datasets.upload_files import FileDecl
 from forgeml.storage.base import CHUNK_SIZE
 
 T = TypeVar("T")
-router = APIRouter(prefix="/datasets/{dataset_id}/uploads", tags=["datasets"])
-DS = resources(dataset_id="dataset")
-UP = resources(dataset_id="dataset", upload_id="dataset_upload")
-UPF = resources(dataset_id="dataset", upload_id="dataset_upload", file_path="dataset_file")
+IDS = {"dataset_id": "dataset", "upload_id": "dataset_upload", "file_path": "dataset_file"}
+api = Routes("/datasets/{dataset_id}/uploads", tags=["datasets"], errors=(401, 403), ids=IDS)
+router = api.router
 STREAM_BODY = {
     "requestBody": {
         "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
@@ -142,26 +141,13 @@ def _length(request: Request) -> int | None:
     return int(value) if value and value.isdigit() else None
 
 
-@router.post(
-    "",
-    name="dataset_upload.create",
-    status_code=201,
-    response_model=UploadOut,
-    responses=responses(401, 403, 404, 409, 422),
-    openapi_extra=DS,
-)
+@api.route("POST", "dataset_upload.create", UploadOut, status=201, errors=(404, 409, 422))
 def create_upload(dataset_id: str, body: UploadCreate, actor: CurrentActor, svc: Svc) -> UploadOut:
     decls = [FileDecl(f.path, f.size, f.sha256, f.content_type) for f in body.files]
     return session_out(svc.datasets.uploads.create(actor, dataset_id, decls, body.expires_in_s))
 
 
-@router.get(
-    "",
-    name="dataset_upload.list",
-    response_model=PageOut[VersionOut],
-    responses=responses(401, 403, 404, 422),
-    openapi_extra=DS,
-)
+@api.route("GET", "dataset_upload.list", PageOut[VersionOut], errors=(404, 422))
 def list_uploads(
     dataset_id: str, actor: CurrentActor, svc: Svc, page: Paging
 ) -> PageOut[VersionOut]:
@@ -169,23 +155,17 @@ def list_uploads(
     return page_of(VersionOut.model_validate, res)
 
 
-@router.get(
-    "/{upload_id}",
-    name="dataset_upload.get",
-    response_model=UploadOut,
-    responses=responses(401, 403, 404),
-    openapi_extra=UP,
-)
+@api.route("GET /{upload_id}", "dataset_upload.get", UploadOut, errors=(404,))
 def get_upload(dataset_id: str, upload_id: str, actor: CurrentActor, svc: Svc) -> UploadOut:
     return session_out(svc.datasets.uploads.get(actor, dataset_id, upload_id))
 
 
-@router.put(
-    "/{upload_id}/files/{file_path:path}",
-    name="dataset_upload.put_file",
-    response_model=FileOut,
-    responses=responses(401, 403, 404, 409, 422),
-    openapi_extra={**UPF, **STREAM_BODY},
+@api.route(
+    "PUT /{upload_id}/files/{file_path:path}",
+    "dataset_upload.put_file",
+    FileOut,
+    errors=(404, 409, 422),
+    body=STREAM_BODY,
 )
 async def put_file(
     dataset_id: str,
@@ -212,12 +192,12 @@ async def put_file(
     return file_out(await _run(request, call))
 
 
-@router.put(
-    "/{upload_id}/archive",
-    name="dataset_upload.put_archive",
-    response_model=list[FileOut],
-    responses=responses(401, 403, 404, 409, 413, 422),
-    openapi_extra={**UP, **STREAM_BODY},
+@api.route(
+    "PUT /{upload_id}/archive",
+    "dataset_upload.put_archive",
+    list[FileOut],
+    errors=(404, 409, 413, 422),
+    body=STREAM_BODY,
 )
 async def put_archive(
     dataset_id: str,
@@ -235,12 +215,8 @@ async def put_archive(
     return [file_out(f) for f in await _run(request, call)]
 
 
-@router.post(
-    "/{upload_id}/parts",
-    name="dataset_upload.presign_parts",
-    response_model=PartsOut,
-    responses=responses(401, 403, 404, 409, 422),
-    openapi_extra=UP,
+@api.route(
+    "POST /{upload_id}/parts", "dataset_upload.presign_parts", PartsOut, errors=(404, 409, 422)
 )
 def presign_parts(
     dataset_id: str, upload_id: str, body: PartsIn, actor: CurrentActor, svc: Svc
@@ -256,12 +232,11 @@ def presign_parts(
     )
 
 
-@router.post(
-    "/{upload_id}/parts/complete",
-    name="dataset_upload.complete_parts",
-    response_model=FileOut,
-    responses=responses(401, 403, 404, 409, 422),
-    openapi_extra=UP,
+@api.route(
+    "POST /{upload_id}/parts/complete",
+    "dataset_upload.complete_parts",
+    FileOut,
+    errors=(404, 409, 422),
 )
 def complete_parts(
     dataset_id: str, upload_id: str, body: PathIn, actor: CurrentActor, svc: Svc
@@ -269,23 +244,11 @@ def complete_parts(
     return file_out(svc.datasets.uploads.complete_parts(actor, dataset_id, upload_id, body.path))
 
 
-@router.post(
-    "/{upload_id}/commit",
-    name="dataset_upload.commit",
-    response_model=VersionOut,
-    responses=responses(401, 403, 404, 409, 422),
-    openapi_extra=UP,
-)
+@api.route("POST /{upload_id}/commit", "dataset_upload.commit", VersionOut, errors=(404, 409, 422))
 def commit(dataset_id: str, upload_id: str, actor: CurrentActor, svc: Svc) -> VersionOut:
     return VersionOut.model_validate(svc.datasets.uploads.commit(actor, dataset_id, upload_id))
 
 
-@router.delete(
-    "/{upload_id}",
-    name="dataset_upload.abort",
-    response_model=VersionOut,
-    responses=responses(401, 403, 404, 409),
-    openapi_extra=UP,
-)
+@api.route("DELETE /{upload_id}", "dataset_upload.abort", VersionOut, errors=(404, 409))
 def abort(dataset_id: str, upload_id: str, actor: CurrentActor, svc: Svc) -> VersionOut:
     return VersionOut.model_validate(svc.datasets.uploads.abort(actor, dataset_id, upload_id))

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
 
-from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi import Header, Path, Query, Response
 from fastapi.responses import FileResponse, StreamingResponse
 
 from forgeml.api.dataset_schemas import (
@@ -19,28 +18,22 @@ from forgeml.api.dataset_schemas import (
     UsageOut,
     VersionOut,
 )
-from forgeml.api.deps import CurrentActor, Paging, Svc, resources
-from forgeml.api.errors import envelope, responses
+from forgeml.api.deps import CurrentActor, IdQuery, Paging, Svc
+from forgeml.api.errors import envelope
+from forgeml.api.routing import Routes, attachment
 from forgeml.api.schemas import INT_MAX, PageOut, page_of
 from forgeml.domain.datasets import DatasetKind
 from forgeml.services.datasets.downloads import RangeNotSatisfiable
 from forgeml.storage.base import CHUNK_SIZE
 
-router = APIRouter(prefix="/datasets", tags=["datasets"])
-DS = resources(dataset_id="dataset")
-DSV = resources(dataset_id="dataset", number="dataset_version")
-DSF = resources(dataset_id="dataset", number="dataset_version", file_path="dataset_file")
+IDS = {"dataset_id": "dataset", "number": "dataset_version", "file_path": "dataset_file"}
+api = Routes("/datasets", tags=["datasets"], errors=(401, 403), ids=IDS)
+router = api.router
 # Version numbers are INTEGER columns: a larger one is the documented 422, not an overflow.
 VersionNumber = Annotated[int, Path(ge=1, le=INT_MAX)]
 
 
-@router.post(
-    "",
-    name="dataset.create",
-    status_code=201,
-    response_model=DatasetOut,
-    responses=responses(401, 403, 409, 422),
-)
+@api.route("POST", "dataset.create", DatasetOut, status=201, errors=(409, 422))
 def create_dataset(body: DatasetCreate, actor: CurrentActor, svc: Svc) -> DatasetOut:
     ds = svc.datasets.create(
         actor,
@@ -52,9 +45,7 @@ def create_dataset(body: DatasetCreate, actor: CurrentActor, svc: Svc) -> Datase
     return DatasetOut.model_validate(ds)
 
 
-@router.get(
-    "", name="dataset.list", response_model=PageOut[DatasetOut], responses=responses(401, 403, 422)
-)
+@api.route("GET", "dataset.list", PageOut[DatasetOut], errors=(422,))
 def list_datasets(
     actor: CurrentActor, svc: Svc, page: Paging, kind: Annotated[DatasetKind | None, Query()] = None
 ) -> PageOut[DatasetOut]:
@@ -62,12 +53,8 @@ def list_datasets(
     return page_of(DatasetOut.model_validate, res)
 
 
-@router.get(
-    "/usage", name="dataset.usage", response_model=UsageOut, responses=responses(401, 403, 404, 422)
-)
-def usage(
-    actor: CurrentActor, svc: Svc, tenant_id: Annotated[str | None, Query(max_length=32)] = None
-) -> UsageOut:
+@api.route("GET /usage", "dataset.usage", UsageOut, errors=(404, 422))
+def usage(actor: CurrentActor, svc: Svc, tenant_id: IdQuery = None) -> UsageOut:
     u = svc.datasets.usage(actor, tenant_id)
     return UsageOut(
         tenant_id=u.tenant_id,
@@ -79,13 +66,7 @@ def usage(
     )
 
 
-@router.get(
-    "/{dataset_id}",
-    name="dataset.get",
-    response_model=DatasetDetail,
-    responses=responses(401, 403, 404),
-    openapi_extra=DS,
-)
+@api.route("GET /{dataset_id}", "dataset.get", DatasetDetail, errors=(404,))
 def get_dataset(dataset_id: str, actor: CurrentActor, svc: Svc) -> DatasetDetail:
     ds, latest = svc.datasets.get(actor, dataset_id)
     out = DatasetDetail.model_validate(ds)
@@ -93,13 +74,7 @@ def get_dataset(dataset_id: str, actor: CurrentActor, svc: Svc) -> DatasetDetail
     return out
 
 
-@router.patch(
-    "/{dataset_id}",
-    name="dataset.update",
-    response_model=DatasetOut,
-    responses=responses(401, 403, 404, 422),
-    openapi_extra=DS,
-)
+@api.route("PATCH /{dataset_id}", "dataset.update", DatasetOut, errors=(404, 422))
 def update_dataset(
     dataset_id: str, body: DatasetUpdate, actor: CurrentActor, svc: Svc
 ) -> DatasetOut:
@@ -107,24 +82,14 @@ def update_dataset(
     return DatasetOut.model_validate(svc.datasets.update(actor, dataset_id, changes))
 
 
-@router.delete(
-    "/{dataset_id}",
-    name="dataset.delete",
-    status_code=204,
-    responses=responses(401, 403, 404, 409),
-    openapi_extra=DS,
-)
+@api.route("DELETE /{dataset_id}", "dataset.delete", status=204, errors=(404, 409))
 def delete_dataset(dataset_id: str, actor: CurrentActor, svc: Svc) -> Response:
     svc.datasets.delete(actor, dataset_id)
     return Response(status_code=204)
 
 
-@router.get(
-    "/{dataset_id}/versions",
-    name="dataset_version.list",
-    response_model=PageOut[VersionOut],
-    responses=responses(401, 403, 404, 422),
-    openapi_extra=DS,
+@api.route(
+    "GET /{dataset_id}/versions", "dataset_version.list", PageOut[VersionOut], errors=(404, 422)
 )
 def list_versions(
     dataset_id: str, actor: CurrentActor, svc: Svc, page: Paging
@@ -133,12 +98,8 @@ def list_versions(
     return page_of(VersionOut.model_validate, res)
 
 
-@router.get(
-    "/{dataset_id}/versions/{number}",
-    name="dataset_version.get",
-    response_model=VersionOut,
-    responses=responses(401, 403, 404, 422),
-    openapi_extra=DSV,
+@api.route(
+    "GET /{dataset_id}/versions/{number}", "dataset_version.get", VersionOut, errors=(404, 422)
 )
 def get_version(
     dataset_id: str, number: VersionNumber, actor: CurrentActor, svc: Svc
@@ -146,11 +107,11 @@ def get_version(
     return VersionOut.model_validate(svc.datasets.version(actor, dataset_id, number))
 
 
-@router.get(
-    "/{dataset_id}/versions/{number}/manifest",
-    name="dataset_version.manifest",
-    responses={200: {"content": {"application/json": {}}}, **responses(401, 403, 404, 422)},
-    openapi_extra=DSV,
+@api.route(
+    "GET /{dataset_id}/versions/{number}/manifest",
+    "dataset_version.manifest",
+    errors=(404, 422),
+    media="application/json",
 )
 def get_manifest(dataset_id: str, number: VersionNumber, actor: CurrentActor, svc: Svc) -> Response:
     v, body = svc.datasets.downloads.manifest(actor, dataset_id, number)
@@ -159,12 +120,11 @@ def get_manifest(dataset_id: str, number: VersionNumber, actor: CurrentActor, sv
     )
 
 
-@router.get(
-    "/{dataset_id}/versions/{number}/files",
-    name="dataset_version.files",
-    response_model=PageOut[FileOut],
-    responses=responses(401, 403, 404, 422),
-    openapi_extra=DSV,
+@api.route(
+    "GET /{dataset_id}/versions/{number}/files",
+    "dataset_version.files",
+    PageOut[FileOut],
+    errors=(404, 422),
 )
 def list_files(
     dataset_id: str, number: VersionNumber, actor: CurrentActor, svc: Svc, page: Paging
@@ -175,15 +135,12 @@ def list_files(
     return page_of(FileOut.model_validate, res)
 
 
-@router.get(
-    "/{dataset_id}/versions/{number}/files/{file_path:path}",
-    name="dataset.download",
-    responses={
-        200: {"content": {"application/octet-stream": {}}},
-        206: {"description": "Partial content (Range)"},
-        **responses(401, 403, 404, 416, 422),
-    },
-    openapi_extra=DSF,
+@api.route(
+    "GET /{dataset_id}/versions/{number}/files/{file_path:path}",
+    "dataset.download",
+    errors=(404, 416, 422),
+    media="application/octet-stream",
+    ok={206: {"description": "Partial content (Range)"}},
 )
 def download_file(
     dataset_id: str,
@@ -207,7 +164,7 @@ def download_file(
         "Content-Length": str(max(read.end - read.start + 1, 0)),
         "ETag": f'"{f.sha256}"',
         "x-checksum-sha256": f.sha256 or "",
-        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(f.path.rsplit('/', 1)[-1])}",
+        "Content-Disposition": attachment(f.path.rsplit("/", 1)[-1]),
     }
     if read.partial:
         headers["Content-Range"] = f"bytes {read.start}-{read.end}/{f.size}"
@@ -225,33 +182,31 @@ def download_file(
     )
 
 
-@router.get(
-    "/{dataset_id}/versions/{number}/archive",
-    name="dataset.download_archive",
-    responses={200: {"content": {"application/x-tar": {}}}, **responses(401, 403, 404, 422)},
-    openapi_extra=DSV,
+@api.route(
+    "GET /{dataset_id}/versions/{number}/archive",
+    "dataset.download_archive",
+    errors=(404, 422),
+    media="application/x-tar",
 )
 def download_archive(
     dataset_id: str, number: VersionNumber, actor: CurrentActor, svc: Svc
 ) -> Response:
     ds, v, chunks = svc.datasets.downloads.archive(actor, dataset_id, number)
-    name = quote(f"{ds.name}-v{v.number}.tar")
     return StreamingResponse(
         chunks,
         media_type="application/x-tar",
         headers={
-            "Content-Disposition": f"attachment; filename*=UTF-8''{name}",
+            "Content-Disposition": attachment(f"{ds.name}-v{v.number}.tar"),
             "x-forgeml-digest": v.digest or "",
         },
     )
 
 
-@router.post(
-    "/{dataset_id}/versions/{number}/presign",
-    name="dataset.presign",
-    response_model=PresignOut,
-    responses=responses(401, 403, 404, 409, 422),
-    openapi_extra=DSV,
+@api.route(
+    "POST /{dataset_id}/versions/{number}/presign",
+    "dataset.presign",
+    PresignOut,
+    errors=(404, 409, 422),
 )
 def presign(
     dataset_id: str, number: VersionNumber, body: PathIn, actor: CurrentActor, svc: Svc

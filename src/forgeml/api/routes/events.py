@@ -8,25 +8,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import Header, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from forgeml.api.deps import CurrentActor, Svc
-from forgeml.api.errors import responses
 from forgeml.api.notify_schemas import EventTypeOut
+from forgeml.api.routing import Routes
 from forgeml.domain.errors import InvalidInput
 from forgeml.edge.sse import SSE_RESPONSE, Batch, event, sse_response
 
-router = APIRouter(prefix="/events", tags=["events"])
+api = Routes("/events", tags=["events"], errors=(401, 403))
+router = api.router
 
 
-@router.get(
-    "/types",
-    name="event.types",
-    response_model=list[EventTypeOut],
-    responses=responses(401, 403),
-)
+@api.route("GET /types", "event.types", list[EventTypeOut])
 def event_types(actor: CurrentActor, svc: Svc) -> list[EventTypeOut]:
     """Every event type with its version and the JSON schema of its `data`."""
     actor.p  # noqa: B018 - authenticated callers only
@@ -41,11 +37,8 @@ def event_types(actor: CurrentActor, svc: Svc) -> list[EventTypeOut]:
     ]
 
 
-@router.get(
-    "/stream",
-    name="event.stream",
-    response_class=StreamingResponse,
-    responses={**SSE_RESPONSE, **responses(401, 403, 422)},
+@api.route(
+    "GET /stream", "event.stream", errors=(422,), ok=SSE_RESPONSE, response_class=StreamingResponse
 )
 async def stream(
     request: Request,

@@ -8,12 +8,11 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import Header, Query, Request, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 from pydantic import Field
 
-from forgeml.api.deps import CurrentActor, Paging, Svc, resources
-from forgeml.api.errors import responses
+from forgeml.api.deps import CurrentActor, Paging, Svc
 from forgeml.api.job_schemas import (
     JobCreate,
     JobDetailOut,
@@ -26,6 +25,7 @@ from forgeml.api.job_schemas import (
     TransitionOut,
     job_out,
 )
+from forgeml.api.routing import OpenApiResponses, Routes
 from forgeml.api.schemas import PageOut, Timestamp, page_of
 from forgeml.domain.errors import InvalidInput
 from forgeml.domain.filters import JobFilter
@@ -33,18 +33,14 @@ from forgeml.edge.sse import SSE_RESPONSE, Batch, event, sse_response
 from forgeml.services.container import Services
 from forgeml.services.identity.audit import Actor
 
-router = APIRouter(prefix="/training-jobs", tags=["training jobs"])
-JOB = resources(job_id="training_job")
+api = Routes(
+    "/training-jobs", tags=["training jobs"], errors=(401, 403), ids={"job_id": "training_job"}
+)
+router = api.router
 _POLL_S = 0.3
 
 
-@router.post(
-    "",
-    name="training_job.create",
-    status_code=201,
-    response_model=JobOut,
-    responses=responses(401, 403, 409, 413, 422),
-)
+@api.route("POST", "training_job.create", JobOut, status=201, errors=(409, 413, 422))
 def create_job(
     body: JobCreate,
     actor: CurrentActor,
@@ -56,9 +52,7 @@ def create_job(
     return job_out(svc.jobs.create(actor, spec, idempotency_key=idempotency_key))
 
 
-@router.get(
-    "", name="training_job.list", response_model=PageOut[JobOut], responses=responses(401, 403, 422)
-)
+@api.route("GET", "training_job.list", PageOut[JobOut], errors=(422,))
 def list_jobs(
     actor: CurrentActor,
     svc: Svc,
@@ -83,13 +77,7 @@ def list_jobs(
     return page_of(job_out, res)
 
 
-@router.get(
-    "/{job_id}",
-    name="training_job.get",
-    response_model=JobDetailOut,
-    responses=responses(401, 403, 404),
-    openapi_extra=JOB,
-)
+@api.route("GET /{job_id}", "training_job.get", JobDetailOut, errors=(404,))
 def describe_job(job_id: str, actor: CurrentActor, svc: Svc) -> JobDetailOut:
     d = svc.jobs.describe(actor, job_id)
     return JobDetailOut(
@@ -98,24 +86,12 @@ def describe_job(job_id: str, actor: CurrentActor, svc: Svc) -> JobDetailOut:
     )
 
 
-@router.post(
-    "/{job_id}/stop",
-    name="training_job.stop",
-    response_model=JobOut,
-    responses=responses(401, 403, 404, 409),
-    openapi_extra=JOB,
-)
+@api.route("POST /{job_id}/stop", "training_job.stop", JobOut, errors=(404, 409))
 def stop_job(job_id: str, actor: CurrentActor, svc: Svc) -> JobOut:
     return job_out(svc.jobs.stop(actor, job_id))
 
 
-@router.get(
-    "/{job_id}/logs",
-    name="training_job.logs",
-    response_model=LogsOut,
-    responses=responses(401, 403, 404, 422),
-    openapi_extra=JOB,
-)
+@api.route("GET /{job_id}/logs", "training_job.logs", LogsOut, errors=(404, 422))
 def job_logs(
     job_id: str,
     actor: CurrentActor,
@@ -131,13 +107,7 @@ def job_logs(
     )
 
 
-@router.get(
-    "/{job_id}/metrics",
-    name="training_job.metrics",
-    response_model=MetricsOut,
-    responses=responses(401, 403, 404, 422),
-    openapi_extra=JOB,
-)
+@api.route("GET /{job_id}/metrics", "training_job.metrics", MetricsOut, errors=(404, 422))
 def job_metrics(
     job_id: str,
     actor: CurrentActor,
@@ -151,13 +121,7 @@ def job_metrics(
     return MetricsOut(items=items, next_after=rows[-1][0] if rows else after)
 
 
-@router.get(
-    "/{job_id}/events",
-    name="training_job.events",
-    response_model=list[JobEventOut],
-    responses=responses(401, 403, 404, 422),
-    openapi_extra=JOB,
-)
+@api.route("GET /{job_id}/events", "training_job.events", list[JobEventOut], errors=(404, 422))
 def job_events(
     job_id: str,
     actor: CurrentActor,
@@ -190,31 +154,18 @@ def _artifact(name: str) -> Callable[..., Response]:
     return download
 
 
-def _streaming_get(path: str, endpoint: Callable[..., Response], name: str, **kw: Any) -> None:
-    """A GET of one job whose body streams (artifact downloads, live streams)."""
-    router.add_api_route(
-        path,
-        endpoint,
-        methods=["GET"],
-        name=name,
-        response_class=StreamingResponse,
-        openapi_extra=JOB,
-        **kw,
-    )
-
-
-_DOWNLOAD: dict[int | str, dict[str, Any]] = {
+_DOWNLOAD: OpenApiResponses = {
     200: {"content": {"application/gzip": {}}},
     307: {"description": "redirect to a presigned URL"},
-    **responses(401, 403, 404),
 }
 for _name, _op in (("model.tar.gz", "model"), ("output.tar.gz", "output")):
-    _streaming_get(
-        f"/{{job_id}}/artifacts/{_name}",
-        _artifact(_name),
+    api.route(
+        f"GET /{{job_id}}/artifacts/{_name}",
         f"training_job.{_op}_download",
-        responses=_DOWNLOAD,
-    )
+        errors=(404,),
+        ok=_DOWNLOAD,
+        response_class=StreamingResponse,
+    )(_artifact(_name))
 
 
 # --- live streams (SSE) ----------------------------------------------------------------------
@@ -273,10 +224,11 @@ for _route, _page, _doc in (
         "The job's events (state changes, completion) as server-sent events until it ends.",
     ),
 ):
-    _streaming_get(
-        f"/{{job_id}}/{_route}/stream",
-        _streamer(_page),
+    api.route(
+        f"GET /{{job_id}}/{_route}/stream",
         f"training_job.{_route}_stream",
+        errors=(404, 422),
+        ok=SSE_RESPONSE,
+        response_class=StreamingResponse,
         description=_doc,
-        responses={**SSE_RESPONSE, **responses(401, 403, 404, 422)},
-    )
+    )(_streamer(_page))

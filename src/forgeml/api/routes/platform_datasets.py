@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query
-
 from forgeml.api.dataset_schemas import (
     GrantCreate,
     GrantOut,
     PlatformDatasetOut,
     PlatformVersionOut,
 )
-from forgeml.api.deps import CurrentActor, Paging, Svc, resources
-from forgeml.api.errors import responses
+from forgeml.api.deps import CurrentActor, IdQuery, Paging, Svc
+from forgeml.api.routing import Routes
 from forgeml.api.schemas import PageOut, page_of
 from forgeml.services.datasets.grants import PlatformView
 
-router = APIRouter(tags=["platform datasets"])
+api = Routes(
+    tags=["platform datasets"],
+    errors=(401, 403),
+    ids={"dataset_id": "platform_dataset", "grant_id": "grant"},
+)
+router = api.router
 
 
 def view_out(v: PlatformView) -> PlatformDatasetOut:
@@ -41,35 +42,22 @@ def view_out(v: PlatformView) -> PlatformDatasetOut:
     )
 
 
-@router.get(
-    "/platform-datasets",
-    name="platform_dataset.list",
-    response_model=PageOut[PlatformDatasetOut],
-    responses=responses(401, 403, 422),
+@api.route(
+    "GET /platform-datasets", "platform_dataset.list", PageOut[PlatformDatasetOut], errors=(422,)
 )
 def list_platform(actor: CurrentActor, svc: Svc, page: Paging) -> PageOut[PlatformDatasetOut]:
     res = svc.datasets.grants.list_platform(actor, cursor=page.cursor, limit=page.limit)
     return page_of(view_out, res)
 
 
-@router.get(
-    "/platform-datasets/{dataset_id}",
-    name="platform_dataset.get",
-    response_model=PlatformDatasetOut,
-    responses=responses(401, 403, 404),
-    openapi_extra=resources(dataset_id="platform_dataset"),
+@api.route(
+    "GET /platform-datasets/{dataset_id}", "platform_dataset.get", PlatformDatasetOut, errors=(404,)
 )
 def get_platform(dataset_id: str, actor: CurrentActor, svc: Svc) -> PlatformDatasetOut:
     return view_out(svc.datasets.grants.get_platform(actor, dataset_id))
 
 
-@router.post(
-    "/grants",
-    name="grant.create",
-    status_code=201,
-    response_model=GrantOut,
-    responses=responses(401, 403, 404, 422),
-)
+@api.route("POST /grants", "grant.create", GrantOut, status=201, errors=(404, 422))
 def create_grant(body: GrantCreate, actor: CurrentActor, svc: Svc) -> GrantOut:
     grant = svc.datasets.grants.create(
         actor,
@@ -81,18 +69,13 @@ def create_grant(body: GrantCreate, actor: CurrentActor, svc: Svc) -> GrantOut:
     return GrantOut.model_validate(grant)
 
 
-@router.get(
-    "/grants",
-    name="grant.list",
-    response_model=PageOut[GrantOut],
-    responses=responses(401, 403, 422),
-)
+@api.route("GET /grants", "grant.list", PageOut[GrantOut], errors=(422,))
 def list_grants(
     actor: CurrentActor,
     svc: Svc,
     page: Paging,
-    dataset_id: Annotated[str | None, Query(max_length=32)] = None,
-    tenant_id: Annotated[str | None, Query(max_length=32)] = None,
+    dataset_id: IdQuery = None,
+    tenant_id: IdQuery = None,
 ) -> PageOut[GrantOut]:
     res = svc.datasets.grants.list(
         actor, dataset_id=dataset_id, tenant_id=tenant_id, cursor=page.cursor, limit=page.limit
@@ -100,23 +83,11 @@ def list_grants(
     return page_of(GrantOut.model_validate, res)
 
 
-@router.get(
-    "/grants/{grant_id}",
-    name="grant.get",
-    response_model=GrantOut,
-    responses=responses(401, 403, 404),
-    openapi_extra=resources(grant_id="grant"),
-)
+@api.route("GET /grants/{grant_id}", "grant.get", GrantOut, errors=(404,))
 def get_grant(grant_id: str, actor: CurrentActor, svc: Svc) -> GrantOut:
     return GrantOut.model_validate(svc.datasets.grants.get(actor, grant_id))
 
 
-@router.delete(
-    "/grants/{grant_id}",
-    name="grant.revoke",
-    response_model=GrantOut,
-    responses=responses(401, 403, 404),
-    openapi_extra=resources(grant_id="grant"),
-)
+@api.route("DELETE /grants/{grant_id}", "grant.revoke", GrantOut, errors=(404,))
 def revoke_grant(grant_id: str, actor: CurrentActor, svc: Svc) -> GrantOut:
     return GrantOut.model_validate(svc.datasets.grants.revoke(actor, grant_id))

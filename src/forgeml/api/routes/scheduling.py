@@ -4,39 +4,26 @@ overview for platform admins (runners with their capacity, queue depth per class
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from forgeml.api.deps import CurrentActor, Svc
-from forgeml.api.errors import responses
 from forgeml.api.job_schemas import QueueOut, ResourceClassIn, ResourceClassOut, RunnerOut
+from forgeml.api.routing import Routes
 
-router = APIRouter(tags=["scheduling"])
+api = Routes(tags=["scheduling"], errors=(401, 403))
+router = api.router
 
 
-@router.get(
-    "/resource-classes",
-    name="resource_class.list",
-    response_model=list[ResourceClassOut],
-    responses=responses(401, 403),
-)
+@api.route("GET /resource-classes", "resource_class.list", list[ResourceClassOut])
 def list_classes(actor: CurrentActor, svc: Svc) -> list[ResourceClassOut]:
     return [ResourceClassOut.model_validate(c) for c in svc.scheduling.list_classes(actor)]
 
 
-@router.put(
-    "/admin/resource-classes",
-    name="resource_class.put",
-    response_model=ResourceClassOut,
-    responses=responses(401, 403, 422),
-)
+@api.route("PUT /admin/resource-classes", "resource_class.put", ResourceClassOut, errors=(422,))
 def put_class(body: ResourceClassIn, actor: CurrentActor, svc: Svc) -> ResourceClassOut:
     """Create or replace a class by name; set `enabled: false` to retire one."""
     return ResourceClassOut.model_validate(svc.scheduling.put_class(actor, body.model_dump()))
 
 
-@router.get(
-    "/admin/queue", name="queue.overview", response_model=QueueOut, responses=responses(401, 403)
-)
+@api.route("GET /admin/queue", "queue.overview", QueueOut)
 def queue_overview(actor: CurrentActor, svc: Svc) -> QueueOut:
     o = svc.scheduling.overview(actor)
     return QueueOut(depth=o.depth, runners=[RunnerOut.model_validate(r) for r in o.runners])

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query
-
-from forgeml.api.deps import CurrentActor, Paging, Svc, resources
-from forgeml.api.errors import responses
+from forgeml.api.deps import CurrentActor, IdQuery, Paging, Svc
+from forgeml.api.routing import Routes
 from forgeml.api.schemas import PageOut, TokenCreate, TokenCreated, TokenOut, page_of
 
-router = APIRouter(prefix="/tokens", tags=["tokens"])
+api = Routes("/tokens", tags=["tokens"], errors=(401, 403), ids={"token_id": "token"})
+router = api.router
 
 
-@router.post(
-    "",
-    name="token.create",
-    status_code=201,
-    response_model=TokenCreated,
-    responses=responses(401, 403, 404, 422),
-)
+@api.route("POST", "token.create", TokenCreated, status=201, errors=(404, 422))
 def create_token(body: TokenCreate, actor: CurrentActor, svc: Svc) -> TokenCreated:
     """Create a token; the secret is in this response only and is stored as a hash."""
     new = svc.tokens.create(
@@ -32,37 +23,20 @@ def create_token(body: TokenCreate, actor: CurrentActor, svc: Svc) -> TokenCreat
     return TokenCreated(**TokenOut.model_validate(new.token).model_dump(), token=new.secret)
 
 
-@router.get(
-    "", name="token.list", response_model=PageOut[TokenOut], responses=responses(401, 403, 422)
-)
+@api.route("GET", "token.list", PageOut[TokenOut], errors=(422,))
 def list_tokens(
-    actor: CurrentActor,
-    svc: Svc,
-    page: Paging,
-    user_id: Annotated[str | None, Query(max_length=32)] = None,
+    actor: CurrentActor, svc: Svc, page: Paging, user_id: IdQuery = None
 ) -> PageOut[TokenOut]:
     res = svc.tokens.list(actor, user_id=user_id, cursor=page.cursor, limit=page.limit)
     return page_of(TokenOut.model_validate, res)
 
 
-@router.get(
-    "/{token_id}",
-    name="token.get",
-    response_model=TokenOut,
-    responses=responses(401, 403, 404),
-    openapi_extra=resources(token_id="token"),
-)
+@api.route("GET /{token_id}", "token.get", TokenOut, errors=(404,))
 def get_token(token_id: str, actor: CurrentActor, svc: Svc) -> TokenOut:
     return TokenOut.model_validate(svc.tokens.get(actor, token_id))
 
 
-@router.delete(
-    "/{token_id}",
-    name="token.revoke",
-    response_model=TokenOut,
-    responses=responses(401, 403, 404),
-    openapi_extra=resources(token_id="token"),
-)
+@api.route("DELETE /{token_id}", "token.revoke", TokenOut, errors=(404,))
 def revoke_token(token_id: str, actor: CurrentActor, svc: Svc) -> TokenOut:
     """Revoke (idempotent); the token stops working immediately."""
     return TokenOut.model_validate(svc.tokens.revoke(actor, token_id))

@@ -4,23 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import Query, Response
 
-from forgeml.api.deps import CurrentActor, Paging, Svc, resources
-from forgeml.api.errors import responses
+from forgeml.api.deps import CurrentActor, IdQuery, Paging, Svc
+from forgeml.api.routing import Routes
 from forgeml.api.schemas import PageOut, UserCreate, UserOut, UserUpdate, page_of
 from forgeml.domain.identity import Role
 
-router = APIRouter(prefix="/users", tags=["users"])
+api = Routes("/users", tags=["users"], errors=(401, 403), ids={"user_id": "user"})
+router = api.router
 
 
-@router.post(
-    "",
-    name="user.create",
-    status_code=201,
-    response_model=UserOut,
-    responses=responses(401, 403, 404, 409, 422),
-)
+@api.route("POST", "user.create", UserOut, status=201, errors=(404, 409, 422))
 def create_user(body: UserCreate, actor: CurrentActor, svc: Svc) -> UserOut:
     user = svc.users.create(
         actor,
@@ -33,14 +28,12 @@ def create_user(body: UserCreate, actor: CurrentActor, svc: Svc) -> UserOut:
     return UserOut.model_validate(user)
 
 
-@router.get(
-    "", name="user.list", response_model=PageOut[UserOut], responses=responses(401, 403, 422)
-)
+@api.route("GET", "user.list", PageOut[UserOut], errors=(422,))
 def list_users(
     actor: CurrentActor,
     svc: Svc,
     page: Paging,
-    tenant_id: Annotated[str | None, Query(max_length=32)] = None,
+    tenant_id: IdQuery = None,
     role: Annotated[Role | None, Query()] = None,
 ) -> PageOut[UserOut]:
     res = svc.users.list(
@@ -53,37 +46,19 @@ def list_users(
     return page_of(UserOut.model_validate, res)
 
 
-@router.get(
-    "/{user_id}",
-    name="user.get",
-    response_model=UserOut,
-    responses=responses(401, 403, 404),
-    openapi_extra=resources(user_id="user"),
-)
+@api.route("GET /{user_id}", "user.get", UserOut, errors=(404,))
 def get_user(user_id: str, actor: CurrentActor, svc: Svc) -> UserOut:
     return UserOut.model_validate(svc.users.get(actor, user_id))
 
 
-@router.patch(
-    "/{user_id}",
-    name="user.update",
-    response_model=UserOut,
-    responses=responses(401, 403, 404, 409, 422),
-    openapi_extra=resources(user_id="user"),
-)
+@api.route("PATCH /{user_id}", "user.update", UserOut, errors=(404, 409, 422))
 def update_user(user_id: str, body: UserUpdate, actor: CurrentActor, svc: Svc) -> UserOut:
     return UserOut.model_validate(
         svc.users.update(actor, user_id, body.model_dump(exclude_unset=True))
     )
 
 
-@router.delete(
-    "/{user_id}",
-    name="user.delete",
-    status_code=204,
-    responses=responses(401, 403, 404, 409),
-    openapi_extra=resources(user_id="user"),
-)
+@api.route("DELETE /{user_id}", "user.delete", status=204, errors=(404, 409))
 def delete_user(user_id: str, actor: CurrentActor, svc: Svc) -> Response:
     svc.users.delete(actor, user_id)
     return Response(status_code=204)
