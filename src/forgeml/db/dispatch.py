@@ -97,6 +97,15 @@ def lock_cursor(conn: Connection, name: str, at: datetime) -> int:
     return int(conn.execute(stmt).scalar_one())
 
 
+def events_beyond(conn: Connection, name: str) -> bool:
+    """Whether events exist past the cursor: the read an idle dispatcher makes instead of
+    locking the cursor in a write transaction."""
+    cursor = sa.select(dispatch_cursors.c.seq).where(dispatch_cursors.c.name == name)
+    seq = conn.execute(cursor).scalar()
+    newer = sa.select(events.c.seq).where(events.c.seq > (seq or 0)).limit(1)
+    return conn.execute(newer).first() is not None
+
+
 def advance_cursor(conn: Connection, name: str, seq: int, at: datetime) -> None:
     stmt = dispatch_cursors.update().where(dispatch_cursors.c.name == name)
     conn.execute(stmt.values(seq=seq, updated_at=at))
@@ -127,10 +136,7 @@ def claim(
 ) -> RowMapping | None:
     """Take one due row (pending and due, or delivering with an expired lease) under a lease."""
     c = table.c
-    due = sa.or_(
-        sa.and_(c.state == DeliveryState.PENDING.value, c.next_attempt_at <= now),
-        sa.and_(c.state == DeliveryState.DELIVERING.value, c.lease_until < now),
-    )
+    due = _due(table, now)
     pick = sa.select(c.id).where(due, *(where or [])).order_by(c.next_attempt_at).limit(1)
     if conn.dialect.name == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
@@ -146,6 +152,22 @@ def claim(
         .returning(*c)
     )
     return conn.execute(stmt).mappings().first()
+
+
+def _due(table: sa.Table, now: datetime) -> sa.ColumnElement[bool]:
+    c = table.c
+    return sa.or_(
+        sa.and_(c.state == DeliveryState.PENDING.value, c.next_attempt_at <= now),
+        sa.and_(c.state == DeliveryState.DELIVERING.value, c.lease_until < now),
+    )
+
+
+def any_due(
+    conn: Connection, table: sa.Table, now: datetime, where: list[sa.ColumnElement[bool]]
+) -> bool:
+    """Whether `claim` would find a row: the read an idle dispatcher makes instead of a write."""
+    stmt = sa.select(table.c.id).where(_due(table, now), *where).limit(1)
+    return conn.execute(stmt).first() is not None
 
 
 def finish(

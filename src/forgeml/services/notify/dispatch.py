@@ -79,6 +79,9 @@ class Dispatcher:
 
     def fan_out(self) -> int:
         """Turn the next batch of events into deliveries and e-mails; returns events consumed."""
+        with self.db.read() as conn:  # idle: a read, never a write transaction
+            if not dq.events_beyond(conn, CURSOR):
+                return 0
         with self.db.write() as conn:
             now = utcnow()
             seq = dq.lock_cursor(conn, CURSOR, now)
@@ -110,6 +113,9 @@ class Dispatcher:
     ) -> tuple[RowMapping, str] | None:
         token, now = secrets.token_hex(16), utcnow()
         lease = now + timedelta(seconds=self.cfg.lease_s)
+        with self.db.read() as conn:  # idle: a read, never a write transaction
+            if not dq.any_due(conn, table, now, where):
+                return None
         with self.db.write() as conn:
             row = dq.claim(conn, table, now=now, lease_until=lease, token=token, where=where)
         return None if row is None else (row, token)
