@@ -53,8 +53,9 @@ class JobRunService:
         self.db, self.settings, self.envs = db, settings, envs
         self.work_root = settings.work_root
         self.executor = executor or open_executor(settings.executor)
+        # load_algorithm bound late: what `self.load_algorithm` is when an attempt asks
         self.deps = AttemptDeps(
-            db, store, settings, self.executor, self.load_algorithm, check_quota
+            db, store, settings, self.executor, lambda v: self.load_algorithm(v), check_quota
         )
         self.runner: Runner | None = None
         self.attempts: dict[str, tuple[Attempt, threading.Thread]] = {}
