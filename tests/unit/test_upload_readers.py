@@ -26,7 +26,7 @@ def _pieces(data: bytes, rng: random.Random, count: int) -> list[bytes]:
 def test_hashing_body_passes_every_byte_in_order_and_hashes_them(seed: int) -> None:
     rng = random.Random(seed)
     data = os.urandom(rng.choice([0, 1, 300 * KIB, 3 * CHUNK_SIZE + 12345]))
-    pieces = _pieces(data, rng, rng.randint(0, 40)) + [b""]  # empty pieces are no end
+    pieces = [*_pieces(data, rng, rng.randint(0, 40)), b""]  # empty pieces are no end
     body = HashingBody(iter(pieces))
     out = []
     while chunk := body.read(rng.choice([1, 4 * KIB, CHUNK_SIZE, 5 * CHUNK_SIZE])):
