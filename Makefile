@@ -24,7 +24,7 @@ $(VENV)/.stamp-run: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
-	$(PIP) install --quiet -e '.[dev,s3]' 'torch==2.13.0' 'scikit-learn>=1.3'
+	$(PIP) install --quiet -e '.[dev,s3,ray]' 'torch==2.13.0' 'scikit-learn>=1.3'
 	touch $@ $(VENV)/.stamp-run
 
 sysdeps: ## Install system packages the sandbox needs (bubblewrap), where apt and root allow
