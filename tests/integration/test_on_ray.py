@@ -5,6 +5,7 @@ clients live where nothing but this machine's loopback exists. One pytest run, i
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -36,7 +37,7 @@ def test_ray_suite_in_a_private_network_namespace(tmp_path_factory: pytest.TempP
         sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-m", "not postgres",
         "--basetemp", str(tmp_path_factory.mktemp("on-ray")), "tests/on_ray",
     ]  # fmt: skip
-    inner = " ".join(pytest_cmd)
+    inner = shlex.join(pytest_cmd)
     proc = subprocess.run(
         ["unshare", "-n", "sh", "-c", f"ip link set lo up && exec {inner}"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=1700,
