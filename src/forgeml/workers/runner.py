@@ -12,11 +12,15 @@ from forgeml.workers.base import Loop
 
 
 class RunnerLoop(Loop):
-    name = "runner"
-    interval_s = 0.2  # idle poll for jobs submitted elsewhere; local submits wake it at once
+    """Idle, it sleeps on the job service's `wake` event: set by a NOTIFY on `wakeups.JOBS`
+    (a job became claimable or a slot freed, any process), a local submit, or shutdown."""
 
-    def __init__(self, service: JobRunService) -> None:
+    name = "runner"
+
+    def __init__(self, service: JobRunService, floor_s: float = 5.0) -> None:
         self.service = service
+        self.wake = service.wake
+        self.interval_s = floor_s
 
     def tick(self) -> bool:
         return self.service.tick()
@@ -28,8 +32,3 @@ class RunnerLoop(Loop):
             self.iterate(stop)
         finally:
             self.service.shutdown()
-
-    def idle(self, stop: threading.Event) -> None:
-        # Woken by a submit in this process, by shutdown, or after the idle poll (jobs
-        # submitted through another process's API).
-        self.service.wake.wait(self.interval_s)
