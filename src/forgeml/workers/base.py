@@ -59,7 +59,9 @@ class Loop:
                 log.exception("loop tick failed", loop=self.name, retry_in_s=round(wait, 2))
                 stop.wait(wait)
                 continue
-            if not busy:
+            # Checked after the tick: a stop that came while it ran may have had its wake-up
+            # cleared by it (the stop is set before the wake-ups, so it is seen here).
+            if not busy and not stop.is_set():
                 self.idle(stop)
 
     def idle(self, stop: threading.Event) -> None:

@@ -12,6 +12,7 @@ from forgeml.config import NotifySettings
 from forgeml.db import dispatch as dq
 from forgeml.db import webhooks as wq
 from forgeml.db.types import utcnow
+from forgeml.domain.errors import Unavailable
 from forgeml.services.container import Services
 from forgeml.services.notify.dispatch import Dispatcher
 from forgeml.workers.base import Loop
@@ -41,11 +42,14 @@ class DispatcherLoop(Loop):
 
     def until_due(self) -> float:
         """Seconds until the next retry is due, between `min_wait_s` and the floor."""
-        with self.db.read() as conn:
-            due = [
-                dq.next_due_at(conn, wq.deliveries, wq.deliverable()),
-                dq.next_due_at(conn, dq.email_outbox, []),
-            ]
+        try:
+            with self.db.read() as conn:
+                due = [
+                    dq.next_due_at(conn, wq.deliveries, wq.deliverable()),
+                    dq.next_due_at(conn, dq.email_outbox, []),
+                ]
+        except Unavailable:  # the next tick meets the outage and backs off
+            return self.interval_s
         now = utcnow()
         waits = [(at - now).total_seconds() for at in due if at is not None]
         return max(self.min_wait_s, min([self.interval_s, *waits]))
