@@ -6,7 +6,10 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+from forgeml.db import dispatch as dq
 from forgeml.db.types import utcnow
+from forgeml.domain.ids import new_id
+from forgeml.domain.webhooks import DeliveryState
 from forgeml.main import build_loops
 from forgeml.services.container import Services
 from forgeml.workers.base import Supervisor
@@ -30,11 +33,21 @@ def test_an_idle_runner_sleeps_the_floor_unless_a_back_off_ends_sooner(
     assert 0 < loop.until_due() <= 30.1
 
 
-def test_an_idle_dispatcher_sleeps_the_floor_when_nothing_will_fall_due(
+def test_an_idle_dispatcher_sleeps_until_its_next_retry_or_the_floor(
     services: Services,
 ) -> None:
     loop = DispatcherLoop(services, 0, FLOOR_S)
     assert loop.until_due() == FLOOR_S
+    now = utcnow()
+    row = {
+        "id": new_id("eml"), "tenant_id": None, "event_id": "evt_x", "user_id": "usr_x",
+        "to_address": "a@example.com", "subject": "s", "text_body": "t", "html_body": "h",
+        "state": DeliveryState.PENDING.value, "attempts": 1, "window_start": now,
+        "next_attempt_at": now + timedelta(seconds=30), "created_at": now,
+    }  # fmt: skip
+    with services.db.write() as conn:
+        dq.insert_emails(conn, [row])
+    assert 0 < loop.until_due() <= 30  # the retry's due time, not the floor
 
 
 def test_stopping_the_supervisor_ends_the_floor_sleeps(services: Services) -> None:
