@@ -11,7 +11,7 @@ import socket
 import threading
 
 from forgeml.services.algorithms.envs import AlgorithmEnvironments
-from forgeml.workers.base import Loop
+from forgeml.workers.base import FLOOR_S, Loop
 
 
 def holder_is_gone(holder: str) -> bool:
@@ -43,7 +43,7 @@ class AlgorithmBuilder(Loop):
     name = "algorithm-builder"
 
     def __init__(
-        self, envs: AlgorithmEnvironments, worker_id: str | None = None, floor_s: float = 5.0
+        self, envs: AlgorithmEnvironments, worker_id: str | None = None, floor_s: float = FLOOR_S
     ) -> None:
         self.envs = envs
         self.wake = threading.Event()

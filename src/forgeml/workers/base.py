@@ -13,9 +13,12 @@ from typing import Any
 
 import structlog
 
+from forgeml.config import WorkerSettings
 from forgeml.domain import retry
 
 log = structlog.get_logger("forgeml.workers")
+# Loops built without settings (tests, benches) sleep the setting's default floor.
+FLOOR_S: float = WorkerSettings.model_fields["wake_floor_s"].default
 
 
 class Loop:

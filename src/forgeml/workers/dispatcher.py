@@ -15,7 +15,7 @@ from forgeml.db.types import utcnow
 from forgeml.domain.errors import Unavailable
 from forgeml.services.container import Services
 from forgeml.services.notify.dispatch import Dispatcher
-from forgeml.workers.base import Loop
+from forgeml.workers.base import FLOOR_S, Loop
 
 
 class DispatcherLoop(Loop):
@@ -24,7 +24,7 @@ class DispatcherLoop(Loop):
 
     name = "dispatcher"
 
-    def __init__(self, services: Services, index: int = 0, floor_s: float = 5.0) -> None:
+    def __init__(self, services: Services, index: int = 0, floor_s: float = FLOOR_S) -> None:
         self.db = services.db
         self.dispatcher = Dispatcher(services.db, NotifySettings.of(services.settings))
         # Rows due but not claimable (a disabled webhook's) are looked at no more often than this.
@@ -61,6 +61,6 @@ class DispatcherLoop(Loop):
             self.dispatcher.close()
 
 
-def dispatcher_loops(services: Services, floor_s: float = 5.0) -> list[Loop]:
+def dispatcher_loops(services: Services, floor_s: float = FLOOR_S) -> list[Loop]:
     n = services.settings.webhooks.concurrency
     return [DispatcherLoop(services, i, floor_s) for i in range(n)]

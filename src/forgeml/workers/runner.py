@@ -11,7 +11,7 @@ from forgeml.db import job_queries as q
 from forgeml.db.types import utcnow
 from forgeml.domain.errors import Unavailable
 from forgeml.services.jobs.runner import JobRunService
-from forgeml.workers.base import Loop
+from forgeml.workers.base import FLOOR_S, Loop
 
 
 class RunnerLoop(Loop):
@@ -21,7 +21,7 @@ class RunnerLoop(Loop):
 
     name = "runner"
 
-    def __init__(self, service: JobRunService, floor_s: float = 5.0) -> None:
+    def __init__(self, service: JobRunService, floor_s: float = FLOOR_S) -> None:
         self.service = service
         self.wake = service.wake
         self.interval_s = floor_s
