@@ -177,9 +177,14 @@ class EventStreamSettings(BaseModel):
 
 
 class WorkerSettings(BaseModel):
-    """A standalone `forgeml worker`: its health endpoint (/livez, /readyz), off when unset."""
+    """A standalone `forgeml worker`: its health endpoint (/livez, /readyz), off when unset, and
+    the polling floor of the loops that wake on events (`db/wakeups.py`)."""
 
     model_config = _STRICT
+
+    # An idle runner, builder or dispatcher sleeps until notified, or this long at most: the
+    # safety net for a notification lost while the database was away.
+    wake_floor_s: float = Field(default=5.0, gt=0, le=3600)
 
     # host:port, e.g. 127.0.0.1:8081; unauthenticated, so a private address (docs/operations.md)
     health_listen: str | None = Field(default=None, pattern=r"^\S+:\d{1,5}$")
