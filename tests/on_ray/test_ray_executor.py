@@ -181,3 +181,17 @@ def test_a_lost_node_is_a_platform_error(cluster: Any, tmp_path: Path) -> None:
     while processes_with_marker(marker) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert processes_with_marker(marker) == []
+
+
+def test_gpus_are_the_ones_ray_gave_the_host(cluster: Any, tmp_path: Path) -> None:
+    # GPUs declared to Ray (no device needed with the sandbox off): the program must see the
+    # index Ray assigned on its node, never the worker's own index 7.
+    cluster.add_node(num_cpus=2, num_gpus=2, resources={"forgeml-class-gpu-test": 1})
+    cluster.wait_for_nodes(timeout=180)
+    script = "import os\nprint('CUDA=' + os.environ['CUDA_VISIBLE_DEVICES'], flush=True)\n"
+    spec = spec_in(tmp_path, script, resource_class="gpu-test", gpu_indices=(7,))
+    settings = RaySettings(address=cluster.address, class_resources=True)
+    results, captured = run(RayExecutor(settings), (spec,))
+    assert results["algo-1"].outcome == Outcome.COMPLETED, captured.text()
+    seen = next(x.text for x in captured.lines if x.text.startswith("CUDA="))
+    assert seen in ("CUDA=0", "CUDA=1"), seen

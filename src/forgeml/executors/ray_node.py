@@ -8,6 +8,7 @@ import socket
 import threading
 from collections import deque
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,7 @@ class HostActor:
         interval_s: float,
         syncs: list[str],
     ) -> HostResult:
+        (spec,) = _with_ray_gpus((spec,))
         return run_host(
             spec,
             on_log=self._log,
@@ -93,7 +95,7 @@ class HostActor:
     ) -> dict[str, HostResult]:
         """Every host of the job on this node, exactly as the local executor runs them."""
         request = RunRequest(
-            hosts=hosts,
+            hosts=_with_ray_gpus(hosts),
             sandbox=sandbox,
             on_log=self._log,
             stop=self._stop,
@@ -121,6 +123,19 @@ class HostActor:
                 raise RuntimeError(box[0])
 
         return sync
+
+
+def _with_ray_gpus(hosts: tuple[HostSpec, ...]) -> tuple[HostSpec, ...]:
+    """The GPUs Ray gave this actor, in order, instead of the worker's indices (which name the
+    worker's own devices, not this node's)."""
+    if not any(h.gpu_indices for h in hosts):
+        return hosts
+    ids = [int(g) for g in ray.get_gpu_ids()]
+    out = []
+    for h in hosts:
+        mine, ids = ids[: len(h.gpu_indices)], ids[len(h.gpu_indices) :]
+        out.append(replace(h, gpu_indices=tuple(mine)))
+    return tuple(out)
 
 
 def _node_ip() -> str:
