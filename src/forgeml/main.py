@@ -24,6 +24,7 @@ from forgeml.config import Settings
 from forgeml.db import migrate, wakeups
 from forgeml.db.engine import Database
 from forgeml.edge.drain import Drain
+from forgeml.executors.base import DemandSink
 from forgeml.services.container import Services
 from forgeml.services.identity.audit import Actor
 from forgeml.services.identity.auth import BootstrapResult
@@ -32,6 +33,7 @@ from forgeml.web.routes import portal_router
 from forgeml.workers.algorithm_builder import AlgorithmBuilder
 from forgeml.workers.base import Loop, Supervisor
 from forgeml.workers.dataset_gc import DatasetGcLoop, StoreSweepLoop
+from forgeml.workers.demand import DemandLoop
 from forgeml.workers.dispatcher import dispatcher_loops
 from forgeml.workers.runner import RunnerLoop
 
@@ -88,7 +90,10 @@ def build_loops(services: Services, hub: wakeups.Wakeups | None = None) -> list[
         for channel, loop in [*subscribed, *((wakeups.EVENTS, d) for d in dispatchers)]:
             assert loop.wake is not None
             hub.subscribe(channel, loop.wake)
-    return [runner, builder, *dispatchers, DatasetGcLoop(services), StoreSweepLoop(services)]
+    loops = [runner, builder, *dispatchers, DatasetGcLoop(services), StoreSweepLoop(services)]
+    if isinstance(services.job_runs.executor, DemandSink):  # a cluster that can grow (Ray)
+        loops.append(DemandLoop(services.job_runs, services.job_runs.executor))
+    return loops
 
 
 def bootstrap_admin(

@@ -5,6 +5,7 @@ PostgreSQL); sandbox required."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,9 @@ from forgeml.db import job_queries as q
 from forgeml.db.engine import Database
 from forgeml.demo.data import write_digits_parts
 from forgeml.domain.jobs import billable_seconds
+from forgeml.executors.base import DemandSink
 from forgeml.services.container import Services
+from forgeml.workers.demand import DemandLoop
 from tests.support.jobs import logs_text, run_to_end, run_until, submit
 from tests.support.platform_jobs import (
     demo_channels,
@@ -60,16 +63,18 @@ def services(settings: Settings, database: Database) -> Iterator[Services]:
     svc.job_runs.shutdown(30)
 
 
-def _submit(world: World, tmp: Path, digits: dict[str, Path], name: str) -> dict[str, Any]:
-    version = register_example(world, "digits-classifier", tmp)
-    body = {
-        "name": name,
-        "algorithm": version,
+def _body(world: World, tmp: Path, digits: dict[str, Path]) -> dict[str, Any]:
+    """A 2-instance digits job's body: the example registered, its channels uploaded."""
+    return {
+        "algorithm": register_example(world, "digits-classifier", tmp),
         "input_data": demo_channels(world, digits, "digits-classifier"),
         "hyperparameters": {"epochs": 2},
         "resources": {"instance_count": 2, "resource_class": "cpu.small"},
     }
-    return submit(world, world.a.h(), body)
+
+
+def _submit(world: World, tmp: Path, digits: dict[str, Path], name: str) -> dict[str, Any]:
+    return submit(world, world.a.h(), {"name": name, **_body(world, tmp, digits)})
 
 
 def _nodes(text: str) -> set[str]:
@@ -104,3 +109,28 @@ def test_a_lost_node_is_retried_on_the_survivor_and_billed_once(
     # The lost attempt is a platform error: not billed; the job is billed for the second alone.
     assert [t.billable for t in times] == [False, True]
     assert done["billable_seconds"] == billable_seconds(times[1:], 2) > 0
+
+
+def test_queued_hosts_are_requested_from_rays_autoscaler(
+    world: World, tmp_path: Path, digits: dict[str, Path], services: Services
+) -> None:
+    from ray.autoscaler._private.commands import AUTOSCALER_RESOURCE_REQUEST_CHANNEL
+    from ray.experimental.internal_kv import _internal_kv_get
+
+    def requested() -> list[dict[str, float]]:
+        return list(json.loads(_internal_kv_get(AUTOSCALER_RESOURCE_REQUEST_CHANNEL) or b"[]"))
+
+    executor = services.job_runs.executor
+    assert isinstance(executor, DemandSink)
+    loop = DemandLoop(services.job_runs, executor)
+    body = _body(world, tmp_path, digits)
+    jobs = [submit(world, world.a.h(), {"name": f"queued-{i}", **body})["id"] for i in range(2)]
+    loop.tick()
+    bundles = requested()
+    assert len(bundles) == 4, bundles
+    assert all(b["CPU"] == 2 and b[CLASS_RESOURCE] > 0 for b in bundles), bundles
+    for job_id in jobs:
+        resp = world.client.post(f"/api/v1/training-jobs/{job_id}/stop", headers=world.a.h())
+        assert resp.status_code in (200, 202), resp.text
+    loop.tick()
+    assert requested() == []  # nothing queued: the autoscaler may shrink the cluster

@@ -28,6 +28,7 @@ from forgeml.domain.errors import Conflict, NotFound
 from forgeml.domain.failures import FailureKind
 from forgeml.domain.filters import JobFilter
 from forgeml.domain.job_model import (
+    ClassDemand,
     LogEntry,
     MetricSample,
     ResourceClass,
@@ -266,6 +267,29 @@ def queue_depth(conn: Connection) -> dict[str, int]:
         .group_by(t.c.resource_class)
     )
     return {str(name): int(n) for name, n in conn.execute(stmt)}
+
+
+def pending_demand(conn: Connection) -> list[ClassDemand]:
+    """Queued jobs and their hosts per resource class (Pending or Interrupted, claimable)."""
+    t, rc = training_jobs, resource_classes
+    stmt = (
+        sa.select(
+            t.c.resource_class,
+            sa.func.count(),
+            sa.func.sum(t.c.instance_count),
+            rc.c.cpus,
+            rc.c.memory_bytes,
+            rc.c.gpus,
+        )
+        .join(rc, rc.c.name == t.c.resource_class)
+        .where(t.c.secondary_status.in_(["Pending", "Interrupted"]))
+        .group_by(t.c.resource_class, rc.c.cpus, rc.c.memory_bytes, rc.c.gpus)
+        .order_by(t.c.resource_class)
+    )
+    return [
+        ClassDemand(str(name), int(jobs), int(hosts or 0), int(cpus), int(mem), int(gpus))
+        for name, jobs, hosts, cpus, mem, gpus in conn.execute(stmt)
+    ]
 
 
 def next_not_before(conn: Connection, now: datetime) -> datetime | None:

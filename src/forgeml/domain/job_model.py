@@ -123,6 +123,19 @@ class ResourceClass:
 
 
 @dataclass(frozen=True)
+class ClassDemand:
+    """What the queue asks of one resource class: its queued jobs and their hosts' resources
+    (an autoscaler's input: `/metrics` and Ray's `request_resources`)."""
+
+    resource_class: str
+    jobs: int
+    instances: int
+    cpus: int  # per instance
+    memory_bytes: int
+    gpus: int
+
+
+@dataclass(frozen=True)
 class Runner:
     id: str
     name: str

@@ -10,8 +10,9 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+from forgeml.domain.job_model import ClassDemand
 from forgeml.training.artifacts import CheckpointSync
 from forgeml.training.sandbox import SandboxMode
 from forgeml.training.spec import HostResult, HostSpec, LogLine
@@ -32,6 +33,15 @@ class RunRequest:
 
 class HostCrashed(Exception):
     """The platform failed to run a host (not the program): the attempt may be retried."""
+
+
+@runtime_checkable
+class DemandSink(Protocol):
+    """An executor whose cluster can grow on demand (Ray's autoscaler)."""
+
+    def request_demand(self, demand: list[ClassDemand]) -> None:
+        """Ask for one bundle per queued host (an empty list: nothing queued, shrink)."""
+        ...
 
 
 class Executor(Protocol):

@@ -19,12 +19,14 @@ from ray.util.placement_group import PlacementGroup, placement_group, remove_pla
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from forgeml.config import RaySettings
+from forgeml.domain.job_model import ClassDemand
 from forgeml.executors.base import HostCrashed, RunRequest
 from forgeml.executors.ray_node import HostActor
 from forgeml.training.artifacts import CheckpointSync
 from forgeml.training.spec import HostResult, HostSpec, LogLine, Outcome
 from forgeml.training.volume import release_stale
 
+MAX_DEMAND_BUNDLES = 1000  # the head of the queue is what an autoscaler can act on
 _POLL_S = 0.1  # how often the driver collects log lines and checkpoint requests
 _CONNECT_LOCK = threading.Lock()
 
@@ -68,6 +70,22 @@ class RayExecutor:
                     log_to_driver=False,  # job output comes back as log lines, not on our stderr
                     configure_logging=False,
                 )
+
+    def request_demand(self, demand: list[ClassDemand]) -> None:
+        """Pending hosts as bundles for Ray's autoscaler (it keeps the last request: an empty
+        one lets the cluster shrink); capped, as an autoscaler reads the head of a long queue."""
+        from ray.autoscaler.sdk import request_resources
+
+        self.connect()
+        bundles: list[dict[str, float]] = []
+        for d in demand:
+            one = {"CPU": float(d.cpus), "memory": float(d.memory_bytes)}
+            if d.gpus:
+                one["GPU"] = float(d.gpus)
+            if self.settings.class_resources:
+                one[class_resource(d.resource_class)] = 0.001
+            bundles += [one] * min(d.instances, MAX_DEMAND_BUNDLES - len(bundles))
+        request_resources(bundles=bundles)
 
     def run(self, request: RunRequest) -> dict[str, HostResult]:
         self.connect()

@@ -15,9 +15,10 @@ import structlog
 
 from forgeml.config import JobServiceSettings
 from forgeml.db import algorithms as algo_q
+from forgeml.db import job_queries as q
 from forgeml.db.engine import Database
 from forgeml.db.types import utcnow
-from forgeml.domain.job_model import Runner
+from forgeml.domain.job_model import ClassDemand, Runner
 from forgeml.domain.jobs import Secondary
 from forgeml.executors.base import Executor
 from forgeml.executors.registry import open_executor
@@ -117,6 +118,11 @@ class JobRunService:
         return changed
 
     # --- claiming and running -------------------------------------------------------------
+
+    def pending_demand(self) -> list[ClassDemand]:
+        """Queued jobs and their hosts per class (what an autoscaler should provide)."""
+        with self.db.read() as conn:
+            return q.pending_demand(conn)
 
     def load_algorithm(self, version_id: str) -> ResolvedAlgorithm:
         with self.db.read() as conn:
