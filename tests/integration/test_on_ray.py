@@ -17,7 +17,7 @@ from tests.support.services import require_module, service_missing
 from tests.support.shared_tmp import run_shared_dir
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800), pytest.mark.xdist_group("example-envs")]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 def test_ray_suite_in_a_private_network_namespace(tmp_path_factory: pytest.TempPathFactory) -> None:
