@@ -1,7 +1,7 @@
 """The hot read routes (dataset list/get, job list/describe) authenticate in their own worker
-thread (`api/deps.LateActor`) and render their JSON once (`api/render.py`): still a revoked token
-or a suspended tenant is refused by the very next request, a missing credential is a 401 before
-anything else, and each request hops to a worker thread once.
+thread (`api/deps.LateActor`) and render their JSON once (`api/routing.Rendered`): still a
+revoked token or a suspended tenant is refused by the very next request, a missing credential
+is a 401 before anything else, and each request hops to a worker thread once.
 """
 
 from __future__ import annotations

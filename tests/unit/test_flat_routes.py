@@ -1,4 +1,4 @@
-"""`api/routing.add_flat` and `api/render.Rendered`: the API's routes registered flat answer and
+"""`api/routing.add_flat` and `api/routing.Rendered`: the API's routes registered flat answer and
 document exactly as the nested routers did, and a hot route's own JSON is FastAPI's, byte for byte.
 """
 
@@ -16,8 +16,7 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
 
 from forgeml.api.app import api_router
-from forgeml.api.render import Rendered
-from forgeml.api.routing import Routes, add_flat
+from forgeml.api.routing import Rendered, Routes, add_flat
 from forgeml.api.schemas import PageOut
 
 

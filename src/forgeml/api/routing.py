@@ -1,7 +1,8 @@
 """`Routes`: an APIRouter whose routes are declared in one line of data each, e.g.
 `@api.route("GET /{token_id}", "token.get", TokenOut, errors=(404,))`; what all routes of a router
 share (path parameters' resource types, error statuses) is declared once, on the router.
-Also the one `Content-Disposition` of the routes' downloads (`attachment`), and `add_flat`.
+Also the one `Content-Disposition` of the routes' downloads (`attachment`), `Rendered` (a hot
+route's JSON, serialized once) and `add_flat` (routers' routes added as plain routes).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Response, params
 from fastapi.routing import APIRoute
+from pydantic import BaseModel, TypeAdapter
 
 from forgeml.api.deps import resources
 from forgeml.api.errors import responses
@@ -105,6 +107,20 @@ class Routes:
 def attachment(filename: str) -> str:
     """`Content-Disposition` of a download saved as `filename` (RFC 6266: any characters)."""
     return f"attachment; filename*=UTF-8''{quote(filename)}"
+
+
+class Rendered:
+    """JSON of one response model, serialized once: a hot route that built its model returns
+    these bytes, so FastAPI neither re-validates the model nor hops to a worker thread to do it
+    (the route's declared model still documents it). The bytes are FastAPI's own `dump_json`'s.
+    """
+
+    def __init__(self, model: Any) -> None:
+        self._adapter: TypeAdapter[Any] = TypeAdapter(model)  # costly to build: once, at import
+
+    def __call__(self, value: BaseModel, status: int = 200) -> Response:
+        body = self._adapter.dump_json(value, by_alias=True)
+        return Response(body, status_code=status, media_type="application/json")
 
 
 def add_flat(target: APIRouter, source: APIRouter) -> None:

@@ -20,8 +20,7 @@ from forgeml.api.dataset_schemas import (
 )
 from forgeml.api.deps import CurrentActor, IdQuery, LateActor, Paging, Svc
 from forgeml.api.errors import envelope
-from forgeml.api.render import Rendered
-from forgeml.api.routing import Routes, attachment
+from forgeml.api.routing import Rendered, Routes, attachment
 from forgeml.api.schemas import INT_MAX, PageOut, page_of
 from forgeml.domain.datasets import DatasetKind
 from forgeml.services.datasets.downloads import RangeNotSatisfiable

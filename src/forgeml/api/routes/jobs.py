@@ -25,8 +25,7 @@ from forgeml.api.job_schemas import (
     TransitionOut,
     job_out,
 )
-from forgeml.api.render import Rendered
-from forgeml.api.routing import OpenApiResponses, Routes
+from forgeml.api.routing import OpenApiResponses, Rendered, Routes
 from forgeml.api.schemas import PageOut, Timestamp, page_of
 from forgeml.domain.errors import InvalidInput
 from forgeml.domain.filters import JobFilter
