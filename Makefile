@@ -24,14 +24,19 @@ $(VENV)/.stamp-run: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
-	$(PIP) install --quiet -e '.[dev,s3]' 'torch==2.13.0' 'scikit-learn>=1.3'
+	$(PIP) install --quiet -e '.[dev,s3,ray]' 'torch==2.13.0' 'scikit-learn>=1.3'
 	touch $@ $(VENV)/.stamp-run
 
-sysdeps: ## Install system packages the sandbox needs (bubblewrap), where apt and root allow
+sysdeps: ## Install system packages: bubblewrap (the sandbox), nginx (the replica tests' load balancer)
 	@if command -v bwrap >/dev/null; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \
 	else echo "warning: bubblewrap missing and cannot be installed here; jobs run unsandboxed (sandbox=auto)"; fi
+	@if [ -x /usr/sbin/nginx ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light >/dev/null; \
+	  if command -v service >/dev/null; then service nginx stop >/dev/null 2>&1 || true; fi; \
+	else echo "warning: nginx missing and cannot be installed here; the replica tests are skipped"; fi
 
 browserdeps: ## Install Chromium for the browser tests (tests/browser), where apt and root allow
 	@if [ -x /usr/bin/chromium ]; then :; \

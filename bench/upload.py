@@ -3,6 +3,7 @@ SeaweedFS), a bare ASGI app on the same uvicorn settings (bench/support/bare.py:
 to disk as it arrives, fsyncs; downloads with FileResponse), a local copy + fsync, and boto3
 straight to SeaweedFS. Same client library (httpx) for both HTTP paths, every repetition runs
 every path (order rotating), ratios per repetition with their spread, CPU s/GiB, load average.
+A ForgeML upload is session, PUT, commit into an existing dataset; the PUT is also timed alone.
 
     .venv/bin/python bench/upload.py [--size-mib 64] [--reps 5] [--stores file,s3]
 """
@@ -92,34 +93,42 @@ def file_body(src: Path) -> Iterator[bytes]:
 
 
 class ApiPath:
-    """Upload = create dataset, open session, streamed PUT, commit; download = GET the file."""
+    """Upload = open session, streamed PUT, commit (the dataset exists already: creating one is
+    no part of an upload); download = GET the file. The PUT alone is timed too (`put_s`)."""
 
     def __init__(self, url: str, token: str, pid: int, src: Path, size: int) -> None:
         self.c = Client(url, token, timeout=600)
         self.pid, self.src, self.size = pid, src, size
         self.f = LocalFile("bench/blob.bin", src, size, sha256_file(src))  # not timed
-        self.ds = ""
+        self.ds = self._dataset()
+        self.put_s = 0.0
+
+    def _dataset(self) -> str:
+        return str(self.c.datasets.create(f"bench-{time.time_ns()}", kind="platform")["id"])
 
     def up(self) -> None:
-        ds = self.c.datasets.create(f"bench-{time.time_ns()}", kind="platform")
-        self.ds = ds["id"]
         s = self.c.datasets.open_upload(self.ds, [self.f.decl()])
+        t = time.perf_counter()
         self.c.datasets.put_file(self.ds, s["version"]["id"], self.f)
+        self.put_s = time.perf_counter() - t
         self.c.datasets.commit(self.ds, s["version"]["id"])
 
     def down(self, out: Path) -> None:
         stream_to(self.c.http, f"/api/v1/datasets/{self.ds}/versions/1/files/bench/blob.bin", out)
 
     def cleanup(self, out: Path) -> None:
+        """Check the bytes that came back, then a fresh dataset for the next round (untimed)."""
         assert sha256_file(out) == self.f.sha256
         self.c.datasets.delete(self.ds)
+        self.ds = self._dataset()
 
 
 def paths(stack: ExitStack, work: Path, src: Path, size: int, stores: list[str]) -> dict[str, Any]:
-    """name -> (up, down, cleanup, server pid) for every path of this run."""
+    """name -> (up, down, cleanup, server pid, ApiPath or None) for every path of this run."""
     out: dict[str, Any] = {}
     direct = work / "direct.bin"
-    out["copy"] = (lambda: copy_fsync(src, direct), lambda o: copy_fsync(direct, o), None, None)
+    copy_down = partial(copy_fsync, direct)
+    out["copy"] = (partial(copy_fsync, src, direct), copy_down, None, None, None)
     (work / "bare").mkdir()
     bare_url, bare_pid = stack.enter_context(bare_app(work / "bare"))
     http = stack.enter_context(httpx.Client(base_url=bare_url, timeout=600))
@@ -128,11 +137,12 @@ def paths(stack: ExitStack, work: Path, src: Path, size: int, stores: list[str])
         headers = {"content-length": str(size)}
         http.put("/bare/upload/blob", content=file_body(src), headers=headers).raise_for_status()
 
-    out["bare"] = (bare_up, lambda o: stream_to(http, "/bare/download/blob", o), None, bare_pid)
+    bare_down = partial(stream_to, http, "/bare/download/blob")
+    out["bare"] = (bare_up, bare_down, None, bare_pid, None)
     if "file" in stores:
         url, token, pid = stack.enter_context(forgeml_up(work / "home-file"))
         api = ApiPath(url, token, pid, src, size)
-        out["api"] = (api.up, api.down, api.cleanup, pid)
+        out["api"] = (api.up, api.down, api.cleanup, pid, api)
     if "s3" in stores:
         out.update(s3_paths(stack, work, src, size))
     return out
@@ -161,8 +171,9 @@ def s3_paths(stack: ExitStack, work: Path, src: Path, size: int) -> dict[str, An
             lambda o: client.download_file(bucket, "blob", str(o), Config=cfg),
             None,
             None,
+            None,
         ),
-        "api-s3": (api.up, api.down, api.cleanup, pid),
+        "api-s3": (api.up, api.down, api.cleanup, pid, api),
     }
 
 
@@ -178,11 +189,13 @@ def run(size: int, reps: int, stores: list[str]) -> dict[str, Any]:
             for r in range(reps + 1):  # round 0 warms caches and servers up, not reported
                 got: dict[str, Any] = {"load": load()}
                 for name in names[r % len(names) :] + names[: r % len(names)]:
-                    up, down, cleanup, pid = ps[name]
+                    up, down, cleanup, pid, api = ps[name]
                     got[name] = {
                         "up": timed(size, up, pid),
                         "down": timed(size, partial(down, out), pid),
                     }
+                    if api is not None:
+                        got[name]["put"] = {"mbps": size / MB / api.put_s}
                     if cleanup:
                         cleanup(out)
                     out.unlink(missing_ok=True)
@@ -207,11 +220,20 @@ def summarize(rounds: list[dict[str, Any]], size: int) -> dict[str, Any]:
             }
             for d in ("up", "down")
         }
+        if "put" in rounds[0][name]:
+            res[name]["put"] = {"mbps": spread([r[name]["put"]["mbps"] for r in rounds], 2)}
     res["ratios"] = {
         f"{a}/{b} {d}": spread([r[a][d]["mbps"] / r[b][d]["mbps"] for r in rounds])
         for a, b in PAIRS
         if a in names and b in names
         for d in ("up", "down")
+    }
+    # The PUT alone against the same bytes' bare upload: the session's open and commit are
+    # fixed per-file costs, which `up` includes and this leaves out.
+    res["ratios"] |= {
+        f"{a} PUT/{b} up": spread([r[a]["put"]["mbps"] / r[b]["up"]["mbps"] for r in rounds])
+        for a, b in PAIRS
+        if b in ("bare", "boto3") and a in names and b in names and "put" in rounds[0][a]
     }
     res["loads"] = [r["load"] for r in rounds]
     res["goal"] = GOAL

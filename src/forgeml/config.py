@@ -10,7 +10,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -177,12 +177,34 @@ class EventStreamSettings(BaseModel):
 
 
 class WorkerSettings(BaseModel):
-    """A standalone `forgeml worker`: its health endpoint (/livez, /readyz), off when unset."""
+    """A standalone `forgeml worker`: its health endpoint (/livez, /readyz), off when unset, and
+    the polling floor of the loops that wake on events (`db/wakeups.py`)."""
 
     model_config = _STRICT
 
+    # An idle runner, builder or dispatcher sleeps until notified, or this long at most: the
+    # safety net for a notification lost while the database was away.
+    wake_floor_s: float = Field(default=5.0, gt=0, le=3600)
+
     # host:port, e.g. 127.0.0.1:8081; unauthenticated, so a private address (docs/operations.md)
     health_listen: str | None = Field(default=None, pattern=r"^\S+:\d{1,5}$")
+
+
+class RaySettings(BaseModel):
+    """`executor = "ray"`: the cluster the job hosts run on (docs/deploy.md)."""
+
+    model_config = _STRICT
+
+    address: str = "auto"  # `ray.init(address=...)`: "auto", "ray://head:10001", host:port
+    namespace: str = Field(default="forgeml", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    # Multi-host jobs: "pack" keeps every host of a job on one node, in the job's private loopback
+    # network; "spread" puts one host per node (STRICT_SPREAD when the cluster has enough nodes,
+    # packed otherwise), and such hosts use the node's network: the nodes' firewall must confine it.
+    multi_node: Literal["pack", "spread"] = "pack"
+    # Ask for a custom resource `forgeml-class-<class>` per host: admins pin classes to node types.
+    class_resources: bool = False
+    # How long a job waits for the cluster to place its hosts before the attempt fails (retried).
+    placement_timeout_s: float = Field(default=600.0, gt=0)
 
 
 class JobSettings(BaseModel):
@@ -258,6 +280,7 @@ class Settings(BaseSettings):
     events: EventStreamSettings = Field(default_factory=EventStreamSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    ray: RaySettings = Field(default_factory=RaySettings)
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
@@ -324,6 +347,7 @@ class JobServiceSettings:
     sandbox: Literal["required", "auto", "off"]
     executor: Literal["local", "ray"]
     s3: S3Settings
+    ray: RaySettings = field(default_factory=RaySettings)
 
     @classmethod
     def of(cls, settings: Settings) -> JobServiceSettings:
@@ -333,6 +357,7 @@ class JobServiceSettings:
             sandbox=settings.sandbox,
             executor=settings.executor,
             s3=settings.s3,
+            ray=settings.ray,
         )
 
 

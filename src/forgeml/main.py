@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from forgeml import serving
 from forgeml.api.app import create_app
 from forgeml.config import Settings
-from forgeml.db import migrate
+from forgeml.db import migrate, wakeups
 from forgeml.db.engine import Database
 from forgeml.edge.drain import Drain
 from forgeml.services.container import Services
@@ -76,14 +76,19 @@ def build_app(services: Services, plane: str = "public", drain: Drain | None = N
     )
 
 
-def build_loops(services: Services) -> list[Loop]:
-    return [
-        RunnerLoop(services.job_runs),
-        AlgorithmBuilder(services.algorithm_envs),
-        *dispatcher_loops(services),
-        DatasetGcLoop(services),
-        StoreSweepLoop(services),
-    ]
+def build_loops(services: Services, hub: wakeups.Wakeups | None = None) -> list[Loop]:
+    """The worker loops; with `hub`, the runner, builder and dispatchers wake on notifications
+    (else they poll at the floor, `worker.wake_floor_s`)."""
+    floor_s = services.settings.worker.wake_floor_s
+    runner = RunnerLoop(services.job_runs, floor_s)
+    builder = AlgorithmBuilder(services.algorithm_envs, floor_s=floor_s)
+    dispatchers = dispatcher_loops(services, floor_s)
+    if hub is not None:
+        subscribed = [(wakeups.JOBS, runner), (wakeups.BUILDS, builder)]
+        for channel, loop in [*subscribed, *((wakeups.EVENTS, d) for d in dispatchers)]:
+            assert loop.wake is not None
+            hub.subscribe(channel, loop.wake)
+    return [runner, builder, *dispatchers, DatasetGcLoop(services), StoreSweepLoop(services)]
 
 
 def bootstrap_admin(
@@ -114,6 +119,7 @@ class Runtime:
     stopping: threading.Event
     drain: Drain
     drain_s: float = 0.0  # SIGTERM → readyz 503 this long before the listener closes
+    wakeups: wakeups.Wakeups | None = None  # the LISTEN side; only a process with loops has one
 
 
 def make_runtime(settings: Settings, *, serve_api: bool, workers: bool) -> Runtime:
@@ -127,7 +133,9 @@ def make_runtime(settings: Settings, *, serve_api: bool, workers: bool) -> Runti
         for server in servers:
             server.should_exit = True
 
-    supervisor = Supervisor(build_loops(services), on_fatal=halt) if workers else None
+    # The API process only sends notifications; the process with the loops listens for them.
+    hub = wakeups.Wakeups(services.db.url) if workers else None
+    supervisor = Supervisor(build_loops(services, hub), on_fatal=halt) if workers else None
     grace_s = settings.server.grace_s
     if serve_api:
         planes = [("public", settings.listen)]
@@ -141,12 +149,14 @@ def make_runtime(settings: Settings, *, serve_api: bool, workers: bool) -> Runti
         app = health_app(services, supervisor, drain)
         servers.append(serving.make_server(app, *split_listen(settings.worker.health_listen), 1))
     drain_s = settings.server.drain_s if serve_api else 0.0
-    return Runtime(services, servers, supervisor, stopping, drain, drain_s)
+    return Runtime(services, servers, supervisor, stopping, drain, drain_s, hub)
 
 
 def run(runtime: Runtime) -> None:
     """Run servers and worker loops until SIGINT/SIGTERM, then stop cleanly: the API drains
     (docs/operations.md), then each loop ends after its current iteration."""
+    if runtime.wakeups:
+        runtime.wakeups.start()
     if runtime.supervisor:
         runtime.supervisor.start()
     _log_signals()
@@ -161,6 +171,8 @@ def run(runtime: Runtime) -> None:
             # Long enough for a training program's stop grace, so a running attempt gives
             # itself up (Interrupted, retried) before the process exits; else its lease expires.
             runtime.supervisor.stop(runtime.services.settings.jobs.stop_grace_s + 15)
+        if runtime.wakeups:
+            runtime.wakeups.close()
         runtime.services.close()
         log.info("stopped")
     if runtime.supervisor and runtime.supervisor.fatal:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from forgeml.db import columns as col
+from forgeml.db import wakeups
 from forgeml.db.pagination import Page, paginate
 from forgeml.db.rows import from_row, one
 from forgeml.db.tables import entity
@@ -141,8 +142,14 @@ def ensure_new_version(
         )
 
 
+def _wake_builders(conn: Connection, values: dict[str, Any]) -> None:
+    if values.get("status") == VersionStatus.BUILDING.value:
+        wakeups.notify(conn, wakeups.BUILDS)
+
+
 def insert_version(conn: Connection, values: dict[str, Any]) -> AlgorithmVersion:
     conn.execute(_V.insert().values(**values))
+    _wake_builders(conn, values)
     return get_version(conn, values["id"])
 
 
@@ -213,7 +220,10 @@ def set_status(
         .where(_V.c.id == version_id, _V.c.status.in_([s.value for s in expected]))
         .values(**values)
     )
-    return conn.execute(stmt).rowcount == 1
+    changed = conn.execute(stmt).rowcount == 1
+    if changed:
+        _wake_builders(conn, values)
+    return changed
 
 
 def _claimable_builds(stale_before: datetime) -> sa.Select[tuple[str]]:
@@ -260,7 +270,10 @@ def release_build_claim(conn: Connection, version_id: str, holder: str) -> bool:
         )
         .values(build_claimed_by=None, build_claimed_at=None)
     )
-    return bool(conn.execute(stmt).rowcount)
+    released = bool(conn.execute(stmt).rowcount)
+    if released:
+        wakeups.notify(conn, wakeups.BUILDS)  # claimable again
+    return released
 
 
 def bundle_key_in_use(conn: Connection, key: str) -> bool:

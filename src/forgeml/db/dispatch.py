@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 
 from forgeml.db import columns as col
+from forgeml.db import wakeups
 from forgeml.db.events import events
 from forgeml.db.rows import from_row
 from forgeml.db.scope import Scope, scoped
@@ -170,6 +171,23 @@ def any_due(
     return conn.execute(stmt).first() is not None
 
 
+def next_due_at(
+    conn: Connection, table: sa.Table, where: list[sa.ColumnElement[bool]]
+) -> datetime | None:
+    """When the next row falls due for `claim` (a retry or an expired lease); None: no row will."""
+    c = table.c
+    pending = sa.and_(c.state == DeliveryState.PENDING.value, *where)
+    delivering = sa.and_(c.state == DeliveryState.DELIVERING.value, *where)
+    at = conn.execute(
+        sa.select(
+            sa.select(sa.func.min(c.next_attempt_at)).where(pending).scalar_subquery(),
+            sa.select(sa.func.min(c.lease_until)).where(delivering).scalar_subquery(),
+        )
+    ).one()
+    found = [t for t in at if t is not None]
+    return min(found) if found else None
+
+
 def finish(
     conn: Connection, table: sa.Table, row_id: str, token: str, values: dict[str, Any]
 ) -> bool:
@@ -188,6 +206,8 @@ def finish(
 
 def insert_emails(conn: Connection, rows: list[dict[str, Any]]) -> None:
     insert_ignoring_duplicates(conn, email_outbox, rows, ["event_id", "user_id"])
+    if rows:
+        wakeups.notify(conn, wakeups.EVENTS)
 
 
 def get_prefs(conn: Connection, user_id: str) -> NotificationPrefs:

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+from forgeml.db import wakeups
 from forgeml.domain.errors import Conflict, InvalidInput, Unavailable
 
 
@@ -147,12 +148,18 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A read-write transaction: committed on success, rolled back on any exception."""
+        """A read-write transaction: committed on success, rolled back on any exception; then
+        the in-process wake-ups it notified fire (SQLite, `db/wakeups.py`)."""
         with translated_errors(), self.engine.connect() as conn:
             if self.is_sqlite:
                 conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-            with conn.begin():
-                yield conn
+            try:
+                with conn.begin():
+                    yield conn
+            except BaseException:
+                wakeups.rolled_back(conn)
+                raise
+            wakeups.committed(conn)  # after the commit: a woken loop reads what was written
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

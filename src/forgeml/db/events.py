@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from forgeml.db import columns as col
+from forgeml.db import wakeups
 from forgeml.db.rows import from_row
 from forgeml.db.scope import Scope, scoped
 from forgeml.db.tables import entity
@@ -72,6 +73,7 @@ def emit(
         "data": data,
     }
     conn.execute(events.insert().values(**values))
+    wakeups.notify(conn, wakeups.EVENTS)  # the dispatcher fans it out once this commits
     return Event(**values)  # type: ignore[arg-type]
 
 

@@ -266,3 +266,14 @@ def queue_depth(conn: Connection) -> dict[str, int]:
         .group_by(t.c.resource_class)
     )
     return {str(name): int(n) for name, n in conn.execute(stmt)}
+
+
+def next_not_before(conn: Connection, now: datetime) -> datetime | None:
+    """When the next queued job's retry back-off ends: no NOTIFY marks that moment, so an idle
+    runner wakes for it (`workers/runner.py`)."""
+    t = training_jobs
+    stmt = sa.select(sa.func.min(t.c.not_before)).where(
+        t.c.secondary_status.in_(["Pending", "Interrupted"]), t.c.not_before > now
+    )
+    at: datetime | None = conn.execute(stmt).scalar_one_or_none()
+    return at

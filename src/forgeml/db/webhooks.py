@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from forgeml.db import columns as col
+from forgeml.db import wakeups
 from forgeml.db.dispatch import insert_ignoring_duplicates, retry_columns
 from forgeml.db.pagination import Page, paginate
 from forgeml.db.rows import from_row, one
@@ -147,6 +148,8 @@ def deliverable() -> list[sa.ColumnElement[bool]]:
 
 def insert_deliveries(conn: Connection, rows: list[dict[str, Any]]) -> None:
     insert_ignoring_duplicates(conn, deliveries, rows, ["event_id", "webhook_id"])
+    if rows:
+        wakeups.notify(conn, wakeups.EVENTS)
 
 
 def get_delivery(conn: Connection, scope: Scope, webhook_id: str, delivery_id: str) -> Delivery:
@@ -193,4 +196,7 @@ def reset_delivery(conn: Connection, scope: Scope, delivery_id: str, at: datetim
         "lease_until": None,
         "lease_token": None,
     }
-    return conn.execute(stmt.values(**values)).rowcount == 1
+    reset = conn.execute(stmt.values(**values)).rowcount == 1
+    if reset:
+        wakeups.notify(conn, wakeups.EVENTS)
+    return reset

@@ -13,11 +13,12 @@ from typing import Any, Protocol
 
 from sqlalchemy.engine import Connection
 
-from forgeml.db import events
+from forgeml.db import events, wakeups
 from forgeml.db import job_queries as q
 from forgeml.domain.failures import FailureKind, display, rule, tenant_attempts_spent
 from forgeml.domain.job_model import TrainingJob
 from forgeml.domain.jobs import (
+    CLAIMABLE,
     STOP_DIRECTLY,
     Secondary,
     billable_seconds,
@@ -124,11 +125,24 @@ class EventsPolicy:
         emit_events(p.conn, p.job, p.target, p.transition_message or p.message)
 
 
+class WakeRunners:
+    """A job became claimable (submitted, retried, requeued) or ended (a runner slot is free):
+    NOTIFY the runners, delivered when the caller's transaction commits (`db/wakeups.py`)."""
+
+    name = "wake-runners"
+
+    def apply(self, p: Proposal) -> None:
+        if p.target in CLAIMABLE or is_terminal(p.target):
+            wakeups.notify(p.conn, wakeups.JOBS)
+
+
 # The order matters: the prefix before the row is written; the attempt is stamped or closed
 # before billing reads it; events last, so they carry the final row. (The history row is part
 # of the write itself: `transitions.move` stores it before AFTER runs.)
 BEFORE: list[Policy] = [ArtifactSwitch(), FailureReason()]
-AFTER: list[Policy] = [AttemptTrainingStart(), AttemptClose(), BillingPolicy(), EventsPolicy()]
+AFTER: list[Policy] = [
+    AttemptTrainingStart(), AttemptClose(), BillingPolicy(), EventsPolicy(), WakeRunners(),
+]  # fmt: skip
 
 
 def emit_events(conn: Connection, job: TrainingJob, target: Secondary, message: str) -> None:

@@ -75,7 +75,8 @@ class ChunkReader:
 
     def __init__(self, chunks: Iterator[bytes]) -> None:
         self._chunks = chunks
-        self._buffer = bytearray()
+        self._parts: list[bytes] = []  # kept as they came: one join per read, no growing buffer
+        self._have = 0
         self._done = False
 
     def readable(self) -> bool:
@@ -85,15 +86,19 @@ class ChunkReader:
         return False
 
     def read(self, size: int = -1) -> bytes:
-        while not self._done and (size < 0 or len(self._buffer) < size):
+        while not self._done and (size < 0 or self._have < size):
             chunk = next(self._chunks, None)
             if chunk is None:
                 self._done = True
-            else:
-                self._buffer += chunk
-        cut = len(self._buffer) if size < 0 else min(size, len(self._buffer))
-        out = bytes(self._buffer[:cut])
-        del self._buffer[:cut]
+            elif chunk:
+                self._parts.append(chunk)
+                self._have += len(chunk)
+        rest: list[bytes] = []
+        if 0 <= size < self._have:  # split the last chunk at the boundary
+            last, keep = self._parts[-1], len(self._parts[-1]) - (self._have - size)
+            self._parts[-1], rest = last[:keep], [last[keep:]]
+        out = b"".join(self._parts)  # the only copy (none at all for a single chunk)
+        self._parts, self._have = rest, self._have - len(out)
         return out
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from forgeml.training.fswatch import CloseWatcher
+from forgeml.training.volume import release_stale
 
 CheckpointSync = Callable[[Path], None]
 _TICK_S = 0.5  # how soon the loop notices finish()
@@ -145,6 +146,13 @@ class PeriodicSync:
 
 
 def remove_tree(path: Path) -> None:
-    """Delete a host tree after the runner has uploaded what it needs."""
-    with contextlib.suppress(FileNotFoundError):
-        shutil.rmtree(path)
+    """Delete a host tree after the runner has uploaded what it needs. A volume still mounted in
+    it (its host process was killed: a lost Ray node) is released first; what still cannot go is
+    left for the runner's start-up sweep rather than failing the attempt's end."""
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            shutil.rmtree(path)
+    except OSError:
+        release_stale(path)
+        with contextlib.suppress(OSError):
+            shutil.rmtree(path)

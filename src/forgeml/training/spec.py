@@ -98,6 +98,7 @@ class HostSpec:
     volume_bytes: int = 0
     volume_gb: int = 0  # what the job asked for, for the message
     volume_mode: Literal["auto", "mount", "watch"] = "auto"
+    resource_class: str = ""  # the class's name (Ray: the custom resource that pins it to nodes)
 
     def __post_init__(self) -> None:
         # Freeze the mappings so a spec shared between threads cannot change under the launcher.

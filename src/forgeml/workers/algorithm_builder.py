@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 
 from forgeml.services.algorithms.envs import AlgorithmEnvironments
-from forgeml.workers.base import Loop
+from forgeml.workers.base import FLOOR_S, Loop
 
 
 def holder_is_gone(holder: str) -> bool:
@@ -32,17 +33,21 @@ def holder_is_gone(holder: str) -> bool:
 
 
 class AlgorithmBuilder(Loop):
-    """One version per tick; an idle tick waits `interval_s`.
+    """One version per tick; idle, it sleeps until a build is notified (`wakeups.BUILDS`) or for
+    `interval_s`, the polling floor.
 
     The first tick takes back builds a stopped server of this host left claimed, so a restart
     resumes them at once instead of after the stale-claim timeout.
     """
 
     name = "algorithm-builder"
-    interval_s = 2.0
 
-    def __init__(self, envs: AlgorithmEnvironments, worker_id: str | None = None) -> None:
+    def __init__(
+        self, envs: AlgorithmEnvironments, worker_id: str | None = None, floor_s: float = FLOOR_S
+    ) -> None:
         self.envs = envs
+        self.wake = threading.Event()
+        self.interval_s = floor_s
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._recovered = False
 

@@ -13,16 +13,24 @@ from typing import Any
 
 import structlog
 
+from forgeml.config import WorkerSettings
 from forgeml.domain import retry
 
 log = structlog.get_logger("forgeml.workers")
+# Loops built without settings (tests, benches) sleep the setting's default floor.
+FLOOR_S: float = WorkerSettings.model_fields["wake_floor_s"].default
 
 
 class Loop:
-    """Override `tick()`; return True when work was done (then the next tick runs at once)."""
+    """Override `tick()`; return True when work was done (then the next tick runs at once).
+
+    A loop with a `wake` event sleeps on it instead of `stop` between idle ticks: a wake-up
+    (`db/wakeups.py`) or the supervisor's stop ends the sleep, `interval_s` is its floor.
+    """
 
     name = "loop"
     interval_s = 1.0
+    wake: threading.Event | None = None
 
     def tick(self) -> bool:
         raise NotImplementedError
@@ -43,6 +51,8 @@ class Loop:
         failures = 0
         while not stop.is_set():
             self.beat()
+            if self.wake is not None:
+                self.wake.clear()  # before the tick reads: a wake-up during it is kept
             try:
                 busy = self.tick()
                 failures = 0
@@ -52,12 +62,14 @@ class Loop:
                 log.exception("loop tick failed", loop=self.name, retry_in_s=round(wait, 2))
                 stop.wait(wait)
                 continue
-            if not busy:
+            # Checked after the tick: a stop that came while it ran may have had its wake-up
+            # cleared by it (the stop is set before the wake-ups, so it is seen here).
+            if not busy and not stop.is_set():
                 self.idle(stop)
 
     def idle(self, stop: threading.Event) -> None:
-        """Wait between ticks that found nothing to do; loops that can be woken override it."""
-        stop.wait(self.interval_s)
+        """Wait between ticks that found nothing to do."""
+        (self.wake or stop).wait(self.interval_s)
 
 
 # A loop restarted this many times within RESTART_WINDOW_S takes the process down instead.
@@ -134,6 +146,9 @@ class Supervisor:
 
     def stop(self, timeout: float = 10.0) -> None:
         self.stop_event.set()
+        for loop in self.loops:
+            if loop.wake is not None:
+                loop.wake.set()  # a loop asleep until its floor ends now
         for t in self.threads.values():
             t.join(timeout)
 

@@ -155,7 +155,7 @@ class UploadService(PartsMixin):
         reader = HashingBody(chunks)
         ctype = content_type or (existing.content_type if existing else None)
         info = self.store.put(key, reader, content_type=ctype, size=size)  # type: ignore[arg-type]
-        digest = reader.sha.hexdigest()
+        digest = reader.hexdigest()
         if sha256 is not None and digest != sha256:
             self.store.delete(key)
             raise InvalidInput(

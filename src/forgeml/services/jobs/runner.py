@@ -52,7 +52,7 @@ class JobRunService:
     ) -> None:
         self.db, self.settings, self.envs = db, settings, envs
         self.work_root = settings.work_root
-        self.executor = executor or open_executor(settings.executor)
+        self.executor = executor or open_executor(settings.executor, settings.ray)
         # load_algorithm bound late: what `self.load_algorithm` is when an attempt asks
         self.deps = AttemptDeps(
             db, store, settings, self.executor, lambda v: self.load_algorithm(v), check_quota

@@ -150,6 +150,7 @@ def host_specs(
                 host=host,
                 hosts=hosts,
                 instance_type=rc.effective_instance_type,
+                resource_class=rc.name,
                 entry_point=EntryPoint(entry.kind.value, entry.target),
                 code_dir=algo.code_dir,
                 python=algo.python,

@@ -1,0 +1,106 @@
+"""Real jobs through the platform on a Ray cluster of this machine: a 2-instance digits-classifier
+job with one host on each of two nodes, and the same job surviving the loss of one of them
+(retried on the surviving node, billed once). SQLite and a file store (the namespace has no
+PostgreSQL); sandbox required."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from forgeml.config import RaySettings, Settings
+from forgeml.db import job_queries as q
+from forgeml.db.engine import Database
+from forgeml.demo.data import write_digits_parts
+from forgeml.domain.jobs import billable_seconds
+from forgeml.services.container import Services
+from tests.support.jobs import logs_text, run_to_end, run_until, submit
+from tests.support.platform_jobs import (
+    demo_channels,
+    file_store,
+    register_example,
+    require_bwrap,
+    sandboxed_settings,
+)
+from tests.support.world import World
+
+CLASS_RESOURCE = "forgeml-class-cpu.small"  # only the two job nodes have it, not the head
+
+
+@pytest.fixture(scope="module")
+def job_nodes(cluster: Any) -> dict[str, Any]:
+    big = cluster.add_node(num_cpus=4, resources={CLASS_RESOURCE: 2, "big": 1})
+    small = cluster.add_node(num_cpus=2, resources={CLASS_RESOURCE: 1, "small": 1})
+    cluster.wait_for_nodes(timeout=180)
+    return {"big": big, "small": small}
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return write_digits_parts(tmp_path_factory.mktemp("digits"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database: Database, cluster: Any, job_nodes: Any) -> Settings:
+    require_bwrap()
+    envs = Path(__import__("os").environ.get("FORGEML_RAY_ENVS", str(tmp_path / "envs")))
+    envs.mkdir(parents=True, exist_ok=True)
+    base = sandboxed_settings(tmp_path, database.url, envs, lease_s=60.0)
+    ray = RaySettings(address=cluster.address, multi_node="spread", class_resources=True)
+    return base.model_copy(update={"executor": "ray", "ray": ray})
+
+
+@pytest.fixture
+def services(settings: Settings, database: Database) -> Iterator[Services]:
+    svc = Services.build(settings, database, file_store(settings))
+    yield svc
+    svc.job_runs.shutdown(30)
+
+
+def _submit(world: World, tmp: Path, digits: dict[str, Path], name: str) -> dict[str, Any]:
+    version = register_example(world, "digits-classifier", tmp)
+    body = {
+        "name": name,
+        "algorithm": version,
+        "input_data": demo_channels(world, digits, "digits-classifier"),
+        "hyperparameters": {"epochs": 2},
+        "resources": {"instance_count": 2, "resource_class": "cpu.small"},
+    }
+    return submit(world, world.a.h(), body)
+
+
+def _nodes(text: str) -> set[str]:
+    return {line.split()[3] for line in text.splitlines() if "on Ray node" in line}
+
+
+def test_two_instances_on_two_ray_nodes(
+    world: World, tmp_path: Path, digits: dict[str, Path]
+) -> None:
+    job = _submit(world, tmp_path, digits, "digits-ray")
+    done = run_to_end(world, job["id"], timeout_s=400)
+    text = logs_text(world, world.a.h(), job["id"])
+    assert done["status"] == "Completed", (done["failure_reason"], text[-3000:])
+    assert len(_nodes(text)) == 2, text
+    assert "joining process group: rank=0 world_size=2 master=" in text
+    assert "joining process group: rank=1 world_size=2 master=" in text
+
+
+def test_a_lost_node_is_retried_on_the_survivor_and_billed_once(
+    world: World, tmp_path: Path, digits: dict[str, Path], job_nodes: dict[str, Any]
+) -> None:
+    job = _submit(world, tmp_path, digits, "digits-ray-lost")
+    run_until(world, job["id"], lambda j: "epoch" in logs_text(world, world.a.h(), j["id"]), 600)
+    job_nodes["small"].kill_all_processes(check_alive=False, allow_graceful=False)
+    done = run_to_end(world, job["id"], timeout_s=400)
+    text = logs_text(world, world.a.h(), job["id"])
+    assert done["status"] == "Completed", (done["failure_reason"], text[-3000:])
+    assert done["attempt"] == 2, done
+    assert "a Ray node running the job was lost" in text or "platform error" in text, text[-3000:]
+    with world.services.db.read() as conn:
+        times = q.attempt_times(conn, job["id"])
+    # The lost attempt is a platform error: not billed; the job is billed for the second alone.
+    assert [t.billable for t in times] == [False, True]
+    assert done["billable_seconds"] == billable_seconds(times[1:], 2) > 0
