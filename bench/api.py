@@ -1,8 +1,11 @@
 """API bench: authenticated list and describe routes of a real `forgeml up` (a tenant member's
 bearer token) against a bare FastAPI endpoint on the same uvicorn settings, with the same client
-(wrk, fixed connections) in the same run, targets interleaved round by round. JSON + a table.
+(wrk, fixed connections) in the same run, targets interleaved round by round; first, the CPU per
+request of the same routes called in-process on one event loop (`support/inproc.py`), which the
+machine's load distorts less. JSON + a table.
 
-    .venv/bin/python bench/api.py [--rounds 3] [--seconds 3] [--connections 16]
+    .venv/bin/python bench/api.py [--rounds 3] [--seconds 3] [--connections 16] [--cpu-only]
+    .venv/bin/python bench/api.py --cpu-only --profile datasets.list   # cProfile of one route
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.support import inproc
 from bench.support.report import load, spread, spread_text, table
 from bench.support.servers import bare_app, forgeml_up
 
@@ -95,26 +99,54 @@ def summarize(
     return out
 
 
+def cpu(requests: int, rounds: int, profile: str | None) -> dict[str, Any]:
+    """CPU ms per request in-process, and bare's CPU over each route's (higher is better)."""
+    got = inproc.measure(requests, rounds, profile)
+    out: dict[str, Any] = {"requests": requests, "bare_ms": spread(got["bare"], 4)}
+    for name in [k for k in got if k != "bare"]:
+        ratios = [b / r for b, r in zip(got["bare"], got[name], strict=True)]
+        out[name] = {"ms": spread(got[name], 3), "ratio": spread(ratios)}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=3, help="per target and round")
     ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--cpu-requests", type=int, default=300, help="per target and round")
+    ap.add_argument("--cpu-only", action="store_true", help="skip the wrk runs")
+    ap.add_argument("--profile", choices=list(inproc.paths("x")), help="print its cProfile")
     args = ap.parse_args()
-    if shutil.which("wrk") is None:
+    if not args.cpu_only and shutil.which("wrk") is None:
         sys.exit("bench/api.py needs wrk: `make benchdeps` (apt) or install it")
     load_before = load()
-    res = bench(args.rounds, args.seconds, args.connections)
+    cpu_res = cpu(args.cpu_requests, args.rounds, args.profile)
+    res = {} if args.cpu_only else bench(args.rounds, args.seconds, args.connections)
+    res["cpu"] = cpu_res
     res["load_before"], res["load_after"] = load_before, load()
     print(json.dumps(res, indent=2))
+    print(cpu_table(cpu_res))
+    if not args.cpu_only:
+        print(wrk_table(res))
+    print(f"load {res['load_before']} -> {res['load_after']}; goals {GOALS}")
+
+
+def cpu_table(res: dict[str, Any]) -> str:
+    rows = [["bare", spread_text(res["bare_ms"]), "1"]]
+    for name in [k for k in res if "." in k]:
+        rows.append([name, spread_text(res[name]["ms"]), spread_text(res[name]["ratio"])])
+    return table(["in-process", "CPU ms/request", "bare CPU / route CPU"], rows)
+
+
+def wrk_table(res: dict[str, Any]) -> str:
     rows = [["bare", spread_text(res["bare"]["rps"]), spread_text(res["bare"]["p99_ms"]), "1"]]
     for name in [k for k in res if "." in k]:
         r = res[name]
         rows.append(
             [name, spread_text(r["rps"]), spread_text(r["p99_ms"]), spread_text(r["ratio"])]
         )
-    print(table(["target", "req/s", "p99 ms", "ratio to bare"], rows))
-    print(f"load {res['load_before']} -> {res['load_after']}; goals {GOALS}")
+    return table(["target", "req/s", "p99 ms", "ratio to bare"], rows)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from forgeml.api.routes import (
     users,
     webhooks,
 )
+from forgeml.api.routing import add_flat
 from forgeml.edge.drain import Drain
 from forgeml.services.container import Services
 from forgeml.services.identity.audit import Actor
@@ -153,7 +154,7 @@ def create_app(
     errors.install(app)
     app.include_router(ops.router)
     app.include_router(docs_router(API_PREFIX))
-    app.include_router(api_router())
+    add_flat(app.router, api_router())  # the API's routes are matched once per request
     for router in extra_routers or []:
         app.include_router(router)
     app.add_middleware(

@@ -1,17 +1,20 @@
 """`Routes`: an APIRouter whose routes are declared in one line of data each, e.g.
 `@api.route("GET /{token_id}", "token.get", TokenOut, errors=(404,))`; what all routes of a router
 share (path parameters' resource types, error statuses) is declared once, on the router.
-Also the one `Content-Disposition` of the routes' downloads (`attachment`).
+Also the one `Content-Disposition` of the routes' downloads (`attachment`), `Rendered` (a hot
+route's JSON, serialized once) and `add_flat` (routers' routes added as plain routes).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 from fastapi import APIRouter, Response, params
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, TypeAdapter
 
 from forgeml.api.deps import resources
 from forgeml.api.errors import responses
@@ -104,3 +107,56 @@ class Routes:
 def attachment(filename: str) -> str:
     """`Content-Disposition` of a download saved as `filename` (RFC 6266: any characters)."""
     return f"attachment; filename*=UTF-8''{quote(filename)}"
+
+
+class Rendered:
+    """JSON of one response model, serialized once: a hot route that built its model returns
+    these bytes, so FastAPI neither re-validates the model nor hops to a worker thread to do it
+    (the route's declared model still documents it). The bytes are FastAPI's own `dump_json`'s.
+    """
+
+    def __init__(self, model: Any) -> None:
+        self._adapter: TypeAdapter[Any] = TypeAdapter(model)  # costly to build: once, at import
+
+    def __call__(self, value: BaseModel, status: int = 200) -> Response:
+        body = self._adapter.dump_json(value, by_alias=True)
+        return Response(body, status_code=status, media_type="application/json")
+
+
+def add_flat(target: APIRouter, source: APIRouter) -> None:
+    """Add `source`'s routes, nested routers' too, to `target` as plain routes, in order.
+
+    FastAPI matches an included router by walking it on every request, twice per nesting
+    level (match, then dispatch); flat, each request tries each route once. Every route
+    already carries its router's prefix, tags, dependencies and responses.
+    """
+    for prefix, r in _routes(source):
+        options = {name: getattr(r, name) for name in _ROUTE_OPTIONS}
+        target.add_api_route(prefix + r.path, r.endpoint, **options)
+
+
+# What `APIRouter.add_api_route` takes and an `APIRoute` keeps, already merged with its router's.
+_ROUTE_OPTIONS = (
+    *("response_model", "status_code", "tags", "dependencies", "summary", "description"),
+    *("response_description", "responses", "deprecated", "methods", "operation_id"),
+    *("response_model_include", "response_model_exclude", "response_model_by_alias"),
+    *("response_model_exclude_unset", "response_model_exclude_defaults"),
+    *("response_model_exclude_none", "include_in_schema", "response_class", "name"),
+    *("callbacks", "openapi_extra", "generate_unique_id_function", "strict_content_type"),
+    "max_body_size",
+)
+_PLAIN_INCLUDE: dict[str, Any] = {"tags": [], "dependencies": [], "responses": {}, "callbacks": []}
+
+
+def _routes(router: APIRouter) -> Iterator[tuple[str, APIRoute]]:
+    """(prefix to add, route) of every route; an include with options of its own is refused
+    (its options would have to be folded into each route)."""
+    for route in router.routes:
+        if isinstance(route, APIRoute):
+            yield "", route
+            continue
+        ctx = getattr(route, "include_context", None)  # FastAPI's included router
+        if ctx is None or any(getattr(ctx, k) != v for k, v in _PLAIN_INCLUDE.items()):
+            raise TypeError(f"add_flat: cannot flatten {route!r}")
+        for prefix, child in _routes(route.original_router):  # type: ignore[attr-defined]
+            yield ctx.prefix + prefix, child

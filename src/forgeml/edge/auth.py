@@ -67,24 +67,32 @@ def base_actor(request: Request) -> Actor:
     return actor
 
 
-def authenticate(request: Request, services: Services) -> Actor:
-    actor = base_actor(request)
-    if actor.principal is not None:
-        return actor
+def require_credentials(request: Request) -> None:
+    """Refuse, without a lookup, a request that carries no credential at all or a malformed one."""
     auth = request.headers.get("authorization", "")
     if auth:
         scheme, _, raw = auth.partition(" ")
         if scheme.lower() != "bearer" or not raw.strip():
             raise Unauthenticated()
+    elif not request.cookies.get(SESSION_COOKIE):
+        raise Unauthenticated()
+
+
+def authenticate(request: Request, services: Services) -> Actor:
+    actor = base_actor(request)
+    if actor.principal is not None:
+        return actor
+    require_credentials(request)
+    auth = request.headers.get("authorization", "")
+    if auth:
+        raw = auth.partition(" ")[2]
         actor.principal = services.auth.principal_from_token(raw.strip())
-    elif cookie := request.cookies.get(SESSION_COOKIE):
-        principal, csrf = services.auth.principal_from_session(cookie)
+    else:  # require_credentials saw the session cookie
+        principal, csrf = services.auth.principal_from_session(request.cookies[SESSION_COOKIE])
         if request.method not in SAFE_METHODS and not _csrf_ok(request, csrf):
             raise Forbidden("missing or wrong CSRF token", code="csrf_failed")
         actor.principal = principal
         request.scope["state"]["csrf_token"] = csrf
-    else:
-        raise Unauthenticated()
     plane = request.app.state.plane
     if plane == "public" and services.settings.admin_listen and actor.principal.is_platform_admin:
         raise Forbidden("platform admins must use the admin listener", code="admin_plane_only")

@@ -18,9 +18,9 @@ from forgeml.api.dataset_schemas import (
     UsageOut,
     VersionOut,
 )
-from forgeml.api.deps import CurrentActor, IdQuery, Paging, Svc
+from forgeml.api.deps import CurrentActor, IdQuery, LateActor, Paging, Svc
 from forgeml.api.errors import envelope
-from forgeml.api.routing import Routes, attachment
+from forgeml.api.routing import Rendered, Routes, attachment
 from forgeml.api.schemas import INT_MAX, PageOut, page_of
 from forgeml.domain.datasets import DatasetKind
 from forgeml.services.datasets.downloads import RangeNotSatisfiable
@@ -31,6 +31,8 @@ api = Routes("/datasets", tags=["datasets"], errors=(401, 403), ids=IDS)
 router = api.router
 # Version numbers are INTEGER columns: a larger one is the documented 422, not an overflow.
 VersionNumber = Annotated[int, Path(ge=1, le=INT_MAX)]
+_PAGE = Rendered(PageOut[DatasetOut])
+_DETAIL = Rendered(DatasetDetail)
 
 
 @api.route("POST", "dataset.create", DatasetOut, status=201, errors=(409, 422))
@@ -47,10 +49,10 @@ def create_dataset(body: DatasetCreate, actor: CurrentActor, svc: Svc) -> Datase
 
 @api.route("GET", "dataset.list", PageOut[DatasetOut], errors=(422,))
 def list_datasets(
-    actor: CurrentActor, svc: Svc, page: Paging, kind: Annotated[DatasetKind | None, Query()] = None
-) -> PageOut[DatasetOut]:
-    res = svc.datasets.list(actor, kind=kind, cursor=page.cursor, limit=page.limit)
-    return page_of(DatasetOut.model_validate, res)
+    caller: LateActor, svc: Svc, page: Paging, kind: Annotated[DatasetKind | None, Query()] = None
+) -> Response:
+    res = svc.datasets.list(caller.actor(), kind=kind, cursor=page.cursor, limit=page.limit)
+    return _PAGE(page_of(DatasetOut.model_validate, res))
 
 
 @api.route("GET /usage", "dataset.usage", UsageOut, errors=(404, 422))
@@ -67,11 +69,11 @@ def usage(actor: CurrentActor, svc: Svc, tenant_id: IdQuery = None) -> UsageOut:
 
 
 @api.route("GET /{dataset_id}", "dataset.get", DatasetDetail, errors=(404,))
-def get_dataset(dataset_id: str, actor: CurrentActor, svc: Svc) -> DatasetDetail:
-    ds, latest = svc.datasets.get(actor, dataset_id)
+def get_dataset(dataset_id: str, caller: LateActor, svc: Svc) -> Response:
+    ds, latest = svc.datasets.get(caller.actor(), dataset_id)
     out = DatasetDetail.model_validate(ds)
     out.latest_version = VersionOut.model_validate(latest) if latest else None
-    return out
+    return _DETAIL(out)
 
 
 @api.route("PATCH /{dataset_id}", "dataset.update", DatasetOut, errors=(404, 422))

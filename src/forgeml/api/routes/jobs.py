@@ -12,7 +12,7 @@ from fastapi import Header, Query, Request, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 from pydantic import Field
 
-from forgeml.api.deps import CurrentActor, Paging, Svc
+from forgeml.api.deps import CurrentActor, LateActor, Paging, Svc
 from forgeml.api.job_schemas import (
     JobCreate,
     JobDetailOut,
@@ -25,7 +25,7 @@ from forgeml.api.job_schemas import (
     TransitionOut,
     job_out,
 )
-from forgeml.api.routing import OpenApiResponses, Routes
+from forgeml.api.routing import OpenApiResponses, Rendered, Routes
 from forgeml.api.schemas import PageOut, Timestamp, page_of
 from forgeml.domain.errors import InvalidInput
 from forgeml.domain.filters import JobFilter
@@ -38,6 +38,8 @@ api = Routes(
 )
 router = api.router
 _POLL_S = 0.3
+_PAGE = Rendered(PageOut[JobOut])
+_DETAIL = Rendered(JobDetailOut)
 
 
 @api.route("POST", "training_job.create", JobOut, status=201, errors=(409, 413, 422))
@@ -54,7 +56,7 @@ def create_job(
 
 @api.route("GET", "training_job.list", PageOut[JobOut], errors=(422,))
 def list_jobs(
-    actor: CurrentActor,
+    caller: LateActor,
     svc: Svc,
     page: Paging,
     status: Annotated[str | None, Query(max_length=32)] = None,
@@ -65,7 +67,8 @@ def list_jobs(
         list[Annotated[str, Field(pattern="=")]] | None,
         Query(description="key=value, repeatable"),
     ] = None,
-) -> PageOut[JobOut]:
+) -> Response:
+    actor = caller.actor()
     tags = {}
     for item in tag or []:
         key, sep, value = item.partition("=")
@@ -74,16 +77,17 @@ def list_jobs(
         tags[key] = value
     flt = JobFilter(status, name_contains, created_after, created_before, tags or None)
     res = svc.jobs.list(actor, flt, cursor=page.cursor, limit=page.limit)
-    return page_of(job_out, res)
+    return _PAGE(page_of(job_out, res))
 
 
 @api.route("GET /{job_id}", "training_job.get", JobDetailOut, errors=(404,))
-def describe_job(job_id: str, actor: CurrentActor, svc: Svc) -> JobDetailOut:
-    d = svc.jobs.describe(actor, job_id)
-    return JobDetailOut(
+def describe_job(job_id: str, caller: LateActor, svc: Svc) -> Response:
+    d = svc.jobs.describe(caller.actor(), job_id)
+    out = JobDetailOut(
         **job_out(d.job).model_dump(),
         transitions=[TransitionOut.model_validate(t) for t in d.transitions],
     )
+    return _DETAIL(out)
 
 
 @api.route("POST /{job_id}/stop", "training_job.stop", JobOut, errors=(404, 409))
