@@ -17,6 +17,7 @@ from forgeml.executors.local import LocalExecutor
 from forgeml.executors.ray_executor import RayExecutor
 from forgeml.training.spec import HostResult, HostSpec, Outcome
 from tests.integration.training_helpers import Captured, make_spec, processes_with_marker
+from tests.on_ray.nodes import kill_node
 
 CONTRACT = """
 import json, os, sys
@@ -173,7 +174,7 @@ def test_a_lost_node_is_a_platform_error(cluster: Any, tmp_path: Path) -> None:
     while not processes_with_marker(marker) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert processes_with_marker(marker), "the host started on the pinned node"
-    node.kill_all_processes(check_alive=False, allow_graceful=False)  # SIGKILL: the node is gone
+    kill_node(cluster, node)  # SIGKILL: the node is gone
     t.join(180)
     assert not t.is_alive()
     assert isinstance(box.get("error"), HostCrashed), box
@@ -195,3 +196,26 @@ def test_gpus_are_the_ones_ray_gave_the_host(cluster: Any, tmp_path: Path) -> No
     assert results["algo-1"].outcome == Outcome.COMPLETED, captured.text()
     seen = next(x.text for x in captured.lines if x.text.startswith("CUDA="))
     assert seen in ("CUDA=0", "CUDA=1"), seen
+
+
+def test_a_sandboxed_host_cannot_reach_the_ray_cluster(cluster: Any, tmp_path: Path) -> None:
+    # Hostile tenant: a program on a Ray node must not talk to Ray itself (the GCS would let it
+    # start actors of its own). Packed hosts keep the sandbox's own network: loopback only.
+    from tests.support.platform_jobs import require_bwrap
+
+    require_bwrap()
+    host, port = cluster.address.rsplit(":", 1)
+    script = f"""
+import socket
+try:
+    socket.create_connection(({host!r}, {port}), timeout=3)
+    print("REACHED the Ray GCS", flush=True)
+except OSError as exc:
+    print("refused:", type(exc).__name__, flush=True)
+"""
+    spec = spec_in(tmp_path, script)
+    captured = Captured()
+    request = RunRequest(hosts=(spec,), sandbox="required", on_log=captured, stop=threading.Event())
+    results = RayExecutor(RaySettings(address=cluster.address)).run(request)
+    assert results["algo-1"].outcome == Outcome.COMPLETED, captured.text()
+    assert "refused:" in captured.text() and "REACHED" not in captured.text()
