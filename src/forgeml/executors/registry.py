@@ -8,16 +8,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from forgeml.config import JobServiceSettings
 from forgeml.domain.errors import InvalidInput
 from forgeml.executors.base import Executor
 from forgeml.executors.local import LocalExecutor
+from forgeml.training.warm_pool import WarmPool
 
-EXECUTORS: dict[str, Callable[[], Executor]] = {"local": LocalExecutor}
+
+def _local(settings: JobServiceSettings | None) -> Executor:
+    cfg = settings.jobs if settings is not None else None
+    if settings is None or cfg is None or cfg.warm_pool_size == 0 or settings.sandbox == "off":
+        return LocalExecutor()
+    pool = WarmPool(settings.work_root / ".warm", cfg.warm_pool_size, max_envs=cfg.warm_pool_envs)
+    return LocalExecutor(pool)
 
 
-def open_executor(name: str) -> Executor:
+EXECUTORS: dict[str, Callable[[JobServiceSettings | None], Executor]] = {"local": _local}
+
+
+def open_executor(name: str, settings: JobServiceSettings | None = None) -> Executor:
+    """The executor `name`; `settings` (this runner's) configure it, e.g. the warm pool."""
     factory = EXECUTORS.get(name)
     if factory is None:
         known = ", ".join(sorted(EXECUTORS))
         raise InvalidInput(f"unknown executor {name!r} (known: {known})")
-    return factory()
+    return factory(settings)

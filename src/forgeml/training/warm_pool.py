@@ -4,6 +4,7 @@ imported, each serving exactly one job (then discarded), so a ready environment 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import logging
@@ -204,11 +205,15 @@ class WarmPool:
         self._stop = threading.Event()  # set by close: a start under way gives up
         self._closed = False
         self._thread: threading.Thread | None = None
+        atexit.register(self.close)  # no warm jail or slot mount outlives the process
 
     @staticmethod
     def eligible(spec: HostSpec) -> bool:
-        """Cheap pre-check; `assign` still compares the whole jail."""
-        return len(spec.hosts) == 1 and not spec.network_allowed and not spec.gpu_indices
+        """Cheap pre-check (a python entry of an offline single-host job without GPUs); `assign`
+        still compares the whole jail."""
+        if len(spec.hosts) != 1 or spec.network_allowed or spec.gpu_indices:
+            return False
+        return program_argv(spec, SANDBOX_ROOT)[:4] == [str(spec.python), *_FLAGS]
 
     def take(self, spec: HostSpec) -> Warm | None:
         """A ready interpreter for the spec's python (the caller owns it), or None."""
@@ -316,6 +321,8 @@ class WarmPool:
                 warm.discard()
 
     def close(self) -> None:
+        """Discard every warm interpreter and stop starting new ones (idempotent)."""
+        atexit.unregister(self.close)
         with self._lock:
             self._closed = True
             self._stop.set()
