@@ -48,7 +48,8 @@ def _run(job: dict[str, Any]) -> None:
     if argv[0] == "-m":
         import runpy
 
-        sys.argv, sys.path[0] = argv, os.getcwd()
+        # As `python -m NAME ARGS`: argv is ['-m', *ARGS] until runpy puts the file first.
+        sys.argv, sys.path[0] = [argv[0], *argv[2:]], os.getcwd()
         runpy._run_module_as_main(argv[1], alter_argv=True)  # type: ignore[attr-defined]
         return
     sys.argv, sys.path[0] = argv, os.path.dirname(argv[0])

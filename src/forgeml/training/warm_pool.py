@@ -169,7 +169,9 @@ def assign(
         if cgroup is not None:
             cgroup.adopt(pid)
     warm.tree.cgroup = cgroup
-    job = {"env": env, "cwd": f"{SANDBOX_ROOT}/code", "argv": program[4:]}
+    cwd = f"{SANDBOX_ROOT}/code"
+    # bwrap --chdir also sets PWD: the cold program has it.
+    job = {"env": {**env, "PWD": cwd}, "cwd": cwd, "argv": program[4:]}
     data = json.dumps(job).encode()
     view = memoryview(data)
     while view:
