@@ -22,6 +22,7 @@ from forgeml.training.warm_pool import WarmPool
 from tests.integration.training_helpers import (
     Captured,
     make_spec,
+    model_json,
     processes_with_marker,
     run,
     stop_when,
@@ -66,10 +67,7 @@ def jail(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Jail]:
 
 
 def report(result: HostResult) -> dict[str, object]:
-    with tarfile.open(result.model_artifact) as tar:
-        member = tar.extractfile("report.json")
-        assert member is not None
-        return json.loads(member.read())  # type: ignore[no-any-return]
+    return model_json(result)
 
 
 def test_contract_is_at_opt_ml(tmp_path: Path, jail: Jail) -> None:

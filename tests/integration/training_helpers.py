@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import tarfile
 import textwrap
 import threading
 import time
@@ -106,3 +108,11 @@ def wait_warm(
 def warm_started(captured: Captured) -> bool:
     """Did the run use a warm interpreter (its limits line says so)?"""
     return "start=warm" in captured.text("system")
+
+
+def model_json(result: HostResult, name: str = "report.json") -> dict[str, Any]:
+    """A JSON file the program wrote into /opt/ml/model, from the packed model artifact."""
+    with tarfile.open(result.model_artifact) as tar:
+        member = tar.extractfile(name)
+        assert member is not None
+        return json.loads(member.read())  # type: ignore[no-any-return]

@@ -3,8 +3,6 @@ of another job's slot; each interpreter serves one job and is gone after it."""
 
 from __future__ import annotations
 
-import json
-import tarfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +18,7 @@ from forgeml.training.warm_pool import WarmPool
 from tests.integration.training_helpers import (
     Captured,
     make_spec,
+    model_json,
     run,
     wait_warm,
     warm_started,
@@ -68,10 +67,7 @@ def pool(tmp_path: Path) -> Iterator[WarmPool]:
 
 
 def _view(result: HostResult) -> dict[str, Any]:
-    with tarfile.open(result.model_artifact) as tar:
-        member = tar.extractfile("view.json")
-        assert member is not None
-        return json.loads(member.read())  # type: ignore[no-any-return]
+    return model_json(result, "view.json")
 
 
 def _spec(tmp_path: Path, folder_name: str, script: str, **overrides: Any) -> HostSpec:
