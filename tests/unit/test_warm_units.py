@@ -90,7 +90,7 @@ def test_the_executor_gets_a_pool_only_when_jobs_are_jailed_and_it_is_wanted(
 ) -> None:
     with_pool = open_executor("local", _settings(tmp_path, "auto", 1))
     assert isinstance(with_pool, LocalExecutor) and with_pool.warm is not None
-    assert with_pool.warm.root == tmp_path / "work" / ".warm"
+    assert with_pool.warm.root == tmp_path / "warm-work"
     with_pool.close()
     for sandbox, size in (("off", 1), ("required", 0)):
         executor = open_executor("local", _settings(tmp_path, sandbox, size))

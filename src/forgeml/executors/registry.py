@@ -19,7 +19,9 @@ def _local(settings: JobServiceSettings | None) -> Executor:
     cfg = settings.jobs if settings is not None else None
     if settings is None or cfg is None or cfg.warm_pool_size == 0 or settings.sandbox == "off":
         return LocalExecutor()
-    pool = WarmPool(settings.work_root / ".warm", cfg.warm_pool_size, max_envs=cfg.warm_pool_envs)
+    # Beside the work folder, not in it: job folders hold only what their jobs mounted.
+    root = settings.work_root.with_name(f"warm-{settings.work_root.name}")
+    pool = WarmPool(root, cfg.warm_pool_size, max_envs=cfg.warm_pool_envs)
     return LocalExecutor(pool)
 
 
