@@ -121,8 +121,10 @@ def spawn(
     ok = _wait_ready(ready_r, proc, stop or threading.Event())
     os.close(ready_r)
     if not ok:
+        said = _drain(proc.stderr)[-500:].decode("utf-8", "replace").strip()
+        status = proc.poll()
         warm.discard()
-        raise OSError(f"warm interpreter for {python} did not become ready")
+        raise OSError(f"warm interpreter for {python} did not become ready ({status}): {said}")
     return warm
 
 
@@ -135,14 +137,16 @@ def _wait_ready(fd: int, proc: subprocess.Popen[bytes], stop: threading.Event) -
     return False
 
 
-def _drain(stream: object) -> None:
-    """Drop what the preload printed (warnings of an import the job may never make)."""
+def _drain(stream: object) -> bytes:
+    """Read what the preload printed so far, without waiting (the job must not see it)."""
     fd = stream.fileno()  # type: ignore[attr-defined]
     os.set_blocking(fd, False)
+    got = b""
     with contextlib.suppress(BlockingIOError):
-        while os.read(fd, 65536):
-            pass
+        while chunk := os.read(fd, 65536):
+            got = (got + chunk)[-65536:]
     os.set_blocking(fd, True)
+    return got
 
 
 def _jail_pids(tree: ProcessTree) -> list[int]:
@@ -324,7 +328,8 @@ class WarmPool:
             try:
                 warm = spawn(python, self.root, self.preload, self._stop)
             except OSError as exc:
-                log.warning("warm interpreter failed to start: %s", exc)
+                if not self._stop.is_set():  # else: closing cut the start short
+                    log.warning("warm interpreter failed to start: %s", exc)
                 with self._lock:
                     self._hot.pop(python, None)  # cold starts until a job asks again
                 continue
