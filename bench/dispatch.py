@@ -8,7 +8,9 @@ Cases: a no-op script and one that imports torch. Each deployment runs with one 
 deployment is reported apart (`cold_first`: no warm interpreter can exist yet). Overhead = the
 platform time minus the direct time of the same round. JSON, then a table.
 
-    .venv/bin/python bench/dispatch.py [--runs 5] [--pools 0,1] [--quick]
+`--launcher N` adds N rounds of `run_host` alone (no server), torch job cold vs warm.
+
+    .venv/bin/python bench/dispatch.py [--runs 5] [--pools 0,1] [--quick] [--launcher 3]
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import httpx
 from bench.support.embedded import DEFAULT_ENVS, MANIFEST
 from bench.support.production import Production, production
 from bench.support.report import load, spread, table
+from bench.support.warm_starts import launcher_starts
 from tests.support.algorithms import tar_gz
 
 from forgeml.client import Client
@@ -229,6 +232,8 @@ def main() -> None:
     ap.add_argument("--poll-s", type=float, default=0.01, help="logs API poll interval")
     ap.add_argument("--quick", action="store_true", help="2 runs, no-op case only")
     ap.add_argument("--envs", type=Path, default=DEFAULT_ENVS, help="venv cache (kept)")
+    ap.add_argument("--launcher", type=int, default=0, metavar="N",
+                    help="also N rounds of the launcher alone, torch job cold vs warm")  # fmt: skip
     args = ap.parse_args()
     if args.quick:
         args.runs, args.cases = 2, "noop"
@@ -245,12 +250,16 @@ def main() -> None:
         "poll_s": args.poll_s,
         "goal_ms": GOAL_MS,
         "results": rows,
+        "launcher_torch_first_line_ms": launcher_starts(args.launcher) if args.launcher else None,
     }
     print(json.dumps(out, indent=2))
     cols = ["warm_pool_size", "case", "first_job_ms", "platform_ms", "direct_ms", "overhead_ms",
             "warm_starts"]  # fmt: skip
     cells = [[r[c] if not isinstance(r[c], dict) else _fmt(r[c]) for c in cols] for r in rows]
     print(table(cols, cells))
+    if out["launcher_torch_first_line_ms"]:
+        launcher = out["launcher_torch_first_line_ms"]
+        print("launcher alone, torch job:", {k: _fmt(v) for k, v in launcher.items()})
     print(f"load {load_before} -> {load()}")
 
 
