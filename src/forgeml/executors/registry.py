@@ -6,6 +6,7 @@ without it still starts with the others.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from forgeml.config import JobServiceSettings
@@ -16,13 +17,15 @@ from forgeml.training.warm_pool import WarmPool
 
 
 def _local(settings: JobServiceSettings | None) -> Executor:
-    cfg = settings.jobs if settings is not None else None
-    if settings is None or cfg is None or cfg.warm_pool_size == 0 or settings.sandbox == "off":
+    if settings is None or settings.jobs.warm_pool_size == 0 or settings.sandbox == "off":
         return LocalExecutor()
+    # Slots are mount points: without root no warm jail could get a job's folders.
+    if os.geteuid() != 0:
+        return LocalExecutor()
+    cfg = settings.jobs
     # Beside the work folder, not in it: job folders hold only what their jobs mounted.
     root = settings.work_root.with_name(f"warm-{settings.work_root.name}")
-    pool = WarmPool(root, cfg.warm_pool_size, max_envs=cfg.warm_pool_envs)
-    return LocalExecutor(pool)
+    return LocalExecutor(WarmPool(root, cfg.warm_pool_size, max_envs=cfg.warm_pool_envs))
 
 
 EXECUTORS: dict[str, Callable[[JobServiceSettings | None], Executor]] = {"local": _local}
