@@ -1,77 +1,156 @@
-"""Dispatch bench: submit → first user log line of a job (embedded `forgeml up` shape, sandbox on
-when bwrap works), for a no-op script and one that imports torch, against running the same script
-directly with the same interpreter. Prints JSON and a table; overhead = platform - direct (ms).
+"""Dispatch bench: a real `forgeml server` and a separate `forgeml worker` (private PostgreSQL
+database, file store, sandbox as the machine allows), the clock from the client's POST of a job to
+the program's first line returned by the logs API (polled, as the CLI's `logs --follow` does),
+against a bare start of the same script with the same interpreter, strictly interleaved.
 
-    .venv/bin/python bench/dispatch.py [--runs 5] [--quick]
+Cases: a no-op script and one that imports torch. Each deployment runs with one warm pool size
+(`--pools 0,1`: cold starts only, then warm starts); the first job of each environment in a
+deployment is reported apart (`cold_first`: no warm interpreter can exist yet). Overhead = the
+platform time minus the direct time of the same round. JSON, then a table.
+
+`--launcher N` adds N rounds of `run_host` alone (no server), torch job cold vs warm.
+
+    .venv/bin/python bench/dispatch.py [--runs 5] [--pools 0,1] [--quick] [--launcher 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import sqlalchemy as sa
-from bench.support.embedded import (
-    DEFAULT_ENVS,
-    Embedded,
-    embedded,
-    register_script,
-    wait_terminal,
-)
-from bench.support.report import table
-from tests.support.jobs import upload_dataset
+import httpx
+from bench.support.embedded import DEFAULT_ENVS, MANIFEST
+from bench.support.production import Production, production
+from bench.support.report import load, spread, table
+from bench.support.warm_starts import launcher_starts
+from tests.support.algorithms import tar_gz
 
-from forgeml.db.jobs import job_logs
+from forgeml.client import Client
 
+API = "/api/v1"
+FIRST = "first line"
 CASES = {
-    "noop": ("print('first line', flush=True)\n", ""),
-    "import-torch": ("import torch\nprint('first line', flush=True)\n", "torch==2.13.0\n"),
+    "noop": (f"print({FIRST!r}, flush=True)\n", ""),
+    "import-torch": (f"import torch\nprint({FIRST!r}, flush=True)\n", "torch==2.13.0\n"),
 }
-GOAL_MS = 150.0
+GOAL_MS = {"noop": 100.0, "import-torch": 1000.0}  # overhead (noop), submit -> line (torch)
 
 
-def first_line(emb: Embedded, job_id: str, timeout_s: float = 120.0) -> datetime:
-    """Poll the job log (as the logs API reads it) until the program's first stdout line."""
-    stmt = (
-        sa.select(job_logs.c.at)
-        .where(job_logs.c.job_id == job_id, job_logs.c.stream == "stdout")
-        .order_by(job_logs.c.id)
-        .limit(1)
-    )
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with emb.services.db.read() as conn:
-            at = conn.execute(stmt).scalar_one_or_none()
-        if at is not None:
-            return at  # type: ignore[no-any-return]
-        time.sleep(0.01)  # polling harder would steal the runner's CPU
-    raise TimeoutError("no log line")
+def _register(prod: Production, name: str, script: str, requirements: str) -> dict[str, Any]:
+    reqs = "requirements: requirements.txt\n" if requirements else ""
+    files: dict[str, bytes | str] = {
+        "forgeml.yaml": MANIFEST.format(name=name, requirements=reqs),
+        "train.py": script,
+    }
+    if requirements:
+        files["requirements.txt"] = requirements
+    with Client(prod.url, prod.admin_token) as admin:
+        resp = admin.http.post(
+            f"{API}/admin/algorithms",
+            content=tar_gz(files),
+            headers={"Content-Type": "application/gzip"},
+        )
+        resp.raise_for_status()
+        return dict(resp.json())
 
 
-def platform_once(emb: Embedded, algo: str, ds: str, n: int) -> tuple[float, float]:
-    """(ms until the line was read from the program, ms until it was visible in the log)."""
-    body = {"name": f"d-{n}", "algorithm": algo, "input_data": {"train": {"dataset_id": ds}}}
-    started, t0 = datetime.now(UTC), time.perf_counter()
-    resp = emb.world.client.post("/api/v1/training-jobs", json=body, headers=emb.world.a.h())
+def _tenant(prod: Production) -> tuple[str, str]:
+    """A tenant admin's token and a one-file input dataset."""
+    with Client(prod.url, prod.admin_token) as admin:
+        tenant = admin.tenants.create("dispatch")
+        user = admin.users.create(
+            "d@example.com", role="tenant-admin", tenant_id=tenant["id"], password="dispatch-pw1"
+        )
+        token = admin.tokens.create("dispatch", user_id=user["id"])["token"]
+    with Client(prod.url, token) as c, tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "x.csv"
+        data.write_text("a\n1\n")
+        ds = c.datasets.create("dispatch-input")["id"]
+        c.datasets.upload(ds, [data])
+    return token, ds
+
+
+@dataclass
+class Sample:
+    """One platform run: the client's figure, and the server's timestamps of its steps."""
+
+    ms: float
+    job: str
+    posted: datetime
+    seen: datetime
+    lines: list[dict[str, Any]]
+
+    @property
+    def warm(self) -> bool:
+        return any(i["stream"] == "system" and "start=warm" in i["text"] for i in self.lines)
+
+
+def platform_once(http: httpx.Client, algo: str, ds: str, poll_s: float) -> Sample:
+    """The clock from the POST to the program's first line in the logs API."""
+    body = {"name": f"d-{time.monotonic_ns()}", "algorithm": algo,
+            "input_data": {"train": {"dataset_id": ds}}}  # fmt: skip
+    posted, t0 = datetime.now(UTC), time.perf_counter()
+    resp = http.post(f"{API}/training-jobs", json=body)
     assert resp.status_code == 201, resp.text
-    at = first_line(emb, resp.json()["id"])
-    visible = (time.perf_counter() - t0) * 1000
-    wait_terminal(emb.world, resp.json()["id"])
-    return (at - started).total_seconds() * 1000, visible
+    job = resp.json()["id"]
+    after, deadline, lines = 0, time.monotonic() + 1800, []
+    while time.monotonic() < deadline:
+        page = http.get(f"{API}/training-jobs/{job}/logs", params={"after": after}).json()
+        lines += page["items"]
+        if any(i["stream"] == "stdout" and i["text"] == FIRST for i in page["items"]):
+            ms = (time.perf_counter() - t0) * 1000
+            return Sample(ms, job, posted, datetime.now(UTC), lines)
+        after = page["next_after"]
+        time.sleep(poll_s)
+    raise TimeoutError(f"job {job}: no first line")
+
+
+def _at(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def steps(sample: Sample, job: dict[str, Any]) -> dict[str, float]:
+    """Where the time went (ms), from the server's timestamps (same machine clock)."""
+    system = next((i for i in sample.lines if i["stream"] == "system"), None)
+    first = next(i for i in sample.lines if i["stream"] == "stdout")
+    marks = [
+        ("posted", sample.posted),
+        ("created", _at(job.get("created_at"))),
+        ("claimed", _at(job.get("started_at"))),
+        ("training", _at(job.get("training_started_at"))),
+        ("jail_up", _at(system["at"]) if system else None),
+        ("line_read", _at(first["at"])),
+        ("visible", sample.seen),
+    ]
+    known = [(n, t) for n, t in marks if t is not None]
+    return {
+        f"{a}->{b}": round((tb - ta).total_seconds() * 1000, 1)
+        for (a, ta), (b, tb) in itertools.pairwise(known)
+    }
+
+
+def wait_end(http: httpx.Client, job: str) -> dict[str, Any]:
+    while True:
+        got = http.get(f"{API}/training-jobs/{job}").json()
+        if got["status"] in ("Completed", "Failed", "Stopped"):
+            return dict(got)
+        time.sleep(0.05)
 
 
 def direct_once(python: Path, script: Path) -> float:
+    """A bare start: the same interpreter and flags, no platform, first line read from a pipe."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         [str(python), "-E", "-s", "-u", str(script)],
@@ -85,60 +164,107 @@ def direct_once(python: Path, script: Path) -> float:
     return ms
 
 
-def bench_case(emb: Embedded, name: str, runs: int, counter: list[int]) -> dict[str, Any]:
-    script, requirements = CASES[name]
-    algo = register_script(emb.world, f"dispatch-{name}", script, requirements)
-    ds = upload_dataset(emb.world, emb.world.a.h(), f"ds-{name}", {"x.csv": b"a\n1\n"})
-    counter[0] += 1
-    platform_once(emb, algo, ds, counter[0])  # warm-up: builds the env, warms caches
-    produced, visible = [], []
-    for _ in range(runs):
-        counter[0] += 1
-        p, v = platform_once(emb, algo, ds, counter[0])
-        produced.append(p)
-        visible.append(v)
-    python = emb.services.job_runs.load_algorithm(algo).python
+def env_python(envs: Path, algo: dict[str, Any]) -> Path:
+    """The algorithm environment's interpreter (the admin view names its digest)."""
+    digest = next((str(v) for k, v in algo.items() if "digest" in k and v), "")
+    found = envs / digest.removeprefix("sha256:") / "bin" / "python"
+    if found.exists():
+        return found
+    newest = max(envs.glob("*/bin/python"), key=lambda p: p.stat().st_mtime)
+    return newest
+
+
+def bench_case(
+    prod: Production, http: httpx.Client, ds: str, case: str, args: argparse.Namespace
+) -> dict[str, Any]:
+    script, requirements = CASES[case]
+    # The same bundle every run: its environment (by digest) is built once and kept in --envs.
+    algo = _register(prod, f"dispatch-{case}", script, requirements)
+    first = platform_once(http, algo["id"], ds, args.poll_s)
+    ended = wait_end(http, first.job)
+    python = env_python(args.envs, algo)
+    platform, direct, overhead, split, samples = [], [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "script.py"
         path.write_text(script)
-        direct_once(python, path)
-        direct = [direct_once(python, path) for _ in range(runs)]
-    p, v, d = (statistics.median(x) for x in (produced, visible, direct))
+        direct_once(python, path)  # page cache
+        for _ in range(args.runs):
+            time.sleep(args.gap_s)  # a warm pool refills between jobs, as between real submits
+            d = direct_once(python, path)
+            sample = platform_once(http, algo["id"], ds, args.poll_s)
+            split.append(steps(sample, wait_end(http, sample.job)))
+            samples.append(sample)
+            platform.append(sample.ms)
+            direct.append(d)
+            overhead.append(sample.ms - d)
     return {
-        "case": name,
-        "runs": runs,
-        "direct_ms": round(d, 1),
-        "platform_line_read_ms": round(p, 1),
-        "platform_line_visible_ms": round(v, 1),
-        "overhead_ms": round(p - d, 1),
-        "overhead_visible_ms": round(v - d, 1),
+        "case": case,
+        "first_job_ms": round(first.ms, 1),
+        "first_job_status": ended["status"],
+        "first_job_steps_ms": steps(first, ended),
+        "platform_ms": spread(platform, 1),
+        "direct_ms": spread(direct, 1),
+        "overhead_ms": spread(overhead, 1),
+        "steps_ms": {k: spread([s[k] for s in split if k in s], 1) for k in split[0]},
+        "warm_starts": sum(s.warm for s in samples),
     }
+
+
+def run_pool(size: int, cases: list[str], args: argparse.Namespace) -> list[dict[str, Any]]:
+    settings = {"jobs__warm_pool_size": str(size), "algorithm_envs_dir": str(args.envs)}
+    with (
+        tempfile.TemporaryDirectory(prefix="forgeml-dispatch-") as tmp,
+        production(Path(tmp) / "home", **settings) as prod,
+    ):
+        token, ds = _tenant(prod)
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=prod.url, headers=headers, timeout=120) as http:
+            rows = [bench_case(prod, http, ds, c, args) for c in cases]
+    return [{"warm_pool_size": size, **r} for r in rows]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--pools", default="0,1", help="warm pool sizes, one deployment each")
+    ap.add_argument("--cases", default=",".join(CASES))
+    ap.add_argument("--gap-s", type=float, default=3.0, help="pause before each round")
+    ap.add_argument("--poll-s", type=float, default=0.01, help="logs API poll interval")
     ap.add_argument("--quick", action="store_true", help="2 runs, no-op case only")
     ap.add_argument("--envs", type=Path, default=DEFAULT_ENVS, help="venv cache (kept)")
+    ap.add_argument("--launcher", type=int, default=0, metavar="N",
+                    help="also N rounds of the launcher alone, torch job cold vs warm")  # fmt: skip
     args = ap.parse_args()
-    runs = 2 if args.quick else args.runs
-    cases = ["noop"] if args.quick else list(CASES)
-    counter = [0]
-    with embedded(args.envs) as emb:
-        results = [bench_case(emb, c, runs, counter) for c in cases]
-        sandbox = emb.sandbox
-    noop = results[0]
+    if args.quick:
+        args.runs, args.cases = 2, "noop"
+    args.envs.mkdir(parents=True, exist_ok=True)
+    cases = args.cases.split(",")
+    load_before = load()
+    rows = [r for size in map(int, args.pools.split(",")) for r in run_pool(size, cases, args)]
     out = {
         "bench": "dispatch",
-        "sandbox": sandbox,
+        "shape": "forgeml server + forgeml worker, PostgreSQL, file store",
         "cpus": os.cpu_count(),
-        "goal_overhead_ms": GOAL_MS,
-        "noop_within_goal": noop["overhead_ms"] <= GOAL_MS,
-        "results": results,
+        "load_before": load_before,
+        "load_after": load(),
+        "poll_s": args.poll_s,
+        "goal_ms": GOAL_MS,
+        "results": rows,
+        "launcher_torch_first_line_ms": launcher_starts(args.launcher) if args.launcher else None,
     }
     print(json.dumps(out, indent=2))
-    cols = list(results[0])
-    print(table(cols, [[r[c] for c in cols] for r in results]))
+    cols = ["warm_pool_size", "case", "first_job_ms", "platform_ms", "direct_ms", "overhead_ms",
+            "warm_starts"]  # fmt: skip
+    cells = [[r[c] if not isinstance(r[c], dict) else _fmt(r[c]) for c in cols] for r in rows]
+    print(table(cols, cells))
+    if out["launcher_torch_first_line_ms"]:
+        launcher = out["launcher_torch_first_line_ms"]
+        print("launcher alone, torch job:", {k: _fmt(v) for k, v in launcher.items()})
+    print(f"load {load_before} -> {load()}")
+
+
+def _fmt(s: dict[str, Any]) -> str:
+    return f"{s['median']} [{s['min']}-{s['max']}] n={s['n']}"
 
 
 if __name__ == "__main__":

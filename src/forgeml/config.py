@@ -243,6 +243,11 @@ class JobSettings(BaseModel):
     # (needs root), `watch` its size, or `auto` (mount when possible, else watch).
     volume_enforcement: Literal["auto", "mount", "watch"] = "auto"
     volume_unit_bytes: int = Field(default=1024**3, ge=1024**2)  # bytes per volume "GB"; tests
+    # Warm starts (training/warm_pool.py): ready jailed interpreters per recently used algorithm
+    # environment, torch etc. already imported; 0 turns them off. Each costs the memory of one
+    # idle python with its preloads (hundreds of MB with torch).
+    warm_pool_size: int = Field(default=1, ge=0, le=8)
+    warm_pool_envs: int = Field(default=4, ge=1, le=64)  # environments kept hot at once
 
 
 class Settings(BaseSettings):

@@ -7,6 +7,7 @@ import shutil
 import tarfile
 import threading
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,12 +18,16 @@ from forgeml.domain.errors import Unavailable
 from forgeml.training import sandbox as sb
 from forgeml.training.launcher import run_host
 from forgeml.training.spec import HostResult, HostSpec, Outcome
+from forgeml.training.warm_pool import WarmPool
 from tests.integration.training_helpers import (
     Captured,
     make_spec,
+    model_json,
     processes_with_marker,
     run,
     stop_when,
+    wait_warm,
+    warm_started,
 )
 from tests.support.services import service_missing
 from tests.support.threads import CheckedThread, run_all
@@ -41,14 +46,31 @@ def jailed(spec: HostSpec, **kwargs: Any) -> tuple[HostResult, Captured]:
     return result, captured
 
 
+Jail = Callable[..., tuple[HostResult, Captured]]
+
+
+@pytest.fixture(params=["cold", "warm"])
+def jail(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Jail]:
+    """`jailed`, started cold or by a warm interpreter (which must then have been used)."""
+    pool = WarmPool(tmp_path / "warm", 1, preload=()) if request.param == "warm" else None
+
+    def go(spec: HostSpec, **kwargs: Any) -> tuple[HostResult, Captured]:
+        if pool is not None:
+            wait_warm(pool, spec.python)
+        result, captured = jailed(spec, warm_pool=pool, **kwargs)
+        assert warm_started(captured) == (pool is not None), captured.text("system")
+        return result, captured
+
+    yield go
+    if pool is not None:
+        pool.close()
+
+
 def report(result: HostResult) -> dict[str, object]:
-    with tarfile.open(result.model_artifact) as tar:
-        member = tar.extractfile("report.json")
-        assert member is not None
-        return json.loads(member.read())  # type: ignore[no-any-return]
+    return model_json(result)
 
 
-def test_contract_is_at_opt_ml(tmp_path: Path) -> None:
+def test_contract_is_at_opt_ml(tmp_path: Path, jail: Jail) -> None:
     script = """
     import json, os, sys
     cfg = "/opt/ml/input/config"
@@ -59,7 +81,7 @@ def test_contract_is_at_opt_ml(tmp_path: Path) -> None:
            "data": open("/opt/ml/input/data/train/data.csv").read()}
     json.dump(out, open("/opt/ml/model/report.json", "w"))
     """
-    result, captured = jailed(make_spec(tmp_path, script))
+    result, captured = jail(make_spec(tmp_path, script))
     assert result.outcome == Outcome.COMPLETED, captured.text()
     seen = report(result)
     assert seen["argv"] == ["--epochs", "3", "--lr", "0.01", "--optimizer", "adam"]
@@ -110,7 +132,7 @@ json.dump(out, open("/opt/ml/model/report.json", "w"))
 
 
 def test_hostile_program_is_contained(
-    tmp_path: Path, listener: int, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, listener: int, monkeypatch: pytest.MonkeyPatch, jail: Jail
 ) -> None:
     store = tmp_path / "object-store"
     store.mkdir()
@@ -118,7 +140,7 @@ def test_hostile_program_is_contained(
     monkeypatch.setenv("FORGEML_S3__SECRET_ACCESS_KEY", "super-secret")
     env = {"SECRET_DIR": str(store), "TARGET_PORT": str(listener)}
     spec = make_spec(tmp_path, HOSTILE, user_env=env)
-    result, captured = jailed(spec)
+    result, captured = jail(spec)
     assert result.outcome == Outcome.COMPLETED, captured.text()
     seen = report(result)
     for key in ("read_store", "read_db"):
@@ -137,7 +159,7 @@ def test_hostile_program_is_contained(
     assert len(seen["see_pids"]) <= 3  # type: ignore[arg-type]
 
 
-def test_launcher_can_read_and_remove_what_the_jail_wrote(tmp_path: Path) -> None:
+def test_launcher_can_read_and_remove_what_the_jail_wrote(tmp_path: Path, jail: Jail) -> None:
     script = """
     import os
     os.makedirs("/opt/ml/model/deep/er", mode=0o700)
@@ -147,7 +169,7 @@ def test_launcher_can_read_and_remove_what_the_jail_wrote(tmp_path: Path) -> Non
     os.chmod("/opt/ml/model/deep", 0)
     """
     spec = make_spec(tmp_path, script)
-    result, captured = jailed(spec)
+    result, captured = jail(spec)
     assert result.outcome == Outcome.COMPLETED, captured.text()
     with tarfile.open(result.model_artifact) as tar:
         assert "deep/er/private.bin" in tar.getnames()
@@ -178,15 +200,15 @@ def test_jailed_program_cannot_outlive_stop(tmp_path: Path) -> None:
     assert processes_with_marker(marker) == []
 
 
-def test_max_runtime_in_jail(tmp_path: Path) -> None:
+def test_max_runtime_in_jail(tmp_path: Path, jail: Jail) -> None:
     spec = make_spec(tmp_path, "import time; time.sleep(1000)", max_runtime_s=1.0)
-    result, _ = jailed(spec)
+    result, _ = jail(spec)
     assert result.outcome == Outcome.MAX_RUNTIME_EXCEEDED
 
 
-def test_failure_reason_from_jail(tmp_path: Path) -> None:
+def test_failure_reason_from_jail(tmp_path: Path, jail: Jail) -> None:
     script = "open('/opt/ml/output/failure', 'w').write('no labels'); raise SystemExit(2)"
-    result, _ = jailed(make_spec(tmp_path, script))
+    result, _ = jail(make_spec(tmp_path, script))
     assert (result.outcome, result.exit_code, result.failure_reason) == (
         Outcome.FAILED,
         2,
@@ -275,7 +297,7 @@ def test_required_mode_refuses_without_bwrap() -> None:
     assert sb.choose("required").use_bwrap
 
 
-def test_process_count_is_capped(tmp_path: Path) -> None:
+def test_process_count_is_capped(tmp_path: Path, jail: Jail) -> None:
     script = """
     import subprocess
     children = []
@@ -286,6 +308,6 @@ def test_process_count_is_capped(tmp_path: Path) -> None:
     except OSError as exc:
         print("refused", type(exc).__name__, flush=True)
     """
-    result, captured = jailed(make_spec(tmp_path, script, max_processes=20))
+    result, captured = jail(make_spec(tmp_path, script, max_processes=20))
     assert result.outcome == Outcome.COMPLETED
     assert "refused BlockingIOError" in captured.text("stdout")

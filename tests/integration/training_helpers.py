@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import tarfile
 import textwrap
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -12,6 +15,7 @@ from typing import Any
 
 from forgeml.training.launcher import run_host
 from forgeml.training.spec import ChannelSpec, EntryPoint, HostResult, HostSpec, LogLine
+from forgeml.training.warm_pool import WarmPool
 
 PYTHON = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "python"
 
@@ -88,3 +92,27 @@ def processes_with_marker(marker: str) -> list[int]:
         if marker in cmdline and state not in {"Z", "X"}:
             found.append(int(entry.name))
     return found
+
+
+def wait_warm(
+    pool: WarmPool, python: Path = PYTHON, count: int = 1, timeout_s: float = 180
+) -> None:
+    """Make `python` hot in the pool and wait until `count` warm interpreters are ready."""
+    pool.heat(python)
+    deadline = time.monotonic() + timeout_s
+    while pool.ready_count(python) < count:
+        assert time.monotonic() < deadline, "no warm interpreter became ready"
+        time.sleep(0.05)
+
+
+def warm_started(captured: Captured) -> bool:
+    """Did the run use a warm interpreter (its limits line says so)?"""
+    return "start=warm" in captured.text("system")
+
+
+def model_json(result: HostResult, name: str = "report.json") -> dict[str, Any]:
+    """A JSON file the program wrote into /opt/ml/model, from the packed model artifact."""
+    with tarfile.open(result.model_artifact) as tar:
+        member = tar.extractfile(name)
+        assert member is not None
+        return json.loads(member.read())  # type: ignore[no-any-return]

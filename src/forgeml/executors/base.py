@@ -50,3 +50,7 @@ class Executor(Protocol):
     def run(self, request: RunRequest) -> dict[str, HostResult]:
         """Run all hosts to the end; one failing stops the others. No process outlives this."""
         ...
+
+    def close(self) -> None:
+        """Release what the executor keeps between jobs (warm interpreters); idempotent."""
+        ...

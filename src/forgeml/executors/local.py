@@ -15,6 +15,7 @@ from forgeml.executors.base import HostCrashed, RunRequest
 from forgeml.training import sandbox as sb
 from forgeml.training.launcher import run_host
 from forgeml.training.spec import HostResult, HostSpec, Outcome
+from forgeml.training.warm_pool import WarmPool
 
 
 def free_port() -> int:
@@ -24,7 +25,16 @@ def free_port() -> int:
 
 
 class LocalExecutor:
+    """`warm`: the pool single-host jailed jobs take a ready interpreter from (owned: `close`)."""
+
     name = "local"
+
+    def __init__(self, warm: WarmPool | None = None) -> None:
+        self.warm = warm
+
+    def close(self) -> None:
+        if self.warm is not None:
+            self.warm.close()
 
     def run(self, request: RunRequest) -> dict[str, HostResult]:
         hosts = request.hosts
@@ -96,4 +106,5 @@ class LocalExecutor:
             checkpoints_from=request.checkpoints_from.get(spec.host),
             checkpoint_sync=request.checkpoint_sync.get(spec.host),
             checkpoint_interval_s=request.checkpoint_interval_s,
+            warm_pool=self.warm,
         )

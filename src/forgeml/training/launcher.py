@@ -6,10 +6,8 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import queue
-import select
 import subprocess
 import threading
 import time
@@ -30,13 +28,14 @@ from forgeml.training.failure import (
     read_failure,
     write_once,
 )
-from forgeml.training.limits import Rlimits, create_cgroup, preexec
+from forgeml.training.limits import Cgroup, Rlimits, create_cgroup, preexec
 from forgeml.training.log_filter import LogFilter, host_paths
 from forgeml.training.metrics import MetricScraper
 from forgeml.training.procs import ProcessTree, pid_namespace
 from forgeml.training.program_env import build_env, program_argv
 from forgeml.training.spec import HostResult, HostSpec, LogLine, LogStream, Outcome
 from forgeml.training.volume import ENOSPC_TEXT, HostVolume
+from forgeml.training.warm_pool import WarmPool
 
 _TICK_S = 0.05
 _Item = tuple[LogStream, datetime, str | None]
@@ -88,24 +87,6 @@ def _jailed_launch(
         info_read=info_read,
         close_after=[args_fd, info_write],
     )
-
-
-def _read_info(fd: int, timeout_s: float = 10.0) -> dict[str, int]:
-    """bwrap's --info-fd JSON (child-pid = the jail's init, as seen from here)."""
-    data = b""
-    deadline = time.monotonic() + timeout_s
-    decoder = json.JSONDecoder()
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.1)
-        if ready:
-            chunk = os.read(fd, 4096)
-            data += chunk
-            with contextlib.suppress(ValueError):
-                info, _ = decoder.raw_decode(data.decode())
-                return dict(info)
-            if not chunk:
-                break
-    return {}
 
 
 def _reader(stream: IO[bytes], name: LogStream, out: queue.Queue[_Item]) -> None:
@@ -270,10 +251,12 @@ def run_host(
     checkpoints_from: Path | None = None,
     checkpoint_sync: CheckpointSync | None = None,
     checkpoint_interval_s: float = 300.0,
+    warm_pool: WarmPool | None = None,
 ) -> HostResult:
     """Run one host to the end; no process of it is left when this returns.
 
     `network`: the job's shared loopback namespace, for multi-host jobs without network access.
+    `warm_pool`: where a ready interpreter may come from (else, or when none is, a cold start).
     """
     validate_spec(spec)
     choice = sb.choose(sandbox)
@@ -281,10 +264,40 @@ def run_host(
     try:
         return _run_in_volume(
             spec, volume, choice, on_log, stop, network, checkpoints_from, checkpoint_sync,
-            checkpoint_interval_s,
+            checkpoint_interval_s, warm_pool,
         )  # fmt: skip
     finally:
         volume.close()
+
+
+def _start_cold(
+    spec: HostSpec,
+    layout: HostLayout,
+    network: sb.JobNetwork | None,
+    volume: HostVolume,
+    choice: sb.SandboxChoice,
+    rlimits: Rlimits,
+    cgroup: Cgroup | None,
+) -> tuple[subprocess.Popen[bytes], ProcessTree, list[str]]:
+    launch = (
+        _jailed_launch(spec, layout, network, volume)
+        if choice.use_bwrap
+        else _plain_launch(spec, layout, volume)
+    )
+    try:
+        proc = _start(launch, preexec(rlimits, cgroup))
+    except BaseException:
+        if launch.info_read is not None:
+            os.close(launch.info_read)
+        if cgroup is not None:
+            cgroup.remove()
+        raise
+    tree = ProcessTree(proc.pid, cgroup)
+    if launch.info_read is not None:
+        init = sb.read_info(launch.info_read).get("child-pid")
+        os.close(launch.info_read)
+        tree.sandbox_init, tree.namespace = init, pid_namespace(init) if init else None
+    return proc, tree, launch.program
 
 
 def _run_in_volume(
@@ -297,17 +310,13 @@ def _run_in_volume(
     checkpoints_from: Path | None,
     checkpoint_sync: CheckpointSync | None,
     checkpoint_interval_s: float,
+    warm_pool: WarmPool | None,
 ) -> HostResult:
     layout = build_tree(spec)
     run = _Run(spec, layout, on_log, volume)
     if checkpoints_from is not None:
         restored = restore_checkpoints(checkpoints_from, layout.checkpoints_dir)
         run.emit("system", f"restored {restored} checkpoint files")
-    launch = (
-        _jailed_launch(spec, layout, network, volume)
-        if choice.use_bwrap
-        else _plain_launch(spec, layout, volume)
-    )
     rlimits = Rlimits.for_spec(spec)
     cgroup = create_cgroup(spec)
     started_at = _now()
@@ -317,20 +326,15 @@ def _run_in_volume(
         checkpoint_interval_s,
         lambda m: run.emit("system", m),
     )
-    try:
-        proc = _start(launch, preexec(rlimits, cgroup))
-    except BaseException:
-        if launch.info_read is not None:
-            os.close(launch.info_read)
-        if cgroup is not None:
-            cgroup.remove()
-        raise
-    tree = ProcessTree(proc.pid, cgroup)
-    if launch.info_read is not None:
-        init = _read_info(launch.info_read).get("child-pid")
-        os.close(launch.info_read)
-        tree.sandbox_init, tree.namespace = init, pid_namespace(init) if init else None
-    run.emit("system", _limits_line(choice.use_bwrap, rlimits, tree, proc.pid, volume))
+    warm = None
+    if choice.use_bwrap and warm_pool is not None:
+        warm = warm_pool.start(spec, layout, volume, rlimits, cgroup)
+    if warm is not None:
+        proc, tree, program = warm.proc, warm.tree, warm.program
+    else:
+        proc, tree, program = _start_cold(spec, layout, network, volume, choice, rlimits, cgroup)
+    line = _limits_line(choice.use_bwrap, rlimits, tree, proc.pid, volume)
+    run.emit("system", line + ("; start=warm" if warm is not None else ""))
     if choice.warning:
         run.emit("system", choice.warning)
     readers = [
@@ -351,6 +355,8 @@ def _run_in_volume(
         run.finish_streams()
         if cgroup is not None:
             cgroup.remove()
+        if warm is not None:
+            warm.slot.release()  # before the volume goes: its folders are mounted in the slot
     ended_at = _now()
     code = proc.returncode
     outcome = reason or (Outcome.COMPLETED if code == 0 else Outcome.FAILED)
@@ -363,7 +369,7 @@ def _run_in_volume(
     if over is not None:
         outcome = Outcome.FAILED
         write_once(layout.failure_file, over)
-    reason_text = _report_end(run, outcome, code, layout, launch.program, jailed=choice.use_bwrap)
+    reason_text = _report_end(run, outcome, code, layout, program, jailed=choice.use_bwrap)
     # The platform's diagnosis beats whatever the program wrote about its ENOSPC.
     reason_text = over or reason_text
     run.emit(

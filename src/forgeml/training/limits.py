@@ -40,17 +40,24 @@ class Rlimits:
             spec.max_open_files,
         )
 
-    def apply(self) -> None:
-        """Run in the child between fork and exec (preexec_fn): inherited by every descendant."""
-        pairs = (
+    def pairs(self) -> tuple[tuple[int, int], ...]:
+        return (
             (resource.RLIMIT_AS, self.address_space),
             (resource.RLIMIT_NPROC, self.processes),
             (resource.RLIMIT_FSIZE, self.file_size),
             (resource.RLIMIT_NOFILE, self.open_files),
             (resource.RLIMIT_CORE, 0),
         )
-        for which, value in pairs:
+
+    def apply(self) -> None:
+        """Run in the child between fork and exec (preexec_fn): inherited by every descendant."""
+        for which, value in self.pairs():
             resource.setrlimit(which, (value, value))
+
+    def apply_to(self, pid: int) -> None:
+        """The same limits on a running process (a warm interpreter, before its job starts)."""
+        for which, value in self.pairs():
+            resource.prlimit(pid, which, (value, value))
 
     def describe(self) -> str:
         return (
@@ -75,6 +82,15 @@ class Cgroup:
             # launcher checks membership afterwards and reports what is really in force.
             with contextlib.suppress(OSError):
                 (path / "cgroup.procs").write_text(pid)
+
+    def adopt(self, pid: int) -> None:
+        """Move a running process in (a warm interpreter); v1 memory moves its charges along."""
+        for path in self.dirs:
+            with contextlib.suppress(OSError):
+                charges = path / "memory.move_charge_at_immigrate"
+                if charges.exists():
+                    charges.write_text("3")
+                (path / "cgroup.procs").write_text(str(pid))
 
     def holds(self, pid: int) -> bool:
         return pid in self.pids()

@@ -19,9 +19,12 @@ What each mode guarantees (also in docs/sandbox.md):
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
 import logging
 import os
+import select
 import subprocess
 import time
 from dataclasses import dataclass
@@ -44,6 +47,7 @@ _BASE = [
     "--proc", "/proc", "--dev", "/dev", "--tmpfs", JAIL_TMP,
     "--uid", str(NOBODY), "--gid", str(NOBODY),
 ]  # fmt: skip
+BASE_OPTIONS = tuple(_BASE)  # every jail's first options (warm ones too)
 _NET_FILES = ("/etc/resolv.conf", "/etc/ssl", "/etc/ca-certificates", "/etc/pki")
 
 
@@ -100,6 +104,9 @@ def python_roots(python: Path) -> list[Path]:
     return sorted(r for r in roots if r != usr and not r.is_relative_to(usr))
 
 
+ETC_FILES = ("hosts", "passwd", "group", "nsswitch.conf")
+
+
 def write_etc(spec: HostSpec, layout: HostLayout) -> Path:
     """/etc files of the jail: every algo-K resolves, and the user 65534 has a name."""
     etc = layout.private_dir / "etc"
@@ -145,7 +152,7 @@ def bwrap_options(
     for root in python_roots(spec.python):
         opts += ["--ro-bind", str(root), str(root)]
     etc = write_etc(spec, layout)
-    for name in ("hosts", "passwd", "group", "nsswitch.conf"):
+    for name in ETC_FILES:
         opts += ["--ro-bind", str(etc / name), f"/etc/{name}"]
     if spec.network_allowed:
         opts += [a for f in _NET_FILES if Path(f).exists() for a in ("--ro-bind", f, f)]
@@ -162,6 +169,40 @@ def bwrap_options(
     for key, value in sorted(env.items()):
         opts += ["--setenv", key, value]
     return opts
+
+
+_ARITY = {"--bind": 2, "--ro-bind": 2, "--dev-bind": 2, "--symlink": 2, "--setenv": 2}
+_ONE = {"--proc", "--dev", "--tmpfs", "--dir", "--remount-ro", "--hostname", "--chdir", "--uid",
+        "--gid"}  # fmt: skip
+
+
+def option_groups(options: list[str]) -> list[tuple[str, ...]]:
+    """Options split into (option, *its arguments), so two jails' flags can be compared."""
+    groups: list[tuple[str, ...]] = []
+    i = 0
+    while i < len(options):
+        arity = _ARITY.get(options[i], 1 if options[i] in _ONE else 0)
+        groups.append(tuple(options[i : i + 1 + arity]))
+        i += 1 + arity
+    return groups
+
+
+def read_info(fd: int, timeout_s: float = 10.0) -> dict[str, int]:
+    """bwrap's --info-fd JSON (child-pid = the jail's init, as seen from here)."""
+    data = b""
+    deadline = time.monotonic() + timeout_s
+    decoder = json.JSONDecoder()
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            chunk = os.read(fd, 4096)
+            data += chunk
+            with contextlib.suppress(ValueError):
+                info, _ = decoder.raw_decode(data.decode())
+                return dict(info)
+            if not chunk:
+                break
+    return {}
 
 
 def options_fd(options: list[str]) -> int:

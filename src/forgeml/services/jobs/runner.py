@@ -53,7 +53,7 @@ class JobRunService:
     ) -> None:
         self.db, self.settings, self.envs = db, settings, envs
         self.work_root = settings.work_root
-        self.executor = executor or open_executor(settings.executor, settings.ray)
+        self.executor = executor or open_executor(settings.executor, settings)
         # load_algorithm bound late: what `self.load_algorithm` is when an attempt asks
         self.deps = AttemptDeps(
             db, store, settings, self.executor, lambda v: self.load_algorithm(v), check_quota
@@ -169,3 +169,6 @@ class JobRunService:
             attempt.shutdown.set()
             attempt.stop.set()
         self.wait_idle(timeout_s)
+        close = getattr(self.executor, "close", None)  # test doubles may have none
+        if close is not None:
+            close()
