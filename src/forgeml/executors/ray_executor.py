@@ -71,6 +71,10 @@ class RayExecutor:
                     configure_logging=False,
                 )
 
+    def close(self) -> None:
+        """Nothing of this runner's lives on the cluster between attempts (each attempt removes
+        its placement group and kills its actors); the driver connection ends with the process."""
+
     def request_demand(self, demand: list[ClassDemand]) -> None:
         """Pending hosts as bundles for Ray's autoscaler (it keeps the last request: an empty
         one lets the cluster shrink); capped, as an autoscaler reads the head of a long queue."""
