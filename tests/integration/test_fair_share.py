@@ -6,7 +6,6 @@ only when they change.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
@@ -16,8 +15,7 @@ from forgeml.db.engine import Database
 from forgeml.db.shares import tenant_shares
 from forgeml.domain.job_model import Runner
 from forgeml.queue import claims, pending
-from tests.support.fairsim import FakeClock, Sim, add_tenant, fake_clock
-from tests.support.threads import CheckedThread, run_all
+from tests.support.fairsim import FakeClock, Sim, add_tenant, claim_all, fake_clock
 
 
 def runner(db: Database, slots: int, name: str = "r1") -> Runner:
@@ -64,19 +62,7 @@ def test_concurrent_claimers_never_start_a_job_twice_across_tenants(database: Da
         for tid in tenants:
             sim.submit(tid, 8)
     runners = [runner(database, 4, f"r{i}") for i in range(6)]
-    got: list[str] = []
-    lock = threading.Lock()
-
-    def claimer(r: Runner) -> None:
-        while True:
-            with database.write() as conn:
-                lease = claims.claim(conn, r, 30)
-            if lease is None:
-                return
-            with lock:
-                got.append(lease.job_id)
-
-    run_all([CheckedThread(target=claimer, args=(r,)) for r in runners])
+    got = claim_all(database, runners)
     assert len(got) == len(set(got)) == 24  # 6 runners x 4 slots, each job once
     with database.read() as conn:
         rows = conn.execute(sa.select(tenant_shares.c.rate)).all()

@@ -7,6 +7,7 @@ Shared by tests/integration/test_fair_share.py and bench/fairness.py.
 from __future__ import annotations
 
 import heapq
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from forgeml.domain.ids import new_id
 from forgeml.domain.job_model import Lease, Runner
 from forgeml.domain.jobs import Secondary
 from forgeml.queue import claims, transitions
+from tests.support.threads import CheckedThread, run_all
 
 # The modules that read the clock on the claim and transition path.
 _CLOCK_USERS = ("forgeml.queue.claims.utcnow", "forgeml.queue.transitions.utcnow")
@@ -67,6 +69,24 @@ def job_values(tenant_id: str, name: str, now: datetime, **over: Any) -> dict[st
         "network": False, "environment": {}, "tags": {}, "attempt": 0, "gpu_indices": [],
         "final_metrics": {}, "artifacts": {}, "created_at": now, "updated_at": now, **over,
     }  # fmt: skip
+
+
+def claim_all(db: Database, runners: list[Runner]) -> list[str]:
+    """One thread per runner claiming until nothing is left; every job id handed out."""
+    got: list[str] = []
+    lock = threading.Lock()
+
+    def claimer(r: Runner) -> None:
+        while True:
+            with db.write() as conn:
+                lease = claims.claim(conn, r, 30)
+            if lease is None:
+                return
+            with lock:
+                got.append(lease.job_id)
+
+    run_all([CheckedThread(target=claimer, args=(r,)) for r in runners])
+    return got
 
 
 @dataclass
