@@ -40,12 +40,11 @@ def queued_status() -> sa.ColumnElement[bool]:
 
 
 def _capacity(conn: Connection) -> tuple[int, int, int]:
-    r = runners
-    row = conn.execute(
-        sa.select(sa.func.sum(r.c.cpus), sa.func.sum(r.c.memory_bytes))
-    ).one()  # fmt: skip
-    gpus = sum(len(g or []) for (g,) in conn.execute(sa.select(r.c.gpu_indices)))
-    return int(row[0] or 0), int(row[1] or 0), gpus
+    rows = conn.execute(sa.select(runners.c.cpus, runners.c.memory_bytes, runners.c.gpu_indices))
+    total = [0, 0, 0]
+    for cpus, mem, gpus in rows:
+        total = [total[0] + cpus, total[1] + mem, total[2] + len(gpus or [])]
+    return total[0], total[1], total[2]
 
 
 def _running_rate(conn: Connection, tenant_id: str) -> float:
@@ -78,11 +77,14 @@ def refresh(conn: Connection, tenant_id: str, now: datetime) -> None:
     fresh snapshot, so a job queued or started by a transaction that held the lock is seen.
     """
     s = tenant_shares
-    _ensure_row(conn, tenant_id, now)
     lock = sa.select(s.c.usage, s.c.rate, s.c.scale_at).where(s.c.tenant_id == tenant_id)
     if conn.dialect.name == "postgresql":
         lock = lock.with_for_update()
-    usage, rate, scale_at = conn.execute(lock).one()
+    row = conn.execute(lock).first()
+    if row is None:  # the tenant's first job
+        _ensure_row(conn, tenant_id, now)
+        row = conn.execute(lock).one()
+    usage, rate, scale_at = row
     t = training_jobs
     head = conn.execute(
         sa.select(sa.func.min(t.c.created_at)).where(t.c.tenant_id == tenant_id, queued_status())

@@ -104,11 +104,15 @@ def _pick(conn: Connection, cap: Capacity, now: datetime, *, lock: bool) -> str 
         offset += _TENANT_BATCH
 
 
+def next_job(conn: Connection, runner: Runner) -> str | None:
+    """The job a claim by `runner` would take now (a read: no lock, no write)."""
+    return _pick(conn, free_capacity(conn, runner), utcnow(), lock=False)
+
+
 def claimable(conn: Connection, runner: Runner) -> bool:
     """Whether a job fits on `runner` now: the read an idle runner makes instead of a claim's
     write transaction (the claim itself decides; this only spares the idle write)."""
-    cap = free_capacity(conn, runner)
-    return _pick(conn, cap, utcnow(), lock=False) is not None
+    return next_job(conn, runner) is not None
 
 
 def claim(conn: Connection, runner: Runner, lease_s: float) -> Lease | None:

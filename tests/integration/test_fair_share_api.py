@@ -1,0 +1,56 @@
+"""Fair share through the API: platform admins set a tenant's weight (validated), the claim
+follows it, and `/metrics` shows queue depth, shares and the scheduler's histograms."""
+
+from __future__ import annotations
+
+import pytest
+
+from forgeml.db.types import utcnow
+from forgeml.queue import claims
+from forgeml.queue.transitions import create
+from tests.support.fairsim import job_values
+from tests.support.world import World
+
+API = "/api/v1"
+
+
+def test_a_platform_admin_sets_the_weight_and_bad_weights_are_refused(world: World) -> None:
+    c, tid = world.client, world.a.id
+    assert c.get(f"{API}/tenants/{tid}", headers=world.admin).json()["weight"] == 1.0
+    resp = c.patch(f"{API}/tenants/{tid}", json={"weight": 2.5}, headers=world.admin)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["weight"] == 2.5
+    for bad in (0, -1, 1001, "lots", None, True):
+        resp = c.patch(f"{API}/tenants/{tid}", json={"weight": bad}, headers=world.admin)
+        assert resp.status_code == 422, (bad, resp.text)
+        assert resp.json()["error"]["code"] == "invalid_input"
+    assert c.get(f"{API}/tenants/{tid}", headers=world.admin).json()["weight"] == 2.5
+
+
+@pytest.mark.parametrize("role", ["tenant-admin", "member"])
+def test_tenants_cannot_set_weights_and_another_tenants_id_is_404(world: World, role: str) -> None:
+    c = world.client
+    own = c.patch(f"{API}/tenants/{world.a.id}", json={"weight": 100}, headers=world.a.h(role))
+    assert own.status_code == 403, own.text
+    other = c.patch(f"{API}/tenants/{world.b.id}", json={"weight": 100}, headers=world.a.h(role))
+    assert other.status_code == 404, other.text
+    assert c.get(f"{API}/tenants/{world.a.id}", headers=world.admin).json()["weight"] == 1.0
+
+
+def test_metrics_show_queue_depth_shares_and_decision_latency(world: World) -> None:
+    db = world.services.db
+    with db.write() as conn:
+        for i in range(3):
+            create(conn, job_values(world.a.id, f"m{i}", utcnow()))
+        r = claims.register_runner(
+            conn, name="m", executor="local", cpus=2, memory_bytes=4 * 1024**3, gpu_indices=[]
+        )
+    with db.write() as conn:
+        assert claims.claim(conn, r, 30) is not None
+    text = world.client.get("/metrics").text
+    name = 'tenant="tenant-a"'
+    assert f'forgeml_queue_depth{{resource_class="cpu.small",{name}}} 2.0' in text, text
+    assert f"forgeml_tenant_share{{{name}}} 1.0" in text  # its job holds the whole runner
+    assert f"forgeml_tenant_weight{{{name}}} 1.0" in text
+    assert "forgeml_scheduler_decision_seconds_count" in text
+    assert "forgeml_job_pending_seconds_bucket" in text
