@@ -24,7 +24,7 @@ from forgeml.domain.job_model import Lease, TrainingJob
 from forgeml.domain.jobs import Secondary, allowed_from, is_terminal, primary
 from forgeml.queue.policies import AFTER, BEFORE, FairShare, Proposal, StopRule, emit_events
 
-# A job id, or (the SQLite claim) the subquery that picks one inside the UPDATE.
+# A job id, or a subquery that picks one inside the UPDATE.
 JobRef: TypeAlias = str | sa.ScalarSelect[Any]
 
 
