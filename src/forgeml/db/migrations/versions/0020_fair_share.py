@@ -21,10 +21,11 @@ QUEUED = "secondary_status IN ('Interrupted', 'Pending')"
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("tenants", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("weight", sa.Float(), server_default=sa.text("1"), nullable=False)
-        )
+    # A plain ADD COLUMN (SQLite takes it with the default): a batch copy of `tenants` would
+    # drop a table that every tenant-owned row points at.
+    op.add_column(
+        "tenants", sa.Column("weight", sa.Float(), server_default=sa.text("1"), nullable=False)
+    )
     op.create_table(
         "tenant_shares",
         h.key("tenant_id"),
@@ -78,5 +79,4 @@ def downgrade() -> None:
         batch_op.drop_index("ix_training_jobs_queued")
         batch_op.drop_index("ix_training_jobs_tenant_id_secondary_status")
     op.drop_table("tenant_shares")
-    with op.batch_alter_table("tenants", schema=None) as batch_op:
-        batch_op.drop_column("weight")
+    op.drop_column("tenants", "weight")  # native on SQLite >= 3.35, no copy of `tenants`
