@@ -9,6 +9,7 @@
    have queued work: usage per weight evens out over it), against its weight.
 2. Decision time per job (one claim transaction, wall clock) with 100, 1,000 and 10,000 queued
    jobs across up to 1,000 tenants of random weights and usage (goal <= 5 ms).
+3. The pending-reason pass at 10,000 queued: rows written and time per pass until none changes.
 
     .venv/bin/python bench/fairness.py [--claims 200] [--quick]
 """
@@ -34,8 +35,9 @@ from tests.support.fairsim import FakeClock, Sim, add_tenant, fake_clock, job_va
 from forgeml.db import shares
 from forgeml.db.engine import Database
 from forgeml.db.jobs import training_jobs
+from forgeml.db.types import utcnow
 from forgeml.domain.fairshare import scale
-from forgeml.queue import claims
+from forgeml.queue import claims, pending
 
 GOAL_MS = 5.0
 DURATIONS = [40, 60, 75, 90, 55]
@@ -129,6 +131,24 @@ def decisions(db: Database, queued: int, n_claims: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def reasons(db: Database, queued: int) -> dict[str, Any]:
+    """The pending-reason pass over `queued` jobs: passes until nothing changes (at most
+    `pending.BATCH` rows each), then one pass with nothing to change."""
+    _seed(db, queued, min(1000, queued), random.Random(0))
+    with db.write() as conn:
+        claims.register_runner(
+            conn, name="small", executor="local", cpus=2, memory_bytes=2**33, gpu_indices=[]
+        )
+    passes = []
+    while True:
+        t0 = time.perf_counter()
+        with db.write() as conn:
+            changed = pending.refresh(conn, utcnow(), 3600)
+        passes.append({"changed": changed, "ms": round((time.perf_counter() - t0) * 1000, 1)})
+        if changed == 0:
+            return {"queued": queued, "passes": passes}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--claims", type=int, default=200, help="claims timed per queue size")
@@ -150,6 +170,8 @@ def main() -> None:
                 with factory.new() as db:
                     sizes.append(decisions(db, queued, n_claims))
             result["decisions"] = sizes
+            with factory.new() as db:
+                result["pending_reasons"] = reasons(db, 10000)
             factory.close()
             out[kind] = result
     out["load_after"] = load()
@@ -180,6 +202,9 @@ def _tables(out: dict[str, Any]) -> None:
             [d["queued"], d["tenants"], *(spread_text(d[c]) for c in cols)]
             for d in res["decisions"]
         ]))  # fmt: skip
+        p = res["pending_reasons"]["passes"]
+        print(f"\n{kind}: pending-reason passes at 10,000 queued (rows written, ms): ", end="")
+        print(", ".join(f"{x['changed']} in {x['ms']}" for x in p))
     print(f"\nload average: before {out['load_before']}, after {out['load_after']}")
 
 

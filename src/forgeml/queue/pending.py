@@ -73,9 +73,9 @@ BATCH = 1000
 def refresh(conn: Connection, now: datetime, runner_ttl_s: float, limit: int = BATCH) -> int:
     """Write `pending_reason` of the queued jobs whose reason changed; the number written.
 
-    A runner is live when it heartbeated within `runner_ttl_s`. One statement per (class, size)
-    of queued jobs, comparing in SQL, so a row is written only when its reason changes, and at
-    most `limit` rows per pass.
+    A runner is live when it heartbeated within `runner_ttl_s`. Per (class, size) of queued jobs
+    one read of the rows whose reason differs (compared in SQL) and one UPDATE of those, so a
+    row is written only when its reason changes, and at most `limit` rows per pass.
     """
     since = now - timedelta(seconds=runner_ttl_s)
     live = [r for r in q.list_runners(conn) if r.heartbeat_at >= since]
@@ -92,7 +92,11 @@ def refresh(conn: Connection, now: datetime, runner_ttl_s: float, limit: int = B
         reason = reason_for(classes.get(cls), count, runners)
         group = (t.c.resource_class == cls, t.c.instance_count == count, queued_status())
         stale = sa.or_(t.c.pending_reason.is_(None), t.c.pending_reason != reason)
-        ids = sa.select(t.c.id).where(*group, stale).limit(limit - changed).scalar_subquery()
-        res = conn.execute(t.update().where(t.c.id.in_(ids), *group).values(pending_reason=reason))
-        changed += res.rowcount
+        # Two statements, not UPDATE ... WHERE id IN (SELECT ... LIMIT): on stale statistics
+        # PostgreSQL runs that as a nested loop over the queue for every row.
+        ids = conn.execute(sa.select(t.c.id).where(*group, stale).limit(limit - changed))
+        batch = [str(i) for (i,) in ids]
+        if batch:
+            stmt = t.update().where(t.c.id.in_(batch), *group, stale)
+            changed += conn.execute(stmt.values(pending_reason=reason)).rowcount
     return changed
