@@ -25,7 +25,8 @@ from forgeml.queue import claims
 from forgeml.queue.transitions import LeaseLost, fence, move, move_or_raise, record_transition
 from forgeml.services.jobs.log_sink import LogSink
 from forgeml.training.spec import LogLine
-from tests.support.threads import CheckedThread, run_all
+from tests.support.fairsim import claim_all
+from tests.support.threads import CheckedThread
 
 
 def tenant(db: Database, name: str) -> str:
@@ -81,19 +82,7 @@ def test_concurrent_claims_hand_out_each_job_once(database: Database) -> None:
     t = tenant(database, "t")
     ids = {job(database, t, f"j{i}") for i in range(12)}
     runners = [runner(database, f"r{i}") for i in range(6)]
-    got: list[str] = []
-    lock = threading.Lock()
-
-    def claimer(r: Runner) -> None:
-        while True:
-            with database.write() as conn:
-                lease = claims.claim(conn, r, 30)
-            if lease is None:
-                return
-            with lock:
-                got.append(lease.job_id)
-
-    run_all([CheckedThread(target=claimer, args=(r,)) for r in runners])
+    got = claim_all(database, runners)
     assert sorted(got) == sorted(ids)
     assert all(get(database, i).secondary_status == "Starting" for i in ids)
 

@@ -144,18 +144,13 @@ def test_pending_reasons_are_recomputed_by_the_scheduler_pass(database: Database
         "no runner advertises class gpu.1"
     ]
     r = runner(database, cpus=2)  # room for exactly one cpu.small job
-    assert reasons() == [
-        "waiting for a runner to claim it (class cpu.small)",
-        "queued behind 1 job",
-        "queued behind 2 jobs",
-        "no runner advertises class gpu.1",
+    assert reasons() == ["waiting for a runner to claim it (class cpu.small)"] * 3 + [
+        "no runner advertises class gpu.1"
     ]
     with database.write() as conn:
         assert claims.claim(conn, r, 30) is not None
-    assert reasons()[1:] == [
-        "waiting for capacity in class cpu.small",
-        "queued behind 1 job",
-        "no runner advertises class gpu.1",
+    assert reasons()[1:] == ["waiting for capacity in class cpu.small"] * 2 + [
+        "no runner advertises class gpu.1"
     ]
     assert get(database, a).pending_reason is None  # claimed: no longer pending
 

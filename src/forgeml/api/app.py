@@ -17,7 +17,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 import forgeml
 from forgeml.api import errors
 from forgeml.api.docs import docs_router
-from forgeml.api.metrics import Metrics
+from forgeml.api.metrics import Metrics, scheduler_metrics
 from forgeml.api.middleware import RequestContextMiddleware
 from forgeml.api.routes import (
     algorithms,
@@ -150,6 +150,8 @@ def create_app(
     app.state.plane = plane
     app.state.drain = drain = drain or Drain()  # one per process: every plane drains together
     metrics = Metrics()
+    metrics.add_collector(scheduler_metrics(services.scheduling))
+    metrics.add_registry(services.scheduling.stats_registry())
     app.state.metrics = metrics
     errors.install(app)
     app.include_router(ops.router)

@@ -152,6 +152,8 @@ class TenantUpdate(Patch):
     display_name: str | Absent = Field(default=None, min_length=1, max_length=200)
     storage_quota_bytes: int | None = Field(default=None, ge=0, le=BIGINT_MAX)
     status: TenantStatus | Absent = None
+    # fair-share weight: a tenant of weight 2 gets twice the share of one of weight 1
+    weight: float | Absent = Field(default=None, ge=0.01, le=1000, allow_inf_nan=False)
 
 
 @mirrors(identity.User)

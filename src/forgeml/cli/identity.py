@@ -19,7 +19,9 @@ token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 profile_app = typer.Typer(help="Saved login profiles.", no_args_is_help=True)
 
-TENANT_COLS = ["id", "name", "display_name", "status", "storage_quota_bytes", "created_at"]
+TENANT_COLS = [
+    "id", "name", "display_name", "status", "storage_quota_bytes", "weight", "created_at"
+]  # fmt: skip
 USER_COLS = ["id", "email", "name", "role", "tenant_id", "disabled", "last_login_at"]
 TOKEN_COLS = [
     "id",
@@ -183,6 +185,17 @@ def tenant_rename(tenant_id: TenantArg, new_name: str, json_out: JsonOpt = False
 def tenant_quota(tenant_id: str, quota_bytes: int, json_out: JsonOpt = False) -> object:
     with client() as c:
         return c.tenants.update(c.tenants.resolve(tenant_id), storage_quota_bytes=quota_bytes)
+
+
+@verb(tenant_app, "set-weight", TENANT_COLS)
+def tenant_weight(
+    tenant_id: TenantArg,
+    weight: Annotated[float, typer.Argument(min=0.01, max=1000, help="fair-share weight")],
+    json_out: JsonOpt = False,
+) -> object:
+    """Set a tenant's fair-share weight: with the cluster full, weight 2 gets twice the share."""
+    with client() as c:
+        return c.tenants.update(c.tenants.resolve(tenant_id), weight=weight)
 
 
 @verb(tenant_app, "suspend", TENANT_COLS)

@@ -39,6 +39,9 @@ runners = entity(
     col.timestamp("heartbeat_at"),
 )
 
+# The claimable statuses (domain.jobs.CLAIMABLE), as `db/shares.queued_status` writes them.
+QUEUED = "secondary_status IN ('Interrupted', 'Pending')"
+
 training_jobs = entity(
     "training_jobs",
     col.reference("tenant_id", "tenants", index=True),
@@ -88,6 +91,17 @@ training_jobs = entity(
     col.timestamp("ended_at", nullable=True),
     sa.UniqueConstraint("tenant_id", "name"),
     sa.UniqueConstraint("tenant_id", "idempotency_key"),
+    # A tenant's running jobs (its fair-share rate) without reading its whole history.
+    sa.Index("ix_training_jobs_tenant_id_secondary_status", "tenant_id", "secondary_status"),
+    # A tenant's queue in claim order: the head job is one index probe (queue/claims.py).
+    sa.Index(
+        "ix_training_jobs_queued",
+        "tenant_id",
+        "created_at",
+        "id",
+        postgresql_where=sa.text(QUEUED),
+        sqlite_where=sa.text(QUEUED),
+    ),
 )
 
 

@@ -33,6 +33,8 @@ tenants = entity(
     col.string("status", 16),
     col.typed("storage_quota_bytes", sa.BigInteger, nullable=True),
     *col.stamps(),
+    # Fair-share weight (db/shares.py): a tenant of weight 2 gets twice the share of one of 1.
+    col.typed("weight", sa.Float, server_default=sa.text("1")),
 )
 
 users = entity(

@@ -46,6 +46,7 @@ class Tenant:
     storage_quota_bytes: int | None
     created_at: datetime
     updated_at: datetime
+    weight: float = 1.0  # fair-share weight (domain/fairshare.py)
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,13 @@
 """The durable job queue on the metadata DB: atomic claims, lease heartbeats, expiry → retry/fail.
 
-PostgreSQL claims with `FOR UPDATE SKIP LOCKED`; SQLite with one `UPDATE … WHERE id = (SELECT …
-LIMIT 1) AND status IN (…) RETURNING id` (SQLite ignores FOR UPDATE). Fair-ish order: tenants
-with the fewest running jobs first, then oldest job first.
+PostgreSQL claims with `FOR UPDATE SKIP LOCKED`; SQLite's writers are serialized. The order is
+fair share: the tenant furthest below its share first (`db/shares.py`), then its oldest job.
 """
 
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from forgeml.db import job_queries as q
+from forgeml.db import shares
 from forgeml.db.jobs import job_attempts, resource_classes, runners, training_jobs
 from forgeml.db.scope import Scope
 from forgeml.db.types import utcnow
@@ -24,8 +25,9 @@ from forgeml.domain.ids import new_id
 from forgeml.domain.job_model import Lease, Runner, TrainingJob
 from forgeml.domain.jobs import CLAIMABLE, RUNNING, Secondary
 from forgeml.domain.retry import Requeue
+from forgeml.queue import stats
 from forgeml.queue.policies import RetryPolicy
-from forgeml.queue.transitions import JobRef, move
+from forgeml.queue.transitions import move
 
 _CLAIMABLE = [s.value for s in CLAIMABLE]
 _RUNNING = [s.value for s in RUNNING]
@@ -55,39 +57,71 @@ def free_capacity(conn: Connection, runner: Runner) -> Capacity:
     return Capacity(cpus, mem, free_gpus)
 
 
-def _candidates(cap: Capacity, now: datetime) -> sa.Select[tuple[str]]:
+def _fits(cap: Capacity, now: datetime) -> list[sa.ColumnElement[bool]]:
     t, rc = training_jobs, resource_classes
-    other = t.alias("other")
-    running_of_tenant = (
-        sa.select(sa.func.count())
-        .select_from(other)
-        .where(other.c.tenant_id == t.c.tenant_id, other.c.secondary_status.in_(_RUNNING))
-        .scalar_subquery()
-    )
+    return [
+        sa.or_(t.c.not_before.is_(None), t.c.not_before <= now),
+        rc.c.cpus * t.c.instance_count <= cap.cpus,
+        rc.c.memory_bytes * t.c.instance_count <= cap.memory_bytes,
+        rc.c.gpus * t.c.instance_count <= len(cap.gpu_indices),
+    ]
+
+
+def _head(tenant_id: str, cap: Capacity, now: datetime) -> sa.Select[tuple[str]]:
+    """The tenant's oldest queued job that fits: one probe of `ix_training_jobs_queued`."""
+    t, rc = training_jobs, resource_classes
     return (
         sa.select(t.c.id)
         .select_from(t.join(rc, rc.c.name == t.c.resource_class))
-        .where(
-            t.c.secondary_status.in_(_CLAIMABLE),
-            sa.or_(t.c.not_before.is_(None), t.c.not_before <= now),
-            rc.c.cpus * t.c.instance_count <= cap.cpus,
-            rc.c.memory_bytes * t.c.instance_count <= cap.memory_bytes,
-            rc.c.gpus * t.c.instance_count <= len(cap.gpu_indices),
-        )
-        .order_by(running_of_tenant, t.c.id)
+        .where(t.c.tenant_id == tenant_id, shares.queued_status(), *_fits(cap, now))
+        .order_by(t.c.created_at, t.c.id)
         .limit(1)
     )
+
+
+# Tenants read per round trip: the first one almost always has a job that fits.
+_TENANT_BATCH = 16
+
+
+def _pick(conn: Connection, cap: Capacity, now: datetime, *, lock: bool) -> str | None:
+    """The head job of the tenant furthest below its share that has one fitting `cap`.
+
+    `lock` (PostgreSQL) takes the job row with SKIP LOCKED: concurrent claimers pass over each
+    other's picks. SQLite writers are serialized (BEGIN IMMEDIATE), so the read is the claim.
+    """
+    offset = 0
+    while True:
+        tenant_ids = shares.furthest_below_share(conn, now, _TENANT_BATCH, offset)
+        for tenant_id in tenant_ids:
+            stmt = _head(tenant_id, cap, now)
+            if lock and conn.dialect.name == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True, of=training_jobs)
+            picked = conn.execute(stmt).scalar_one_or_none()
+            if picked is not None:
+                return str(picked)
+        if len(tenant_ids) < _TENANT_BATCH:
+            return None
+        offset += _TENANT_BATCH
+
+
+def next_job(conn: Connection, runner: Runner) -> str | None:
+    """The job a claim by `runner` would take now (a read: no lock, no write)."""
+    return _pick(conn, free_capacity(conn, runner), utcnow(), lock=False)
 
 
 def claimable(conn: Connection, runner: Runner) -> bool:
     """Whether a job fits on `runner` now: the read an idle runner makes instead of a claim's
     write transaction (the claim itself decides; this only spares the idle write)."""
-    cap = free_capacity(conn, runner)
-    return conn.execute(_candidates(cap, utcnow())).first() is not None
+    return next_job(conn, runner) is not None
 
 
 def claim(conn: Connection, runner: Runner, lease_s: float) -> Lease | None:
-    """Claim the next job that fits on `runner`: Pending|Interrupted → Starting, attempt + 1."""
+    """Claim the next job that fits on `runner`: Pending|Interrupted → Starting, attempt + 1.
+
+    Fair share decides which: the tenant furthest below its share (usage / weight), then its
+    oldest job (see ARCHITECTURE.md, "Fair share").
+    """
+    began = time.perf_counter()
     cap = free_capacity(conn, runner)
     t = training_jobs
     now = utcnow()
@@ -101,16 +135,9 @@ def claim(conn: Connection, runner: Runner, lease_s: float) -> Lease | None:
         "not_before": None,
         "started_at": sa.func.coalesce(t.c.started_at, now),
     }
-    pick: JobRef
-    if conn.dialect.name == "postgresql":
-        picked = conn.execute(
-            _candidates(cap, now).with_for_update(skip_locked=True, of=t)
-        ).scalar_one_or_none()
-        if picked is None:
-            return None
-        pick = str(picked)
-    else:  # SQLite ignores FOR UPDATE: the pick is a subquery of the UPDATE itself
-        pick = _candidates(cap, now).scalar_subquery()
+    pick = _pick(conn, cap, now, lock=True)
+    if pick is None:
+        return None
     job = move(
         conn, pick, Secondary.STARTING, f"starting on runner {runner.name}", values=values,
         transition_message=lambda j: (
@@ -119,7 +146,9 @@ def claim(conn: Connection, runner: Runner, lease_s: float) -> Lease | None:
     )  # fmt: skip
     if job is None:
         return None
-    return _start_attempt(conn, job, runner, token, cap, now)
+    lease = _start_attempt(conn, job, runner, token, cap, now)
+    stats.decided(time.perf_counter() - began, (now - job.created_at).total_seconds())
+    return lease
 
 
 def _start_attempt(

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.engine import Connection
 
-from forgeml.db import events, wakeups
+from forgeml.db import events, shares, wakeups
 from forgeml.db import job_queries as q
 from forgeml.domain.failures import FailureKind, display, rule, tenant_attempts_spent
 from forgeml.domain.job_model import TrainingJob
@@ -115,6 +115,18 @@ class BillingPolicy:
         p.job = q.set_billing(p.conn, p.job_id, billed, training_seconds(times))
 
 
+class FairShare:
+    """A job queued, started or ended changes its tenant's share state (`db/shares.py`): usage
+    folded up to now, the running rate, the oldest queued job the claim starts from."""
+
+    name = "fair-share"
+
+    def apply(self, p: Proposal) -> None:
+        assert p.job is not None
+        if p.target in CLAIMABLE or p.target is Secondary.STARTING or is_terminal(p.target):
+            shares.refresh(p.conn, p.job.tenant_id, p.now)
+
+
 class EventsPolicy:
     """Emit the transition's events (outbox, in the same transaction: webhooks, streams)."""
 
@@ -141,7 +153,8 @@ class WakeRunners:
 # of the write itself: `transitions.move` stores it before AFTER runs.)
 BEFORE: list[Policy] = [ArtifactSwitch(), FailureReason()]
 AFTER: list[Policy] = [
-    AttemptTrainingStart(), AttemptClose(), BillingPolicy(), EventsPolicy(), WakeRunners(),
+    AttemptTrainingStart(), AttemptClose(), BillingPolicy(), FairShare(), EventsPolicy(),
+    WakeRunners(),
 ]  # fmt: skip
 
 

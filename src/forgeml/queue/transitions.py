@@ -22,9 +22,9 @@ from forgeml.domain.errors import Conflict
 from forgeml.domain.failures import FailureKind
 from forgeml.domain.job_model import Lease, TrainingJob
 from forgeml.domain.jobs import Secondary, allowed_from, is_terminal, primary
-from forgeml.queue.policies import AFTER, BEFORE, Proposal, StopRule, emit_events
+from forgeml.queue.policies import AFTER, BEFORE, FairShare, Proposal, StopRule, emit_events
 
-# A job id, or (the SQLite claim) the subquery that picks one inside the UPDATE.
+# A job id, or a subquery that picks one inside the UPDATE.
 JobRef: TypeAlias = str | sa.ScalarSelect[Any]
 
 
@@ -131,8 +131,10 @@ def _history(
 def record_transition(
     conn: Connection, job: TrainingJob, target: Secondary, message: str, now: datetime
 ) -> None:
-    """History row and events of a job written by other means (test fixtures seed jobs so)."""
+    """History row, share state and events of a job written by other means (test fixtures
+    seed jobs so)."""
     _history(conn, job, target, message, now)
+    FairShare().apply(Proposal(conn, job.id, target, message, now, job=job))
     emit_events(conn, job, target, message)
 
 

@@ -74,7 +74,8 @@ class TenantService:
             )
 
     def update(self, actor: Actor, tenant_id: str, changes: dict[str, Any]) -> Tenant:
-        """Rename, change display name or quota, suspend (`status`) — platform admins only."""
+        """Rename, change display name, quota or fair-share weight, suspend (`status`) — platform
+        admins only."""
         scope = Scope.of(actor.p)
         with self.db.read() as conn:
             q.get_tenant(conn, scope, tenant_id)  # 404 before 403 for foreign ids
@@ -88,6 +89,8 @@ class TenantService:
             values["storage_quota_bytes"] = changes["storage_quota_bytes"]
         if "status" in changes:
             values["status"] = TenantStatus(changes["status"]).value
+        if "weight" in changes:  # fair share (db/shares.py); the API bounds it to 0.01-1000
+            values["weight"] = float(changes["weight"])
         values["updated_at"] = utcnow()
         with self.db.write() as conn:
             tenant = q.update_tenant(conn, scope, tenant_id, values)

@@ -9,16 +9,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from forgeml.db import job_queries as q
+from forgeml.db import shares
 from forgeml.db.engine import Database
 from forgeml.db.types import utcnow
 from forgeml.domain.authz import Perm, require
 from forgeml.domain.errors import InvalidInput
 from forgeml.domain.job_model import ResourceClass, Runner, instance_type_problem
-from forgeml.queue import pending
+from forgeml.queue import pending, stats
 from forgeml.services.identity.audit import Actor, record
 
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789.-_")
+
+
+@dataclass(frozen=True)
+class SchedulerFigures:
+    """What `/metrics` shows of the scheduler: queued jobs per (tenant, class), and per tenant
+    its weight, running share of the cluster and decayed usage (share-seconds)."""
+
+    depth: list[tuple[str, str, int]]
+    tenants: list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -30,6 +42,18 @@ class QueueOverview:
 class SchedulingService:
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    def scheduler_figures(self) -> SchedulerFigures:
+        """For the metrics endpoint (platform-wide, like the rest of `/metrics`)."""
+        with self.db.read() as conn:
+            return SchedulerFigures(
+                shares.queue_depth(conn), shares.usage_by_tenant(conn, utcnow())
+            )
+
+    @staticmethod
+    def stats_registry() -> CollectorRegistry:
+        """Decision latency and time queued, as observed by the claims of this process."""
+        return stats.REGISTRY
 
     def list_classes(self, actor: Actor) -> list[ResourceClass]:
         require(actor.p, Perm.JOBS_READ)
