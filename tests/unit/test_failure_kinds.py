@@ -142,6 +142,7 @@ def test_the_policies_run_in_their_declared_order() -> None:
         "billing",
         "fair-share",
         "events",
+        "wake-runners",
     ]
 
 
