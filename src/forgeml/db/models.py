@@ -12,6 +12,8 @@ from forgeml.db import datasets, events, tables
 from forgeml.db import dispatch as dispatch
 from forgeml.db import grants as grants
 from forgeml.db import jobs as jobs  # training jobs, resource classes, runners
+from forgeml.db import quotas as quotas
+from forgeml.db import usage as usage
 from forgeml.db import webhooks as webhooks
 from forgeml.db.tables import metadata
 

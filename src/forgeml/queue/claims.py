@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from forgeml.db import job_queries as q
 from forgeml.db.jobs import job_attempts, resource_classes, runners, training_jobs
+from forgeml.db.quotas import capacity_quota_allows
 from forgeml.db.scope import Scope
 from forgeml.db.types import utcnow
 from forgeml.domain.failures import FailureKind, rule
@@ -73,6 +74,7 @@ def _candidates(cap: Capacity, now: datetime) -> sa.Select[tuple[str]]:
             rc.c.cpus * t.c.instance_count <= cap.cpus,
             rc.c.memory_bytes * t.c.instance_count <= cap.memory_bytes,
             rc.c.gpus * t.c.instance_count <= len(cap.gpu_indices),
+            capacity_quota_allows(t),  # tenant quotas: concurrent jobs, instances per class
         )
         .order_by(running_of_tenant, t.c.id)
         .limit(1)

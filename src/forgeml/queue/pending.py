@@ -13,9 +13,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from forgeml.db import job_queries as q
+from forgeml.db import quotas as quota_db
 from forgeml.db.jobs import training_jobs
 from forgeml.domain.job_model import ResourceClass, Runner
 from forgeml.domain.jobs import CLAIMABLE
+from forgeml.domain.quotas import Quota, capacity_block
 from forgeml.queue.claims import Capacity, free_capacity
 
 _CLAIMABLE = [s.value for s in CLAIMABLE]
@@ -73,6 +75,17 @@ def reason_for(
     return f"waiting for capacity in class {size}"
 
 
+def quota_reason(
+    conn: Connection, quotas: dict[str, Quota], tenant_id: str, cls: str, count: int
+) -> str | None:
+    """The capacity quota that keeps this job Pending (None: none does)."""
+    quota = quotas.get(tenant_id)
+    if quota is None:
+        return None
+    jobs, instances = quota_db.running_of_tenant(conn, tenant_id, cls)
+    return capacity_block(quota, jobs, instances, cls, count)
+
+
 def refresh(conn: Connection, now: datetime, runner_ttl_s: float) -> int:
     """Recompute `pending_reason` of every claimable job; the number of rows changed.
 
@@ -85,16 +98,20 @@ def refresh(conn: Connection, now: datetime, runner_ttl_s: float) -> int:
     runners = [(r, free_capacity(conn, r)) for r in live]
     classes = {rc.name: rc for rc in q.list_resource_classes(conn)}
     t = training_jobs
+    quotas = quota_db.quotas_with_capacity_limits(conn)
     rows = conn.execute(
-        sa.select(t.c.id, t.c.resource_class, t.c.instance_count, t.c.pending_reason)
+        sa.select(t.c.id, t.c.resource_class, t.c.instance_count, t.c.pending_reason, t.c.tenant_id)
         .where(t.c.secondary_status.in_(_CLAIMABLE))
         .order_by(t.c.id)
     ).all()
     changed = ahead = 0
-    for job_id, cls, count, old in rows:
-        reason = reason_for(classes.get(cls), count, ahead, runners)
-        if not reason.startswith("no runner"):
-            ahead += 1
+    for job_id, cls, count, old, tenant_id in rows:
+        # a job its tenant's capacity quota holds back is not ahead of anyone (the claim skips it)
+        reason = quota_reason(conn, quotas, tenant_id, cls, count)
+        if reason is None:
+            reason = reason_for(classes.get(cls), count, ahead, runners)
+            if not reason.startswith("no runner"):
+                ahead += 1
         if reason != old:
             conn.execute(
                 t.update()
