@@ -117,10 +117,15 @@ def capacity_quota_allows(t: sa.Table) -> sa.ColumnElement[bool]:
     concurrent-jobs quota and the job's instances fit its class quota (no quota row: allowed)."""
     other = t.alias("quota_other")
     mine = sa.and_(other.c.tenant_id == t.c.tenant_id, other.c.secondary_status.in_(_RUNNING))
-    running = sa.select(sa.func.count()).select_from(other).where(mine).scalar_subquery()
+    # two levels below the candidate's SELECT: correlate to `t` explicitly (auto-correlation
+    # only reaches the enclosing EXISTS and would join a second, uncorrelated `t`)
+    running = (
+        sa.select(sa.func.count()).select_from(other).where(mine).correlate(t).scalar_subquery()
+    )
     in_class = (
         sa.select(sa.func.coalesce(sa.func.sum(other.c.instance_count), 0))
         .where(mine, other.c.resource_class == t.c.resource_class)
+        .correlate(t)
         .scalar_subquery()
     )
     q, c = tenant_quotas, class_quotas
@@ -135,6 +140,21 @@ def capacity_quota_allows(t: sa.Table) -> sa.ColumnElement[bool]:
         c.c.max_instances < in_class + t.c.instance_count,
     )
     return sa.and_(~jobs_full, ~class_full)
+
+
+def still_within_quota(conn: Connection, job_id: str) -> bool:
+    """PostgreSQL claims: SKIP LOCKED locks only the picked job, so two runners could each
+    start one of a tenant's jobs past its quota. Lock the tenant's quota row (claims of one
+    tenant with a quota queue here), then check the condition again on a fresh snapshot."""
+    t, q = training_jobs, tenant_quotas
+    tenant = sa.select(t.c.tenant_id).where(t.c.id == job_id).scalar_subquery()
+    locked = conn.execute(
+        sa.select(q.c.tenant_id).where(q.c.tenant_id == tenant).with_for_update()
+    ).first()
+    if locked is None:
+        return True  # no quota row: no capacity quota
+    again = sa.select(t.c.id).where(t.c.id == job_id, capacity_quota_allows(t))
+    return conn.execute(again).first() is not None
 
 
 def quotas_with_capacity_limits(conn: Connection) -> dict[str, Quota]:

@@ -3,9 +3,10 @@ of an attempt, a job's worst-case cost and the budget thresholds (docs/quotas.md
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from forgeml.domain.errors import QuotaExceeded
 
@@ -124,3 +125,27 @@ def crossed(budget: float | None, total: float) -> list[int]:
     if not budget or budget <= 0:
         return []
     return [pct for pct in BUDGET_THRESHOLDS if total >= budget * pct / 100]
+
+
+# Which phase each secondary status belongs to (the job's time by phase; only training is billed).
+PHASE_OF = {
+    "Pending": "queued",
+    "Interrupted": "queued",
+    "Starting": "building",
+    "Downloading": "staging",
+    "Training": "training",
+    "Uploading": "uploading",
+}
+PHASES = ("queued", "building", "staging", "training", "uploading")
+
+
+def phase_seconds(transitions: Sequence[Any], now: datetime) -> dict[str, int]:
+    """Seconds spent per phase over the job's history (an open transition counts until `now`);
+    `transitions` carry `secondary_status`, `start_time` and `end_time`."""
+    totals = dict.fromkeys(PHASES, 0.0)
+    for t in transitions:
+        phase = PHASE_OF.get(t.secondary_status)
+        if phase is not None:
+            end = t.end_time or now
+            totals[phase] += max(0.0, (end - t.start_time).total_seconds())
+    return {k: round(v) for k, v in totals.items()}

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from forgeml.db import job_queries as q
 from forgeml.db.jobs import job_attempts, resource_classes, runners, training_jobs
-from forgeml.db.quotas import capacity_quota_allows
+from forgeml.db.quotas import capacity_quota_allows, still_within_quota
 from forgeml.db.scope import Scope
 from forgeml.db.types import utcnow
 from forgeml.domain.failures import FailureKind, rule
@@ -108,7 +108,7 @@ def claim(conn: Connection, runner: Runner, lease_s: float) -> Lease | None:
         picked = conn.execute(
             _candidates(cap, now).with_for_update(skip_locked=True, of=t)
         ).scalar_one_or_none()
-        if picked is None:
+        if picked is None or not still_within_quota(conn, str(picked)):
             return None
         pick = str(picked)
     else:  # SQLite ignores FOR UPDATE: the pick is a subquery of the UPDATE itself

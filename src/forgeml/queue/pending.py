@@ -1,8 +1,8 @@
 """Why a queued job is not running yet: recomputed for every claimable job by the scheduler pass.
 
-Three reasons, most specific first: no live runner could ever hold the job ("no runner advertises
-class X"), jobs ahead of it would be claimed first ("queued behind N jobs"), or every runner
-that could hold it is full right now ("waiting for capacity in class X").
+Most specific first: its tenant's capacity quota holds it ("tenant quota: 2 of 2 concurrent jobs
+running"), no live runner could ever hold it ("no runner advertises class X"), jobs ahead of it
+would be claimed first ("queued behind N jobs"), or every runner that could hold it is full.
 """
 
 from __future__ import annotations
