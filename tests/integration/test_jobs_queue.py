@@ -77,10 +77,8 @@ def get(db: Database, job_id: str) -> Any:
         return q.get_job(conn, Scope.everything(), job_id)
 
 
-def test_concurrent_claims_hand_out_each_job_once(database: Database) -> None:
-    t = tenant(database, "t")
-    ids = {job(database, t, f"j{i}") for i in range(12)}
-    runners = [runner(database, f"r{i}") for i in range(6)]
+def claim_concurrently(database: Database, runners: list[Runner]) -> list[str]:
+    """Each runner claims in its own thread until nothing more is claimable; the job ids."""
     got: list[str] = []
     lock = threading.Lock()
 
@@ -94,6 +92,13 @@ def test_concurrent_claims_hand_out_each_job_once(database: Database) -> None:
                 got.append(lease.job_id)
 
     run_all([CheckedThread(target=claimer, args=(r,)) for r in runners])
+    return got
+
+
+def test_concurrent_claims_hand_out_each_job_once(database: Database) -> None:
+    t = tenant(database, "t")
+    ids = {job(database, t, f"j{i}") for i in range(12)}
+    got = claim_concurrently(database, [runner(database, f"r{i}") for i in range(6)])
     assert sorted(got) == sorted(ids)
     assert all(get(database, i).secondary_status == "Starting" for i in ids)
 

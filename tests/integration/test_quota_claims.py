@@ -4,16 +4,12 @@ and the pending-reason pass names the quota."""
 
 from __future__ import annotations
 
-import threading
-
 from forgeml.db import quotas as quota_db
 from forgeml.db.engine import Database
 from forgeml.db.types import utcnow
-from forgeml.domain.job_model import Runner
 from forgeml.domain.quotas import Quota
-from forgeml.queue import claims, pending
-from tests.integration.test_jobs_queue import get, job, runner, tenant
-from tests.support.threads import CheckedThread, run_all
+from forgeml.queue import pending
+from tests.integration.test_jobs_queue import claim_concurrently, get, job, runner, tenant
 
 
 def set_quota(db: Database, quota: Quota) -> None:
@@ -26,19 +22,7 @@ def test_concurrent_runners_never_start_past_a_tenant_quota(database: Database) 
     set_quota(database, Quota(limited, max_concurrent_jobs=2, class_instances={"cpu.small": 3}))
     held = {job(database, limited, f"l{i}", instance_count=1 + i % 2) for i in range(8)}
     others = {job(database, free, f"f{i}") for i in range(4)}
-    got: list[str] = []
-    lock = threading.Lock()
-
-    def claimer(r: Runner) -> None:
-        while True:
-            with database.write() as conn:
-                lease = claims.claim(conn, r, 30)
-            if lease is None:
-                return
-            with lock:
-                got.append(lease.job_id)
-
-    run_all([CheckedThread(target=claimer, args=(runner(database, f"r{i}"),)) for i in range(6)])
+    got = claim_concurrently(database, [runner(database, f"r{i}") for i in range(6)])
     started = [j for j in got if j in held]
     assert len(started) <= 2  # concurrent jobs
     assert sum(get(database, j).instance_count for j in started) <= 3  # cpu.small instances
