@@ -3,12 +3,12 @@ quotas and budget), the admin's quota editor and the admin usage chart per tenan
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from forgeml.db.types import utcnow
 from forgeml.domain.errors import InvalidInput
 from forgeml.domain.quotas import month_of
 from forgeml.web.admin_pages import admin_only
@@ -28,7 +28,7 @@ def tenant_usage(ctx: Page) -> Response:
         return redirect("/admin/usage")
     tenant_id = ctx.actor.p.tenant_id
     assert tenant_id is not None
-    month = month_of(utcnow())
+    month = month_of(datetime.now(UTC))
     quota = ctx.svc.quotas.get(ctx.actor, tenant_id)
     months = _lines(ctx, tenant_id, "month")[-12:]
     used = sum(x.amount for x in months if x.key == month)
@@ -106,6 +106,6 @@ def admin_quota_put(tenant_id: str, ctx: Page) -> Response:
 
 def admin_usage_chart(ctx: Ctx, names: dict[str, str]) -> Any:
     """This month's cost per tenant as bars (the admin usage page)."""
-    lines = _lines(ctx, None, "tenant", month_of(utcnow()))
+    lines = _lines(ctx, None, "tenant", month_of(datetime.now(UTC)))
     bars = [(names.get(x.key, x.key), x.amount) for x in lines]
     return money_bars(bars, ctx.svc.usage.currency, None, "cost per tenant this month")
