@@ -9,11 +9,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from forgeml.cli.progress import _job_line
 from forgeml.db.engine import Database
 from forgeml.db.events import events
 from forgeml.db.jobs import job_attempts
 from forgeml.db.usage import usage_records
 from tests.integration import test_jobs_api
+from tests.integration.test_portal_pages import HTML, sign_in
 from tests.support.jobs import (
     JOBS,
     describe,
@@ -140,10 +142,20 @@ def test_capacity_quota_keeps_the_next_job_pending_with_the_reason(
     assert (job["secondary_status"], job["pending_reason"]) == ("Pending", reason)
     listed = world.client.get(JOBS, headers=world.a.h("viewer")).json()["items"]
     assert {j["id"]: j["pending_reason"] for j in listed}[second["id"]] == reason
+    shown_everywhere(world, job, reason)
     stop = world.client.post(f"{JOBS}/{first['id']}/stop", headers=world.a.h("member"))
     assert stop.status_code == 200, stop.text
     run_to_end(world, first["id"])
     assert run_to_end(world, second["id"])["status"] == "Completed"  # its turn came
+
+
+def shown_everywhere(world: World, job: dict[str, Any], reason: str) -> None:
+    """The CLI's --wait line and the portal's job page and list show the quota's reason."""
+    assert reason in _job_line(None, job)  # type: ignore[arg-type]  # Pending: no SDK call
+    c = sign_in(world.client, "tenant-admin@a.example.com")
+    for path in ("/jobs", f"/jobs/{job['id']}"):
+        page = c.get(path, headers=HTML)
+        assert page.status_code == 200 and reason in page.text, path
 
 
 def test_usage_records_match_the_attempts_and_budget_alerts_fire_once(
