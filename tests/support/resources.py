@@ -33,6 +33,7 @@ FACTORIES: dict[str, Factory] = {
 # Minimal valid bodies per route name, so body validation (422) cannot mask a missing 404.
 SAMPLE_BODIES: dict[str, Any] = {
     "tenant.update": {"display_name": "x"},
+    "tenant.quota_update": {"max_concurrent_jobs": 1},
     "user.update": {"name": "x"},
     "webhook.update": {"description": "x"},
     "algorithm_version.validate_hyperparameters": {"hyperparameters": {"seed": 1}},

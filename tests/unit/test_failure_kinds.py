@@ -140,6 +140,7 @@ def test_the_policies_run_in_their_declared_order() -> None:
         "attempt-training-start",
         "attempt-close",
         "billing",
+        "budget-alert",
         "fair-share",
         "events",
         "wake-runners",

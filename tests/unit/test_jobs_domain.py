@@ -81,6 +81,7 @@ def test_billing_skips_platform_failures_and_scales_by_instances() -> None:
     ok = AttemptTimes(
         t0 + timedelta(seconds=60), t0 + timedelta(seconds=70), t0 + timedelta(seconds=160), True
     )
-    assert billable_seconds([lost, ok], instance_count=2) == 200
+    # billed from the program's start (t0+70), not the attempt's (t0+60): 90 s x 2 instances
+    assert billable_seconds([lost, ok], instance_count=2) == 180
     assert training_seconds([lost, ok]) == 90
     assert billable_seconds([AttemptTimes(t0, None, None, True)], 1) == 0

@@ -34,6 +34,7 @@ from forgeml.api.routes import (
     scheduling,
     tenants,
     tokens,
+    usage,
     users,
     webhooks,
 )
@@ -57,7 +58,7 @@ def api_router() -> APIRouter:
         router.include_router(module.router)
     for module in (webhooks, events, notifications):
         router.include_router(module.router)
-    for module in (jobs, scheduling, checkpoints):
+    for module in (jobs, scheduling, checkpoints, usage):
         router.include_router(module.router)
     return router
 

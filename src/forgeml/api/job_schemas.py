@@ -152,6 +152,11 @@ class JobOut(Output):
 
 class JobDetailOut(JobOut):
     transitions: list[TransitionOut]
+    phase_seconds: dict[str, int] = Field(
+        default_factory=dict,
+        description="seconds per phase: queued, building, staging, training (the only billed "
+        "one), uploading; a phase in progress counts until now",
+    )
 
 
 def job_out(job: Any) -> JobOut:

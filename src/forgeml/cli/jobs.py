@@ -33,6 +33,8 @@ DETAIL = [
     "resource_class", "instance_count", "final_metrics", "training_seconds", "billable_seconds",
     "checkpoint_config", "created_at", "started_at", "ended_at",
 ]  # fmt: skip
+# describe only: seconds per phase (queued, building, staging, training, uploading)
+PHASES = ["phase_seconds"]
 EXIT = {"Completed": 0, "Failed": 1, "Stopped": 2}
 
 
@@ -128,7 +130,7 @@ def ls(
         return c.jobs.list(status=status, name_contains=name_contains)
 
 
-@verb(job_app, "describe", [*DETAIL, "transitions", "inputs"])
+@verb(job_app, "describe", [*DETAIL, *PHASES, "transitions", "inputs"])
 def describe(job_id: str, json_out: JsonOpt = False) -> object:
     """Status, transitions, failure reason, metrics, billing, lineage."""
     with Client.from_env() as c:

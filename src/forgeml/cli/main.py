@@ -7,6 +7,7 @@ import typer
 from forgeml.cli import algorithms, datasets, demo, identity, server
 from forgeml.cli import checkpoints as checkpoints_cli
 from forgeml.cli import jobs as jobs_cli
+from forgeml.cli import usage as usage_cli
 from forgeml.cli import webhooks as webhooks_cli
 
 app = typer.Typer(
@@ -39,6 +40,8 @@ app.add_typer(webhooks_cli.events_app, name="events")
 app.add_typer(jobs_cli.job_app, name="job")
 app.add_typer(jobs_cli.model_app, name="model")
 app.add_typer(checkpoints_cli.checkpoint_app, name="checkpoint")
+app.add_typer(usage_cli.quota_app, name="quota")
+app.add_typer(usage_cli.usage_app, name="usage")
 app.command()(demo.demo)
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from forgeml.client.datasets import Datasets, Grants, PlatformDatasets
 from forgeml.client.errors import ApiError, NotConfigured
 from forgeml.client.jobs import Jobs
 from forgeml.client.transport import Json, Options, Transport
+from forgeml.client.usage import Quotas, Usage
 from forgeml.client.webhooks import Events, NotificationPrefs, Webhooks
 from forgeml.domain.ids import looks_like_id
 
@@ -38,6 +39,8 @@ class Client(Transport):
         self.notification_prefs = NotificationPrefs(self)
         self.algorithms = Algorithms(self)
         self.jobs = Jobs(self)
+        self.quotas = Quotas(self)
+        self.usage = Usage(self)
 
     @classmethod
     def from_env(cls, profile: str | None = None, **kw: Any) -> Client:

@@ -12,7 +12,9 @@ from forgeml.db import datasets, events, tables
 from forgeml.db import dispatch as dispatch
 from forgeml.db import grants as grants
 from forgeml.db import jobs as jobs  # training jobs, resource classes, runners
+from forgeml.db import quotas as quotas
 from forgeml.db import shares as shares  # fair-share state per tenant
+from forgeml.db import usage as usage
 from forgeml.db import webhooks as webhooks
 from forgeml.db.tables import metadata
 

@@ -70,6 +70,14 @@ class QuotaExceeded(Payload):
     message: str | None = None
 
 
+class BudgetThresholdReached(Payload):
+    month: str = Field(description="YYYY-MM (UTC)")
+    threshold_percent: int = Field(description="80 or 100")
+    budget: float
+    used: float
+    hard_stop: bool = Field(description="whether new submissions are refused at 100 %")
+
+
 class WebhookDisabled(Payload):
     webhook_id: str
     url_host: str = Field(description="host of the URL only: URLs may embed secrets")
@@ -113,6 +121,12 @@ _TYPES = [
         "algorithm.registered", 1, "An algorithm version was registered.", AlgorithmRegistered
     ),
     EventType("quota.exceeded", 1, "A request was refused by a tenant quota.", QuotaExceeded),
+    EventType(
+        "budget.threshold_reached",
+        1,
+        "A tenant's usage this month reached 80 % or 100 % of its monthly budget (once each).",
+        BudgetThresholdReached,
+    ),
     EventType(
         "webhook.disabled",
         1,

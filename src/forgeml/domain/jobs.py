@@ -231,15 +231,20 @@ class AttemptTimes:
     training_started_at: datetime | None
     ended_at: datetime | None
     billable: bool  # False for platform failures and preemption
+    number: int = 0
+
+
+def attempt_billable_seconds(a: AttemptTimes) -> int:
+    """One attempt's billed seconds per instance: from the program's start to the attempt's
+    end (builds, staging and queueing are the platform's time); 0 for a non-billable one."""
+    if not (a.billable and a.training_started_at and a.ended_at):
+        return 0
+    return round(max(0.0, (a.ended_at - a.training_started_at).total_seconds()))
 
 
 def billable_seconds(attempts: list[AttemptTimes], instance_count: int) -> int:
-    """(training end - start of Starting) x instance count, summed over billable attempts."""
-    total = 0.0
-    for a in attempts:
-        if a.billable and a.starting_at and a.ended_at:
-            total += max(0.0, (a.ended_at - a.starting_at).total_seconds())
-    return round(total * instance_count)
+    """Billed seconds of each billable attempt x instance count (the usage records' sum)."""
+    return sum(attempt_billable_seconds(a) for a in attempts) * instance_count
 
 
 def training_seconds(attempts: list[AttemptTimes]) -> int:

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from forgeml.db import job_queries as q
 from forgeml.db import shares
 from forgeml.db.jobs import job_attempts, resource_classes, runners, training_jobs
+from forgeml.db.quotas import capacity_quota_allows, still_within_quota
 from forgeml.db.scope import Scope
 from forgeml.db.types import utcnow
 from forgeml.domain.failures import FailureKind, rule
@@ -73,7 +74,12 @@ def _head(tenant_id: str, cap: Capacity, now: datetime) -> sa.Select[tuple[str]]
     return (
         sa.select(t.c.id)
         .select_from(t.join(rc, rc.c.name == t.c.resource_class))
-        .where(t.c.tenant_id == tenant_id, shares.queued_status(), *_fits(cap, now))
+        .where(
+            t.c.tenant_id == tenant_id,
+            shares.queued_status(),
+            *_fits(cap, now),
+            capacity_quota_allows(t),  # tenant quotas: concurrent jobs, instances per class
+        )
         .order_by(t.c.created_at, t.c.id)
         .limit(1)
     )
@@ -137,6 +143,10 @@ def claim(conn: Connection, runner: Runner, lease_s: float) -> Lease | None:
     }
     pick = _pick(conn, cap, now, lock=True)
     if pick is None:
+        return None
+    # PostgreSQL: parallel claimers of one tenant re-check its quota under the quota row's lock
+    # (SQLite writers are serialized, so the pick's own check holds).
+    if conn.dialect.name == "postgresql" and not still_within_quota(conn, pick):
         return None
     job = move(
         conn, pick, Secondary.STARTING, f"starting on runner {runner.name}", values=values,

@@ -1,22 +1,26 @@
 """Why a queued job is not running yet: the scheduler pass writes the reasons that changed.
 
-Three reasons, most specific first: no live runner could ever hold the job ("no runner advertises
-class X"), a runner has room and will claim it ("waiting for a runner to claim it"), or every
-runner that could hold it is full ("waiting for capacity in class X"). Which job goes first is
-fair share's choice (queue/claims.py), so no reason names a place in line.
+Four reasons, most specific first: its tenant's capacity quota holds it ("tenant quota: 2 of 2
+concurrent jobs running"), no live runner could ever hold the job ("no runner advertises class
+X"), a runner has room and will claim it ("waiting for a runner to claim it"), or every runner
+that could hold it is full ("waiting for capacity in class X"). Which job goes first is fair
+share's choice (queue/claims.py), so no reason names a place in line.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from forgeml.db import job_queries as q
+from forgeml.db import quotas as quota_db
 from forgeml.db.jobs import training_jobs
 from forgeml.db.shares import queued_status
 from forgeml.domain.job_model import ResourceClass, Runner
+from forgeml.domain.quotas import Quota, capacity_block
 from forgeml.queue.claims import Capacity, free_capacity
 
 
@@ -70,6 +74,17 @@ def reason_for(rc: ResourceClass | None, count: int, runners: list[tuple[Runner,
 BATCH = 1000
 
 
+def quota_reason(
+    conn: Connection, quotas: dict[str, Quota], tenant_id: str, cls: str, count: int
+) -> str | None:
+    """The capacity quota that keeps this job Pending (None: none does)."""
+    quota = quotas.get(tenant_id)
+    if quota is None:
+        return None
+    jobs, instances = quota_db.running_of_tenant(conn, tenant_id, cls)
+    return capacity_block(quota, jobs, instances, cls, count)
+
+
 def refresh(conn: Connection, now: datetime, runner_ttl_s: float, limit: int = BATCH) -> int:
     """Write `pending_reason` of the queued jobs whose reason changed; the number written.
 
@@ -82,21 +97,49 @@ def refresh(conn: Connection, now: datetime, runner_ttl_s: float, limit: int = B
     runners = [(r, free_capacity(conn, r)) for r in live]
     classes = {rc.name: rc for rc in q.list_resource_classes(conn)}
     t = training_jobs
+    quotas = quota_db.quotas_with_capacity_limits(conn)
+    changed = 0
+    # Jobs their tenant's capacity quota holds back, per (tenant, class, size): few tenants.
+    held: dict[tuple[str, int], list[str]] = {}
+    for tenant_id in quotas:
+        groups = conn.execute(
+            sa.select(t.c.resource_class, t.c.instance_count)
+            .where(t.c.tenant_id == tenant_id, queued_status())
+            .distinct()
+        ).all()
+        for cls, count in groups:
+            reason = quota_reason(conn, quotas, tenant_id, cls, count)
+            if reason is not None:
+                held.setdefault((cls, count), []).append(tenant_id)
+                where = (t.c.tenant_id == tenant_id, t.c.resource_class == cls)
+                changed += _write(conn, (*where, t.c.instance_count == count), reason, limit)
     groups = conn.execute(
         sa.select(t.c.resource_class, t.c.instance_count).where(queued_status()).distinct()
     ).all()  # fmt: skip
-    changed = 0
     for cls, count in groups:
         if changed >= limit:
             break
         reason = reason_for(classes.get(cls), count, runners)
-        group = (t.c.resource_class == cls, t.c.instance_count == count, queued_status())
-        stale = sa.or_(t.c.pending_reason.is_(None), t.c.pending_reason != reason)
-        # Two statements, not UPDATE ... WHERE id IN (SELECT ... LIMIT): on stale statistics
-        # PostgreSQL runs that as a nested loop over the queue for every row.
-        ids = conn.execute(sa.select(t.c.id).where(*group, stale).limit(limit - changed))
-        batch = [str(i) for (i,) in ids]
-        if batch:
-            stmt = t.update().where(t.c.id.in_(batch), *group, stale)
-            changed += conn.execute(stmt.values(pending_reason=reason)).rowcount
+        group = [t.c.resource_class == cls, t.c.instance_count == count]
+        if (cls, count) in held:
+            group.append(t.c.tenant_id.not_in(held[(cls, count)]))
+        changed += _write(conn, group, reason, limit - changed)
     return changed
+
+
+def _write(
+    conn: Connection, where: Sequence[sa.ColumnElement[bool]], reason: str, limit: int
+) -> int:
+    """Set `reason` on up to `limit` queued rows matching `where` whose reason differs."""
+    if limit <= 0:
+        return 0
+    t = training_jobs
+    stale = sa.or_(t.c.pending_reason.is_(None), t.c.pending_reason != reason)
+    # Two statements, not UPDATE ... WHERE id IN (SELECT ... LIMIT): on stale statistics
+    # PostgreSQL runs that as a nested loop over the queue for every row.
+    ids = conn.execute(sa.select(t.c.id).where(*where, queued_status(), stale).limit(limit))
+    batch = [str(i) for (i,) in ids]
+    if not batch:
+        return 0
+    stmt = t.update().where(t.c.id.in_(batch), *where, queued_status(), stale)
+    return int(conn.execute(stmt.values(pending_reason=reason)).rowcount)

@@ -13,8 +13,10 @@ from typing import Any, Protocol
 
 from sqlalchemy.engine import Connection
 
-from forgeml.db import events, shares, wakeups
+from forgeml.db import events, shares, usage, wakeups
 from forgeml.db import job_queries as q
+from forgeml.db import quotas as quota_db
+from forgeml.db.scope import Scope
 from forgeml.domain.failures import FailureKind, display, rule, tenant_attempts_spent
 from forgeml.domain.job_model import TrainingJob
 from forgeml.domain.jobs import (
@@ -27,6 +29,7 @@ from forgeml.domain.jobs import (
     primary,
     training_seconds,
 )
+from forgeml.domain.quotas import crossed, month_of
 from forgeml.domain.retry import Requeue
 
 
@@ -102,7 +105,8 @@ class AttemptTrainingStart:
 
 
 class BillingPolicy:
-    """On a terminal status: billable and training seconds over the billable attempts."""
+    """On a terminal status: billable and training seconds over the billable attempts, and a
+    usage record per billed attempt (its program's seconds x instances x the class price)."""
 
     name = "billing"
 
@@ -113,6 +117,30 @@ class BillingPolicy:
         times = q.attempt_times(p.conn, p.job_id)
         billed = billable_seconds(times, p.job.instance_count)
         p.job = q.set_billing(p.conn, p.job_id, billed, training_seconds(times))
+        usage.record_attempts(p.conn, p.job, times)
+
+
+class BudgetAlertPolicy:
+    """After billing: the month's usage reaching 80 % or 100 % of the tenant's budget raises a
+    `budget.threshold_reached` event, once per threshold and month (a row keyed by all three)."""
+
+    name = "budget-alert"
+
+    def apply(self, p: Proposal) -> None:
+        assert p.job is not None
+        if not is_terminal(p.target):
+            return
+        tenant = p.job.tenant_id
+        quota = quota_db.get_quota(p.conn, Scope.everything(), tenant)
+        if quota is None or quota.monthly_budget is None:
+            return
+        month = month_of(p.now)
+        total = usage.month_total(p.conn, tenant, month)
+        for pct in crossed(quota.monthly_budget, total):
+            if quota_db.note_alert(p.conn, tenant, month, pct, p.now):
+                data = {"month": month, "threshold_percent": pct, "budget": quota.monthly_budget,
+                        "used": round(total, 2), "hard_stop": quota.budget_hard_stop}  # fmt: skip
+                events.emit(p.conn, "budget.threshold_reached", tenant_id=tenant, data=data)
 
 
 class FairShare:
@@ -149,13 +177,19 @@ class WakeRunners:
 
 
 # The order matters: the prefix before the row is written; the attempt is stamped or closed
-# before billing reads it; events last, so they carry the final row. (The history row is part
+# before billing reads it; budget alerts after the usage records they sum; events last, so they
+# carry the final row. (The history row is part
 # of the write itself: `transitions.move` stores it before AFTER runs.)
 BEFORE: list[Policy] = [ArtifactSwitch(), FailureReason()]
 AFTER: list[Policy] = [
-    AttemptTrainingStart(), AttemptClose(), BillingPolicy(), FairShare(), EventsPolicy(),
+    AttemptTrainingStart(),
+    AttemptClose(),
+    BillingPolicy(),
+    BudgetAlertPolicy(),
+    FairShare(),
+    EventsPolicy(),
     WakeRunners(),
-]  # fmt: skip
+]
 
 
 def emit_events(conn: Connection, job: TrainingJob, target: Secondary, message: str) -> None:

@@ -20,6 +20,8 @@ from forgeml.services.jobs.service import JobService, build_job_services
 from forgeml.services.notify.events import EventService
 from forgeml.services.notify.service import NotificationService
 from forgeml.services.notify.webhooks import WebhookService
+from forgeml.services.quotas.service import QuotaService
+from forgeml.services.quotas.usage import UsageService
 from forgeml.storage.base import ObjectStore
 
 
@@ -43,6 +45,8 @@ class Services:
     jobs: JobService
     scheduling: SchedulingService
     job_runs: JobRunService
+    quotas: QuotaService
+    usage: UsageService
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -53,6 +57,7 @@ class Services:
         envs = AlgorithmEnvironments(db, store, algorithm_settings)
         algorithms = AlgorithmService(db, store, algorithm_settings, envs)
         checkpoints = CheckpointService(db, store)
+        quotas = QuotaService(db, settings.jobs.currency)
         return cls(
             settings=settings,
             db=db,
@@ -69,7 +74,9 @@ class Services:
             checkpoints=checkpoints,
             events=EventService(db),
             notifications=NotificationService(db),
-            **_jobs(settings, db, store, datasets, algorithms, envs, checkpoints),
+            quotas=quotas,
+            usage=UsageService(db, settings.jobs.currency),
+            **_jobs(settings, db, store, datasets, algorithms, envs, checkpoints, quotas),
         )
 
     def close(self) -> None:
@@ -84,8 +91,10 @@ def _jobs(
     algorithms: AlgorithmService,
     envs: AlgorithmEnvironments,
     checkpoints: CheckpointService,
+    quotas: QuotaService,
 ) -> dict[str, Any]:
     jobs, scheduling, runs = build_job_services(
-        JobServiceSettings.of(settings), db, store, datasets, algorithms, envs, checkpoints
-    )
+        JobServiceSettings.of(settings), db, store, datasets, algorithms, envs, checkpoints,
+        admit=quotas.admit,
+    )  # fmt: skip
     return {"jobs": jobs, "scheduling": scheduling, "job_runs": runs}

@@ -83,9 +83,13 @@ def usage(ctx: Page) -> Response:
     if areas["datasets"]:
         storage = {t.id: ctx.svc.datasets.usage(ctx.actor, t.id) for t in tenants}
     compute = compute_and_cost_since(ctx, month_start()) if areas["jobs"] else {}
+    from forgeml.web.usage_pages import admin_usage_chart
+
     return ctx.render(
-        "admin/usage.html", tenants=tenants, storage=storage, compute=compute, areas=areas
-    )
+        "admin/usage.html", tenants=tenants, storage=storage, compute=compute, areas=areas,
+        quotas={t.id: ctx.svc.quotas.get(ctx.actor, t.id) for t in tenants},
+        chart=admin_usage_chart(ctx, {t.id: t.name for t in tenants}),
+    )  # fmt: skip
 
 
 @router.get("/jobs", name="portal.admin.jobs")

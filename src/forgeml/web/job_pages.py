@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from forgeml.domain.errors import Conflict, NotFound
+from forgeml.domain.quotas import phase_seconds
 from forgeml.web import live
 from forgeml.web.core import Ctx, Page, PortalRoute, redirect, service
 from forgeml.web.fmt import phase_note
@@ -78,6 +79,7 @@ def job(job_id: str, ctx: Page) -> Response:
         "tenant/job.html",
         job=j,
         transitions=details.transitions,
+        phases=phase_seconds(details.transitions, datetime.now(UTC)),
         lines=lines,
         log_after=log_after,
         series=series,

@@ -18,6 +18,7 @@ from forgeml.web import (
     home_pages,
     identity_pages,
     job_pages,
+    usage_pages,
     webhook_pages,
 )
 from forgeml.web.core import WEB_DIR, HtmlFallbackRoute, html_fallback
@@ -35,6 +36,7 @@ AREA_ROUTERS = [
     admin_ops.router,
     webhook_pages.router,
     checkpoint_pages.router,
+    usage_pages.router,
 ]
 
 

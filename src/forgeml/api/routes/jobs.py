@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Header, Query, Request, Response
@@ -29,6 +30,7 @@ from forgeml.api.routing import OpenApiResponses, Rendered, Routes
 from forgeml.api.schemas import PageOut, Timestamp, page_of
 from forgeml.domain.errors import InvalidInput
 from forgeml.domain.filters import JobFilter
+from forgeml.domain.quotas import phase_seconds
 from forgeml.edge.sse import SSE_RESPONSE, Batch, event, sse_response
 from forgeml.services.container import Services
 from forgeml.services.identity.audit import Actor
@@ -86,6 +88,7 @@ def describe_job(job_id: str, caller: LateActor, svc: Svc) -> Response:
     out = JobDetailOut(
         **job_out(d.job).model_dump(),
         transitions=[TransitionOut.model_validate(t) for t in d.transitions],
+        phase_seconds=phase_seconds(d.transitions, datetime.now(UTC)),
     )
     return _DETAIL(out)
 

@@ -138,6 +138,10 @@ class JobService:
             )
             if seen:
                 return seen  # type: ignore[no-any-return]
+            if self.submission.admit is not None:
+                held = self.submission.admit(conn, values)
+                if held is not None:
+                    values = {**values, "pending_reason": held}
             job = transitions.create(conn, values)
             record(
                 conn,
@@ -265,6 +269,7 @@ def build_job_services(
     algorithms: Any,
     envs: Any,
     checkpoints: Any = None,
+    admit: Any = None,
 ) -> tuple[JobService, Any, Any]:
     """Wire the jobs feature to its neighbours: (JobService, SchedulingService, JobRunService).
 
@@ -286,6 +291,7 @@ def build_job_services(
         ),
         datasets.resolve_input,
         checkpoints.resolve if checkpoints is not None else None,
+        admit,
     )
     runs = JobRunService(db, store, settings, envs, check_quota=datasets.check_quota)
     return (

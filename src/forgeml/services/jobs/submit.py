@@ -68,6 +68,9 @@ class Submission:
     check_hps: HyperparameterCheck
     resolve_input: InputResolver | None
     resolve_location: LocationResolver | None = None
+    # The tenant-quota gate, in the inserting transaction (QuotaService.admit): raises
+    # QuotaExceeded, or returns the capacity quota that will keep the job Pending.
+    admit: Callable[[Connection, dict[str, Any]], str | None] | None = None
 
     def check(self, conn: Connection, actor: Actor, tenant_id: str, spec: JobSpec) -> Checked:
         limit = self.settings.max_runtime_limit_s

@@ -39,6 +39,11 @@ _MAILS: dict[str, tuple[str | None, str, str]] = {
     "training_job.completed": ("email_on_job_completed", "job_finished", "completed"),
     "training_job.failed": ("email_on_job_failed", "job_finished", "failed"),
     "webhook.disabled": (None, "webhook_disabled", "disabled"),
+    "budget.threshold_reached": (None, "budget_alert", "reached"),
+}
+_SUBJECTS = {
+    "webhook_disabled": "[ForgeML] Webhook to {url_host} was disabled",
+    "budget_alert": "[ForgeML] {threshold_percent} % of this month's compute budget used",
 }
 
 
@@ -134,11 +139,12 @@ class Mailer:
             "prefs_url": f"{self.public_url}/api/v1/me/notification-preferences",
             "webhook_url": f"{self.public_url}/api/v1/webhooks/{data.get('webhook_id', '')}"
             "/deliveries",
+            "usage_url": f"{self.public_url}/usage",
         }
         if template == "job_finished":
             subject = f"[ForgeML] Training job {data.get('job_name')} {verb}"
         else:
-            subject = f"[ForgeML] Webhook to {data.get('url_host')} was disabled"
+            subject = _SUBJECTS[template].format_map(data)
         return Mail(
             subject=subject,
             text=_env.get_template(f"{template}.txt").render(ctx),
