@@ -17,16 +17,20 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 from forgeml.api.algorithm_schemas import (
     AlgorithmAdminOut,
     AlgorithmCardOut,
+    BuildLogOut,
     HyperparametersIn,
     HyperparametersOut,
     VersionAdminDetail,
     VersionAdminOut,
     VersionCardOut,
 )
+from forgeml.api.build_follow import BuildFollower
 from forgeml.api.deps import CurrentActor, Paging, Svc
 from forgeml.api.routing import Routes
 from forgeml.api.schemas import PageOut, page_of
+from forgeml.domain.build_progress import BuildLogPage
 from forgeml.domain.errors import InvalidInput, NotFound, PayloadTooLarge
+from forgeml.edge.sse import SSE_RESPONSE, Batch, sse_response
 
 
 def platform_admin_only(request: Request, actor: CurrentActor, svc: Svc) -> None:
@@ -70,6 +74,7 @@ _BUNDLE_BODY: dict[str, Any] = {
     }
 }
 _CHUNK = 1 << 20
+_POLL_S = 0.5  # the builder writes its lines twice a second
 
 
 async def _spool(request: Request, limit: int) -> Any:
@@ -151,6 +156,59 @@ def get_version(
 )
 def build_log(algorithm_id: str, version_id: str, actor: CurrentActor, svc: Svc) -> Any:
     return PlainTextResponse(svc.algorithms.build_log(actor, algorithm_id, version_id))
+
+
+_BUILD_PAGE = 1000
+
+
+@admin.route(
+    f"GET {VERSION}/build-log/lines",
+    "algorithm_version.build_log_lines",
+    BuildLogOut,
+    errors=(404, 422),
+)
+def build_log_lines(
+    algorithm_id: str,
+    version_id: str,
+    actor: CurrentActor,
+    svc: Svc,
+    after: Annotated[int, Query(ge=0, description="the next_after of the previous page")] = 0,
+    limit: Annotated[int, Query(ge=1, le=_BUILD_PAGE)] = _BUILD_PAGE,
+) -> BuildLogOut:
+    """The latest build's phase, counters and newest lines (capped per build), as they come."""
+    page = svc.algorithms.build_log_page(actor, algorithm_id, version_id, after=after, limit=limit)
+    return BuildLogOut.of(page, after)
+
+
+@admin.route(
+    f"GET {VERSION}/build-log/stream",
+    "algorithm_version.build_log_stream",
+    errors=(404, 422),
+    ok=SSE_RESPONSE,
+    response_class=StreamingResponse,
+)
+def build_log_stream(
+    algorithm_id: str,
+    version_id: str,
+    request: Request,
+    actor: CurrentActor,
+    svc: Svc,
+    after: Annotated[int, Query(ge=0)] = 0,
+) -> StreamingResponse:
+    """The build as server-sent events: `build` (phase, counters) when it changes, `log` per
+    line (`id:` = line id), then `end` once the build is over (a rebuild starts over)."""
+    svc.algorithms.build_log_page(actor, algorithm_id, version_id, after=0, limit=1)  # 404, audit
+    follow = BuildFollower(after)
+
+    def poll() -> Batch:
+        def page(pos: int) -> BuildLogPage:
+            return svc.algorithms.build_log_page(
+                actor, algorithm_id, version_id, after=pos, limit=_BUILD_PAGE, audit=False
+            )
+
+        return follow.poll(page)
+
+    return sse_response(request, svc, poll, _POLL_S)
 
 
 @admin.route(

@@ -14,6 +14,7 @@ from pydantic import Field
 
 from forgeml.api.deps import CurrentActor, Paging, Svc
 from forgeml.api.job_schemas import (
+    EnvironmentBuildOut,
     JobCreate,
     JobDetailOut,
     JobEventOut,
@@ -83,6 +84,9 @@ def describe_job(job_id: str, actor: CurrentActor, svc: Svc) -> JobDetailOut:
     return JobDetailOut(
         **job_out(d.job).model_dump(),
         transitions=[TransitionOut.model_validate(t) for t in d.transitions],
+        environment_build=EnvironmentBuildOut.model_validate(d.environment_build)
+        if d.environment_build
+        else None,
     )
 
 
