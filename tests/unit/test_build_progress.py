@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from forgeml.cli.progress import build_text
 from forgeml.domain.build_progress import (
     MAX_BUILD_LINE_CHARS,
     BuildPhase,
@@ -68,3 +69,8 @@ def test_tenants_see_only_running_builds_and_no_lines() -> None:
     )
     done = BuildProgress("alv_1", 1, P.DONE, start, start, start, 4, 120, 0)
     assert waiting_view(done, start) is None and waiting_view(None, start) is None
+
+
+def test_the_cli_names_phase_time_and_count_only() -> None:
+    build = {"phase": "installing", "elapsed_s": 41.6, "packages_installed": 1, "extra": "x"}
+    assert build_text(build) == "environment being built: installing, 42 s, 1 package installed"

@@ -31,7 +31,7 @@ DETAIL = [
     "id", "name", "status", "secondary_status", "phase", "status_message", "pending_reason",
     "failure_reason", "algorithm_name", "algorithm_version", "attempt", "max_attempts",
     "resource_class", "instance_count", "final_metrics", "training_seconds", "billable_seconds",
-    "checkpoint_config", "created_at", "started_at", "ended_at",
+    "checkpoint_config", "created_at", "started_at", "ended_at", "environment_build",
 ]  # fmt: skip
 EXIT = {"Completed": 0, "Failed": 1, "Stopped": 2}
 

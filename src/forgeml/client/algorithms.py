@@ -137,6 +137,28 @@ class Algorithms:
         resp = self.c.request("GET", f"{ADMIN}/{algorithm_id}/versions/{version_id}/build-log")
         return resp.text
 
+    def build_lines(
+        self, algorithm_id: str, version_id: str, *, after: int = 0, follow: bool = False
+    ) -> Iterator[Json]:
+        """The latest build's kept lines (`id`, `at`, `phase`, `line`); with `follow`, keep
+        polling until the build ended and every line came (a version never queued ends at once)."""
+        url = f"{ADMIN}/{algorithm_id}/versions/{version_id}/build-log/lines"
+        while True:
+            page = self.c.json("GET", url, params={"after": after})
+            yield from page["items"]
+            after = page["next_after"]
+            if page["items"]:
+                continue
+            if not follow or page["finished"]:
+                return
+            time.sleep(0.5)
+
+    def build(self, algorithm_id: str, version_id: str) -> Json | None:
+        """The latest build's phase, times and counters; None when it was never built."""
+        url = f"{ADMIN}/{algorithm_id}/versions/{version_id}/build-log/lines"
+        build: Json | None = self.c.json("GET", url, params={"limit": 1})["build"]
+        return build
+
     def download_bundle(
         self, algorithm_id: str, version_id: str, dest: Path | str, progress: Progress | None = None
     ) -> Path:
