@@ -11,7 +11,7 @@ from typing import Any
 
 from forgeml.client.errors import ApiError, error_from
 from forgeml.client.packing import file_digest, pack_folder
-from forgeml.client.transport import Transport
+from forgeml.client.transport import Transport, tail
 
 API = "/api/v1"
 ADMIN = f"{API}/admin/algorithms"
@@ -143,15 +143,7 @@ class Algorithms:
         """The latest build's kept lines (`id`, `at`, `phase`, `line`); with `follow`, keep
         polling until the build ended and every line came (a version never queued ends at once)."""
         url = f"{ADMIN}/{algorithm_id}/versions/{version_id}/build-log/lines"
-        while True:
-            page = self.c.json("GET", url, params={"after": after})
-            yield from page["items"]
-            after = page["next_after"]
-            if page["items"]:
-                continue
-            if not follow or page["finished"]:
-                return
-            time.sleep(0.5)
+        yield from tail(self.c, url, after=after, follow=follow)
 
     def build(self, algorithm_id: str, version_id: str) -> Json | None:
         """The latest build's phase, times and counters; None when it was never built."""
