@@ -15,7 +15,7 @@ from forgeml.services.algorithms.build_recorder import BuildRecorder
 from forgeml.services.container import Services
 from forgeml.workers.algorithm_builder import AlgorithmBuilder
 from tests.integration.test_environments import WHEEL, write_wheel
-from tests.support.algorithms import register, tar_gz, tiny_files
+from tests.support.algorithms import register, remove_envs, tar_gz, tiny_files
 from tests.support.threads import CheckedThread
 from tests.support.world import World
 
@@ -25,9 +25,7 @@ ADMIN_API = "/api/v1/admin/algorithms"
 @pytest.fixture(autouse=True)
 def _remove_envs(services: Services) -> Iterator[None]:
     yield
-    cache = services.algorithm_envs.cache
-    for lock in cache.root.glob("*.lock") if cache.root.exists() else []:
-        cache.remove(f"sha256:{lock.stem}")  # envs are read-only: remove them properly
+    remove_envs(services)
 
 
 def wheel_bundle(tmp_path: Path, requirements: str, name: str = "tiny") -> bytes:

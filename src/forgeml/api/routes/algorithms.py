@@ -17,19 +17,21 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 from forgeml.api.algorithm_schemas import (
     AlgorithmAdminOut,
     AlgorithmCardOut,
+    BuildLineOut,
     BuildLogOut,
+    BuildProgressOut,
     HyperparametersIn,
     HyperparametersOut,
     VersionAdminDetail,
     VersionAdminOut,
     VersionCardOut,
 )
-from forgeml.api.build_follow import BuildFollower
 from forgeml.api.deps import CurrentActor, Paging, Svc
 from forgeml.api.routing import Routes
 from forgeml.api.schemas import PageOut, page_of
 from forgeml.domain.build_progress import BuildLogPage
 from forgeml.domain.errors import InvalidInput, NotFound, PayloadTooLarge
+from forgeml.edge.build_follow import BuildFollower
 from forgeml.edge.sse import SSE_RESPONSE, Batch, sse_response
 
 
@@ -198,7 +200,11 @@ def build_log_stream(
     """The build as server-sent events: `build` (phase, counters) when it changes, `log` per
     line (`id:` = line id), then `end` once the build is over (a rebuild starts over)."""
     svc.algorithms.build_log_page(actor, algorithm_id, version_id, after=0, limit=1)  # 404, audit
-    follow = BuildFollower(after)
+    follow = BuildFollower(
+        after,
+        lambda b: BuildProgressOut.model_validate(b).model_dump(mode="json"),
+        lambda x: BuildLineOut.model_validate(x).model_dump(mode="json"),
+    )
 
     def poll() -> Batch:
         def page(pos: int) -> BuildLogPage:

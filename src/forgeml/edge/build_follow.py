@@ -1,11 +1,12 @@
-"""Following an environment build over SSE: which blocks each poll of the build log yields."""
+"""Following an environment build over SSE (the admin API and the portal's build log page):
+which blocks each poll of the build log yields; each transport renders the objects its way."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from forgeml.api.algorithm_schemas import BuildLineOut, BuildProgressOut
-from forgeml.domain.build_progress import BuildLogPage, BuildProgress
+from forgeml.domain.build_progress import BuildLine, BuildLogPage, BuildProgress
 from forgeml.edge.sse import Batch, event
 
 
@@ -13,9 +14,16 @@ class BuildFollower:
     """The follower's cursor and the last progress it sent; a new attempt starts from its first
     line (line ids of a dropped build may be reused)."""
 
-    def __init__(self, after: int) -> None:
+    def __init__(
+        self,
+        after: int,
+        show_build: Callable[[BuildProgress], Any],
+        show_line: Callable[[BuildLine], Any],
+    ) -> None:
         self.pos = after
         self.last: BuildProgress | None = None
+        self.show_build = show_build
+        self.show_line = show_line
 
     def poll(self, page: Callable[[int], BuildLogPage]) -> Batch:
         got = page(self.pos)
@@ -27,11 +35,9 @@ class BuildFollower:
                 got = page(0)
             self.last = got.progress
             if got.progress is not None:
-                shown = BuildProgressOut.model_validate(got.progress).model_dump(mode="json")
-                chunks.append(event("build", shown))
+                chunks.append(event("build", self.show_build(got.progress)))
         for line in got.lines:
-            shown_line = BuildLineOut.model_validate(line).model_dump(mode="json")
-            chunks.append(event("log", shown_line, line.id))
+            chunks.append(event("log", self.show_line(line), line.id))
             self.pos = line.id
         if got.finished:
             chunks.append(event("end", {}))
