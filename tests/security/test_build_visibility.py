@@ -88,3 +88,11 @@ def test_build_log_routes_do_not_exist_for_tenants(world: World, stage: Stage) -
                 assert SECRET_PACKAGE not in resp.text and OWNER_SECRET not in resp.text
     admin = world.client.get(base + "/lines", headers=world.admin).json()
     assert any(SECRET_PACKAGE in x["line"] for x in admin["items"])  # the owner does see it
+
+
+def test_an_overlong_id_on_the_admin_surface_is_a_plain_404(world: World) -> None:
+    """The refusal is audited with the id the tenant sent, cut to the column (no 500)."""
+    long_id = "Ω≈ç" * 100
+    for path in (f"x/versions/{long_id}/build-log/stream", f"{long_id}/versions/y/build-log/lines"):
+        resp = world.client.get(f"/api/v1/admin/algorithms/{path}", headers=world.a.h())
+        assert resp.status_code == 404, resp.text

@@ -34,6 +34,8 @@ from forgeml.domain.errors import InvalidInput, NotFound, PayloadTooLarge
 from forgeml.edge.build_follow import BuildFollower
 from forgeml.edge.sse import SSE_RESPONSE, Batch, sse_response
 
+_TARGET_MAX = 64  # audit_events.target_id; the whole path stays in the row's details
+
 
 def platform_admin_only(request: Request, actor: CurrentActor, svc: Svc) -> None:
     """Tenant principals: the admin surface does not exist (404), and the attempt is audited."""
@@ -41,11 +43,12 @@ def platform_admin_only(request: Request, actor: CurrentActor, svc: Svc) -> None
         return
     route = request.scope.get("route")
     params = request.path_params
+    target = params.get("version_id") or params.get("algorithm_id")
     svc.audit.record_standalone(
         actor,
         getattr(route, "name", None) or "unmatched",
         target_type="algorithm_version" if "version_id" in params else "algorithm",
-        target_id=params.get("version_id") or params.get("algorithm_id"),
+        target_id=target[:_TARGET_MAX] if target else None,  # any text a tenant sent: cut
         outcome="denied",
         details={"status": 404, "method": request.method, "path": request.url.path},
     )
