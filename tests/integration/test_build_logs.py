@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from forgeml.db import build_logs
 from forgeml.domain.build_progress import MAX_BUILD_LINE_CHARS, MAX_BUILD_LOG_LINES, BuildPhase
 from forgeml.services.algorithms.build_recorder import BuildRecorder
 from forgeml.services.container import Services
@@ -149,3 +150,17 @@ def test_a_version_never_queued_has_nothing_to_follow(world: World) -> None:
     v = register(world, tiny_files_bundle())
     assert build_log(world, v)["finished"] is True
     assert sse_events(world, lines_url(v, "stream")) == [("end", {})]
+
+
+def test_a_build_the_database_refuses_to_record_still_builds(world: World, tmp_path: Path) -> None:
+    code = tmp_path / "code"
+    write_wheel(code / "wheels" / WHEEL)
+    (code / "requirements.txt").write_text(f"./wheels/{WHEEL}\n")
+    cache = world.services.algorithm_envs.cache
+    digest = "sha256:" + "ab" * 32
+    with BuildRecorder(world.services.db, "alv_no_such_version") as rec:  # the insert fails
+        env = cache.ensure(digest, code, "requirements.txt", observer=rec)
+    assert env.built and env.python.exists()
+    assert "+ tinypkg==0.1.0" in cache.log(digest)  # the node's own log has it all
+    with world.services.db.read() as conn:
+        assert build_logs.progress(conn, "alv_no_such_version") is None

@@ -5,6 +5,7 @@ process can show its lines and phase: lines are batched and written by a flusher
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime
 from types import TracebackType
 
@@ -23,6 +24,7 @@ from forgeml.domain.build_progress import (
 
 log = structlog.get_logger("forgeml.algorithms")
 FLUSH_S = 0.5  # how stale a follower's view may be; one small write transaction per period
+FINAL_TRIES = 3  # the last flush waits out a short outage (1 s, then 2 s)
 
 
 class BuildRecorder:
@@ -39,6 +41,7 @@ class BuildRecorder:
         self.version_id = version_id
         self.flush_s = flush_s
         self._lock = threading.Lock()
+        self._writing = threading.Lock()  # one flush at a time: batches land in their order
         self._pending: list[tuple[datetime, BuildPhase, str]] = []
         self._phase = BuildPhase.CREATING
         self._outcome: BuildPhase | None = None  # done or failed: written by the last flush
@@ -103,8 +106,11 @@ class BuildRecorder:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
             self._thread = None
-        if self._started:
-            self.flush(final=True)
+        for attempt in range(FINAL_TRIES):  # the outcome tells waiting jobs the build is over
+            if not self._started or self.flush(final=True):
+                return
+            if attempt + 1 < FINAL_TRIES:
+                time.sleep(attempt + 1)
 
     def _flush_loop(self) -> None:
         while not self._stop.wait(self.flush_s):
@@ -113,6 +119,10 @@ class BuildRecorder:
     def flush(self, *, final: bool = False) -> bool:
         """Write what arrived since the last flush (the outcome only when `final`); False when
         the database refused it."""
+        with self._writing:
+            return self._flush(final)
+
+    def _flush(self, final: bool) -> bool:
         with self._lock:
             if not self._dirty and not final:
                 return True
