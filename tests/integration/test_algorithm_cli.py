@@ -100,19 +100,43 @@ def test_cli_registers_both_examples_and_manages_them(
     assert file_digest(path) == tabular["digest"]
 
 
-def test_cli_register_build_waits_until_ready(
-    world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, builder: None
-) -> None:
-    folder = tmp_path / "tiny"
+def tiny_folder(tmp_path: Path, name: str) -> Path:
+    """An algorithm folder without requirements: its environment builds in a few seconds."""
+    folder = tmp_path / name
     folder.mkdir()
     (folder / "forgeml.yaml").write_text(
-        "name: tiny\nversion: 0.1.0\nentry_point: train.py\nrequirements: requirements.txt\n"
+        f"name: {name}\nversion: 0.1.0\nentry_point: train.py\nrequirements: requirements.txt\n"
     )
     (folder / "train.py").write_text("print('hi')\n")
     (folder / "requirements.txt").write_text("")
+    return folder
+
+
+def test_cli_register_build_waits_until_ready(
+    world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, builder: None
+) -> None:
+    folder = tiny_folder(tmp_path, "tiny")
     admin = runner_for(world, monkeypatch)(world.admin_token)
     version = admin("register", str(folder), "--build")
     assert version["status"] == "ready"
     assert "=== build succeeded" in admin("build-log", "tiny", "0.1.0")["log"]
     err = admin("rebuild", "tiny", "0.1.0", ok=False)["error"]
     assert err["code"] == "conflict"
+
+
+def test_cli_build_log_follow_prints_the_build_as_it_runs(
+    world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, builder: None
+) -> None:
+    folder = tiny_folder(tmp_path, "follow")
+    admin = sdk(world, world.admin_token)
+    version = admin.algorithms.register(folder, build=True)  # queued; the loop builds it
+    monkeypatch.setattr(cli_algorithms, "client", lambda: sdk(world, world.admin_token))
+    result = CliRunner().invoke(app, ["algorithm", "build-log", "follow", "0.1.0", "--follow"])
+    assert result.exit_code == 0, result.output
+    printed = [ln for ln in result.stdout.splitlines() if not LOG_LINE.match(ln)]
+    assert printed[0].startswith("creating") and "=== building environment" in printed[0]
+    assert printed[-1].startswith("done") and "=== build succeeded" in printed[-1]
+    build = admin.algorithms.build(version["algorithm_id"], version["id"])
+    assert build is not None and build["phase"] == "done"
+    lines = list(admin.algorithms.build_lines(version["algorithm_id"], version["id"]))
+    assert [f"{x['phase']:<11} {x['line']}" for x in lines] == printed

@@ -90,3 +90,10 @@ def hidden_version(world: World) -> tuple[str, str]:
         cached = (v["algorithm_id"], v["id"])
         world._hidden_algorithm = cached  # type: ignore[attr-defined]
     return cached
+
+
+def remove_envs(services: Any) -> None:
+    """Remove every environment a test built (they are read-only: through the cache)."""
+    cache = services.algorithm_envs.cache
+    for lock in cache.root.glob("*.lock") if cache.root.exists() else []:
+        cache.remove(f"sha256:{lock.stem}")

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from forgeml.api.mirror import mirrors
 from forgeml.api.schemas import Input, Output
+from forgeml.domain.build_progress import BuildLine, BuildLogPage, BuildProgress
 from forgeml.domain.registry import AlgorithmVersion, AlgorithmWithVersions
 
 
@@ -82,3 +83,32 @@ class HyperparametersIn(Input):
 
 class HyperparametersOut(BaseModel):
     hyperparameters: dict[str, str] = Field(description="the values a job would get, defaults in")
+
+
+# --- environment build logs (admin) ---------------------------------------------------------
+
+
+@mirrors(BuildProgress)
+class BuildProgressOut(Output):
+    pass
+
+
+@mirrors(BuildLine)
+class BuildLineOut(Output):
+    pass
+
+
+class BuildLogOut(BaseModel):
+    """The latest build (null: never built) and its kept lines after `after`, oldest first."""
+
+    build: BuildProgressOut | None
+    items: list[BuildLineOut]
+    next_after: int = Field(description="pass as `after` for the next lines")
+    finished: bool = Field(description="the build ended and these are its last lines")
+
+    @classmethod
+    def of(cls, page: BuildLogPage, after: int) -> Self:
+        build = None if page.progress is None else BuildProgressOut.model_validate(page.progress)
+        items = [BuildLineOut.model_validate(x) for x in page.lines]
+        nxt = page.lines[-1].id if page.lines else after
+        return cls(build=build, items=items, next_after=nxt, finished=page.finished)

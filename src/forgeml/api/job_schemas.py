@@ -11,6 +11,7 @@ from forgeml.api.checkpoint_schemas import CheckpointConfigIn, CheckpointConfigO
 from forgeml.api.mirror import mirrors
 from forgeml.api.schemas import BIGINT_MAX, INT_MAX, Input, Output
 from forgeml.domain import jobs as limits
+from forgeml.domain.build_progress import EnvironmentBuild
 from forgeml.domain.checkpoints import CheckpointConfig
 from forgeml.domain.hyperparameters import MAX_HYPERPARAMETERS
 from forgeml.domain.job_model import (
@@ -150,12 +151,20 @@ class JobOut(Output):
     ended_at: datetime | None
 
 
+@mirrors(EnvironmentBuild)
+class EnvironmentBuildOut(Output):
+    """The environment build a job waits on; the owner's log and package names stay out."""
+
+
 class JobDetailOut(JobOut):
     transitions: list[TransitionOut]
     phase_seconds: dict[str, int] = Field(
         default_factory=dict,
         description="seconds per phase: queued, building, staging, training (the only billed "
         "one), uploading; a phase in progress counts until now",
+    )
+    environment_build: EnvironmentBuildOut | None = Field(
+        default=None, description="while the job waits on its algorithm's environment build"
     )
 
 

@@ -6,6 +6,7 @@ Platform admins see the registry; everyone else sees algorithm cards.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -205,10 +206,23 @@ def rebuild(
 
 @algorithm_app.command("build-log")
 @handle_errors
-def build_log(algorithm: Alg, version: Ver, json_out: JsonOpt = False) -> None:
-    """Print the environment build log of a version (platform admins)."""
+def build_log(
+    algorithm: Alg,
+    version: Ver,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Print the latest build's lines as they come.")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Print the environment build log of a version (platform admins); with --follow, the
+    latest build's lines until it ends."""
     with client() as c:
         alg_id, ver_id = _version_ids(c, algorithm, version)
+        if follow:
+            for line in c.algorithms.build_lines(alg_id, ver_id, follow=True):
+                echo_line = json.dumps(line) if json_out else f"{line['phase']:<11} {line['line']}"
+                typer.echo(echo_line)
+            return
         text = c.algorithms.build_log(alg_id, ver_id)
     if json_out:
         emit({"version_id": ver_id, "log": text}, True)

@@ -31,7 +31,7 @@ DETAIL = [
     "id", "name", "status", "secondary_status", "phase", "status_message", "pending_reason",
     "failure_reason", "algorithm_name", "algorithm_version", "attempt", "max_attempts",
     "resource_class", "instance_count", "final_metrics", "training_seconds", "billable_seconds",
-    "checkpoint_config", "created_at", "started_at", "ended_at",
+    "checkpoint_config", "created_at", "started_at", "ended_at", "environment_build",
 ]  # fmt: skip
 # describe only: seconds per phase (queued, building, staging, training, uploading)
 PHASES = ["phase_seconds"]

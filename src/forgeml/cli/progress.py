@@ -32,8 +32,19 @@ def _latest_metrics(c: Client, job_id: str) -> str:
     return "  ".join(f"{k}={v:.4g}" for k, v in sorted(latest.items()))
 
 
+def build_text(build: dict[str, Any]) -> str:
+    """A job's view of the environment build it waits on (no names: the owner's secret)."""
+    done = build["packages_installed"]
+    return (
+        f"environment being built: {build['phase']}, {build['elapsed_s']:.0f} s, "
+        f"{done} package{'' if done == 1 else 's'} installed"
+    )
+
+
 def _job_line(c: Client, job: dict[str, Any]) -> str:
     what = job.get("phase") or job["secondary_status"]
+    if build := job.get("environment_build"):
+        return build_text(build)
     if job["secondary_status"] == "Pending" and job.get("pending_reason"):
         return f"{what}: {job['pending_reason']}"
     if job["secondary_status"] == "Training":
@@ -54,6 +65,8 @@ def watch_job(c: Client, job_id: str, *, quiet: bool) -> dict[str, Any]:
         while True:
             job = c.jobs.get(job_id)
             phase = job.get("phase") or job["secondary_status"]
+            if build := job.get("environment_build"):
+                phase = f"{phase} ({build['phase']})"  # a line for each build phase too
             if phase != last_phase:
                 live.console.print(f"{_stamp()} {job['name']}: {_job_line(c, job)}", markup=False)
                 last_phase = phase

@@ -11,7 +11,7 @@ from typing import Any
 
 from forgeml.client.errors import ApiError, error_from
 from forgeml.client.packing import file_digest, pack_folder
-from forgeml.client.transport import Transport
+from forgeml.client.transport import Transport, tail
 
 API = "/api/v1"
 ADMIN = f"{API}/admin/algorithms"
@@ -136,6 +136,20 @@ class Algorithms:
     def build_log(self, algorithm_id: str, version_id: str) -> str:
         resp = self.c.request("GET", f"{ADMIN}/{algorithm_id}/versions/{version_id}/build-log")
         return resp.text
+
+    def build_lines(
+        self, algorithm_id: str, version_id: str, *, after: int = 0, follow: bool = False
+    ) -> Iterator[Json]:
+        """The latest build's kept lines (`id`, `at`, `phase`, `line`); with `follow`, keep
+        polling until the build ended and every line came (a version never queued ends at once)."""
+        url = f"{ADMIN}/{algorithm_id}/versions/{version_id}/build-log/lines"
+        yield from tail(self.c, url, after=after, follow=follow)
+
+    def build(self, algorithm_id: str, version_id: str) -> Json | None:
+        """The latest build's phase, times and counters; None when it was never built."""
+        url = f"{ADMIN}/{algorithm_id}/versions/{version_id}/build-log/lines"
+        build: Json | None = self.c.json("GET", url, params={"limit": 1})["build"]
+        return build
 
     def download_bundle(
         self, algorithm_id: str, version_id: str, dest: Path | str, progress: Progress | None = None

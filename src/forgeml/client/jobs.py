@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from forgeml.client.datasets import Datasets
-from forgeml.client.transport import Transport, id_named
+from forgeml.client.transport import Transport, id_named, tail
 from forgeml.domain.ids import looks_like_id
 
 API = "/api/v1/training-jobs"
@@ -44,16 +44,7 @@ class Jobs:
 
     def logs(self, job_id: str, *, after: int = 0, follow: bool = False) -> Iterator[Json]:
         """Every log line; with `follow`, keep polling until the job ended and all lines came."""
-        job_id = self.resolve(job_id)
-        while True:
-            page = self.c.json("GET", f"{API}/{job_id}/logs", params={"after": after})
-            yield from page["items"]
-            after = page["next_after"]
-            if page["items"]:
-                continue
-            if not follow or page["finished"]:
-                return
-            time.sleep(0.5)
+        yield from tail(self.c, f"{API}/{self.resolve(job_id)}/logs", after=after, follow=follow)
 
     def metrics(self, job_id: str, name: str | None = None) -> builtins.list[Json]:
         params = {"name": name} if name else {}

@@ -5,6 +5,7 @@ unpacked from the server's envelope, cursor pages. Resources depend on this, nev
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypedDict
@@ -88,6 +89,22 @@ class Transport:
             if not page.get("next_cursor"):
                 return
             params["cursor"] = page["next_cursor"]
+
+
+def tail(
+    transport: Transport, path: str, *, after: int, follow: bool, poll_s: float = 0.5
+) -> Iterator[Json]:
+    """Items of an `after`/`next_after`/`finished` line route (job logs, build logs); with
+    `follow`, keep polling until the route says `finished` and every line came."""
+    while True:
+        page = transport.json("GET", path, params={"after": after})
+        yield from page["items"]
+        after = page["next_after"]
+        if page["items"]:
+            continue
+        if not follow or page["finished"]:
+            return
+        time.sleep(poll_s)
 
 
 def id_named(items: Iterable[Json], ref: str, what: str, field: str = "name") -> str:

@@ -7,6 +7,7 @@ and the migration test see one complete picture.
 from __future__ import annotations
 
 from forgeml.db import algorithms as algorithms
+from forgeml.db import build_logs as build_logs
 from forgeml.db import checkpoints as checkpoints
 from forgeml.db import datasets, events, tables
 from forgeml.db import dispatch as dispatch

@@ -19,9 +19,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from forgeml.domain.algorithms import relative_path_problem
+from forgeml.domain.build_progress import BuildPhase
 from forgeml.domain.errors import ForgeError, InvalidInput
 from forgeml.training import build_jail as bj
 from forgeml.training.build_jail import BuildIsolation
@@ -43,6 +44,14 @@ class EnvironmentBuildFailed(ForgeError):
             details={"digest": digest, "log_tail": log_tail},
         )
         self.log_tail = log_tail
+
+
+class BuildObserver(Protocol):
+    """Sees a build as it runs (e.g. records it where every process reads it); never fails it."""
+
+    def phase(self, phase: BuildPhase) -> None: ...
+
+    def line(self, text: str) -> None: ...
 
 
 class EnvironmentStatus(StrEnum):
@@ -97,10 +106,12 @@ class EnvironmentCache:
         requirements: str | None,
         *,
         log_path: Path | None = None,
+        observer: BuildObserver | None = None,
     ) -> EnvironmentInfo:
         """Return the environment of `digest`, building it first if needed (once, under a lock).
 
-        Build output goes to the cache's `<hex>.log` and, when given, is appended to `log_path`.
+        Build output goes to the cache's `<hex>.log` and, when given, is appended to `log_path`
+        and handed to `observer` line by line, with the phase at each step (only if it builds).
         Raise `EnvironmentBuildFailed` (nothing half-built is left) or `InvalidInput` for a bad
         requirements path.
         """
@@ -115,7 +126,7 @@ class EnvironmentCache:
             if _read(self._file(digest, "failed")) != failed_before:
                 # The build we waited for failed just now: report it instead of repeating it.
                 raise EnvironmentBuildFailed(digest, self._tail(digest))
-            self._build(digest, Path(code_dir), requirements, log_path)
+            self._build(digest, Path(code_dir), requirements, log_path, observer)
         return _info(env, built=True)
 
     def status(self, digest: str) -> EnvironmentStatus:
@@ -154,13 +165,19 @@ class EnvironmentCache:
             os.close(fd)  # closing releases the lock
 
     def _build(
-        self, digest: str, code_dir: Path, requirements: str | None, log_path: Path | None
+        self,
+        digest: str,
+        code_dir: Path,
+        requirements: str | None,
+        log_path: Path | None,
+        observer: BuildObserver | None,
     ) -> None:
         env = self.path(digest)
         req = _requirements_file(code_dir, requirements)
         _force_rmtree(env)  # leftovers of a build that crashed midway are never reused
         env.mkdir(parents=True)
-        with _BuildLog(self._file(digest, "log"), log_path) as log:
+        with _BuildLog(self._file(digest, "log"), log_path, observer) as log:
+            log.phase(BuildPhase.CREATING)
             log.write(f"=== building environment {digest} with {self.python} at {_now()}\n")
             try:
                 jail = bj.jailed(self.isolation)
@@ -172,14 +189,17 @@ class EnvironmentCache:
                     if ignored := tool.ignored_settings():
                         log.write(f"=== pip settings uv does not apply: {', '.join(ignored)}\n")
                     # Relative paths in a requirements file resolve against the bundle (cwd).
+                    log.phase(BuildPhase.RESOLVING)
                     self._run(tool.install(env, req), code_dir, log, env, jail)
                 _write_marker(env, digest, self.python)
                 _make_read_only(env)
             except Exception as exc:
+                log.phase(BuildPhase.FAILED)
                 log.write(f"=== build failed: {exc}\n")
                 _force_rmtree(env)
                 self._file(digest, "failed").write_text(f"{_now()} {os.getpid()}\n")
                 raise EnvironmentBuildFailed(digest, self._tail(digest)) from exc
+            log.phase(BuildPhase.DONE)
             log.write(f"=== build succeeded at {_now()}\n")
         self._file(digest, "failed").unlink(missing_ok=True)
 
@@ -246,16 +266,24 @@ class EnvironmentCache:
 
 
 class _BuildLog:
-    """Appends build output to the cache's log and, optionally, to a caller's log file."""
+    """Appends build output to the cache's log and, optionally, to a caller's log file and
+    observer."""
 
-    def __init__(self, own: Path, extra: Path | None):
+    def __init__(self, own: Path, extra: Path | None, observer: BuildObserver | None = None):
         paths = [own] + ([extra] if extra is not None and extra != own else [])
         self._files: list[TextIO] = [p.open("a", encoding="utf-8") for p in paths]
+        self._observer = observer
 
     def write(self, text: str) -> None:
         for f in self._files:
             f.write(text)
             f.flush()  # readers tail these logs while a long build runs
+        if self._observer is not None:
+            self._observer.line(text)
+
+    def phase(self, phase: BuildPhase) -> None:
+        if self._observer is not None:
+            self._observer.phase(phase)
 
     def __enter__(self) -> _BuildLog:
         return self

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from forgeml.domain.algorithms import channel_hint
+from forgeml.domain.build_progress import EnvironmentBuild
 from forgeml.domain.jobs import phase
 
 
@@ -74,6 +75,14 @@ def phase_note(secondary: Any, message: Any) -> str:
     return "" if said.lower() in (enum_value(secondary).lower(), "queued") else said
 
 
+def build_note(build: EnvironmentBuild) -> str:
+    """The environment build a job waits on, as its page says it: no name, no log line."""
+    n = build.packages_installed
+    return (
+        f"{build.phase.value}, {duration(build.elapsed_s)}, {n} package{'s' * (n != 1)} installed"
+    )
+
+
 _HTTP_REASONS = {
     400: "bad request", 401: "not signed in", 403: "not allowed", 404: "not found",
     409: "conflict", 413: "body too large", 422: "invalid input", 429: "too many attempts",
@@ -106,6 +115,7 @@ FILTERS = {
     "money": money,
     "audit_reason": audit_reason,
     "phase_note": phase_note,
+    "build_note": build_note,
     "pairs": pairs,
     "bytes": human_bytes,
     "when": when,

@@ -90,6 +90,7 @@ def job(job_id: str, ctx: Page) -> Response:
         started_epoch=live.epoch(j.started_at or j.created_at) if not j.ended_at else None,
         phase=phase_note(j.secondary_status, j.status_message),
         pending_reason=j.pending_reason if j.secondary_status == "Pending" else None,
+        environment_build=details.environment_build,
         input_names=_input_names(ctx, j.inputs),
         cost=job_cost(j, class_prices(ctx)) if j.billable_seconds else None,
     )

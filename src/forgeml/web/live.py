@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 from forgeml.domain.errors import ForgeError
 from forgeml.edge.sse import Batch, event, sse_response
 from forgeml.web.core import WEB_DIR, Ctx
-from forgeml.web.fmt import phase_note, when
+from forgeml.web.fmt import build_note, phase_note, when
 
 POLL_S = 1.0  # credential re-checks and keep-alives follow the `events` settings
 TERMINAL = {"Completed", "Failed", "Stopped", "MaxRuntimeExceeded", "MaxWaitTimeExceeded"}
@@ -42,12 +42,13 @@ class JobFeed:
         self.job_id = job_id
         self.logs_after = logs_after
         self.metrics_after = metrics_after
-        self.last_status: tuple[str, str, str | None, str | None] | None = None
+        self.last_status: tuple[str, str, str | None, str | None, str | None] | None = None
 
     def _status(self) -> dict[str, Any] | None:
         job = self.ctx.svc.jobs.describe(self.ctx.actor, self.job_id)
         j = job.job
-        key = (j.status, j.secondary_status, j.status_message, j.pending_reason)
+        build = build_note(job.environment_build) if job.environment_build else None
+        key = (j.status, j.secondary_status, j.status_message, j.pending_reason, build)
         if key == self.last_status:
             return None
         self.last_status = key
@@ -57,6 +58,7 @@ class JobFeed:
             "phase": phase_note(j.secondary_status, j.status_message),
             "pending_reason": j.pending_reason if j.secondary_status == "Pending" else None,
             "message": j.status_message,
+            "environment_build": build,
             "failure_reason": j.failure_reason,
             "terminal": is_terminal(j.secondary_status),
             "transitions": [

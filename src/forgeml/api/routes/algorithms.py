@@ -17,6 +17,9 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 from forgeml.api.algorithm_schemas import (
     AlgorithmAdminOut,
     AlgorithmCardOut,
+    BuildLineOut,
+    BuildLogOut,
+    BuildProgressOut,
     HyperparametersIn,
     HyperparametersOut,
     VersionAdminDetail,
@@ -26,7 +29,12 @@ from forgeml.api.algorithm_schemas import (
 from forgeml.api.deps import CurrentActor, Paging, Svc
 from forgeml.api.routing import Routes
 from forgeml.api.schemas import PageOut, page_of
+from forgeml.domain.build_progress import BuildLogPage
 from forgeml.domain.errors import InvalidInput, NotFound, PayloadTooLarge
+from forgeml.edge.build_follow import BuildFollower
+from forgeml.edge.sse import SSE_RESPONSE, Batch, sse_response
+
+_TARGET_MAX = 64  # audit_events.target_id; the whole path stays in the row's details
 
 
 def platform_admin_only(request: Request, actor: CurrentActor, svc: Svc) -> None:
@@ -35,11 +43,12 @@ def platform_admin_only(request: Request, actor: CurrentActor, svc: Svc) -> None
         return
     route = request.scope.get("route")
     params = request.path_params
+    target = params.get("version_id") or params.get("algorithm_id")
     svc.audit.record_standalone(
         actor,
         getattr(route, "name", None) or "unmatched",
         target_type="algorithm_version" if "version_id" in params else "algorithm",
-        target_id=params.get("version_id") or params.get("algorithm_id"),
+        target_id=target[:_TARGET_MAX] if target else None,  # any text a tenant sent: cut
         outcome="denied",
         details={"status": 404, "method": request.method, "path": request.url.path},
     )
@@ -70,6 +79,7 @@ _BUNDLE_BODY: dict[str, Any] = {
     }
 }
 _CHUNK = 1 << 20
+_POLL_S = 0.5  # the builder writes its lines twice a second
 
 
 async def _spool(request: Request, limit: int) -> Any:
@@ -151,6 +161,63 @@ def get_version(
 )
 def build_log(algorithm_id: str, version_id: str, actor: CurrentActor, svc: Svc) -> Any:
     return PlainTextResponse(svc.algorithms.build_log(actor, algorithm_id, version_id))
+
+
+_BUILD_PAGE = 1000
+
+
+@admin.route(
+    f"GET {VERSION}/build-log/lines",
+    "algorithm_version.build_log_lines",
+    BuildLogOut,
+    errors=(404, 422),
+)
+def build_log_lines(
+    algorithm_id: str,
+    version_id: str,
+    actor: CurrentActor,
+    svc: Svc,
+    after: Annotated[int, Query(ge=0, description="the next_after of the previous page")] = 0,
+    limit: Annotated[int, Query(ge=1, le=_BUILD_PAGE)] = _BUILD_PAGE,
+) -> BuildLogOut:
+    """The latest build's phase, counters and newest lines (capped per build), as they come."""
+    page = svc.algorithms.build_log_page(actor, algorithm_id, version_id, after=after, limit=limit)
+    return BuildLogOut.of(page, after)
+
+
+@admin.route(
+    f"GET {VERSION}/build-log/stream",
+    "algorithm_version.build_log_stream",
+    errors=(404, 422),
+    ok=SSE_RESPONSE,
+    response_class=StreamingResponse,
+)
+def build_log_stream(
+    algorithm_id: str,
+    version_id: str,
+    request: Request,
+    actor: CurrentActor,
+    svc: Svc,
+    after: Annotated[int, Query(ge=0)] = 0,
+) -> StreamingResponse:
+    """The build as server-sent events: `build` (phase, counters) when it changes, `log` per
+    line (`id:` = line id), then `end` once the build is over (a rebuild starts over)."""
+    svc.algorithms.build_log_page(actor, algorithm_id, version_id, after=0, limit=1)  # 404, audit
+    follow = BuildFollower(
+        after,
+        lambda b: BuildProgressOut.model_validate(b).model_dump(mode="json"),
+        lambda x: BuildLineOut.model_validate(x).model_dump(mode="json"),
+    )
+
+    def poll() -> Batch:
+        def page(pos: int) -> BuildLogPage:
+            return svc.algorithms.build_log_page(
+                actor, algorithm_id, version_id, after=pos, limit=_BUILD_PAGE, audit=False
+            )
+
+        return follow.poll(page)
+
+    return sse_response(request, svc, poll, _POLL_S)
 
 
 @admin.route(

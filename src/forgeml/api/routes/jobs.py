@@ -15,6 +15,7 @@ from pydantic import Field
 
 from forgeml.api.deps import CurrentActor, LateActor, Paging, Svc
 from forgeml.api.job_schemas import (
+    EnvironmentBuildOut,
     JobCreate,
     JobDetailOut,
     JobEventOut,
@@ -89,6 +90,9 @@ def describe_job(job_id: str, caller: LateActor, svc: Svc) -> Response:
         **job_out(d.job).model_dump(),
         transitions=[TransitionOut.model_validate(t) for t in d.transitions],
         phase_seconds=phase_seconds(d.transitions, datetime.now(UTC)),
+        environment_build=EnvironmentBuildOut.model_validate(d.environment_build)
+        if d.environment_build
+        else None,
     )
     return _DETAIL(out)
 

@@ -26,6 +26,7 @@ from forgeml.domain.authz import Perm, require
 from forgeml.domain.errors import Conflict, InvalidInput, NotFound
 from forgeml.domain.object_keys import build_log_key
 from forgeml.domain.registry import AlgorithmVersion, VersionStatus
+from forgeml.services.algorithms.build_recorder import BuildRecorder
 from forgeml.services.identity.audit import Actor, record
 from forgeml.storage.base import ObjectStore, read_bytes
 from forgeml.training.build_jail import BuildIsolation
@@ -127,7 +128,8 @@ class AlgorithmEnvironments:
         """
         code = self._ensure_code(version)
         manifest = self.manifest(version)
-        self.cache.ensure(version.digest, code, manifest.requirements)
+        with BuildRecorder(self.db, version.id) as recorder:  # records only if this call builds
+            self.cache.ensure(version.digest, code, manifest.requirements, observer=recorder)
         if version.status is not VersionStatus.READY:
             self._mark_ready(version)
         return self._resolved(version)

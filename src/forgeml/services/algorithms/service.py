@@ -15,11 +15,12 @@ import sqlalchemy as sa
 
 from forgeml.config import AlgorithmSettings
 from forgeml.db import algorithms as q
-from forgeml.db import events
+from forgeml.db import build_logs, events
 from forgeml.db.engine import Database
 from forgeml.db.pagination import Page
 from forgeml.db.types import utcnow
 from forgeml.domain.authz import Perm, require
+from forgeml.domain.build_progress import BuildLogPage
 from forgeml.domain.errors import Conflict, InvalidInput, NotFound
 from forgeml.domain.hyperparameters import validate_hyperparameters
 from forgeml.domain.ids import new_id
@@ -223,6 +224,29 @@ class AlgorithmService:
         version = self.version_admin(actor, algorithm_id, version_id)
         self._audit_read(actor, "algorithm.build_log", version_id)
         return self.envs.log(version)
+
+    def build_log_page(
+        self,
+        actor: Actor,
+        algorithm_id: str,
+        version_id: str,
+        *,
+        after: int,
+        limit: int,
+        audit: bool = True,
+    ) -> BuildLogPage:
+        """The latest build's progress and kept lines after `after` (a follower audits once)."""
+        version = self.version_admin(actor, algorithm_id, version_id)
+        if audit:
+            self._audit_read(actor, "algorithm.build_log", version_id)
+        with self.db.read() as conn:
+            progress = build_logs.progress(conn, version_id)
+            lines = build_logs.lines(conn, version_id, after=after, limit=limit)
+        # Nothing more will come: the build ended (and these are its last lines), or none is
+        # queued. A version in `building` without a build row yet waits for its builder.
+        idle = progress is None and version.status is not VersionStatus.BUILDING
+        done = progress is not None and progress.phase.finished and len(lines) < limit
+        return BuildLogPage(progress, lines, finished=idle or done)
 
     def open_bundle(
         self, actor: Actor, algorithm_id: str, version_id: str

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from forgeml.config import JobServiceSettings
+from forgeml.db import build_logs
 from forgeml.db import events as db_events
 from forgeml.db import job_queries as q
 from forgeml.db.engine import Database
@@ -20,6 +21,7 @@ from forgeml.db.pagination import Page
 from forgeml.db.scope import Scope
 from forgeml.db.types import utcnow
 from forgeml.domain.authz import Perm, require
+from forgeml.domain.build_progress import EnvironmentBuild, waiting_view
 from forgeml.domain.errors import Conflict, InvalidInput, NotFound
 from forgeml.domain.events import Event
 from forgeml.domain.filters import JobFilter
@@ -33,12 +35,14 @@ from forgeml.services.jobs.submit import Submission, idempotent_replay, request_
 from forgeml.storage.base import ObjectStore
 
 ARTIFACTS = ("model.tar.gz", "output.tar.gz")
+_BEFORE_RUN = {Secondary.PENDING, Secondary.STARTING}  # a job may wait on its environment
 
 
 @dataclass(frozen=True)
 class JobDetails:
     job: TrainingJob
     transitions: list[Transition]
+    environment_build: EnvironmentBuild | None = None  # the build the job waits on, if any
 
 
 @dataclass(frozen=True)
@@ -168,7 +172,12 @@ class JobService:
     def describe(self, actor: Actor, job_id: str) -> JobDetails:
         job = self._load(actor, job_id)
         with self.db.read() as conn:
-            return JobDetails(job, q.transitions(conn, Scope.of(actor.p), job_id))
+            steps = q.transitions(conn, Scope.of(actor.p), job_id)
+            waiting = None
+            if job.secondary_status in _BEFORE_RUN:
+                progress = build_logs.progress(conn, job.algorithm_version_id)
+                waiting = waiting_view(progress, utcnow())
+            return JobDetails(job, steps, waiting)
 
     def get(self, actor: Actor, job_id: str) -> TrainingJob:
         return self._load(actor, job_id)

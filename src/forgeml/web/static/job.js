@@ -76,6 +76,9 @@
     phaseEl.hidden = !s.phase || s.terminal;
     document.getElementById("job-pending-text").textContent = s.pending_reason || "";
     document.getElementById("job-pending").hidden = !s.pending_reason;
+    // the environment build the job waits on: phase, elapsed, count (never a package name)
+    document.getElementById("job-build-text").textContent = s.environment_build || "";
+    document.getElementById("job-build").hidden = !s.environment_build;
     var msg = document.getElementById("job-message");
     msg.textContent = s.message || "";
     msg.hidden = !!s.failure_reason; // the failure box says it once
