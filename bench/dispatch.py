@@ -40,6 +40,7 @@ from tests.support.algorithms import tar_gz
 from forgeml.client import Client
 
 API = "/api/v1"
+RAY_DISPATCH = Path(__file__).resolve().parent / "support" / "ray_dispatch.py"
 FIRST = "first line"
 CASES = {
     "noop": (f"print({FIRST!r}, flush=True)\n", ""),
@@ -234,13 +235,18 @@ def main() -> None:
     ap.add_argument("--envs", type=Path, default=DEFAULT_ENVS, help="venv cache (kept)")
     ap.add_argument("--launcher", type=int, default=0, metavar="N",
                     help="also N rounds of the launcher alone, torch job cold vs warm")  # fmt: skip
+    ray_help = "also the Ray executor vs Ray's own Jobs API (inside unshare -n)"
+    ap.add_argument("--ray", action="store_true", help=ray_help)
+    ap.add_argument("--only-ray", action="store_true", help="the Ray comparison alone")
     args = ap.parse_args()
     if args.quick:
         args.runs, args.cases = 2, "noop"
     args.envs.mkdir(parents=True, exist_ok=True)
     cases = args.cases.split(",")
     load_before = load()
-    rows = [r for size in map(int, args.pools.split(",")) for r in run_pool(size, cases, args)]
+    pools = [] if args.only_ray else list(map(int, args.pools.split(",")))
+    rows = [r for size in pools for r in run_pool(size, cases, args)]
+    on_ray = ray_dispatch(args.runs) if args.ray or args.only_ray else None
     out = {
         "bench": "dispatch",
         "shape": "forgeml server + forgeml worker, PostgreSQL, file store",
@@ -251,16 +257,35 @@ def main() -> None:
         "goal_ms": GOAL_MS,
         "results": rows,
         "launcher_torch_first_line_ms": launcher_starts(args.launcher) if args.launcher else None,
+        "ray": on_ray,
     }
     print(json.dumps(out, indent=2))
     cols = ["warm_pool_size", "case", "first_job_ms", "platform_ms", "direct_ms", "overhead_ms",
             "warm_starts"]  # fmt: skip
     cells = [[r[c] if not isinstance(r[c], dict) else _fmt(r[c]) for c in cols] for r in rows]
-    print(table(cols, cells))
+    if cells:
+        print(table(cols, cells))
     if out["launcher_torch_first_line_ms"]:
         launcher = out["launcher_torch_first_line_ms"]
         print("launcher alone, torch job:", {k: _fmt(v) for k, v in launcher.items()})
+    if on_ray:
+        keys = ["forgeml_ray_ms", "ray_jobs_api_ms", "direct_ms", "ratio_forgeml_to_ray_jobs"]
+        print(table(["no-op job, submit -> first log line", "median [min-max] n"],
+                    [[k, _fmt(on_ray[k])] for k in keys]))  # fmt: skip
+        print("first job of each:", on_ray["first_ms"], "load", on_ray["load"])
     print(f"load {load_before} -> {load()}")
+
+
+def ray_dispatch(runs: int) -> dict[str, Any]:
+    """bench/support/ray_dispatch.py in a loopback-only namespace (Ray binds every interface)."""
+    inner = f"ip link set lo up && exec {sys.executable} {RAY_DISPATCH} --runs {runs}"
+    proc = subprocess.run(
+        ["unshare", "-n", "sh", "-c", inner], capture_output=True, text=True, timeout=3000,
+        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise RuntimeError(f"the Ray dispatch bench failed: {proc.stderr[-3000:]}")
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
 def _fmt(s: dict[str, Any]) -> str:
