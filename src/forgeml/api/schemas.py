@@ -153,7 +153,7 @@ class TenantUpdate(Patch):
     storage_quota_bytes: int | None = Field(default=None, ge=0, le=BIGINT_MAX)
     status: TenantStatus | Absent = None
     # fair-share weight: a tenant of weight 2 gets twice the share of one of weight 1
-    weight: float | Absent = Field(default=None, ge=0.01, le=1000, allow_inf_nan=False)
+    weight: Annotated[float, Field(ge=0.01, le=1000, allow_inf_nan=False)] | Absent = None
 
 
 @mirrors(identity.User)

@@ -71,6 +71,11 @@ def location_sync(
                 check_quota(conn, tenant_id, max(0, size - old))
             key = location_file_key(tenant_id, location_id, new_id("ckf"))
             info = store.put(key, f, size=size)
+        if not os.path.lexists(folder / rel):
+            # Renamed or deleted while it was uploading (a program's `x.tmp` -> `x`): a file
+            # the folder no longer has must not appear in the location.
+            store.delete(key)
+            return
         now = utcnow()
         row: dict[str, object] = {"id": key.rsplit("/", 1)[1], "location_id": location_id}
         row |= {"tenant_id": tenant_id, "path": rel, "size": info.size, "object_key": key}
