@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 import textwrap
 from pathlib import Path
@@ -174,3 +175,36 @@ def test_checkpoint_files_count_against_the_storage_quota(world: World) -> None:
     assert done["secondary_status"] == "Completed", done.get("failure_reason")
     assert "checkpoint sync failed" in logs_text(world, world.a.h(), done["id"])
     assert [f["path"] for f in files_of(world, loc["id"])] == ["big.bin"]
+
+
+def test_a_file_renamed_while_it_uploads_is_not_recorded(world: World, tmp_path: Path) -> None:
+    # A program writes `state.json.tmp` and renames it to `state.json`; a sync that read the tmp
+    # file before the rename must not leave `state.json.tmp` in the location.
+    from forgeml.services.checkpoints.sync import location_sync
+
+    loc = create_location(world, world.a.h(), "renames")
+    v = register_fixture(world, "checkpoint-resume")
+    job = submit(world, world.a.h(), {"name": "r", "algorithm": v["id"]})
+    folder = tmp_path / "ck"
+    folder.mkdir()
+    (folder / "state.json.tmp").write_text('{"step": 1}')
+    store = world.services.store
+
+    class RenamingStore:  # the program's rename lands while the bytes are on their way
+        def put(self, key: str, f: Any, size: int) -> Any:
+            info = store.put(key, f, size=size)
+            if (folder / "state.json.tmp").exists():
+                os.replace(folder / "state.json.tmp", folder / "state.json")
+            return info
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(store, name)
+
+    sync = location_sync(
+        world.services.db, RenamingStore(), tenant_id=world.a.id, location_id=loc["id"],  # type: ignore[arg-type]
+        job_id=job["id"], fence=lambda conn: None, check_quota=lambda conn, t, n: None,
+    )  # fmt: skip
+    sync(folder)  # uploads the tmp file, which is renamed meanwhile: dropped
+    sync(folder)  # the next pass finds state.json
+    files = world.client.get(f"{LOCATIONS}/{loc['id']}/files", headers=world.a.h()).json()
+    assert [f["path"] for f in files["items"]] == ["state.json"]
