@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -211,7 +212,9 @@ def test_hostile_job_reads_writes_and_connects_nothing_outside_its_tree(
 
 
 def test_stopped_job_leaves_no_process_even_a_detached_one(world: World) -> None:
-    marker = "913.1415"
+    # sleep's argument: unique per test process (the SQLite and PostgreSQL runs of this test may
+    # run at once on two xdist workers and must not see each other's sleepers)
+    marker = f"913.{os.getpid()}{time.monotonic_ns() % 1000:03d}"
     algo = _algorithm(world, "escaper", ESCAPER)
     ds = upload_dataset(world, world.a.h(), "rows", {"r.csv": b"a\n1\n"})
     job = _submit(world, algo, ds, "escaper", hyperparameters={"marker": marker})

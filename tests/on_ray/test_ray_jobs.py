@@ -104,7 +104,6 @@ def test_a_lost_node_is_retried_on_the_survivor_and_billed_once(
     text = logs_text(world, world.a.h(), job["id"])
     assert done["status"] == "Completed", (done["failure_reason"], text[-3000:])
     assert done["attempt"] == 2, done
-    assert "restored 1 checkpoint files" in text  # the retry resumed from the synced epoch
     with world.services.db.read() as conn:
         times = q.attempt_times(conn, job["id"])
     # The lost attempt is a platform error: not billed; the job is billed for the second alone.
