@@ -24,6 +24,7 @@ from forgeml.storage.base import ObjectStore
 from forgeml.training.artifacts import CheckpointSync, open_inside, walk_files
 
 #: `(conn, tenant_id, extra_bytes)`: raises QuotaExceeded (DatasetService.check_quota).
+_PASSES = 3  # walks of one sync when files vanish under it
 QuotaCheck = Callable[[Connection, str, int], None]
 #: `(conn)`: raises LeaseLost once the attempt is no longer the job's (queue.transitions.fence).
 Fence = Callable[[Connection], None]
@@ -59,11 +60,12 @@ def location_sync(
     """A sync hook: upload new or changed files of the checkpoint folder into the location."""
     seen: dict[str, tuple[int, int]] = {}
 
-    def upload(folder: Path, rel: str) -> None:
+    def upload(folder: Path, rel: str) -> bool:
+        """Whether `rel` is now in the location (False: it vanished before that)."""
         try:
             f = open_inside(folder, rel)
         except OSError:  # gone, or swapped for a link since the listing
-            return
+            return False
         with f:
             size = os.fstat(f.fileno()).st_size
             with db.read() as conn:
@@ -75,7 +77,7 @@ def location_sync(
             # Renamed or deleted while it was uploading (a program's `x.tmp` -> `x`): a file
             # the folder no longer has must not appear in the location.
             store.delete(key)
-            return
+            return False
         now = utcnow()
         row: dict[str, object] = {"id": key.rsplit("/", 1)[1], "location_id": location_id}
         row |= {"tenant_id": tenant_id, "path": rel, "size": info.size, "object_key": key}
@@ -91,14 +93,23 @@ def location_sync(
             raise
         if replaced is not None:
             store.delete(replaced)
+        return True
 
     def sync(folder: Path) -> None:
-        for rel, st in list(walk_files(folder)):
-            stamp = (st.st_size, st.st_mtime_ns)
-            if seen.get(rel) == stamp or file_path_problem(rel):
-                continue
-            upload(folder, rel)
-            seen[rel] = stamp
+        # A file that vanished mid-pass was usually renamed (`x.tmp` -> `x`): walk again so the
+        # new name is synced now, not at the next save (a few passes at most).
+        for _ in range(_PASSES):
+            vanished = False
+            for rel, st in list(walk_files(folder)):
+                stamp = (st.st_size, st.st_mtime_ns)
+                if seen.get(rel) == stamp or file_path_problem(rel):
+                    continue
+                if upload(folder, rel):
+                    seen[rel] = stamp
+                else:
+                    vanished = True
+            if not vanished:
+                return
 
     return sync
 
