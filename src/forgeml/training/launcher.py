@@ -326,13 +326,22 @@ def _run_in_volume(
         checkpoint_interval_s,
         lambda m: run.emit("system", m),
     )
+    # Armed before the program starts: a warm start writes its first checkpoint within
+    # milliseconds, and a save made before the watch exists would wait for the periodic sync.
+    syncer.start()
     warm = None
-    if choice.use_bwrap and warm_pool is not None:
-        warm = warm_pool.start(spec, layout, volume, rlimits, cgroup)
-    if warm is not None:
-        proc, tree, program = warm.proc, warm.tree, warm.program
-    else:
-        proc, tree, program = _start_cold(spec, layout, network, volume, choice, rlimits, cgroup)
+    try:
+        if choice.use_bwrap and warm_pool is not None:
+            warm = warm_pool.start(spec, layout, volume, rlimits, cgroup)
+        if warm is not None:
+            proc, tree, program = warm.proc, warm.tree, warm.program
+        else:
+            proc, tree, program = _start_cold(
+                spec, layout, network, volume, choice, rlimits, cgroup
+            )
+    except BaseException:
+        syncer.finish()
+        raise
     line = _limits_line(choice.use_bwrap, rlimits, tree, proc.pid, volume)
     run.emit("system", line + ("; start=warm" if warm is not None else ""))
     if choice.warning:
@@ -343,7 +352,6 @@ def _run_in_volume(
     ]
     for thread in readers:
         thread.start()
-    syncer.start()
     try:
         reason = run.supervise(proc, tree, stop)
     finally:
